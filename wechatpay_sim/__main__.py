@@ -1,0 +1,65 @@
+"""``python -m wechatpay_sim --keys .devstack/keys --port 8001``"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+from .keys import generate_keyset
+from .server import Simulator
+
+
+def _terminate(signum, frame):  # SIGTERM: stop like Ctrl-C
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m wechatpay_sim", description=__doc__)
+    parser.add_argument("--keys", default=".devstack/keys", help="key directory (created if missing)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--outcome-delay", type=float, default=1.0, help="seconds PROCESSING lasts")
+    parser.add_argument(
+        "--notify-retry", default="1,2,4,8", help="comma-separated delays between notification retries"
+    )
+    parser.add_argument("--default-notify-url", default=None, help="used when a refund names no notify_url")
+    parser.add_argument("--key-mode", choices=("public_key", "certificate"), default="public_key")
+    parser.add_argument("--print-env", action="store_true", help="print WECHAT_* settings for the service and exit")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+
+    keyset = generate_keyset(args.keys)
+    if args.print_env:
+        env = keyset.env()
+        env["WECHAT_BASE_URL"] = f"http://{args.host}:{args.port}"
+        for name, value in env.items():
+            print(f"{name}={value}")
+        return 0
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    schedule = tuple(float(s) for s in args.notify_retry.split(",") if s.strip())
+    sim = Simulator(
+        keyset,
+        args.host,
+        args.port,
+        outcome_delay=args.outcome_delay,
+        notify_retry_schedule=schedule,
+        key_mode=args.key_mode,
+        default_notify_url=args.default_notify_url,
+    )
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        sim.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

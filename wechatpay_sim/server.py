@@ -1,0 +1,608 @@
+"""The simulator: a threaded HTTP server speaking WeChat Pay API v3 plus a /sim control API."""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote, urlsplit
+
+from cryptography import x509
+
+from .crypto import aes_gcm_encrypt, parse_authorization, request_message, rfc3339, rsa_oaep_decrypt, rsa_verify, signed_headers
+from .keys import KeySet, new_rsa_key
+from .notifier import Notification, Notifier, Timers
+from .state import ERROR_SCENARIOS, OUTCOMES, ApiError, Refund, Store
+
+log = logging.getLogger("wechatpay_sim")
+
+AUTH_MAX_SKEW_SECONDS = 300
+KEY_MODES = ("public_key", "certificate")
+SETTINGS = (
+    "default_outcome",
+    "outcome_delay",
+    "notify_retry_schedule",
+    "notification_copies",
+    "drop_notifications",
+    "bad_response_signature",
+    "missing_signature_type",
+    "key_mode",
+    "default_notify_url",
+    "notify_timeout",
+)
+
+
+class Simulator:
+    """A local WeChat Pay v3 endpoint for refunds and notifications.
+
+    Python control methods mirror the HTTP control API under ``/sim/`` (see
+    README.md) so in-process tests need no HTTP round trip to steer it.
+    """
+
+    def __init__(
+        self,
+        keyset: KeySet,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        outcome_delay: float = 1.0,
+        notify_retry_schedule: tuple[float, ...] = (1, 2, 4, 8),
+        notify_timeout: float = 5.0,
+        key_mode: str = "public_key",
+        default_notify_url: str | None = None,
+    ) -> None:
+        if key_mode not in KEY_MODES:
+            raise ValueError(f"key_mode must be one of {KEY_MODES}")
+        self.keyset = keyset
+        self.host = host
+        self.port = port
+        self._defaults = {
+            "default_outcome": "SUCCESS",
+            "outcome_delay": float(outcome_delay),
+            "notify_retry_schedule": tuple(float(s) for s in notify_retry_schedule),
+            "notification_copies": 1,
+            "drop_notifications": False,
+            "bad_response_signature": False,
+            "missing_signature_type": False,
+            "key_mode": key_mode,
+            "default_notify_url": default_notify_url,
+            "notify_timeout": float(notify_timeout),
+        }
+        self.store = Store(keyset.mchid)
+        self.timers = Timers()
+        self.notifier = Notifier(
+            apiv3_key=keyset.apiv3_key,
+            signing_key=lambda: keyset.platform_private_key,
+            serial=self.platform_serial,
+            timers=self.timers,
+            retry_schedule=self._defaults["notify_retry_schedule"],
+        )
+        self._stopping = threading.Event()
+        self._forger_lock = threading.Lock()
+        self._forger = None
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.configure(**self._defaults)
+
+    # ---- lifecycle -------------------------------------------------------
+    def start(self) -> "Simulator":
+        if self._httpd is not None:
+            raise RuntimeError("simulator already started")
+        self._stopping.clear()
+        self.timers.start()
+        httpd = ThreadingHTTPServer((self.host, self.port), _Handler)
+        httpd.daemon_threads = True
+        httpd.simulator = self  # type: ignore[attr-defined]
+        self._httpd = httpd
+        self.port = httpd.server_address[1]
+        self._thread = threading.Thread(target=httpd.serve_forever, name="wechatpay-sim", daemon=True)
+        self._thread.start()
+        log.info("WeChat Pay simulator listening on %s", self.base_url)
+        return self
+
+    def serve_forever(self) -> None:
+        """Run in the foreground (``python -m wechatpay_sim``)."""
+        self.start()
+        try:
+            while self._thread is not None and self._thread.is_alive():
+                self._thread.join(0.5)
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.timers.stop()
+        httpd, self._httpd = self._httpd, None
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def __enter__(self) -> "Simulator":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def platform_serial(self) -> str:
+        """What goes into Wechatpay-Serial: the public key id or the certificate serial."""
+        if self.key_mode == "public_key":
+            return self.keyset.public_key_id
+        return self.keyset.platform_cert_serial
+
+    def forger_key(self):
+        """A key WeChat does not own, for forged signatures."""
+        with self._forger_lock:
+            if self._forger is None:
+                self._forger = new_rsa_key()
+            return self._forger
+
+    # ---- settings and state ---------------------------------------------
+    def configure(self, **settings) -> dict:
+        """Change sticky settings (see SETTINGS); returns all of them."""
+        unknown = set(settings) - set(SETTINGS)
+        if unknown:
+            raise ApiError(400, "PARAM_ERROR", f"unknown settings {sorted(unknown)}; known: {list(SETTINGS)}")
+        if "default_outcome" in settings:
+            if settings["default_outcome"] not in OUTCOMES:
+                raise ApiError(400, "PARAM_ERROR", f"default_outcome must be one of {OUTCOMES}")
+            self.store.default_outcome = settings["default_outcome"]
+        if "key_mode" in settings and settings["key_mode"] not in KEY_MODES:
+            raise ApiError(400, "PARAM_ERROR", f"key_mode must be one of {KEY_MODES}")
+        if "outcome_delay" in settings:
+            self.outcome_delay = float(settings["outcome_delay"])
+        if "notify_retry_schedule" in settings:
+            self.notifier.retry_schedule = tuple(float(s) for s in settings["notify_retry_schedule"])
+        if "notification_copies" in settings:
+            self.notifier.copies = max(1, int(settings["notification_copies"]))
+        if "drop_notifications" in settings:
+            self.notifier.drop = bool(settings["drop_notifications"])
+        if "notify_timeout" in settings:
+            self.notifier.timeout = float(settings["notify_timeout"])
+        for name in ("bad_response_signature", "missing_signature_type"):
+            if name in settings:
+                setattr(self, name, bool(settings[name]))
+        if "key_mode" in settings:
+            self.key_mode = settings["key_mode"]
+        if "default_notify_url" in settings:
+            self.default_notify_url = settings["default_notify_url"] or None
+        return self.settings()
+
+    def settings(self) -> dict:
+        return {
+            "default_outcome": self.store.default_outcome,
+            "outcome_delay": self.outcome_delay,
+            "notify_retry_schedule": list(self.notifier.retry_schedule),
+            "notification_copies": self.notifier.copies,
+            "drop_notifications": self.notifier.drop,
+            "bad_response_signature": self.bad_response_signature,
+            "missing_signature_type": self.missing_signature_type,
+            "key_mode": self.key_mode,
+            "default_notify_url": self.default_notify_url,
+            "notify_timeout": self.notifier.timeout,
+        }
+
+    def reset(self) -> None:
+        """Forget orders, refunds, scenarios, deliveries; restore constructor settings."""
+        self.timers.cancel_all()
+        self.store.reset()
+        self.notifier.reset()
+        self.configure(**self._defaults)
+
+    def register_transaction(
+        self,
+        total: int,
+        out_trade_no: str | None = None,
+        *,
+        transaction_id: str | None = None,
+        paid_at: float | None = None,
+        openid: str | None = None,
+    ) -> dict:
+        """Record a paid order (total in fen); returns it with its transaction_id."""
+        return self.store.register_transaction(
+            out_trade_no or "T" + uuid.uuid4().hex[:24],
+            total,
+            transaction_id=transaction_id,
+            paid_at=paid_at,
+            openid=openid,
+        )
+
+    def transactions(self) -> list[dict]:
+        return self.store.transactions()
+
+    def refunds(self) -> list[dict]:
+        return self.store.refunds()
+
+    def refund(self, out_refund_no: str) -> dict | None:
+        return self.store.refund(out_refund_no)
+
+    def create_calls(self, out_refund_no: str | None = None) -> int:
+        """Create requests that reached the simulator (for one out_refund_no, or all)."""
+        return self.store.create_calls(out_refund_no)
+
+    def push_scenario(self, kind: str, *, op: str = "create", count: int = 1, seconds: float = 0.0) -> None:
+        """Queue a one-shot switch for the next ``count`` calls of ``op``."""
+        self.store.push_scenario(kind, op=op, count=count, seconds=seconds)
+
+    def queue_outcome(self, outcome: str, count: int = 1) -> None:
+        """Outcome (SUCCESS/CLOSED/ABNORMAL) of the next ``count`` new refunds."""
+        self.store.queue_outcome(outcome, count)
+
+    def clear_scenarios(self) -> None:
+        self.store.clear_scenarios()
+
+    def scenarios(self) -> dict:
+        return self.store.scenarios()
+
+    def notifications(self) -> list[dict]:
+        """Delivery log: one record per attempt."""
+        return self.notifier.records()
+
+    # ---- outcomes and notifications --------------------------------------
+    def complete(self, out_refund_no: str, outcome: str | None = None) -> dict | None:
+        """Settle a PROCESSING refund now (notification included); None if it was not PROCESSING."""
+        settled = self.store.settle(out_refund_no, outcome)
+        if settled is not None:
+            self._notify_refund(settled)
+        return settled.to_control() if settled else None
+
+    def redeliver(self, out_refund_no: str, url: str | None = None) -> int | str:
+        """Send the refund's last notification again (same id and body): a duplicate."""
+        return self.notifier.send_once(self._notification_for(out_refund_no, url), kind="redeliver")
+
+    def send_stale_notification(self, out_refund_no: str, age_seconds: float = 600, url: str | None = None) -> int | str:
+        """The last notification, validly signed but with a timestamp ``age_seconds`` old
+        (negative: in the future)."""
+        note = self._notification_for(out_refund_no, url)
+        return self.notifier.send_once(note, kind="stale", timestamp=int(time.time() - age_seconds))
+
+    def send_bad_signature_notification(self, out_refund_no: str, url: str | None = None) -> int | str:
+        """The last notification signed with a key WeChat does not own."""
+        note = self._notification_for(out_refund_no, url)
+        return self.notifier.send_once(note, kind="bad_signature", key=self.forger_key())
+
+    def send_probe(self, url: str) -> int | str:
+        """A SIGNTEST probe; a correct receiver answers non-2xx."""
+        return self.notifier.probe(url)
+
+    def notify_payment(self, out_trade_no: str, url: str, *, retry: bool = True) -> int | str:
+        """Deliver TRANSACTION.SUCCESS for a registered order; returns the first attempt's
+        result and, with ``retry``, keeps retrying in the background on failure."""
+        txn = self.store.transaction(out_trade_no)
+        if txn is None:
+            raise ApiError(404, "RESOURCE_NOT_EXISTS", "订单不存在")
+        resource = {
+            "appid": self.keyset.appid,
+            "mchid": self.keyset.mchid,
+            "out_trade_no": txn["out_trade_no"],
+            "transaction_id": txn["transaction_id"],
+            "trade_type": "JSAPI",
+            "trade_state": "SUCCESS",
+            "trade_state_desc": "支付成功",
+            "bank_type": "OTHERS",
+            "attach": "",
+            "success_time": rfc3339(txn["paid_at"]),
+            "payer": {"openid": txn["openid"]},
+            "amount": {
+                "total": txn["total"],
+                "payer_total": txn["total"],
+                "currency": "CNY",
+                "payer_currency": "CNY",
+            },
+        }
+        note = self.notifier.payment_notification(url, resource)
+        result = self.notifier.send_once(note, kind="payment")
+        ok = isinstance(result, int) and 200 <= result < 300
+        schedule = self.notifier.retry_schedule
+        if not ok and retry and schedule:
+            self.timers.call_later(schedule[0], self.notifier._attempt, note, "payment", 2)
+        return result
+
+    def _notification_for(self, out_refund_no: str, url: str | None) -> Notification:
+        last = self.notifier.last_for_refund(out_refund_no)
+        if last is not None and (url is None or url == last.url):
+            return last
+        refund = self.store.get(out_refund_no)
+        if refund is None:
+            raise ApiError(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
+        target = url or refund.notify_url or self.default_notify_url
+        if refund.status == "PROCESSING" or not target:
+            raise ApiError(409, "NO_NOTIFICATION", "refund has no outcome or no notify_url yet")
+        return self.notifier.refund_notification(target, refund.status, refund.to_resource(self.keyset.mchid))
+
+    def _schedule_outcome(self, refund: Refund) -> None:
+        self.timers.call_later(self.outcome_delay, self._settle_timer, refund.out_refund_no, refund.version)
+
+    def _settle_timer(self, out_refund_no: str, version: int) -> None:
+        try:
+            settled = self.store.settle(out_refund_no, version=version)
+        except ApiError:  # reset in between
+            return
+        if settled is not None:
+            self._notify_refund(settled)
+
+    def _notify_refund(self, refund: Refund) -> None:
+        url = refund.notify_url or self.default_notify_url
+        if not url:
+            return
+        note = self.notifier.refund_notification(url, refund.status, refund.to_resource(self.keyset.mchid))
+        self.notifier.deliver(note)
+
+    # ---- the v3 API ------------------------------------------------------
+    def authenticate(self, method: str, raw_path: str, headers, body: bytes) -> None:
+        params = parse_authorization(headers.get("Authorization"))
+        if not params:
+            raise ApiError(401, "SIGN_ERROR", "Authorization header missing or not WECHATPAY2-SHA256-RSA2048")
+        if params.get("mchid") != self.keyset.mchid:
+            raise ApiError(401, "SIGN_ERROR", "mchid in Authorization does not match")
+        if (params.get("serial_no") or "").upper() != self.keyset.merchant_serial:
+            raise ApiError(401, "SIGN_ERROR", "merchant certificate serial_no does not match")
+        try:
+            timestamp = int(params.get("timestamp", ""))
+        except ValueError:
+            raise ApiError(401, "SIGN_ERROR", "timestamp missing or not an integer") from None
+        if abs(time.time() - timestamp) > AUTH_MAX_SKEW_SECONDS:
+            raise ApiError(401, "SIGN_ERROR", "timestamp expired")
+        message = request_message(method, raw_path, str(timestamp), params.get("nonce_str", ""), body)
+        if not rsa_verify(self.keyset.merchant_public_key, message, params.get("signature", "")):
+            raise ApiError(401, "SIGN_ERROR", "签名错误: signature verification failed")
+        serial = headers.get("Wechatpay-Serial")
+        if serial is not None and serial not in (self.keyset.public_key_id, self.keyset.platform_cert_serial):
+            raise ApiError(400, "PARAM_ERROR", "Wechatpay-Serial is not a platform key of this merchant")
+
+    def api_create(self, payload) -> tuple[int, dict]:
+        self.store.count_create_call(payload)
+        refund, created = self.store.create_refund(payload)
+        if created:
+            self._schedule_outcome(refund)
+        return 200, refund.to_api()
+
+    def api_query(self, out_refund_no: str) -> tuple[int, dict]:
+        return 200, self.store.query_refund(out_refund_no).to_api()
+
+    def api_abnormal(self, refund_id: str, payload, headers) -> tuple[int, dict]:
+        if not isinstance(payload, dict):
+            raise ApiError(400, "PARAM_ERROR", "body must be a JSON object")
+        kind = payload.get("type")
+        if kind == "USER_BANK_CARD":
+            missing = [f for f in ("bank_type", "bank_account", "real_name") if not payload.get(f)]
+            if missing:
+                raise ApiError(400, "PARAM_ERROR", f"USER_BANK_CARD requires {', '.join(missing)}")
+            if not headers.get("Wechatpay-Serial"):
+                raise ApiError(400, "PARAM_ERROR", "Wechatpay-Serial header is required with encrypted fields")
+            try:
+                account_no = rsa_oaep_decrypt(self.keyset.platform_private_key, payload["bank_account"])
+                rsa_oaep_decrypt(self.keyset.platform_private_key, payload["real_name"])
+            except Exception:
+                raise ApiError(400, "PARAM_ERROR", "bank_account/real_name cannot be decrypted") from None
+            account, channel = f"{payload['bank_type']}银行卡{account_no[-4:]}", "OTHER_BANKCARD"
+        elif kind == "MERCHANT_BANK_CARD":
+            account, channel = "商户基本账户", "OTHER_BALANCE"
+        else:
+            raise ApiError(400, "PARAM_ERROR", "type must be USER_BANK_CARD or MERCHANT_BANK_CARD")
+        refund = self.store.apply_abnormal(refund_id, payload, account=account, channel=channel)
+        self._schedule_outcome(refund)
+        return 200, refund.to_api()
+
+    def api_certificates(self) -> tuple[int, dict]:
+        nonce, ciphertext = aes_gcm_encrypt(self.keyset.apiv3_key, self.keyset.platform_cert_pem.encode(), "certificate")
+        cert = x509.load_pem_x509_certificate(self.keyset.platform_cert_pem.encode())
+        return 200, {
+            "data": [
+                {
+                    "serial_no": self.keyset.platform_cert_serial,
+                    "effective_time": rfc3339(cert.not_valid_before_utc.timestamp()),
+                    "expire_time": rfc3339(cert.not_valid_after_utc.timestamp()),
+                    "encrypt_certificate": {
+                        "algorithm": "AEAD_AES_256_GCM",
+                        "nonce": nonce,
+                        "associated_data": "certificate",
+                        "ciphertext": ciphertext,
+                    },
+                }
+            ]
+        }
+
+    def sleep(self, seconds: float) -> None:
+        self._stopping.wait(seconds)
+
+
+_V3_ROUTES = [
+    ("POST", re.compile(r"^/v3/refund/domestic/refunds$"), "create"),
+    ("GET", re.compile(r"^/v3/refund/domestic/refunds/([^/]+)$"), "query"),
+    ("POST", re.compile(r"^/v3/refund/domestic/refunds/([^/]+)/apply-abnormal-refund$"), "abnormal"),
+    ("GET", re.compile(r"^/v3/certificates$"), "certificates"),
+]
+
+
+def _json(body: bytes):
+    if not body:
+        return {}
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ApiError(400, "PARAM_ERROR", "body is not valid JSON") from None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "wechatpay-sim"
+    sys_version = ""
+
+    @property
+    def sim(self) -> Simulator:
+        return self.server.simulator  # type: ignore[attr-defined]
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        path = urlsplit(self.path).path
+        try:
+            if path.startswith("/v3/"):
+                self._v3(method, path, body)
+            elif path == "/sim" or path.startswith("/sim/"):
+                status, payload = _control(self.sim, method, path, body)
+                self._send(status, payload, sign=False)
+            else:
+                self._send(404, {"code": "NOT_FOUND", "message": "no such endpoint"}, sign=False)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (timeouts): nothing to answer
+
+    def _v3(self, method: str, path: str, body: bytes) -> None:
+        sim = self.sim
+        for route_method, pattern, op in _V3_ROUTES:
+            match = pattern.match(path)
+            if match and route_method == method:
+                break
+        else:
+            self._send(404, {"code": "NOT_FOUND", "message": "no such endpoint"})
+            return
+        try:
+            sim.authenticate(method, self.path, self.headers, body)
+        except ApiError as err:
+            self._send(err.status, err.body())
+            return
+
+        scenario = sim.store.take_scenario(op)
+        kind = scenario.kind if scenario else None
+        if op == "create" and kind in ERROR_SCENARIOS:
+            # count the attempt even though nothing is created
+            try:
+                sim.store.count_create_call(_json(body))
+            except ApiError:
+                pass
+        if kind in ERROR_SCENARIOS:
+            status, code, message = ERROR_SCENARIOS[kind]
+            self._send(status, {"code": code, "message": message})
+            return
+        try:
+            payload = _json(body)
+            if op == "create":
+                status, answer = sim.api_create(payload)
+            elif op == "query":
+                status, answer = sim.api_query(unquote(match.group(1)))
+            elif op == "abnormal":
+                status, answer = sim.api_abnormal(unquote(match.group(1)), payload, self.headers)
+            else:
+                status, answer = sim.api_certificates()
+        except ApiError as err:
+            status, answer = err.status, err.body()
+        if kind == "ACCEPT_THEN_ERROR":
+            status, answer = 500, {"code": "SYSTEM_ERROR", "message": "系统错误"}
+        if kind == "SLOW":
+            sim.sleep(scenario.seconds)
+        self._send(
+            status,
+            answer,
+            forged=kind == "BAD_RESPONSE_SIGNATURE" or sim.bad_response_signature,
+            signature_type=not (kind == "MISSING_SIGNATURE_TYPE" or sim.missing_signature_type),
+        )
+
+    def _send(self, status: int, payload: dict, *, sign: bool = True, forged: bool = False, signature_type: bool = True) -> None:
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Request-ID", uuid.uuid4().hex.upper())
+        if sign:
+            sim = self.sim
+            key = sim.forger_key() if forged else sim.keyset.platform_private_key
+            for name, value in signed_headers(
+                key, sim.platform_serial(), body, include_signature_type=signature_type
+            ).items():
+                self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+# ---- control API -----------------------------------------------------------
+
+def _control(sim: Simulator, method: str, path: str, body: bytes) -> tuple[int, dict]:
+    try:
+        payload = _json(body)
+        if not isinstance(payload, dict):
+            raise ApiError(400, "PARAM_ERROR", "body must be a JSON object")
+        for route_method, pattern, handler in _CONTROL_ROUTES:
+            match = pattern.match(path)
+            if match and route_method == method:
+                args = [unquote(g) for g in match.groups()]
+                return 200, handler(sim, payload, *args)
+        return 404, {"code": "NOT_FOUND", "message": f"no control endpoint {method} {path}"}
+    except ApiError as err:
+        return err.status, err.body()
+    except (TypeError, ValueError, KeyError) as err:
+        return 400, {"code": "PARAM_ERROR", "message": f"{type(err).__name__}: {err}"}
+
+
+def _url(payload: dict, required: bool = False) -> str | None:
+    url = payload.get("url")
+    if required and not url:
+        raise ApiError(400, "PARAM_ERROR", "url is required")
+    return url
+
+
+def _result(result: int | str) -> dict:
+    return {"result": result, "ok": isinstance(result, int) and 200 <= result < 300}
+
+
+def _require(value, what: str):
+    if value is None:
+        raise ApiError(404, "RESOURCE_NOT_EXISTS", f"{what} not found")
+    return value
+
+
+_CONTROL_ROUTES = [
+    ("GET", re.compile(r"^/sim/health$"), lambda s, p: {
+        "ok": True, "mchid": s.keyset.mchid, "appid": s.keyset.appid,
+        "public_key_id": s.keyset.public_key_id, "key_mode": s.key_mode,
+    }),
+    ("POST", re.compile(r"^/sim/reset$"), lambda s, p: (s.reset(), {"ok": True})[1]),
+    ("GET", re.compile(r"^/sim/settings$"), lambda s, p: s.settings()),
+    ("POST", re.compile(r"^/sim/settings$"), lambda s, p: s.configure(**p)),
+    ("GET", re.compile(r"^/sim/transactions$"), lambda s, p: {"transactions": s.transactions()}),
+    ("POST", re.compile(r"^/sim/transactions$"), lambda s, p: s.register_transaction(
+        p["total"], p.get("out_trade_no"), transaction_id=p.get("transaction_id"),
+        paid_at=p.get("paid_at"), openid=p.get("openid"))),
+    ("POST", re.compile(r"^/sim/transactions/([^/]+)/notify$"), lambda s, p, no: _result(
+        s.notify_payment(no, _url(p, required=True), retry=bool(p.get("retry", True))))),
+    ("GET", re.compile(r"^/sim/refunds$"), lambda s, p: {"refunds": s.refunds(), **s.store.counters()}),
+    ("GET", re.compile(r"^/sim/refunds/([^/]+)$"), lambda s, p, no: _require(s.refund(no), "refund")),
+    ("POST", re.compile(r"^/sim/refunds/([^/]+)/complete$"), lambda s, p, no: {
+        "refund": s.complete(no, p.get("outcome"))}),
+    ("POST", re.compile(r"^/sim/refunds/([^/]+)/redeliver$"), lambda s, p, no: _result(s.redeliver(no, _url(p)))),
+    ("POST", re.compile(r"^/sim/refunds/([^/]+)/notify-stale$"), lambda s, p, no: _result(
+        s.send_stale_notification(no, float(p.get("age_seconds", 600)), _url(p)))),
+    ("POST", re.compile(r"^/sim/refunds/([^/]+)/notify-bad-signature$"), lambda s, p, no: _result(
+        s.send_bad_signature_notification(no, _url(p)))),
+    ("POST", re.compile(r"^/sim/notify-probe$"), lambda s, p: _result(s.send_probe(_url(p, required=True)))),
+    ("GET", re.compile(r"^/sim/scenarios$"), lambda s, p: s.scenarios()),
+    ("POST", re.compile(r"^/sim/scenarios$"), lambda s, p: (s.push_scenario(
+        p["kind"], op=p.get("op", "create"), count=int(p.get("count", 1)),
+        seconds=float(p.get("seconds", 0))), s.scenarios())[1]),
+    ("DELETE", re.compile(r"^/sim/scenarios$"), lambda s, p: (s.clear_scenarios(), s.scenarios())[1]),
+    ("POST", re.compile(r"^/sim/outcomes$"), lambda s, p: (s.queue_outcome(
+        p["outcome"], int(p.get("count", 1))), s.scenarios())[1]),
+    ("GET", re.compile(r"^/sim/notifications$"), lambda s, p: {"deliveries": s.notifications()}),
+]
+
+__all__ = ["Simulator", "ApiError"]

@@ -1,0 +1,445 @@
+"""Orders, refunds and scenario switches of the simulator (no I/O, thread-safe).
+
+Every public method takes the store lock and returns copies, so the HTTP
+threads, the outcome timers and the control API never share mutable objects.
+Business-rule violations raise ``ApiError`` carrying WeChat's HTTP status and
+error code.
+"""
+from __future__ import annotations
+
+import copy
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+
+from .crypto import rfc3339
+
+REFUND_WINDOW_SECONDS = 365 * 24 * 3600
+MAX_REFUNDS_PER_ORDER = 50
+MAX_REASON_BYTES = 80
+OUTCOMES = ("SUCCESS", "CLOSED", "ABNORMAL")
+WALLET_ACCOUNT = "支付用户零钱"
+_OUT_NO = re.compile(r"^[A-Za-z0-9_\-|*@]{1,64}$")
+
+# One-shot switches answered before anything is created: kind -> (HTTP status, code, message)
+ERROR_SCENARIOS = {
+    "SYSTEM_ERROR": (500, "SYSTEM_ERROR", "系统错误"),
+    "FREQUENCY_LIMITED": (429, "FREQUENCY_LIMITED", "频率超限"),
+    "NOT_ENOUGH": (403, "NOT_ENOUGH", "基本账户余额不足，请充值后重新发起"),
+    "USER_ACCOUNT_ABNORMAL": (403, "USER_ACCOUNT_ABNORMAL", "退款请求失败，用户账号异常"),
+    "PARAM_ERROR": (400, "PARAM_ERROR", "参数错误"),
+    "NO_AUTH": (403, "NO_AUTH", "没有退款权限"),
+    # the request is lost before WeChat records it: 500, and a later query says 404
+    "LOSE_REQUEST": (500, "SYSTEM_ERROR", "系统错误"),
+}
+# One-shot switches applied after the call has been processed normally
+AFTER_SCENARIOS = (
+    "SLOW",  # sleep `seconds` before answering (the refund is created meanwhile)
+    "ACCEPT_THEN_ERROR",  # process the call, then answer 500 SYSTEM_ERROR
+    "BAD_RESPONSE_SIGNATURE",  # sign the answer with a key WeChat does not own
+    "MISSING_SIGNATURE_TYPE",  # leave out the Wechatpay-Signature-Type header
+)
+SCENARIO_KINDS = tuple(ERROR_SCENARIOS) + AFTER_SCENARIOS
+OPS = ("create", "query", "abnormal", "any")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def body(self) -> dict:
+        return {"code": self.code, "message": self.message}
+
+
+def _param_error(message: str) -> ApiError:
+    return ApiError(400, "PARAM_ERROR", message)
+
+
+def _digits(n: int) -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(n))
+
+
+@dataclass
+class Scenario:
+    kind: str
+    op: str = "create"
+    seconds: float = 0.0
+
+    def matches(self, op: str) -> bool:
+        return self.op in ("any", op)
+
+
+@dataclass
+class Transaction:
+    out_trade_no: str
+    transaction_id: str
+    total: int
+    paid_at: float
+    openid: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Refund:
+    refund_id: str
+    out_refund_no: str
+    transaction_id: str
+    out_trade_no: str
+    refund: int
+    total: int
+    reason: str | None
+    notify_url: str | None
+    created_at: float
+    status: str = "PROCESSING"
+    success_at: float | None = None
+    user_received_account: str = WALLET_ACCOUNT
+    channel: str = "ORIGINAL"
+    funds_account: str = "AVAILABLE"
+    version: int = 0  # bumped on each status change; stale outcome timers compare it
+    pending_outcome: str = "SUCCESS"  # what the running PROCESSING phase ends in
+    pending_account: str | None = None  # account once an abnormal refund is re-routed
+    pending_channel: str | None = None
+    create_calls: int = 0
+    query_calls: int = 0
+    abnormal_applications: int = 0
+    history: list = field(default_factory=list)
+
+    def amount(self) -> dict:
+        return {
+            "total": self.total,
+            "refund": self.refund,
+            "payer_total": self.total,
+            "payer_refund": self.refund,
+            "settlement_total": self.total,
+            "settlement_refund": self.refund,
+            "discount_refund": 0,
+            "currency": "CNY",
+            "from": [],
+        }
+
+    def to_api(self) -> dict:
+        """The Refund object of the create / query / abnormal-refund answers."""
+        body = {
+            "refund_id": self.refund_id,
+            "out_refund_no": self.out_refund_no,
+            "transaction_id": self.transaction_id,
+            "out_trade_no": self.out_trade_no,
+            "channel": self.channel,
+            "user_received_account": self.user_received_account,
+            "create_time": rfc3339(self.created_at),
+            "status": self.status,
+            "funds_account": self.funds_account,
+            "amount": self.amount(),
+            "promotion_detail": [],
+        }
+        if self.success_at is not None:
+            body["success_time"] = rfc3339(self.success_at)
+        return body
+
+    def to_resource(self, mchid: str) -> dict:
+        """The decrypted resource of a REFUND.* notification."""
+        body = {
+            "mchid": mchid,
+            "transaction_id": self.transaction_id,
+            "out_trade_no": self.out_trade_no,
+            "refund_id": self.refund_id,
+            "out_refund_no": self.out_refund_no,
+            "refund_status": self.status,
+            "user_received_account": self.user_received_account,
+            "amount": {
+                "total": self.total,
+                "refund": self.refund,
+                "payer_total": self.total,
+                "payer_refund": self.refund,
+            },
+        }
+        if self.success_at is not None:
+            body["success_time"] = rfc3339(self.success_at)
+        return body
+
+    def to_control(self) -> dict:
+        body = self.to_api()
+        body.update(
+            create_calls=self.create_calls,
+            query_calls=self.query_calls,
+            abnormal_applications=self.abnormal_applications,
+            notify_url=self.notify_url,
+            reason=self.reason,
+            history=list(self.history),
+        )
+        return body
+
+
+class Store:
+    def __init__(self, mchid: str, *, default_outcome: str = "SUCCESS", clock=time.time):
+        self.mchid = mchid
+        self._clock = clock
+        self._lock = threading.RLock()
+        self.default_outcome = default_outcome
+        self.reset()
+
+    # ---- control ---------------------------------------------------------
+    def reset(self) -> None:
+        with self._lock:
+            self._transactions: dict[str, Transaction] = {}
+            self._by_transaction_id: dict[str, Transaction] = {}
+            self._refunds: dict[str, Refund] = {}
+            self._by_refund_id: dict[str, Refund] = {}
+            self._create_calls: dict[str, int] = {}
+            self.create_calls_total = 0
+            self._scenarios: deque[Scenario] = deque()
+            self._next_outcomes: deque[str] = deque()
+
+    def register_transaction(
+        self,
+        out_trade_no: str,
+        total: int,
+        *,
+        transaction_id: str | None = None,
+        paid_at: float | None = None,
+        openid: str | None = None,
+    ) -> dict:
+        if not isinstance(total, int) or isinstance(total, bool) or total <= 0:
+            raise _param_error("total must be a positive integer (fen)")
+        if not out_trade_no or len(out_trade_no) > 32:
+            raise _param_error("out_trade_no must be 1-32 characters")
+        with self._lock:
+            existing = self._transactions.get(out_trade_no)
+            if existing is not None:
+                if existing.total != total or (transaction_id and transaction_id != existing.transaction_id):
+                    raise ApiError(409, "CONFLICT", "out_trade_no already registered with other data")
+                return existing.to_dict()
+            txn = Transaction(
+                out_trade_no=out_trade_no,
+                transaction_id=transaction_id or "42000" + _digits(23),
+                total=total,
+                paid_at=self._clock() if paid_at is None else float(paid_at),
+                openid=openid or "o" + secrets.token_urlsafe(20)[:27],
+            )
+            self._transactions[out_trade_no] = txn
+            self._by_transaction_id[txn.transaction_id] = txn
+            return txn.to_dict()
+
+    def transactions(self) -> list[dict]:
+        with self._lock:
+            return [t.to_dict() for t in self._transactions.values()]
+
+    def transaction(self, out_trade_no: str) -> dict | None:
+        with self._lock:
+            txn = self._transactions.get(out_trade_no)
+            return txn.to_dict() if txn else None
+
+    def push_scenario(self, kind: str, *, op: str = "create", count: int = 1, seconds: float = 0.0) -> None:
+        if kind not in SCENARIO_KINDS:
+            raise _param_error(f"unknown scenario {kind!r}; one of {', '.join(SCENARIO_KINDS)}")
+        if op not in OPS:
+            raise _param_error(f"unknown op {op!r}; one of {', '.join(OPS)}")
+        with self._lock:
+            for _ in range(count):
+                self._scenarios.append(Scenario(kind, op, float(seconds)))
+
+    def take_scenario(self, op: str) -> Scenario | None:
+        with self._lock:
+            for i, scenario in enumerate(self._scenarios):
+                if scenario.matches(op):
+                    del self._scenarios[i]
+                    return scenario
+        return None
+
+    def clear_scenarios(self) -> None:
+        with self._lock:
+            self._scenarios.clear()
+            self._next_outcomes.clear()
+
+    def queue_outcome(self, outcome: str, count: int = 1) -> None:
+        if outcome not in OUTCOMES:
+            raise _param_error(f"outcome must be one of {OUTCOMES}")
+        with self._lock:
+            self._next_outcomes.extend([outcome] * count)
+
+    def scenarios(self) -> dict:
+        with self._lock:
+            return {
+                "queue": [asdict(s) for s in self._scenarios],
+                "next_outcomes": list(self._next_outcomes),
+                "default_outcome": self.default_outcome,
+            }
+
+    def refunds(self) -> list[dict]:
+        with self._lock:
+            return [r.to_control() for r in self._refunds.values()]
+
+    def refund(self, out_refund_no: str) -> dict | None:
+        with self._lock:
+            r = self._refunds.get(out_refund_no)
+            return r.to_control() if r else None
+
+    def get(self, out_refund_no: str) -> Refund | None:
+        with self._lock:
+            r = self._refunds.get(out_refund_no)
+            return copy.deepcopy(r) if r else None
+
+    def create_calls(self, out_refund_no: str | None = None) -> int:
+        with self._lock:
+            if out_refund_no is None:
+                return self.create_calls_total
+            return self._create_calls.get(out_refund_no, 0)
+
+    def counters(self) -> dict:
+        with self._lock:
+            return {
+                "create_calls_total": self.create_calls_total,
+                "create_calls": dict(self._create_calls),
+                "refund_count": len(self._refunds),
+            }
+
+    # ---- API -------------------------------------------------------------
+    def count_create_call(self, payload: object) -> None:
+        """Count a create request that reached WeChat (after authentication)."""
+        with self._lock:
+            self.create_calls_total += 1
+            if isinstance(payload, dict) and isinstance(payload.get("out_refund_no"), str):
+                no = payload["out_refund_no"]
+                self._create_calls[no] = self._create_calls.get(no, 0) + 1
+                if no in self._refunds:
+                    self._refunds[no].create_calls += 1
+
+    def create_refund(self, payload: object) -> tuple[Refund, bool]:
+        """Apply for a refund; returns (copy of the refund, newly created?)."""
+        if not isinstance(payload, dict):
+            raise _param_error("body must be a JSON object")
+        out_refund_no = payload.get("out_refund_no")
+        if not isinstance(out_refund_no, str) or not _OUT_NO.match(out_refund_no):
+            raise _param_error("out_refund_no is required: 1-64 of [A-Za-z0-9_-|*@]")
+        amount = payload.get("amount")
+        if not isinstance(amount, dict):
+            raise _param_error("amount is required")
+        refund, total = amount.get("refund"), amount.get("total")
+        for name, value in (("amount.refund", refund), ("amount.total", total)):
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise _param_error(f"{name} must be a positive integer")
+        if amount.get("currency", "CNY") != "CNY":
+            raise _param_error("amount.currency must be CNY")
+        if refund > total:
+            raise _param_error("amount.refund must not exceed amount.total")
+        reason = payload.get("reason")
+        if reason is not None and (not isinstance(reason, str) or len(reason.encode()) > MAX_REASON_BYTES):
+            raise _param_error("reason must be a string of at most 80 bytes")
+        notify_url = payload.get("notify_url")
+        if notify_url is not None and (
+            not isinstance(notify_url, str) or not notify_url.startswith(("http://", "https://")) or "?" in notify_url
+        ):
+            raise _param_error("notify_url must be an absolute URL without a query string")
+        transaction_id, out_trade_no = payload.get("transaction_id"), payload.get("out_trade_no")
+        if not transaction_id and not out_trade_no:
+            raise _param_error("transaction_id or out_trade_no is required")
+
+        with self._lock:
+            if transaction_id:
+                txn = self._by_transaction_id.get(transaction_id)
+                if txn is not None and out_trade_no and txn.out_trade_no != out_trade_no:
+                    txn = None
+            else:
+                txn = self._transactions.get(out_trade_no)
+            if txn is None:
+                raise ApiError(404, "RESOURCE_NOT_EXISTS", "订单不存在")
+
+            existing = self._refunds.get(out_refund_no)
+            if existing is not None:
+                if existing.transaction_id != txn.transaction_id or existing.refund != refund:
+                    raise ApiError(400, "INVALID_REQUEST", "out_refund_no already used with different parameters")
+                return copy.deepcopy(existing), False
+
+            if total != txn.total:
+                raise _param_error("amount.total does not match the order total")
+            now = self._clock()
+            if now - txn.paid_at > REFUND_WINDOW_SECONDS:
+                raise ApiError(400, "INVALID_REQUEST", "订单已超过退款期限 (365 days)")
+            siblings = [r for r in self._refunds.values() if r.transaction_id == txn.transaction_id]
+            if len(siblings) >= MAX_REFUNDS_PER_ORDER:
+                raise ApiError(400, "INVALID_REQUEST", "部分退款次数超过50次")
+            committed = sum(r.refund for r in siblings if r.status != "CLOSED")
+            if committed + refund > txn.total:
+                raise ApiError(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额 (refund amount exceeds)")
+
+            outcome = self._next_outcomes.popleft() if self._next_outcomes else self.default_outcome
+            r = Refund(
+                refund_id="5030" + _digits(25),
+                out_refund_no=out_refund_no,
+                transaction_id=txn.transaction_id,
+                out_trade_no=txn.out_trade_no,
+                refund=refund,
+                total=txn.total,
+                reason=reason,
+                notify_url=notify_url,
+                created_at=now,
+                pending_outcome=outcome,
+                create_calls=self._create_calls.get(out_refund_no, 0),
+            )
+            r.history.append(["PROCESSING", rfc3339(now)])
+            self._refunds[out_refund_no] = r
+            self._by_refund_id[r.refund_id] = r
+            return copy.deepcopy(r), True
+
+    def query_refund(self, out_refund_no: str) -> Refund:
+        with self._lock:
+            r = self._refunds.get(out_refund_no)
+            if r is None:
+                raise ApiError(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
+            r.query_calls += 1
+            return copy.deepcopy(r)
+
+    def apply_abnormal(self, refund_id: str, payload: object, *, account: str, channel: str) -> Refund:
+        """Re-route an ABNORMAL refund; ``account``/``channel`` say where the money will land."""
+        if not isinstance(payload, dict):
+            raise _param_error("body must be a JSON object")
+        with self._lock:
+            r = self._by_refund_id.get(refund_id)
+            if r is None:
+                raise ApiError(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
+            if payload.get("out_refund_no") != r.out_refund_no:
+                raise _param_error("out_refund_no does not match refund_id")
+            if r.status != "ABNORMAL":
+                raise ApiError(400, "INVALID_REQUEST", f"退款单状态不是ABNORMAL ({r.status})")
+            r.status = "PROCESSING"
+            r.version += 1
+            r.abnormal_applications += 1
+            r.pending_outcome = self._next_outcomes.popleft() if self._next_outcomes else "SUCCESS"
+            r.pending_account = account
+            r.pending_channel = channel
+            r.history.append(["PROCESSING", rfc3339(self._clock())])
+            return copy.deepcopy(r)
+
+    def settle(self, out_refund_no: str, outcome: str | None = None, *, version: int | None = None) -> Refund | None:
+        """End the PROCESSING phase of a refund.
+
+        ``outcome`` None means the one chosen when the phase started. With
+        ``version`` set (timers), a refund that moved on meanwhile is left alone.
+        Returns a copy of the settled refund, or None if nothing changed.
+        """
+        if outcome is not None and outcome not in OUTCOMES:
+            raise _param_error(f"outcome must be one of {OUTCOMES}")
+        with self._lock:
+            r = self._refunds.get(out_refund_no)
+            if r is None:
+                raise ApiError(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
+            if r.status != "PROCESSING" or (version is not None and version != r.version):
+                return None
+            now = self._clock()
+            r.status = outcome or r.pending_outcome
+            r.version += 1
+            if r.status == "SUCCESS":
+                r.success_at = now
+                if r.pending_account:
+                    r.user_received_account = r.pending_account
+                    r.channel = r.pending_channel or r.channel
+            r.history.append([r.status, rfc3339(now)])
+            return copy.deepcopy(r)
