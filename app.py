@@ -1,0 +1,28 @@
+"""Refund service: the Chalice app. Routes live in blueprints; handlers stay thin."""
+import os
+
+from chalice import Chalice, Rate
+
+from chalicelib.entrypoints import admin, meta, notify, player, workers
+
+app = Chalice(app_name="gacha-refunds")
+app.register_blueprint(meta.bp, url_prefix="/api")
+app.register_blueprint(admin.bp, url_prefix="/api/admin")
+app.register_blueprint(player.bp, url_prefix="/api/app")
+app.register_blueprint(notify.bp, url_prefix="/api/pay/wechat/notify")
+
+RESTORE_QUEUE = os.environ.get("RESTORE_QUEUE_NAME", "local-refund-restore")
+POLL_MINUTES = int(os.environ.get("POLL_EVERY_MINUTES", "2"))
+
+
+@app.on_sqs_message(queue=RESTORE_QUEUE, batch_size=1)
+def restore(event):
+    """Restoration worker: batch size 1, raising on failure (SQS retries, then the DLQ)."""
+    for record in event:
+        workers.restore_record(record.body, record.to_dict().get("messageId"))
+
+
+@app.schedule(Rate(POLL_MINUTES, unit=Rate.MINUTES))
+def poll(event):
+    """Reconciliation: overdue refunds are queried, lost restorations re-enqueued."""
+    return workers.poll_and_sweep()

@@ -1,0 +1,356 @@
+"""pynamodb models: one per table. Table names come from configuration (stage prefix),
+bound lazily by ``bind()`` on first use, never at import time."""
+from __future__ import annotations
+
+import threading
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from .. import config
+
+
+# ---------------------------------------------------------------- orders
+
+
+class Payment(MapAttribute):
+    out_trade_no = UnicodeAttribute()
+    transaction_id = UnicodeAttribute(null=True)
+    paid_at = UnicodeAttribute(null=True)
+
+
+class Shipping(MapAttribute):
+    status = NumberAttribute()
+    carrier = UnicodeAttribute(null=True)
+    tracking_no = UnicodeAttribute(null=True)
+    shipped_at = UnicodeAttribute(null=True)
+    signed_at = UnicodeAttribute(null=True)
+    cancelled = BooleanAttribute(default=False)
+    exception_reason = UnicodeAttribute(null=True)
+
+
+class Virtual(MapAttribute):
+    name = UnicodeAttribute(null=True)
+    is_consumed = BooleanAttribute(default=False)
+    revocable = BooleanAttribute(default=False)
+    revoked = BooleanAttribute(default=False)
+    revoked_at = UnicodeAttribute(null=True)
+    revoked_by_refund = UnicodeAttribute(null=True)
+
+
+class Item(MapAttribute):
+    sku = UnicodeAttribute(null=True)
+    name = UnicodeAttribute()
+    qty = NumberAttribute()
+    unit_price = NumberAttribute()
+
+
+class Draw(MapAttribute):
+    draw_id = UnicodeAttribute()
+    is_winner = NumberAttribute()
+    level = NumberAttribute(null=True)
+    prize_name = UnicodeAttribute(null=True)
+    inventory_id = UnicodeAttribute(null=True)
+
+
+class OrdersByUser(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_user"
+        projection = AllProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class OrdersByStatus(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_status"
+        projection = AllProjection()
+
+    status = NumberAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class OrdersByTime(GlobalSecondaryIndex):
+    """All orders newest first (the unfiltered admin list)."""
+
+    class Meta:
+        index_name = "by_time"
+        projection = AllProjection()
+
+    list_pk = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class Order(Model):
+    class Meta:
+        table_name = "orders"
+        base_name = "orders"
+
+    order_no = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+    status = NumberAttribute()
+    source_type = NumberAttribute()
+    total_amount = NumberAttribute()
+    discount_amount = NumberAttribute(default=0)
+    actual_amount = NumberAttribute()
+    points_used = NumberAttribute(default=0)
+    points_amount = NumberAttribute(default=0)
+    coupon_id = UnicodeAttribute(null=True)
+    activity_id = UnicodeAttribute(null=True)
+    activity_name = UnicodeAttribute(null=True)
+    items = ListAttribute(of=Item, default=list)
+    payment = Payment(null=True)
+    shipping = Shipping(null=True)
+    virtual = Virtual(null=True)
+    lottery = ListAttribute(of=Draw, null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute(null=True)
+    list_pk = UnicodeAttribute(default="ORDER")
+    # refund balances (fen); see domain.refunds for the invariant
+    refundable_amount = NumberAttribute(default=0)
+    reserved_amount = NumberAttribute(default=0)
+    refunded_amount = NumberAttribute(default=0)
+    requested_amount = NumberAttribute(default=0)
+    applicable_amount = NumberAttribute(default=0)
+    refund_count = NumberAttribute(default=0)
+    open_application = UnicodeAttribute(null=True)  # the player's open application, if any
+
+    by_user = OrdersByUser()
+    by_status = OrdersByStatus()
+    by_time = OrdersByTime()
+
+
+class User(Model):
+    class Meta:
+        table_name = "users"
+        base_name = "users"
+
+    user_id = UnicodeAttribute(hash_key=True)
+    nickname = UnicodeAttribute(null=True)
+    points_balance = NumberAttribute(default=0)
+    created_at = UnicodeAttribute(null=True)
+
+
+# ---------------------------------------------------------------- restoration targets
+
+
+class PointsEntry(Model):
+    class Meta:
+        table_name = "user_points_ledger"
+        base_name = "user_points_ledger"
+
+    user_id = UnicodeAttribute(hash_key=True)
+    entry_id = UnicodeAttribute(range_key=True)  # deterministic: "refund_restore#<refund_no>"
+    action = UnicodeAttribute()  # order_spend | refund_restore | ...
+    points = NumberAttribute()
+    order_no = UnicodeAttribute(null=True)
+    refund_no = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+
+
+class UserCoupon(Model):
+    class Meta:
+        table_name = "user_coupons"
+        base_name = "user_coupons"
+
+    user_id = UnicodeAttribute(hash_key=True)
+    coupon_id = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute(null=True)
+    value = NumberAttribute(default=0)
+    status = UnicodeAttribute()  # unused | used | restored
+    order_no = UnicodeAttribute(null=True)
+    restored_by_refund = UnicodeAttribute(null=True)
+    updated_at = UnicodeAttribute(null=True)
+
+
+class InventoryItem(Model):
+    class Meta:
+        table_name = "user_inventory"
+        base_name = "user_inventory"
+
+    user_id = UnicodeAttribute(hash_key=True)
+    item_id = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute(null=True)
+    order_no = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()  # held | consumed | revoked
+    revocable = BooleanAttribute(default=True)
+    revoked_by_refund = UnicodeAttribute(null=True)
+    updated_at = UnicodeAttribute(null=True)
+
+
+# ---------------------------------------------------------------- refunds
+
+
+class RefundEvent(MapAttribute):
+    at = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    from_status = UnicodeAttribute(null=True)
+    to_status = UnicodeAttribute()
+    detail = UnicodeAttribute(null=True)
+
+
+class RefundsByOrder(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_order"
+        projection = AllProjection()
+
+    order_no = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class RefundsByStatus(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_status"
+        projection = AllProjection()
+
+    status = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class RefundsPendingWork(GlobalSecondaryIndex):
+    """Sparse: only refunds with work left (``poll`` while WeChat's outcome is awaited,
+    ``restore`` while restoration is pending). Its size is the backlog, not history."""
+
+    class Meta:
+        index_name = "pending_work"
+        projection = KeysOnlyProjection()
+
+    work = UnicodeAttribute(hash_key=True)
+    work_due_at = UnicodeAttribute(range_key=True)
+
+
+class Refund(Model):
+    class Meta:
+        table_name = "payment_refunds"
+        base_name = "payment_refunds"
+
+    refund_no = UnicodeAttribute(hash_key=True)
+    order_no = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    channel = UnicodeAttribute(default="wechat")
+    origin = UnicodeAttribute()  # admin | user
+    amount = NumberAttribute()  # what will be / was refunded
+    requested_amount = NumberAttribute()  # what was asked (approval may lower it)
+    reason = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    reviewer = UnicodeAttribute(null=True)
+    reject_reason = UnicodeAttribute(null=True)
+    requires_manual_review = BooleanAttribute(default=False)
+    review_reasons = ListAttribute(of=UnicodeAttribute, null=True)
+    out_trade_no = UnicodeAttribute(null=True)
+    transaction_id = UnicodeAttribute(null=True)
+    order_total = NumberAttribute()  # WeChat's amount.total
+    wechat_refund_id = UnicodeAttribute(null=True)
+    user_received_account = UnicodeAttribute(null=True)
+    success_time = UnicodeAttribute(null=True)
+    failure_code = UnicodeAttribute(null=True)
+    failure_message = UnicodeAttribute(null=True)
+    idempotency_key = UnicodeAttribute(null=True)
+    fingerprint = UnicodeAttribute(null=True)
+    raw = JSONAttribute(null=True)  # last WeChat payload (decrypted resource / response body)
+    cumulative_refunded = NumberAttribute(null=True)  # order's refunded total once this succeeded
+    restoration_status = UnicodeAttribute(null=True)
+    restoration = JSONAttribute(null=True)
+    poll_attempts = NumberAttribute(default=0)
+    work = UnicodeAttribute(null=True)
+    work_due_at = UnicodeAttribute(null=True)
+    events = ListAttribute(of=RefundEvent, default=list)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+    by_order = RefundsByOrder()
+    by_status = RefundsByStatus()
+    pending_work = RefundsPendingWork()
+
+
+class NotifyReceipt(Model):
+    """One item per processed WeChat notification id (dedupe); expires through TTL."""
+
+    class Meta:
+        table_name = "notify_receipts"
+        base_name = "notify_receipts"
+
+    notify_id = UnicodeAttribute(hash_key=True)
+    event_type = UnicodeAttribute()
+    subject = UnicodeAttribute(null=True)  # refund_no / out_trade_no
+    received_at = UnicodeAttribute()
+    expires_at = NumberAttribute()  # epoch seconds, the table's TTL attribute
+
+
+class TasksByStatus(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_status"
+        projection = AllProjection()
+
+    status = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class ManualTask(Model):
+    class Meta:
+        table_name = "manual_tasks"
+        base_name = "manual_tasks"
+
+    task_id = UnicodeAttribute(hash_key=True)  # deterministic: "<refund_no>:<type>:<subject>"
+    type = UnicodeAttribute()
+    order_no = UnicodeAttribute()
+    refund_no = UnicodeAttribute(null=True)
+    user_id = UnicodeAttribute(null=True)
+    action = UnicodeAttribute()
+    status = UnicodeAttribute(default="open")
+    note = UnicodeAttribute(null=True)
+    done_by = UnicodeAttribute(null=True)
+    done_at = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+
+    by_status = TasksByStatus()
+
+
+ALL_MODELS: tuple[type[Model], ...] = (
+    Order, User, PointsEntry, UserCoupon, InventoryItem, Refund, NotifyReceipt, ManualTask,
+)
+TTL_ATTRIBUTES = {NotifyReceipt: "expires_at"}
+
+_bound: tuple | None = None
+_bind_lock = threading.Lock()
+
+
+def bind(force: bool = False) -> None:
+    """Point every model at the configured tables and region (cheap after the first call).
+
+    Re-binds when the configuration changed (tests switch endpoints between runs).
+    """
+    global _bound
+    import os
+
+    s = config.settings()
+    key = (s.table_prefix, s.region, os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL"))
+    if _bound == key and not force:
+        return
+    with _bind_lock:
+        if _bound == key and not force:
+            return
+        for model in ALL_MODELS:
+            model.Meta.table_name = s.tables.name(model.Meta.base_name)
+            model.Meta.region = s.region
+            model.Meta.host = key[2]
+            model._connection = None
+        _bound = key
+
+
+def create_tables(wait: bool = True) -> None:
+    """Create every table (local stack and tests; in AWS CloudFormation creates them)."""
+    bind()
+    for model in ALL_MODELS:
+        if not model.exists():
+            model.create_table(billing_mode="PAY_PER_REQUEST", wait=wait)

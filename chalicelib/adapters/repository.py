@@ -1,0 +1,285 @@
+"""DynamoDB access: reads, paginated index queries, and the conditional writes and
+transactions that make refunds race-free. Services call this; nothing else touches
+pynamodb's write API."""
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactGet, TransactWrite
+
+from ..domain.errors import ValidationError
+from . import models
+from .models import ManualTask, NotifyReceipt, Order, Refund, User
+
+_conn_lock = threading.Lock()
+_conn: tuple | None = None
+
+
+def connection() -> Connection:
+    """One shared Connection for transactions (a new one costs a TLS handshake)."""
+    global _conn
+    models.bind()
+    key = (Order.Meta.region, Order.Meta.host)
+    with _conn_lock:
+        if _conn is None or _conn[0] != key:
+            _conn = (key, Connection(region=key[0], host=key[1]))
+        return _conn[1]
+
+
+# ---------------------------------------------------------------- pagination
+
+
+def encode_cursor(last_key: dict | None) -> str | None:
+    if not last_key:
+        return None
+    raw = json.dumps(last_key, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> dict | None:
+    if not cursor:
+        return None
+    try:
+        pad = "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(cursor + pad))
+        if not isinstance(value, dict):
+            raise ValueError
+        return value
+    except (ValueError, TypeError):
+        raise ValidationError("cursor is not valid; use the next_cursor of a previous page") from None
+
+
+@dataclass
+class Page:
+    items: list
+    next_cursor: str | None
+
+
+def _page(query_fn, limit: int, cursor: str | None, filter_condition=None) -> Page:
+    """Read up to ``limit`` matching items, following DynamoDB pages when a filter thins them."""
+    start = decode_cursor(cursor)
+    items: list = []
+    while True:
+        result = query_fn(last_evaluated_key=start, limit=limit - len(items), filter_condition=filter_condition)
+        items.extend(result)
+        start = result.last_evaluated_key
+        if len(items) >= limit or not start:
+            break
+    return Page(items, encode_cursor(start) if len(items) >= limit and start else None)
+
+
+# ---------------------------------------------------------------- orders and users
+
+
+def get_order(order_no: str) -> Order | None:
+    models.bind()
+    try:
+        return Order.get(order_no)
+    except DoesNotExist:
+        return None
+
+
+def get_user(user_id: str) -> User | None:
+    models.bind()
+    try:
+        return User.get(user_id)
+    except DoesNotExist:
+        return None
+
+
+def get_users(user_ids: Iterable[str]) -> dict[str, User]:
+    models.bind()
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    return {u.user_id: u for u in User.batch_get(ids)}
+
+
+def list_orders(*, status: int | None, source_type: int | None, user_id: str | None,
+                limit: int, cursor: str | None) -> Page:
+    models.bind()
+    filt = None
+    if user_id is not None:
+        def q(**kw):
+            return Order.by_user.query(user_id, scan_index_forward=False, **kw)
+        if status is not None:
+            filt = Order.status == status
+    elif status is not None:
+        def q(**kw):
+            return Order.by_status.query(status, scan_index_forward=False, **kw)
+    else:
+        def q(**kw):
+            return Order.by_time.query("ORDER", scan_index_forward=False, **kw)
+    if source_type is not None:
+        cond = Order.source_type == source_type
+        filt = cond if filt is None else (filt & cond)
+    return _page(q, limit, cursor, filt)
+
+
+# ---------------------------------------------------------------- refunds
+
+
+def get_refund(refund_no: str, consistent: bool = True) -> Refund | None:
+    models.bind()
+    try:
+        return Refund.get(refund_no, consistent_read=consistent)
+    except DoesNotExist:
+        return None
+
+
+def get_order_and_refund(order_no: str, refund_no: str) -> tuple[Order | None, Refund | None]:
+    """Both items in one round trip (a transactional read: a consistent snapshot)."""
+    models.bind()
+    with TransactGet(connection=connection()) as tg:
+        of = tg.get(Order, order_no)
+        rf = tg.get(Refund, refund_no)
+    return _future(of), _future(rf)
+
+
+def _future(fut):
+    try:
+        return fut.get()
+    except DoesNotExist:
+        return None
+
+
+def refunds_of_order(order_no: str) -> list[Refund]:
+    """All refunds of an order, newest first: one Query (≤ 50 refunds per order)."""
+    models.bind()
+    return list(Refund.by_order.query(order_no, scan_index_forward=False))
+
+
+def list_refunds(*, status: str | None, order_no: str | None, oldest_first: bool,
+                 limit: int, cursor: str | None) -> Page:
+    models.bind()
+    if order_no is not None:
+        def q(**kw):
+            return Refund.by_order.query(order_no, scan_index_forward=oldest_first, **kw)
+        filt = (Refund.status == status) if status else None
+        return _page(q, limit, cursor, filt)
+    if status is None:
+        raise ValidationError("give status or order_no to list refunds")
+
+    def qs(**kw):
+        return Refund.by_status.query(status, scan_index_forward=oldest_first, **kw)
+    return _page(qs, limit, cursor)
+
+
+def due_work(kind: str, due_before: str, limit: int) -> list[str]:
+    """refund_nos whose work of ``kind`` is due: a Query on the sparse index, never a Scan."""
+    models.bind()
+    result = Refund.pending_work.query(kind, Refund.work_due_at <= due_before, limit=limit)
+    return [r.refund_no for r in result]
+
+
+class WriteConflict(Exception):
+    """A transaction's condition failed. ``reasons`` maps item label -> DynamoDB reason code."""
+
+    def __init__(self, reasons: dict[str, str]):
+        super().__init__(", ".join(f"{k}: {v}" for k, v in reasons.items()))
+        self.reasons = reasons
+
+    def failed(self, label: str) -> bool:
+        return self.reasons.get(label) == "ConditionalCheckFailed"
+
+
+@dataclass
+class TxItem:
+    """One write in a transaction, labelled so a failure can name the item that caused it."""
+
+    label: str
+    kind: str  # "put" | "update" | "check"
+    model: object
+    condition: object = None
+    actions: list | None = None
+
+
+_KIND_ORDER = {"check": 0, "put": 2, "update": 3}  # how pynamodb sends items
+
+
+def transact(items: list[TxItem]) -> None:
+    """Commit ``items`` atomically or raise ``WriteConflict`` naming what failed."""
+    models.bind()
+    ordered = sorted(items, key=lambda i: _KIND_ORDER[i.kind])  # stable: matches sent order
+    try:
+        with TransactWrite(connection=connection()) as tx:
+            for it in ordered:
+                if it.kind == "put":
+                    tx.save(it.model, condition=it.condition)
+                elif it.kind == "update":
+                    tx.update(it.model, actions=it.actions, condition=it.condition)
+                else:
+                    model_cls, key = it.model
+                    tx.condition_check(model_cls, key, condition=it.condition)
+    except TransactWriteError as exc:
+        if exc.cause_response_code != "TransactionCanceledException":
+            raise
+        reasons = {}
+        for it, reason in zip(ordered, exc.cancellation_reasons):
+            if reason is not None and reason.code not in (None, "None"):
+                reasons[it.label] = reason.code
+        raise WriteConflict(reasons) from exc
+
+
+def update(model, actions: list, condition=None) -> bool:
+    """A single conditional update; False when the condition did not hold."""
+    models.bind()
+    try:
+        model.update(actions=actions, condition=condition)
+        return True
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+def put_if_absent(model, hash_attr) -> bool:
+    models.bind()
+    try:
+        model.save(condition=hash_attr.does_not_exist())
+        return True
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+# ---------------------------------------------------------------- notifications and tasks
+
+
+def notify_seen(notify_id: str) -> bool:
+    models.bind()
+    try:
+        NotifyReceipt.get(notify_id)
+        return True
+    except DoesNotExist:
+        return False
+
+
+def get_task(task_id: str) -> ManualTask | None:
+    models.bind()
+    try:
+        return ManualTask.get(task_id)
+    except DoesNotExist:
+        return None
+
+
+def list_tasks(*, status: str, task_type: str | None, limit: int, cursor: str | None) -> Page:
+    models.bind()
+
+    def q(**kw):
+        return ManualTask.by_status.query(status, scan_index_forward=False, **kw)
+    filt = (ManualTask.type == task_type) if task_type else None
+    return _page(q, limit, cursor, filt)
+
+
+def iter_tasks(*, status: str, task_type: str | None) -> Iterator[ManualTask]:
+    models.bind()
+    filt = (ManualTask.type == task_type) if task_type else None
+    yield from ManualTask.by_status.query(status, scan_index_forward=False, filter_condition=filt)

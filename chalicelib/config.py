@@ -1,0 +1,163 @@
+"""Settings, read lazily from the environment (and, in prod, secrets from SSM).
+
+Nothing here runs at import time: under the Chalice test client the stage's
+environment variables exist only during a call, and on Lambda every function
+imports app.py, so reading (or fetching) settings is deferred to first use.
+
+Secrets are never read from the repository. Each secret ``X`` comes from, in
+order: the env var ``X`` (the value itself), ``X_FILE`` (a path to a file
+holding it, used by the local stack), or ``X_PARAM`` (an SSM Parameter Store
+name, SecureString, used in prod). The local stage alone has development
+defaults for the JWT secrets.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+_LOCAL_DEV_SECRETS = {
+    "ADMIN_JWT_SECRET": "local-dev-admin-secret-not-for-production",
+    "USER_JWT_SECRET": "local-dev-user-secret-not-for-production",
+}
+
+
+class ConfigError(RuntimeError):
+    """A required setting is missing or malformed."""
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _int(name: str, default: int) -> int:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:  # a deploy-time mistake, surfaced clearly
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+_ssm_lock = threading.Lock()
+_ssm_cache: dict[str, str] = {}
+
+
+def _ssm_get(name: str) -> str:
+    with _ssm_lock:
+        if name not in _ssm_cache:
+            import boto3  # only in prod, only on first secret read
+
+            resp = boto3.client("ssm").get_parameter(Name=name, WithDecryption=True)
+            _ssm_cache[name] = resp["Parameter"]["Value"]
+        return _ssm_cache[name]
+
+
+def secret(name: str) -> str:
+    """Return the secret ``name`` from env, a file, or SSM (cached per container)."""
+    value = _env(name)
+    if value is not None:
+        return value
+    path = _env(f"{name}_FILE")
+    if path is not None:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    param = _env(f"{name}_PARAM")
+    if param is not None:
+        return _ssm_get(param)
+    if stage() == "local" and name in _LOCAL_DEV_SECRETS:
+        return _LOCAL_DEV_SECRETS[name]
+    raise ConfigError(f"secret {name} is not configured (set {name}, {name}_FILE or {name}_PARAM)")
+
+
+def stage() -> str:
+    return _env("STAGE", "local") or "local"
+
+
+@dataclass(frozen=True)
+class Tables:
+    prefix: str
+
+    def name(self, base: str) -> str:
+        return f"{self.prefix}{base}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    table_prefix: str
+    restore_queue_url: str | None
+    restore_queue_name: str
+    # refund engine knobs
+    poll_after_seconds: int
+    poll_batch: int
+    abnormal_poll_seconds: int
+    restore_sweep_seconds: int
+    notify_max_skew_seconds: int
+    notify_dedupe_ttl_days: int
+
+    @property
+    def tables(self) -> Tables:
+        return Tables(self.table_prefix)
+
+
+@dataclass(frozen=True)
+class WechatSettings:
+    mchid: str
+    appid: str
+    cert_serial_no: str
+    private_key: str  # merchant private key, PKCS#8 PEM
+    apiv3_key: str
+    public_key: str | None  # WeChat Pay public key (public-key mode)
+    public_key_id: str | None  # PUB_KEY_ID_...
+    cert_dir: str | None  # platform-certificate mode
+    base_url: str  # https://api.mch.weixin.qq.com in prod, the simulator locally
+    refund_notify_url: str
+    payment_notify_url: str
+    timeout_seconds: float
+
+
+def settings() -> Settings:
+    stg = stage()
+    return Settings(
+        stage=stg,
+        region=_env("AWS_REGION", _env("AWS_DEFAULT_REGION", "ap-east-1")) or "ap-east-1",
+        table_prefix=_env("TABLE_PREFIX", f"{stg}-") or "",
+        restore_queue_url=_env("RESTORE_QUEUE_URL"),
+        restore_queue_name=_env("RESTORE_QUEUE_NAME", f"{stg}-refund-restore") or "",
+        poll_after_seconds=_int("POLL_AFTER_SECONDS", 60),
+        poll_batch=_int("POLL_BATCH", 50),
+        abnormal_poll_seconds=_int("ABNORMAL_POLL_SECONDS", 3600),
+        restore_sweep_seconds=_int("RESTORE_SWEEP_SECONDS", 300),
+        notify_max_skew_seconds=_int("NOTIFY_MAX_SKEW_SECONDS", 300),
+        notify_dedupe_ttl_days=_int("NOTIFY_DEDUPE_TTL_DAYS", 30),
+    )
+
+
+def wechat_settings() -> WechatSettings:
+    public_key = None
+    public_key_id = _env("WECHAT_PUBLIC_KEY_ID")
+    if public_key_id:
+        public_key = secret("WECHAT_PUBLIC_KEY")
+    timeout = _env("WECHAT_TIMEOUT_SECONDS", "5") or "5"
+    return WechatSettings(
+        mchid=_env("WECHAT_MCHID") or _missing("WECHAT_MCHID"),
+        appid=_env("WECHAT_APPID") or _missing("WECHAT_APPID"),
+        cert_serial_no=_env("WECHAT_CERT_SERIAL_NO") or _missing("WECHAT_CERT_SERIAL_NO"),
+        private_key=secret("WECHAT_PRIVATE_KEY"),
+        apiv3_key=secret("WECHAT_APIV3_KEY"),
+        public_key=public_key,
+        public_key_id=public_key_id,
+        cert_dir=_env("WECHAT_CERT_DIR"),
+        base_url=_env("WECHAT_BASE_URL", "https://api.mch.weixin.qq.com") or "",
+        refund_notify_url=_env("WECHAT_REFUND_NOTIFY_URL") or _missing("WECHAT_REFUND_NOTIFY_URL"),
+        payment_notify_url=_env("WECHAT_PAYMENT_NOTIFY_URL") or _missing("WECHAT_PAYMENT_NOTIFY_URL"),
+        timeout_seconds=float(timeout),
+    )
+
+
+def _missing(name: str) -> str:
+    raise ConfigError(f"{name} is not configured")

@@ -1,0 +1,125 @@
+"""Codes and their Chinese labels: the single source the API and console read."""
+from __future__ import annotations
+
+from enum import Enum, IntEnum
+
+
+class LabelledIntEnum(IntEnum):
+    """An integer code with a Chinese label, e.g. ``OrderStatus.PAID.label == "已支付"``."""
+
+    label: str
+
+    def __new__(cls, value: int, label: str):
+        obj = int.__new__(cls, value)
+        obj._value_ = value
+        obj.label = label
+        return obj
+
+    @classmethod
+    def parse(cls, raw: object) -> "LabelledIntEnum":
+        """Parse a code given as int or digit string; raises ValueError otherwise."""
+        if isinstance(raw, bool):
+            raise ValueError(raw)
+        if isinstance(raw, str):
+            if not raw.strip().isdigit():
+                raise ValueError(raw)
+            raw = int(raw)
+        if not isinstance(raw, int):
+            raise ValueError(raw)
+        return cls(raw)
+
+    @classmethod
+    def labels(cls) -> dict[int, str]:
+        return {m.value: m.label for m in cls}
+
+
+class OrderStatus(LabelledIntEnum):
+    PENDING = (1, "待支付")
+    PAID = (2, "已支付")
+    CANCELLED = (3, "已取消")
+    REFUNDED = (4, "已退款")
+
+
+class SourceType(LabelledIntEnum):
+    MALL = (1, "商城直购")
+    LOTTERY = (2, "抽奖票据")
+    OTHER = (3, "其他")
+
+
+class ShippingStatus(LabelledIntEnum):
+    PENDING = (1, "待发货")
+    SHIPPED = (2, "已发货")
+    SIGNED = (3, "已签收")
+    EXCEPTION = (4, "异常")
+
+
+class WinnerFlag(LabelledIntEnum):
+    NO = (0, "否")
+    YES = (1, "是")
+
+
+class PrizeLevel(LabelledIntEnum):
+    S = (1, "S")
+    A = (2, "A")
+    B = (3, "B")
+
+
+class LabelledStrEnum(str, Enum):
+    label: str
+
+    def __new__(cls, value: str, label: str):
+        obj = str.__new__(cls, value)
+        obj._value_ = value
+        obj.label = label
+        return obj
+
+    @classmethod
+    def labels(cls) -> dict[str, str]:
+        return {m.value: m.label for m in cls}
+
+
+class RefundStatus(LabelledStrEnum):
+    PENDING_REVIEW = ("pending_review", "待审核")
+    REJECTED = ("rejected", "已拒绝")
+    SUBMITTED = ("submitted", "已提交")
+    PROCESSING = ("processing", "退款中")
+    SUCCESS = ("success", "退款成功")
+    CLOSED = ("closed", "已关闭")
+    ABNORMAL = ("abnormal", "退款异常")
+    FAILED = ("failed", "退款失败")
+
+
+class RefundOrigin(LabelledStrEnum):
+    ADMIN = ("admin", "后台发起")
+    USER = ("user", "用户申请")
+
+
+class CouponStatus(LabelledStrEnum):
+    UNUSED = ("unused", "未使用")
+    USED = ("used", "已使用")
+    RESTORED = ("restored", "已退回")
+
+
+class InventoryStatus(LabelledStrEnum):
+    HELD = ("held", "持有中")
+    CONSUMED = ("consumed", "已消耗")
+    REVOKED = ("revoked", "已撤销")
+
+
+class RestorationStatus(LabelledStrEnum):
+    NOT_NEEDED = ("not_needed", "无需还原")
+    PENDING = ("pending", "待还原")
+    DONE = ("done", "已还原")
+
+
+class TaskType(LabelledStrEnum):
+    RETURN_TO_WAREHOUSE = ("return_to_warehouse", "退货入库")
+    VIRTUAL_NOT_REVOCABLE = ("virtual_not_revocable", "虚拟履约无法撤销")
+    INVENTORY_NOT_REVOCABLE = ("inventory_not_revocable", "抽奖资产无法撤销")
+    REFUND_ABNORMAL = ("refund_abnormal", "退款异常")
+    ACCOUNT_ABNORMAL = ("account_abnormal", "用户账户异常")
+
+
+class TaskStatus(LabelledStrEnum):
+    OPEN = ("open", "待处理")
+    DONE = ("done", "已处理")

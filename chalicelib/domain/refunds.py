@@ -1,0 +1,358 @@
+"""Refund rules: the state machine, what a transition does to the order's balances,
+what may be refunded, what needs approval, and what a refund puts back.
+
+Plain Python. The repository turns a ``Transition`` into one conditional write
+(or one transaction when balances move); callers never set a status directly.
+
+Order balances (all fen) keep one invariant, checked by tests after every race:
+
+    refunded_amount + reserved_amount + refundable_amount == actual_amount
+
+``requested_amount`` is what open (pending_review) refunds ask for and
+``applicable_amount = refundable_amount - requested_amount`` is what a new
+player application may still ask for. DynamoDB conditions cannot do arithmetic,
+so both are stored and moved together.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from typing import Iterable, Sequence
+
+from .enums import InventoryStatus, OrderStatus, RefundStatus, ShippingStatus, SourceType, TaskType
+from .errors import Conflict, ValidationError, conflict
+from .money import fen_to_yuan, pro_rata_step
+
+S = RefundStatus
+
+MAX_REFUNDS_PER_ORDER = 50  # WeChat's limit, enforced here too
+REFUND_WINDOW = timedelta(days=365)
+MAX_REASON_CHARS = 200
+REFUND_NO_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+# The one table of allowed moves. Same-status "moves" are no-ops handled by callers.
+TRANSITIONS: dict[RefundStatus, frozenset[RefundStatus]] = {
+    S.PENDING_REVIEW: frozenset({S.SUBMITTED, S.REJECTED}),
+    S.SUBMITTED: frozenset({S.PROCESSING, S.SUCCESS, S.CLOSED, S.ABNORMAL, S.FAILED}),
+    S.PROCESSING: frozenset({S.SUCCESS, S.CLOSED, S.ABNORMAL}),
+    S.ABNORMAL: frozenset({S.PROCESSING, S.SUCCESS, S.CLOSED}),
+    S.SUCCESS: frozenset(),
+    S.CLOSED: frozenset(),
+    S.FAILED: frozenset(),
+    S.REJECTED: frozenset(),
+}
+FINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+AWAITING_WECHAT = frozenset({S.SUBMITTED, S.PROCESSING, S.ABNORMAL})
+HOLDS_BALANCE = AWAITING_WECHAT  # reserved money: neither returned to the player nor free
+
+
+class Balance(Enum):
+    """What a transition does to the order's balance attributes."""
+
+    NONE = "none"
+    RESERVE = "reserve"  # pending_review -> submitted: requested -> reserved
+    WITHDRAW = "withdraw"  # pending_review -> rejected: requested released
+    RELEASE = "release"  # in flight -> closed/failed: reserved -> refundable again
+    SETTLE = "settle"  # in flight -> success: reserved -> refunded
+
+
+def can_transition(src: RefundStatus, dst: RefundStatus) -> bool:
+    return dst in TRANSITIONS[src]
+
+
+def balance_effect(src: RefundStatus, dst: RefundStatus) -> Balance:
+    if src == S.PENDING_REVIEW:
+        return Balance.RESERVE if dst == S.SUBMITTED else Balance.WITHDRAW
+    if dst == S.SUCCESS:
+        return Balance.SETTLE
+    if dst in (S.CLOSED, S.FAILED):
+        return Balance.RELEASE
+    return Balance.NONE
+
+
+def sources_for(dst: RefundStatus) -> frozenset[RefundStatus]:
+    """Statuses from which ``dst`` may be entered: the condition of the conditional write."""
+    return frozenset(src for src, nxt in TRANSITIONS.items() if dst in nxt)
+
+
+WECHAT_STATUS = {
+    "PROCESSING": S.PROCESSING,
+    "SUCCESS": S.SUCCESS,
+    "CLOSED": S.CLOSED,
+    "ABNORMAL": S.ABNORMAL,
+}
+NOTIFY_EVENTS = {
+    "REFUND.SUCCESS": S.SUCCESS,
+    "REFUND.CLOSED": S.CLOSED,
+    "REFUND.ABNORMAL": S.ABNORMAL,
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Something learned about a refund, from any source, in one shape."""
+
+    status: RefundStatus
+    wechat_refund_id: str | None = None
+    user_received_account: str | None = None
+    success_time: str | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+    amount: int | None = None  # what WeChat says was refunded; cross-checked
+    raw: dict | None = None
+    detail: str | None = None
+
+
+# ---------------------------------------------------------------- validation
+
+
+def parse_amount(raw: object, field_name: str = "amount") -> int:
+    """A positive integer number of fen. Floats, strings, booleans are refused."""
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise ValidationError(f"{field_name} must be a positive integer number of fen (分)",
+                              details={"field": field_name})
+    if raw <= 0:
+        raise ValidationError(f"{field_name} must be greater than 0", details={"field": field_name})
+    if raw > 10**12:
+        raise ValidationError(f"{field_name} is too large", details={"field": field_name})
+    return raw
+
+
+def parse_reason(raw: object, *, required: bool, field_name: str = "reason") -> str:
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if required:
+            raise ValidationError(f"{field_name} is required", details={"field": field_name})
+        return ""
+    if not isinstance(raw, str):
+        raise ValidationError(f"{field_name} must be a string", details={"field": field_name})
+    raw = raw.strip()
+    if len(raw) > MAX_REASON_CHARS:
+        raise ValidationError(f"{field_name} must be at most {MAX_REASON_CHARS} characters",
+                              details={"field": field_name})
+    return raw
+
+
+def validate_refund_no(raw: str) -> str:
+    if not isinstance(raw, str) or not REFUND_NO_RE.match(raw):
+        raise ValidationError("refund_no may contain only letters, digits, '_' and '-'")
+    return raw
+
+
+# ---------------------------------------------------------------- order rules
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class RefundActions:
+    can_refund: bool
+    requires_approval: bool
+    approval_reasons: tuple[str, ...]
+    max_refundable: int
+    why_not: dict | None
+
+    def to_dict(self) -> dict:
+        return {
+            "can_refund": self.can_refund,
+            "requires_approval": self.requires_approval,
+            "approval_reasons": list(self.approval_reasons),
+            "max_refundable": self.max_refundable,
+            "max_refundable_yuan": fen_to_yuan(self.max_refundable),
+            "button_label": "申请退款" if self.requires_approval else "退款",
+            "why_not": self.why_not,
+        }
+
+
+def approval_reasons(order) -> tuple[str, ...]:
+    """Why a refund of this order needs a second decision (seed: signed / fulfilled)."""
+    reasons = []
+    shipping = getattr(order, "shipping", None)
+    if shipping is not None and shipping.status == ShippingStatus.SIGNED:
+        reasons.append("货已签收，需人工审批")
+    virtual = getattr(order, "virtual", None)
+    if virtual is not None and virtual.is_consumed and not virtual.revoked:
+        reasons.append("虚拟商品已履约，需人工审批")
+    return tuple(reasons)
+
+
+def refund_blocker(order, now: datetime) -> Conflict | None:
+    """Why no refund at all can be made on this order right now (None if one can)."""
+    status = OrderStatus(order.status)
+    if status != OrderStatus.PAID:
+        return conflict("ORDER_NOT_REFUNDABLE", f"订单状态为{status.label}，不可退款",
+                        order_status=status.value)
+    if order.refund_count >= MAX_REFUNDS_PER_ORDER:
+        return conflict("REFUND_LIMIT_REACHED", f"每笔订单最多退款{MAX_REFUNDS_PER_ORDER}次")
+    paid_at = _parse_time(order.payment.paid_at if order.payment else None)
+    if paid_at is None:
+        return conflict("ORDER_NOT_REFUNDABLE", "订单没有支付记录，不可退款")
+    if now - paid_at > REFUND_WINDOW:
+        return conflict("REFUND_WINDOW_EXPIRED", "已超过支付后365天的退款期限")
+    if order.refundable_amount <= 0:
+        return conflict("AMOUNT_EXCEEDS_REFUNDABLE", "订单已无可退余额",
+                        max_refundable=0)
+    return None
+
+
+def refund_actions(order, now: datetime) -> RefundActions:
+    blocker = refund_blocker(order, now)
+    reasons = approval_reasons(order)
+    return RefundActions(
+        can_refund=blocker is None,
+        requires_approval=bool(reasons),
+        approval_reasons=reasons,
+        max_refundable=max(0, order.refundable_amount) if blocker is None else 0,
+        why_not=blocker.to_dict() if blocker else None,
+    )
+
+
+def check_refundable(order, amount: int, now: datetime, *, against: str = "refundable") -> None:
+    """Raise the precise 409 for ``amount`` on ``order``; the transaction re-checks atomically."""
+    blocker = refund_blocker(order, now)
+    if blocker is not None:
+        raise blocker
+    limit = order.refundable_amount if against == "refundable" else order.applicable_amount
+    if amount > limit:
+        raise conflict(
+            "AMOUNT_EXCEEDS_REFUNDABLE",
+            f"退款金额 {fen_to_yuan(amount)} 元超过可退余额 {fen_to_yuan(max(limit, 0))} 元",
+            max_refundable=max(limit, 0),
+        )
+
+
+# ---------------------------------------------------------------- restoration
+
+
+@dataclass(frozen=True)
+class ManualTaskSpec:
+    type: TaskType
+    subject: str  # what the task is about (inventory id, "shipment", "virtual")
+    action: str  # what a person should do
+
+    @property
+    def key(self) -> str:
+        return f"{self.type.value}:{self.subject}"
+
+
+@dataclass(frozen=True)
+class RestorationPlan:
+    """What a successful refund puts back; computed identically for preview and execution."""
+
+    amount: int
+    cumulative_after: int
+    fully_refunded: bool
+    points: int
+    restore_coupon: bool
+    coupon_id: str | None
+    revoke_inventory: tuple[str, ...]
+    revoke_virtual: bool
+    cancel_shipment: bool
+    mark_shipping_exception: bool
+    manual_tasks: tuple[ManualTaskSpec, ...] = field(default_factory=tuple)
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def needs_restoration(self) -> bool:
+        return bool(self.points or self.restore_coupon or self.revoke_inventory or self.revoke_virtual
+                    or self.cancel_shipment or self.mark_shipping_exception or self.manual_tasks)
+
+    def to_dict(self) -> dict:
+        return {
+            "amount": self.amount,
+            "amount_yuan": fen_to_yuan(self.amount),
+            "fully_refunded": self.fully_refunded,
+            "points": self.points,
+            "coupon": {"coupon_id": self.coupon_id, "restore": self.restore_coupon} if self.coupon_id else None,
+            "revoke_inventory": list(self.revoke_inventory),
+            "revoke_virtual": self.revoke_virtual,
+            "cancel_shipment": self.cancel_shipment,
+            "mark_shipping_exception": self.mark_shipping_exception,
+            "manual_tasks": [
+                {"type": t.type.value, "type_label": t.type.label, "subject": t.subject, "action": t.action}
+                for t in self.manual_tasks
+            ],
+            "notes": list(self.notes),
+        }
+
+
+def coupon_restores(order, fully_refunded: bool) -> bool:
+    """Coupon policy, in one place: a used coupon comes back only with a full refund."""
+    return bool(getattr(order, "coupon_id", None)) and fully_refunded
+
+
+def restoration_plan(order, amount: int, cumulative_before: int, inventory: Sequence = ()) -> RestorationPlan:
+    """What a refund of ``amount`` puts back once it succeeds.
+
+    ``cumulative_before`` is what had succeeded before it (for a preview: refunded
+    plus in-flight amounts, as if they all succeed). Goods are undone only when the
+    order ends fully refunded; a partial refund gives back points pro rata and
+    leaves goods alone.
+    """
+    actual = order.actual_amount
+    cumulative_after = min(actual, cumulative_before + amount)
+    full = cumulative_after >= actual
+    points = pro_rata_step(order.points_used or 0, cumulative_before, amount, actual)
+    tasks: list[ManualTaskSpec] = []
+    notes: list[str] = []
+    revoke_inventory: list[str] = []
+    revoke_virtual = cancel_shipment = shipping_exception = False
+
+    if full:
+        if order.source_type == SourceType.LOTTERY:
+            for item in inventory:
+                if item.status == InventoryStatus.HELD and item.revocable:
+                    revoke_inventory.append(item.item_id)
+                elif item.status != InventoryStatus.REVOKED:
+                    why = "已消耗" if item.status == InventoryStatus.CONSUMED else "不可撤销"
+                    tasks.append(ManualTaskSpec(TaskType.INVENTORY_NOT_REVOCABLE, item.item_id,
+                                                f"抽奖资产 {item.name or item.item_id} {why}，请人工处理"))
+        virtual = getattr(order, "virtual", None)
+        if virtual is not None and virtual.is_consumed and not virtual.revoked:
+            if virtual.revocable:
+                revoke_virtual = True
+            else:
+                tasks.append(ManualTaskSpec(TaskType.VIRTUAL_NOT_REVOCABLE, "virtual",
+                                            "虚拟商品已履约且不可撤销，请人工处理"))
+        shipping = getattr(order, "shipping", None)
+        if shipping is not None and not shipping.cancelled:
+            if shipping.status in (ShippingStatus.SHIPPED, ShippingStatus.SIGNED):
+                shipping_exception = True
+                tasks.append(ManualTaskSpec(TaskType.RETURN_TO_WAREHOUSE, "shipment",
+                                            f"货物{ShippingStatus(shipping.status).label}，请联系用户退货入库"))
+            elif shipping.status == ShippingStatus.PENDING:
+                cancel_shipment = True
+    else:
+        notes.append("部分退款：按比例退还积分，商品、资产与优惠券保持不变")
+
+    return RestorationPlan(
+        amount=amount,
+        cumulative_after=cumulative_after,
+        fully_refunded=full,
+        points=points,
+        restore_coupon=coupon_restores(order, full),
+        coupon_id=getattr(order, "coupon_id", None) or None,
+        revoke_inventory=tuple(revoke_inventory),
+        revoke_virtual=revoke_virtual,
+        cancel_shipment=cancel_shipment,
+        mark_shipping_exception=shipping_exception,
+        manual_tasks=tuple(tasks),
+        notes=tuple(notes),
+    )
+
+
+def open_refunds(refunds: Iterable) -> list:
+    return [r for r in refunds if RefundStatus(r.status) not in FINAL]
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

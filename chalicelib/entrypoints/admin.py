@@ -1,0 +1,119 @@
+"""Admin routes (role admin): orders, refunds, review, manual tasks."""
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from ..domain import refunds as rules
+from ..domain.enums import OrderStatus, RefundStatus, SourceType, TaskStatus, TaskType
+from ..domain.errors import ValidationError
+from ..services import orders, refunds, tasks, views
+from .http import JSON_TYPES, endpoint, idempotency_key, int_param, json_body, json_response, limit_param, only_fields, query
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/orders", methods=["GET"])
+@endpoint(bp, "admin")
+def list_orders(principal):
+    p = query(bp.current_request, {"status", "source_type", "user_id", "limit", "cursor"})
+    user_id = p.get("user_id") or None
+    return orders.list_orders(status=int_param(p, "status", enum=OrderStatus),
+                              source_type=int_param(p, "source_type", enum=SourceType),
+                              user_id=user_id, limit=limit_param(p), cursor=p.get("cursor"))
+
+
+@bp.route("/orders/{order_no}", methods=["GET"])
+@endpoint(bp, "admin")
+def order_detail(principal, order_no):
+    return orders.order_detail(order_no)
+
+
+@bp.route("/pay/refunds", methods=["POST"], content_types=JSON_TYPES)
+@endpoint(bp, "admin")
+def create_refund(principal):
+    request = bp.current_request
+    body = only_fields(json_body(request), {"order_no", "amount", "reason"})
+    order_no = _order_no(body.get("order_no"))
+    amount = rules.parse_amount(body.get("amount"))
+    reason = rules.parse_reason(body.get("reason"), required=False)
+    created = refunds.create_admin_refund(actor=principal.actor, order_no=order_no, amount=amount,
+                                          reason=reason, idempotency_key=idempotency_key(request))
+    return json_response(views.refund_view(created.refund), 201 if created.created else 200)
+
+
+@bp.route("/pay/refunds/preview", methods=["POST"], content_types=JSON_TYPES)
+@endpoint(bp, "admin")
+def preview_refund(principal):
+    body = only_fields(json_body(bp.current_request), {"order_no", "amount"})
+    return refunds.preview(order_no=_order_no(body.get("order_no")), amount=rules.parse_amount(body.get("amount")))
+
+
+@bp.route("/pay/refunds", methods=["GET"])
+@endpoint(bp, "admin")
+def list_refunds(principal):
+    p = query(bp.current_request, {"status", "order_no", "limit", "cursor", "order"})
+    status = p.get("status") or None
+    if status is not None and status not in RefundStatus.labels():
+        raise ValidationError(f"status must be one of {sorted(RefundStatus.labels())}", details={"field": "status"})
+    sort = p.get("order") or "newest"
+    if sort not in ("newest", "oldest"):
+        raise ValidationError("order must be newest or oldest", details={"field": "order"})
+    return refunds.list_refunds(status=status, order_no=p.get("order_no") or None,
+                                oldest_first=sort == "oldest", limit=limit_param(p), cursor=p.get("cursor"))
+
+
+@bp.route("/pay/refunds/{refund_no}", methods=["GET"])
+@endpoint(bp, "admin")
+def refund_detail(principal, refund_no):
+    return views.refund_view(refunds.get_refund(refund_no))
+
+
+@bp.route("/pay/refunds/{refund_no}/approve", methods=["POST"], content_types=JSON_TYPES)
+@endpoint(bp, "admin")
+def approve_refund(principal, refund_no):
+    body = only_fields(json_body(bp.current_request), {"amount"})
+    amount = rules.parse_amount(body["amount"]) if body.get("amount") is not None else None
+    return views.refund_view(refunds.approve(actor=principal.actor, refund_no=rules.validate_refund_no(refund_no),
+                                             amount=amount))
+
+
+@bp.route("/pay/refunds/{refund_no}/reject", methods=["POST"], content_types=JSON_TYPES)
+@endpoint(bp, "admin")
+def reject_refund(principal, refund_no):
+    body = only_fields(json_body(bp.current_request), {"reason"})
+    reason = rules.parse_reason(body.get("reason"), required=True)
+    return views.refund_view(refunds.reject(actor=principal.actor, refund_no=rules.validate_refund_no(refund_no),
+                                            reason=reason))
+
+
+@bp.route("/manual-tasks", methods=["GET"])
+@endpoint(bp, "admin")
+def list_tasks(principal):
+    p = query(bp.current_request, {"status", "type", "limit", "cursor", "format"})
+    status = p.get("status") or TaskStatus.OPEN.value
+    if status not in TaskStatus.labels():
+        raise ValidationError("status must be open or done", details={"field": "status"})
+    task_type = p.get("type") or None
+    if task_type is not None and task_type not in TaskType.labels():
+        raise ValidationError(f"type must be one of {sorted(TaskType.labels())}", details={"field": "type"})
+    fmt = p.get("format") or "json"
+    if fmt == "csv":
+        return tasks.export_csv(status=status, task_type=task_type)
+    if fmt != "json":
+        raise ValidationError("format must be json or csv", details={"field": "format"})
+    return tasks.list_tasks(status=status, task_type=task_type, limit=limit_param(p), cursor=p.get("cursor"))
+
+
+@bp.route("/manual-tasks/{task_id}/done", methods=["POST"], content_types=JSON_TYPES)
+@endpoint(bp, "admin")
+def finish_task(principal, task_id):
+    body = only_fields(json_body(bp.current_request), {"note"})
+    note = rules.parse_reason(body.get("note"), required=False, field_name="note")
+    return tasks.mark_done(task_id=task_id, actor=principal.actor, note=note)
+
+
+def _order_no(raw) -> str:
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > 64:
+        raise ValidationError("order_no is required (a string of at most 64 characters)",
+                              details={"field": "order_no"})
+    return raw.strip()

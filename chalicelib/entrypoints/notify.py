@@ -1,0 +1,56 @@
+"""WeChat Pay notification routes. The signature is verified over the raw body, stale or
+future timestamps and SIGNTEST probes are refused, the event type must match the route,
+and only then does a typed event reach the service layer. 204 acknowledges; anything
+else makes WeChat deliver again."""
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from ..config import settings
+from ..domain.errors import DomainError
+from ..log import get_logger, log_context
+from .http import error_response
+
+bp = Blueprint(__name__)
+log = get_logger(__name__)
+NOTIFY_TYPES = ["application/json", "application/json; charset=utf-8", "text/plain", "text/xml"]
+
+
+def _receive(kind: str):
+    from ..adapters import wechat
+    from ..services import notifications
+
+    request = bp.current_request
+    headers = {k.lower(): v for k, v in (request.headers or {}).items()}
+    with log_context(route=f"notify_{kind}"):
+        try:
+            event = wechat.get_gateway().parse_notification(
+                headers, request.raw_body or b"", max_skew_seconds=settings().notify_max_skew_seconds)
+        except wechat.WechatError as err:
+            log.warning("notification refused", extra={"code": err.code})
+            return error_response("FAIL", f"{err.code}: {err.message}", 401)
+        prefix = "REFUND." if kind == "refund" else "TRANSACTION."
+        if not event.event_type.startswith(prefix):
+            log.warning("notification sent to the wrong route", extra={"event_type": event.event_type})
+            return error_response("FAIL", f"unexpected event_type {event.event_type}", 400)
+        try:
+            handler = notifications.handle_refund_event if kind == "refund" else notifications.handle_payment_event
+            result = handler(event)
+        except DomainError as err:
+            return error_response("FAIL", err.message, err.http_status if err.http_status < 500 else 500)
+        except Exception:  # noqa: BLE001 - WeChat retries; we log and answer FAIL
+            log.exception("notification processing failed", extra={"notify_id": event.id})
+            return error_response("FAIL", "processing failed", 500)
+        log.info("notification processed", extra={"notify_id": event.id, "event_type": event.event_type,
+                                                   "result": result})
+        return Response(body="", status_code=204)
+
+
+@bp.route("/refund", methods=["POST"], content_types=NOTIFY_TYPES)
+def refund_notify():
+    return _receive("refund")
+
+
+@bp.route("/payment", methods=["POST"], content_types=NOTIFY_TYPES)
+def payment_notify():
+    return _receive("payment")

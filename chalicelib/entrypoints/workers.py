@@ -1,0 +1,35 @@
+"""Lambda event handlers (SQS restoration, scheduled poll). Thin: parse, call, log."""
+from __future__ import annotations
+
+import json
+
+from ..log import get_logger, log_context
+
+log = get_logger(__name__)
+
+
+def restore_record(body: str, message_id: str | None = None) -> dict:
+    """One SQS record -> one restoration. Raises on failure so SQS redelivers it and,
+    after maxReceiveCount, moves it to the dead-letter queue."""
+    from ..services import restoration
+
+    try:
+        payload = json.loads(body)
+        refund_no = payload["refund_no"]
+    except (ValueError, KeyError, TypeError):
+        log.error("restore message is malformed; dropped", extra={"message_id": message_id})
+        return {"result": "malformed"}
+    with log_context(refund_no=refund_no, order_no=payload.get("order_no"), message_id=message_id):
+        try:
+            return restoration.restore(refund_no)
+        except Exception:
+            log.exception("restoration failed; the message will be redelivered")
+            raise
+
+
+def poll_and_sweep() -> dict:
+    from ..services import reconcile
+
+    report = reconcile.poll()
+    swept = reconcile.sweep()
+    return {"poll": report.to_dict(), "swept": swept}

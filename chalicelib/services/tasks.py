@@ -1,0 +1,54 @@
+"""Manual-handling tasks: what a refund could not undo by itself, for a person."""
+from __future__ import annotations
+
+import csv
+import io
+
+from chalice import Response
+
+from ..adapters import repository as repo
+from ..adapters.models import ManualTask
+from ..domain.enums import TaskStatus
+from ..domain.errors import TaskNotFound, conflict
+from ..domain.refunds import iso, now_utc
+from . import views
+
+CSV_COLUMNS = [
+    ("task_id", "任务编号"), ("type_label", "类型"), ("status_label", "状态"), ("order_no", "订单号"),
+    ("refund_no", "退款单号"), ("user_id", "用户ID"), ("action", "处理事项"), ("created_at", "创建时间"),
+    ("done_by", "处理人"), ("done_at", "处理时间"), ("note", "备注"),
+]
+
+
+def list_tasks(*, status: str, task_type: str | None, limit: int, cursor: str | None) -> dict:
+    page = repo.list_tasks(status=status, task_type=task_type, limit=limit, cursor=cursor)
+    return {"items": [views.task_view(t) for t in page.items], "next_cursor": page.next_cursor}
+
+
+def export_csv(*, status: str, task_type: str | None) -> Response:
+    """UTF-8 with BOM so Excel shows the Chinese labels."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([title for _, title in CSV_COLUMNS])
+    for task in repo.iter_tasks(status=status, task_type=task_type):
+        view = views.task_view(task)
+        writer.writerow(["" if view.get(k) is None else view[k] for k, _ in CSV_COLUMNS])
+    body = "\ufeff" + out.getvalue()
+    return Response(body=body.encode("utf-8"), status_code=200, headers={
+        "Content-Type": "text/csv; charset=utf-8",
+        "Content-Disposition": f'attachment; filename="manual-tasks-{status}.csv"',
+    })
+
+
+def mark_done(*, task_id: str, actor: str, note: str) -> dict:
+    task = repo.get_task(task_id)
+    if task is None:
+        raise TaskNotFound("任务不存在")
+    if task.status == TaskStatus.DONE.value:
+        raise conflict("TASK_ALREADY_DONE", "任务已处理")
+    ok = repo.update(task, [ManualTask.status.set(TaskStatus.DONE.value), ManualTask.done_by.set(actor),
+                            ManualTask.done_at.set(iso(now_utc())), ManualTask.note.set(note or None)],
+                     ManualTask.status == TaskStatus.OPEN.value)
+    if not ok:
+        raise conflict("TASK_ALREADY_DONE", "任务已处理")
+    return views.task_view(task)

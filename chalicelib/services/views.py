@@ -1,0 +1,196 @@
+"""How orders, refunds and tasks look to API clients: codes with Chinese labels,
+fen with yuan text beside them. Pure functions over model instances."""
+from __future__ import annotations
+
+from ..domain import refunds as rules
+from ..domain.enums import (
+    OrderStatus,
+    PrizeLevel,
+    RefundOrigin,
+    RefundStatus,
+    RestorationStatus,
+    ShippingStatus,
+    SourceType,
+    TaskStatus,
+    TaskType,
+    WinnerFlag,
+)
+from ..domain.money import fen_to_yuan
+
+
+def money(body: dict, **amounts: int) -> dict:
+    for name, fen in amounts.items():
+        body[name] = fen
+        body[f"{name}_yuan"] = fen_to_yuan(fen)
+    return body
+
+
+def user_view(user_id: str, user) -> dict:
+    nickname = (user.nickname if user is not None else None) or None
+    return {"user_id": user_id, "nickname": nickname, "display_name": nickname or user_id}
+
+
+def _label(enum, value):
+    try:
+        return enum(value).label
+    except ValueError:
+        return None
+
+
+def order_summary(order, user) -> dict:
+    shipping = order.shipping
+    body = {
+        "order_no": order.order_no,
+        "user": user_view(order.user_id, user),
+        "status": order.status,
+        "status_label": _label(OrderStatus, order.status),
+        "source_type": order.source_type,
+        "source_type_label": _label(SourceType, order.source_type),
+        "shipping_status": shipping.status if shipping else None,
+        "shipping_status_label": _label(ShippingStatus, shipping.status) if shipping else None,
+        "activity_name": order.activity_name,
+        "created_at": order.created_at,
+    }
+    return money(body, actual_amount=order.actual_amount, refunded_amount=order.refunded_amount,
+                 refundable_amount=order.refundable_amount)
+
+
+def order_detail(order, user, refunds: list, now) -> dict:
+    shipping = order.shipping
+    restored_points = sum((r.restoration or {}).get("points", 0) for r in refunds
+                          if r.restoration_status == RestorationStatus.DONE.value)
+    detail = {
+        "order": money({
+            "order_no": order.order_no,
+            "user": user_view(order.user_id, user),
+            "status": order.status,
+            "status_label": _label(OrderStatus, order.status),
+            "source_type": order.source_type,
+            "source_type_label": _label(SourceType, order.source_type),
+            "created_at": order.created_at,
+            "updated_at": order.updated_at,
+            "refund_count": order.refund_count,
+        }, total_amount=order.total_amount, discount_amount=order.discount_amount,
+            actual_amount=order.actual_amount, refunded_amount=order.refunded_amount,
+            reserved_amount=order.reserved_amount, refundable_amount=order.refundable_amount,
+            requested_amount=order.requested_amount),
+        "activity": {"activity_id": order.activity_id, "activity_name": order.activity_name}
+        if order.activity_id or order.activity_name else None,
+        "payment": {
+            "channel": "wechat",
+            "channel_label": "微信支付",
+            "out_trade_no": order.payment.out_trade_no,
+            "transaction_id": order.payment.transaction_id,
+            "paid_at": order.payment.paid_at,
+        } if order.payment else None,
+        "items": [
+            money({"sku": it.sku, "name": it.name, "qty": it.qty}, unit_price=it.unit_price,
+                  subtotal=it.unit_price * it.qty)
+            for it in order.items or []
+        ],
+        "shipping": {
+            "status": shipping.status,
+            "status_label": _label(ShippingStatus, shipping.status),
+            "carrier": shipping.carrier,
+            "tracking_no": shipping.tracking_no,
+            "shipped_at": shipping.shipped_at,
+            "signed_at": shipping.signed_at,
+            "cancelled": bool(shipping.cancelled),
+            "exception_reason": shipping.exception_reason,
+        } if shipping else None,
+        "virtual": {
+            "name": order.virtual.name,
+            "is_consumed": bool(order.virtual.is_consumed),
+            "is_consumed_label": "已履约" if order.virtual.is_consumed else "未履约",
+            "revocable": bool(order.virtual.revocable),
+            "revoked": bool(order.virtual.revoked),
+            "revoked_at": order.virtual.revoked_at,
+        } if order.virtual else None,
+        "points": money({
+            "points_used": order.points_used,
+            "points_restored": restored_points,
+            "coupon_id": order.coupon_id,
+        }, points_amount=order.points_amount),
+        "lottery": [
+            {
+                "draw_id": d.draw_id,
+                "is_winner": d.is_winner,
+                "is_winner_label": _label(WinnerFlag, d.is_winner),
+                "level": d.level,
+                "level_label": _label(PrizeLevel, d.level) if d.level is not None else None,
+                "prize_name": d.prize_name,
+                "inventory_id": d.inventory_id,
+            }
+            for d in order.lottery or []
+        ] if order.source_type == SourceType.LOTTERY else None,
+        "refunds": [refund_view(r) for r in refunds],
+        "refund_actions": rules.refund_actions(order, now).to_dict(),
+    }
+    return detail
+
+
+def refund_view(refund, *, with_events: bool = True, for_player: bool = False) -> dict:
+    body = {
+        "refund_no": refund.refund_no,
+        "order_no": refund.order_no,
+        "status": refund.status,
+        "status_label": _label(RefundStatus, refund.status),
+        "reason": refund.reason,
+        "reject_reason": refund.reject_reason,
+        "created_at": refund.created_at,
+        "updated_at": refund.updated_at,
+        "success_time": refund.success_time,
+    }
+    money(body, amount=refund.amount, requested_amount=refund.requested_amount)
+    if for_player:
+        return body
+    body.update({
+        "user_id": refund.user_id,
+        "channel": refund.channel,
+        "origin": refund.origin,
+        "origin_label": _label(RefundOrigin, refund.origin),
+        "created_by": refund.created_by,
+        "reviewer": refund.reviewer,
+        "requires_manual_review": bool(refund.requires_manual_review),
+        "review_reasons": list(refund.review_reasons or []),
+        "wechat_refund_id": refund.wechat_refund_id,
+        "user_received_account": refund.user_received_account,
+        "failure_code": refund.failure_code,
+        "failure_message": refund.failure_message,
+        "restoration_status": refund.restoration_status,
+        "restoration_status_label": _label(RestorationStatus, refund.restoration_status)
+        if refund.restoration_status else None,
+        "restoration": refund.restoration,
+    })
+    if with_events:
+        body["events"] = [
+            {
+                "at": e.at,
+                "actor": e.actor,
+                "from": e.from_status,
+                "from_label": _label(RefundStatus, e.from_status) if e.from_status else None,
+                "to": e.to_status,
+                "to_label": _label(RefundStatus, e.to_status),
+                "detail": e.detail,
+            }
+            for e in refund.events or []
+        ]
+    return body
+
+
+def task_view(task) -> dict:
+    return {
+        "task_id": task.task_id,
+        "type": task.type,
+        "type_label": _label(TaskType, task.type),
+        "order_no": task.order_no,
+        "refund_no": task.refund_no,
+        "user_id": task.user_id,
+        "action": task.action,
+        "status": task.status,
+        "status_label": _label(TaskStatus, task.status),
+        "note": task.note,
+        "done_by": task.done_by,
+        "done_at": task.done_at,
+        "created_at": task.created_at,
+    }

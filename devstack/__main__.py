@@ -1,0 +1,72 @@
+"""``python -m devstack run`` starts the local stack; ``python -m devstack token`` prints a token."""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+
+
+def _run(args) -> int:
+    from devstack.stack import Stack, StackConfig
+
+    cfg = StackConfig(api_port=args.port, aws_port=args.aws_port, sim_port=args.sim_port,
+                      outcome_delay=args.outcome_delay, poll_interval=args.poll_interval)
+    stack = Stack(cfg)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    stack.start()
+    token = stack.admin_token()
+    print(f"""
+  Refund service (local stage) is running.
+
+  API           {stack.api_url}/api/health
+  Admin console {stack.api_url}/admin
+  Admin token   {token}
+  Console link  {stack.api_url}/admin#token={token}
+  AWS endpoint  {stack.env['AWS_ENDPOINT_URL']}   (DynamoDB + SQS, moto)
+  WeChat sim    {stack.sim.base_url}   (control API under /sim/)
+
+  Try:  curl -s -H "Authorization: Bearer {token[:16]}..." {stack.api_url}/api/admin/orders
+  Player token: make -s token ROLE=user USER=u1001
+  Ctrl-C stops everything.
+""", flush=True)
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("stopping...", flush=True)
+    finally:
+        stack.stop()
+    return 0
+
+
+def _token(args) -> int:
+    os.environ.setdefault("STAGE", "local")
+    from chalicelib.adapters import auth
+
+    if args.role == "user" and not args.user:
+        print("USER=<user_id> is required for a player token", file=sys.stderr)
+        return 2
+    print(auth.issue(args.role, args.user or "admin"))
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run", help="start the local stack")
+    run.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    run.add_argument("--aws-port", type=int, default=int(os.environ.get("AWS_PORT", "0")))
+    run.add_argument("--sim-port", type=int, default=int(os.environ.get("SIM_PORT", "0")))
+    run.add_argument("--outcome-delay", type=float, default=2.0, help="seconds a WeChat refund stays PROCESSING")
+    run.add_argument("--poll-interval", type=float, default=20.0, help="seconds between poll handler calls")
+    tok = sub.add_parser("token", help="print a token valid for the local stack")
+    tok.add_argument("--role", choices=("admin", "user"), default="admin")
+    tok.add_argument("--user", default=None)
+    args = parser.parse_args(argv)
+    return _run(args) if args.cmd == "run" else _token(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Start and stop the whole local stack in one process."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION = "ap-east-1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class StackConfig:
+    workdir: Path = ROOT / ".devstack"
+    api_port: int = 8000
+    aws_port: int = 0
+    sim_port: int = 0
+    stage: str = "local"
+    outcome_delay: float = 2.0
+    poll_interval: float = 20.0  # how often the driver calls the schedule handler
+    poll_after_seconds: int = 10  # how long a refund waits for its notification before being queried
+    restore_sweep_seconds: int = 60
+    visibility_timeout: int = 5
+    max_receive_count: int = 3
+    seed: bool = True
+    driver: bool = True
+    notify_retry_schedule: tuple = (1, 2, 4, 8)
+    extra_env: dict = field(default_factory=dict)
+
+
+class Stack:
+    def __init__(self, cfg: StackConfig | None = None):
+        self.cfg = cfg or StackConfig()
+        self.moto = self.sim = self.server = self.driver = None
+        self._server_thread = None
+        self.env: dict[str, str] = {}
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> "Stack":
+        from moto.server import ThreadedMotoServer
+
+        from wechatpay_sim.keys import generate_keyset
+        from wechatpay_sim.server import Simulator
+
+        cfg = self.cfg
+        cfg.workdir.mkdir(parents=True, exist_ok=True)
+        keys = generate_keyset(cfg.workdir / "keys")
+        api_port = cfg.api_port or free_port()
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=cfg.aws_port or free_port(), verbose=False)
+        self.moto.start()
+        aws_host, aws_port = self.moto.get_host_and_port()
+        self.sim = Simulator(keys, port=cfg.sim_port, outcome_delay=cfg.outcome_delay,
+                             notify_retry_schedule=cfg.notify_retry_schedule).start()
+        self.api_url = f"http://127.0.0.1:{api_port}"
+        self.env = {
+            "STAGE": cfg.stage,
+            "TABLE_PREFIX": f"{cfg.stage}-",
+            "AWS_ENDPOINT_URL": f"http://{aws_host}:{aws_port}",
+            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+            "RESTORE_QUEUE_NAME": f"{cfg.stage}-refund-restore",
+            "WECHAT_BASE_URL": self.sim.base_url,
+            "WECHAT_REFUND_NOTIFY_URL": f"{self.api_url}/api/pay/wechat/notify/refund",
+            "WECHAT_PAYMENT_NOTIFY_URL": f"{self.api_url}/api/pay/wechat/notify/payment",
+            "WECHAT_TIMEOUT_SECONDS": "5",
+            "POLL_AFTER_SECONDS": str(cfg.poll_after_seconds),
+            "RESTORE_SWEEP_SECONDS": str(cfg.restore_sweep_seconds),
+            **keys.env(),
+            **cfg.extra_env,
+        }
+        os.environ.update(self.env)
+        self._reset_clients()
+        self._create_resources()
+        if cfg.seed:
+            self.seed()
+        self._start_api(api_port)
+        if cfg.driver:
+            self._start_driver()
+        return self
+
+    def stop(self) -> None:
+        if self.driver:
+            self.driver.stop()
+        if self.server:
+            self.server.shutdown()
+        if self.sim:
+            self.sim.stop()
+        if self.moto:
+            self.moto.stop()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # ------------------------------------------------------------ pieces
+    def _reset_clients(self) -> None:
+        from chalicelib.adapters import models, wechat
+
+        models.bind(force=True)
+        wechat.reset_gateway()
+
+    def sqs(self):
+        import boto3
+
+        return boto3.client("sqs", region_name=REGION, endpoint_url=self.env["AWS_ENDPOINT_URL"])
+
+    def _create_resources(self) -> None:
+        from chalicelib.adapters import models
+
+        models.create_tables()
+        sqs = self.sqs()
+        name = self.env["RESTORE_QUEUE_NAME"]
+        dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.queue_url = sqs.create_queue(QueueName=name, Attributes={
+            "VisibilityTimeout": str(self.cfg.visibility_timeout),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
+                                         "maxReceiveCount": str(self.cfg.max_receive_count)}),
+        })["QueueUrl"]
+        self.dlq_url = dlq_url
+        self.queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url,
+                                                  AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def seed(self) -> None:
+        from devstack.seed import seed
+
+        for tx in seed():
+            self.sim.register_transaction(tx.total, tx.out_trade_no, transaction_id=tx.transaction_id,
+                                          paid_at=tx.paid_at.timestamp())
+
+    def app(self):
+        from chalice.cli.factory import CLIFactory
+
+        if not hasattr(self, "_config"):
+            factory = CLIFactory(str(ROOT), environ=os.environ)
+            self._config = factory.create_config_obj(chalice_stage_name=self.cfg.stage)
+        return self._config
+
+    def _start_api(self, port: int) -> None:
+        import threading
+
+        from chalice.local import LocalDevServer
+
+        config = self.app()
+        self.server = LocalDevServer(config.chalice_app, config, "127.0.0.1", port)
+        self._server_thread = threading.Thread(target=self.server.server.serve_forever, name="api", daemon=True)
+        self._server_thread.start()
+
+    def _start_driver(self) -> None:
+        from devstack.driver import Driver
+
+        self.driver = Driver(self.app().chalice_app, self.sqs(), self.queue_url, self.queue_arn, REGION,
+                             self.cfg.poll_interval).start()
+
+    def admin_token(self, subject: str = "admin") -> str:
+        from chalicelib.adapters import auth
+
+        return auth.issue("admin", subject)
+
+    def user_token(self, user_id: str) -> str:
+        from chalicelib.adapters import auth
+
+        return auth.issue("user", user_id)

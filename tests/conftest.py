@@ -1,0 +1,37 @@
+"""Shared fixtures: one embedded stack per test session (moto server, WeChat Pay
+simulator, the Chalice app over HTTP, the local driver) and a fresh set of tables,
+queue and demo data for every test that asks for ``env``."""
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("STAGE", "local")
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    from devstack.stack import Stack, StackConfig
+
+    cfg = StackConfig(workdir=Path(tmp_path_factory.mktemp("devstack")), api_port=0, seed=False, driver=False,
+                      outcome_delay=0.3, poll_after_seconds=0, restore_sweep_seconds=0,
+                      notify_retry_schedule=(0.2, 0.4), visibility_timeout=1, max_receive_count=3)
+    s = Stack(cfg).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def env(stack):
+    """A clean world for one test: its own table prefix and queues, demo data, simulator reset."""
+    from tests.support import World
+
+    world = World(stack, prefix=f"t{next(_counter)}-")
+    world.setup()
+    yield world
+    world.teardown()
