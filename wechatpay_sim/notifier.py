@@ -184,6 +184,14 @@ class Notifier:
         for _ in range(max(1, self.copies)):
             self._timers.call_later(0, self._attempt, note, kind, 1)
 
+    def deliver_now(self, note: Notification, *, kind: str, retry: bool = True) -> int | str:
+        """First attempt in the caller's thread (its result is returned), retries in the background."""
+        result = self.send_once(note, kind=kind, attempt=1)
+        ok = isinstance(result, int) and 200 <= result < 300
+        if not ok and retry and self.retry_schedule:
+            self._timers.call_later(self.retry_schedule[0], self._attempt, note, kind, 2)
+        return result
+
     def _attempt(self, note: Notification, kind: str, attempt: int) -> None:
         result = self.send_once(note, kind=kind, attempt=attempt)
         ok = isinstance(result, int) and 200 <= result < 300

@@ -98,7 +98,9 @@ class Simulator:
         httpd.simulator = self  # type: ignore[attr-defined]
         self._httpd = httpd
         self.port = httpd.server_address[1]
-        self._thread = threading.Thread(target=httpd.serve_forever, name="wechatpay-sim", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="wechatpay-sim", daemon=True
+        )
         self._thread.start()
         log.info("WeChat Pay simulator listening on %s", self.base_url)
         return self
@@ -300,12 +302,7 @@ class Simulator:
             },
         }
         note = self.notifier.payment_notification(url, resource)
-        result = self.notifier.send_once(note, kind="payment")
-        ok = isinstance(result, int) and 200 <= result < 300
-        schedule = self.notifier.retry_schedule
-        if not ok and retry and schedule:
-            self.timers.call_later(schedule[0], self.notifier._attempt, note, "payment", 2)
-        return result
+        return self.notifier.deliver_now(note, kind="payment", retry=retry)
 
     def _notification_for(self, out_refund_no: str, url: str | None) -> Notification:
         last = self.notifier.last_for_refund(out_refund_no)
