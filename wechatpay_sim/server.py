@@ -47,7 +47,6 @@ class Simulator:
         keyset: KeySet,
         host: str = "127.0.0.1",
         port: int = 0,
-        *,
         outcome_delay: float = 1.0,
         notify_retry_schedule: tuple[float, ...] = (1, 2, 4, 8),
         notify_timeout: float = 5.0,

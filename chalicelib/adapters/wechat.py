@@ -569,16 +569,15 @@ class WechatGateway:
                 raise InvalidNotification("BAD_SIGNATURE", "unknown Wechatpay-Serial")
         elif not _HEX.match(serial):
             raise InvalidNotification("BAD_SIGNATURE", "unknown Wechatpay-Serial")
-        if isinstance(body, str):
-            body = body.encode("utf-8")
+        raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
         try:
-            text = bytes(body).decode("utf-8")
+            raw.decode("utf-8")
         except UnicodeDecodeError:
             raise InvalidNotification("MALFORMED", "body is not UTF-8") from None
 
         client = self._sdk()
         try:
-            data = client.callback(h, text)
+            data = client.callback(h, raw)  # verifies over the raw bytes, then decrypts
         except Exception as exc:
             err = _translate_exception(exc, "notification")
             log.warning("wechat notification refused: %s %s", err.code, err.message)
