@@ -45,7 +45,7 @@ class Stack:
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> "Stack":
-        from moto.server import ThreadedMotoServer
+        from devstack.aws import LocalAws
 
         from wechatpay_sim.keys import generate_keyset
         from wechatpay_sim.server import Simulator
@@ -54,7 +54,7 @@ class Stack:
         cfg.workdir.mkdir(parents=True, exist_ok=True)
         keys = generate_keyset(cfg.workdir / "keys")
         api_port = cfg.api_port or free_port()
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=cfg.aws_port or free_port(), verbose=False)
+        self.moto = LocalAws(port=cfg.aws_port or free_port())
         self.moto.start()
         aws_host, aws_port = self.moto.get_host_and_port()
         self.sim = Simulator(keys, port=cfg.sim_port, outcome_delay=cfg.outcome_delay,
@@ -77,6 +77,9 @@ class Stack:
             **cfg.extra_env,
         }
         os.environ.update(self.env)
+        import logging
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto server's access log
         self._reset_clients()
         self._create_resources()
         if cfg.seed:
@@ -119,7 +122,7 @@ class Stack:
 
         models.create_tables()
         sqs = self.sqs()
-        name = self.env["RESTORE_QUEUE_NAME"]
+        name = os.environ["RESTORE_QUEUE_NAME"]
         dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.queue_url = sqs.create_queue(QueueName=name, Attributes={

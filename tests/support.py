@@ -118,7 +118,13 @@ class World:
         raise AssertionError("condition not met in time")
 
     def wait_status(self, refund_no: str, status: str, timeout: float = 10.0):
-        return self.wait_for(lambda: (r := self.refund(refund_no)) is not None and r.status == status and r, timeout)
+        try:
+            return self.wait_for(lambda: (r := self.refund(refund_no)) is not None and r.status == status and r,
+                                 timeout)
+        except AssertionError:
+            r = self.refund(refund_no)
+            raise AssertionError(f"{refund_no} is {r.status if r else None}, expected {status}; "
+                                 f"events: {[(e.actor, e.to_status, e.detail) for e in (r.events if r else [])]}")
 
     def check_invariants(self, order_no: str) -> None:
         """Money invariants that must hold after anything."""

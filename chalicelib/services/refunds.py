@@ -182,7 +182,7 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
             order_update = repo.TxItem("order", "update", stub, o_cond, o_actions)
         actions = [getattr(Refund, k).set(v) if v is not None else getattr(Refund, k).remove()
                    for k, v in items_fields.items()]
-        actions.append(Refund.events.append([event]))
+        actions.append(Refund.events.set(Refund.events.append([event])))
         condition = Refund.status == src.value
         try:
             if order_update is None and receipt is None and not tasks:
