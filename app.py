@@ -4,12 +4,14 @@ import os
 from chalice import Chalice, Rate
 
 from chalicelib.entrypoints import admin, meta, notify, player, workers
+from chalicelib.entrypoints import console
 
 app = Chalice(app_name="gacha-refunds")
 app.register_blueprint(meta.bp, url_prefix="/api")
 app.register_blueprint(admin.bp, url_prefix="/api/admin")
 app.register_blueprint(player.bp, url_prefix="/api/app")
 app.register_blueprint(notify.bp, url_prefix="/api/pay/wechat/notify")
+app.register_blueprint(console.bp)
 
 RESTORE_QUEUE = os.environ.get("RESTORE_QUEUE_NAME", "local-refund-restore")
 POLL_MINUTES = int(os.environ.get("POLL_EVERY_MINUTES", "2"))

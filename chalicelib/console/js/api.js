@@ -1,0 +1,129 @@
+// The admin API: bearer token from sessionStorage, JSON in and out, errors in Chinese.
+import { fenToYuan } from "./money.js";
+
+const TOKEN_KEY = "refund-console-token";
+const BASE = document.querySelector('meta[name="api-base"]')?.content || "";
+
+export const token = {
+  get: () => sessionStorage.getItem(TOKEN_KEY),
+  set: (value) => sessionStorage.setItem(TOKEN_KEY, value),
+  clear: () => sessionStorage.removeItem(TOKEN_KEY),
+};
+
+export class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details || null;
+  }
+}
+
+const FIELD_NAMES = {
+  amount: "金额", reason: "原因", note: "备注", order_no: "订单号", status: "状态", source_type: "来源",
+  user_id: "用户ID", cursor: "分页", limit: "每页数量",
+};
+
+const hasChinese = (text) => /[\u4e00-\u9fff]/.test(text || "");
+const apiText = (err, fallback) => (hasChinese(err.message) ? err.message : fallback);
+
+const MESSAGES = {
+  UNAUTHENTICATED: "登录已失效或令牌无效，请重新登录",
+  FORBIDDEN: "该令牌没有管理员权限",
+  VALIDATION_ERROR: (err) => {
+    const field = FIELD_NAMES[err.details?.field];
+    return field ? `输入有误：请检查“${field}”` : "输入有误，请检查后重试";
+  },
+  ORDER_NOT_FOUND: "订单不存在",
+  REFUND_NOT_FOUND: "退款单不存在",
+  TASK_NOT_FOUND: "任务不存在",
+  NOT_FOUND: "请求的内容不存在",
+  AMOUNT_EXCEEDS_REFUNDABLE: (err) => (Number.isInteger(err.details?.max_refundable)
+    ? `退款金额超过可退余额（当前最多可退 ¥${fenToYuan(err.details.max_refundable)}）`
+    : apiText(err, "退款金额超过可退余额")),
+  AMOUNT_EXCEEDS_REQUESTED: (err) => (Number.isInteger(err.details?.requested_amount)
+    ? `批准金额不能超过申请金额 ¥${fenToYuan(err.details.requested_amount)}`
+    : "批准金额不能超过申请金额"),
+  ORDER_NOT_REFUNDABLE: (err) => apiText(err, "该订单当前不可退款"),
+  INVALID_REFUND_STATE: (err) => apiText(err, "退款单状态已变化，无法执行此操作，请刷新"),
+  REFUND_APPLICATION_PENDING: "该订单已有待审核的退款申请",
+  REFUND_LIMIT_REACHED: "该订单的退款次数已达上限",
+  REFUND_WINDOW_EXPIRED: "已超过支付后365天的退款期限",
+  IDEMPOTENCY_KEY_REUSED: "重复提交的内容与上次不同，请关闭窗口刷新后重试",
+  TASK_ALREADY_DONE: "该任务已处理",
+  UPSTREAM_UNAVAILABLE: "微信支付暂时不可用，请稍后重试",
+  INTERNAL_ERROR: "服务暂时不可用，请稍后重试",
+  NETWORK: "网络连接失败，请检查网络后重试",
+};
+
+/** A Chinese sentence for any error thrown by ``call``. */
+export function errorText(err) {
+  if (!(err instanceof ApiError)) return "操作失败，请刷新后重试";
+  const known = MESSAGES[err.code];
+  if (typeof known === "function") return known(err);
+  if (known) return known;
+  if (hasChinese(err.message)) return err.message;
+  return err.status >= 500 ? MESSAGES.INTERNAL_ERROR : `操作失败（${err.code || err.status}）`;
+}
+
+function url(path, query) {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query || {})) {
+    if (v !== null && v !== undefined && v !== "") params.set(k, v);
+  }
+  const qs = params.toString();
+  return `${BASE}${path}${qs ? `?${qs}` : ""}`;
+}
+
+async function send(method, path, { query, body, headers, authToken } = {}) {
+  const h = { Accept: "application/json", ...(headers || {}) };
+  const bearer = authToken ?? token.get();
+  if (bearer) h.Authorization = `Bearer ${bearer}`;
+  if (body !== undefined) h["Content-Type"] = "application/json";
+  let resp;
+  try {
+    resp = await fetch(url(path, query), {
+      method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store",
+    });
+  } catch {
+    throw new ApiError(0, "NETWORK", "network error");
+  }
+  if (resp.ok) return resp;
+  let payload = {};
+  try {
+    payload = await resp.json();
+  } catch {
+    payload = {};
+  }
+  const err = new ApiError(resp.status, payload.code || `HTTP_${resp.status}`, payload.message || "", payload.details);
+  if (resp.status === 401) window.dispatchEvent(new CustomEvent("console:unauthenticated"));
+  throw err;
+}
+
+/** JSON request; resolves to the parsed body, rejects with ApiError. */
+export async function call(method, path, options) {
+  const resp = await send(method, path, options);
+  return resp.status === 204 ? null : resp.json();
+}
+
+/** A file download that needs the Authorization header: fetch, then save through a Blob link. */
+export async function download(path, query, fallbackName) {
+  const resp = await send("GET", path, { query, headers: { Accept: "text/csv" } });
+  const blob = await resp.blob();
+  const match = /filename="?([^";]+)"?/.exec(resp.headers.get("Content-Disposition") || "");
+  const name = match ? match[1] : fallbackName;
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+  return name;
+}
+
+/** A fresh Idempotency-Key (works without a secure context, unlike crypto.randomUUID). */
+export function newIdempotencyKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `console-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}

@@ -1,0 +1,107 @@
+// Entry point: sign-in, navigation between views (hash routes), session handling.
+import { call, errorText, token } from "./api.js";
+import { h, mount, note } from "./dom.js";
+import { showOrderDetail, showOrders } from "./orders.js";
+import { showReviews } from "./reviews.js";
+import { showTasks } from "./tasks.js";
+
+const main = document.getElementById("main");
+const nav = document.getElementById("nav");
+
+// Each view gets a context; ``alive()`` turns false once the user navigates away, so
+// timers and late responses of a left view do nothing.
+let generation = 0;
+
+function route() {
+  const hash = location.hash.replace(/^#/, "") || "/orders";
+  const [path, queryString] = hash.split("?");
+  const parts = path.split("/").filter(Boolean);
+  return { parts, query: new URLSearchParams(queryString || "") };
+}
+
+function takeTokenFromUrl() {
+  const m = /^#token=([^&]+)/.exec(location.hash);
+  if (!m) return;
+  token.set(decodeURIComponent(m[1]));
+  history.replaceState(null, "", `${location.pathname}${location.search}#/orders`);
+}
+
+function render() {
+  const gen = ++generation;
+  const ctx = { main, alive: () => gen === generation, rerender: render };
+  if (!token.get()) {
+    nav.hidden = true;
+    showLogin();
+    return;
+  }
+  nav.hidden = false;
+  const { parts, query } = route();
+  const section = parts[0] || "orders";
+  for (const link of nav.querySelectorAll("[data-nav]")) {
+    link.toggleAttribute("aria-current", link.dataset.nav === section);
+  }
+  if (section === "orders" && parts[1]) showOrderDetail(ctx, decodeURIComponent(parts[1]));
+  else if (section === "reviews") showReviews(ctx);
+  else if (section === "tasks") showTasks(ctx);
+  else showOrders(ctx, query);
+}
+
+function showLogin(message) {
+  const input = h("textarea", {
+    id: "token-input", name: "token", rows: 3, required: true, autocomplete: "off", spellcheck: "false",
+    placeholder: "粘贴管理员令牌（make run 输出的 Admin token）",
+  });
+  const error = note();
+  const submit = h("button", { type: "submit", class: "primary" }, "登录");
+  const form = h("form", { class: "card login", id: "login-form" },
+    h("h1", {}, "管理员登录"),
+    h("label", { for: "token-input" }, "管理员令牌"),
+    input,
+    h("p", { class: "muted small" }, "令牌只保存在当前标签页（sessionStorage），关闭标签页后需重新登录。"),
+    h("div", { class: "actions" }, submit),
+    error);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const value = input.value.trim().replace(/^Bearer\s+/i, "");
+    if (!value) {
+      error.show("请输入令牌");
+      return;
+    }
+    submit.disabled = true;
+    try {
+      await call("GET", "/api/admin/orders", { query: { limit: 1 }, authToken: value });
+      token.set(value);
+      if (!location.hash.startsWith("#/")) history.replaceState(null, "", "#/orders");
+      render();
+    } catch (err) {
+      error.show(errorText(err));
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  mount(main, form);
+  if (message) error.show(message);
+  input.focus();
+}
+
+window.addEventListener("console:unauthenticated", () => {
+  token.clear();
+  generation++;
+  nav.hidden = true;
+  document.getElementById("refund-dialog").close?.();
+  showLogin("登录已失效或令牌无效，请重新登录");
+});
+
+document.getElementById("logout").addEventListener("click", () => {
+  token.clear();
+  history.replaceState(null, "", `${location.pathname}${location.search}`);
+  render();
+});
+
+window.addEventListener("hashchange", () => {
+  if (/^#token=/.test(location.hash)) takeTokenFromUrl();
+  render();
+});
+
+takeTokenFromUrl();
+render();

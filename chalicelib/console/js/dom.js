@@ -1,0 +1,92 @@
+// Tiny DOM helpers: build elements without innerHTML so API text is never parsed as HTML.
+
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    else if (value === true) el.setAttribute(key, "");
+    else el.setAttribute(key, String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(el, child);
+    else el.append(child instanceof Node ? child : String(child));
+  }
+}
+
+export function mount(container, ...children) {
+  container.replaceChildren();
+  append(container, children);
+  return container;
+}
+
+const TIME_FMT = new Intl.DateTimeFormat("zh-CN", {
+  timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit",
+  hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+});
+
+/** ISO timestamp -> "2026/11/25 19:34:10" (Beijing time); "—" when absent. */
+export function fmtTime(iso) {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? String(iso) : TIME_FMT.format(d);
+}
+
+export function dash(value) {
+  return value === null || value === undefined || value === "" ? "—" : value;
+}
+
+/** A definition list of [label, value] rows; rows with value === undefined are skipped. */
+export function fields(rows) {
+  return h("dl", { class: "fields" },
+    rows.filter(([, v]) => v !== undefined).map(([label, value]) => [h("dt", {}, label), h("dd", {}, dash(value))]));
+}
+
+/** A section card with a heading; ``name`` is a stable hook for tests and styles. */
+export function block(name, title, ...content) {
+  return h("section", { class: "card", dataset: { block: name }, "aria-label": title },
+    h("h2", {}, title), ...content);
+}
+
+export function pill(text, kind) {
+  return h("span", { class: `pill ${kind || ""}`.trim() }, dash(text));
+}
+
+/** A paragraph for an inline error or note next to an action. */
+export function note(kind = "error") {
+  const el = h("p", { class: `note ${kind}`, role: kind === "error" ? "alert" : "status" });
+  el.hidden = true;
+  el.show = (text) => { el.textContent = text || ""; el.hidden = !text; };
+  return el;
+}
+
+let flashTimer;
+export function flash(text, kind = "ok") {
+  const el = document.getElementById("flash");
+  el.textContent = text;
+  el.className = `flash ${kind}`;
+  el.hidden = false;
+  clearTimeout(flashTimer);
+  flashTimer = setTimeout(() => { el.hidden = true; }, 5000);
+}
+
+/** Disable a button while ``fn`` runs; returns fn's result. */
+export async function busy(button, fn) {
+  const was = button.disabled;
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  try {
+    return await fn();
+  } finally {
+    button.disabled = was;
+    button.removeAttribute("aria-busy");
+  }
+}

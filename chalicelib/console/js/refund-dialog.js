@@ -1,0 +1,162 @@
+// The refund dialog: amount in yuan (exact fen conversion), reason, the live maximum and
+// the rules, a preview of what will be restored, then the refund (or the application).
+import { call, errorText, newIdempotencyKey } from "./api.js";
+import { flash, h, mount, note } from "./dom.js";
+import { fenToYuan, parseYuan, yuan } from "./money.js";
+
+const PREVIEW_DELAY_MS = 350;
+
+export function openRefundDialog(order, actions, onDone) {
+  const dialog = document.getElementById("refund-dialog");
+  const idempotencyKey = newIdempotencyKey();
+  const approval = actions.requires_approval;
+  let max = actions.max_refundable;
+  let previewed = null; // {fen} the shown preview belongs to
+  let seq = 0;
+  let timer = null;
+
+  const amount = h("input", {
+    id: "refund-amount", name: "amount", inputmode: "decimal", autocomplete: "off", required: true,
+    value: fenToYuan(max), "aria-describedby": "refund-max",
+  });
+  const reason = h("textarea", { id: "refund-reason", name: "reason", rows: 2, maxlength: 200,
+    placeholder: approval ? "说明退款原因，供审核参考" : "如 用户取消、商品缺货" });
+  const maxText = h("span", { id: "refund-max" }, yuan(max));
+  const amountError = note();
+  const error = note();
+  const preview = h("div", { class: "preview", id: "refund-preview", "aria-live": "polite" });
+  const confirm = h("button", { type: "submit", class: "primary", id: "refund-confirm", disabled: true },
+    approval ? "提交申请" : "确认退款");
+  const cancel = h("button", { type: "button", id: "refund-cancel" }, "取消");
+  const fullButton = h("button", { type: "button", class: "link", id: "refund-full" }, "全额");
+
+  const form = h("form", { method: "dialog", class: "refund-form" },
+    h("h2", { id: "refund-dialog-title" }, `${approval ? "申请退款" : "退款"} · `,
+      h("span", { class: "mono" }, order.order_no)),
+    h("p", {}, "本单最多可退 ", maxText, `（实付 ${yuan(order.actual_amount)}，已退 ${yuan(order.refunded_amount)}）`),
+    h("ul", { class: "rules" },
+      h("li", {}, "金额以元为单位，最多两位小数；不能超过最多可退金额。"),
+      h("li", {}, "部分退款按比例退还积分，商品、抽奖资产与优惠券保持不变；退完全部余额时撤销资产、取消未发货的发货并退回优惠券。"),
+      h("li", {}, "已签收或虚拟商品已履约的订单需人工审批：提交后生成待审核申请，审核通过后才会退款。"),
+      approval ? h("li", { class: "warn" }, `本单需审批：${actions.approval_reasons.join("；")}`) : null),
+    h("label", { for: "refund-amount" }, "退款金额（元）"),
+    h("div", { class: "amount-row" }, h("span", { class: "prefix" }, "¥"), amount, fullButton),
+    amountError,
+    h("label", { for: "refund-reason" }, "退款原因"),
+    reason,
+    h("h3", {}, "退款预览"),
+    preview,
+    h("div", { class: "actions" }, cancel, confirm),
+    error);
+
+  const current = () => ({ parsed: parseYuan(amount.value), reasonText: reason.value.trim() });
+
+  const updateConfirm = () => {
+    const { parsed } = current();
+    confirm.disabled = !previewed || parsed.fen !== previewed.fen;
+  };
+
+  const runPreview = async () => {
+    clearTimeout(timer);
+    const { parsed } = current();
+    previewed = null;
+    updateConfirm();
+    error.show("");
+    if (parsed.error) {
+      amountError.show(parsed.error);
+      mount(preview, h("p", { class: "muted" }, "输入有效金额后显示预览"));
+      return;
+    }
+    if (parsed.fen > max) {
+      amountError.show(`超过最多可退金额 ${yuan(max)}`);
+      mount(preview, h("p", { class: "muted" }, "输入有效金额后显示预览"));
+      return;
+    }
+    amountError.show("");
+    const mine = ++seq;
+    mount(preview, h("p", { class: "muted" }, "正在计算…"));
+    try {
+      const plan = await call("POST", "/api/admin/pay/refunds/preview",
+        { body: { order_no: order.order_no, amount: parsed.fen } });
+      if (mine !== seq) return;
+      max = plan.max_refundable;
+      maxText.textContent = yuan(max);
+      mount(preview, planView(plan));
+      previewed = { fen: parsed.fen };
+    } catch (err) {
+      if (mine !== seq) return;
+      if (Number.isInteger(err.details?.max_refundable)) {
+        max = err.details.max_refundable;
+        maxText.textContent = yuan(max);
+      }
+      mount(preview);
+      amountError.show(errorText(err));
+    }
+    updateConfirm();
+  };
+
+  amount.addEventListener("input", () => {
+    previewed = null;
+    updateConfirm();
+    clearTimeout(timer);
+    timer = setTimeout(runPreview, PREVIEW_DELAY_MS);
+  });
+  fullButton.addEventListener("click", () => {
+    amount.value = fenToYuan(max);
+    runPreview();
+  });
+  cancel.addEventListener("click", () => dialog.close());
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const { parsed, reasonText } = current();
+    if (parsed.error || !previewed || parsed.fen !== previewed.fen) return;
+    confirm.disabled = true;
+    cancel.disabled = true;
+    error.show("");
+    try {
+      const refund = await call("POST", "/api/admin/pay/refunds", {
+        body: { order_no: order.order_no, amount: parsed.fen, reason: reasonText },
+        headers: { "Idempotency-Key": idempotencyKey },
+      });
+      dialog.close();
+      flash(refund.status === "pending_review"
+        ? `退款申请已提交（${yuan(refund.amount)}），等待审核`
+        : `退款已提交（${yuan(refund.amount)}），状态：${refund.status_label}`);
+      onDone();
+    } catch (err) {
+      error.show(errorText(err));
+      cancel.disabled = false;
+      updateConfirm();
+    }
+  });
+
+  dialog.addEventListener("close", () => clearTimeout(timer), { once: true });
+  mount(dialog, form);
+  dialog.showModal();
+  amount.select();
+  runPreview();
+}
+
+function planView(plan) {
+  const rows = [
+    ["本次退款", yuan(plan.amount)],
+    ["退款后剩余可退", yuan(plan.remaining_after)],
+    ["提交后状态", plan.resulting_status_label],
+    ["是否全额", plan.fully_refunded ? "是（退完全部余额）" : "否（部分退款）"],
+    ["退还积分", plan.points ? `${plan.points} 积分` : "无"],
+  ];
+  if (plan.coupon) rows.push(["优惠券", plan.coupon.restore ? `退回 ${plan.coupon.coupon_id}` : `不退回 ${plan.coupon.coupon_id}`]);
+  if (plan.revoke_inventory.length) rows.push(["撤销抽奖资产", plan.revoke_inventory.join("、")]);
+  if (plan.revoke_virtual) rows.push(["虚拟商品", "撤销履约"]);
+  if (plan.cancel_shipment) rows.push(["发货", "取消发货"]);
+  if (plan.mark_shipping_exception) rows.push(["发货", "标记为异常，待退货入库"]);
+  return h("div", {},
+    h("dl", { class: "fields" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+    plan.manual_tasks.length
+      ? h("div", { class: "tasks" }, h("p", {}, "需人工处理："),
+        h("ul", {}, plan.manual_tasks.map((t) => h("li", {}, `${t.type_label}：${t.action}`))))
+      : null,
+    plan.notes.length ? h("ul", { class: "notes" }, plan.notes.map((n) => h("li", {}, n))) : null,
+    plan.requires_approval ? h("p", { class: "warn" }, `需审批：${plan.approval_reasons.join("；")}`) : null);
+}

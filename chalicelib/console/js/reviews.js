@@ -1,0 +1,108 @@
+// Review queue: pending refund applications, oldest first; approve (optionally less) or reject.
+import { call, errorText } from "./api.js";
+import { busy, dash, flash, fmtTime, h, mount, note } from "./dom.js";
+import { fenToYuan, parseYuan, yuan } from "./money.js";
+
+const PAGE_SIZE = 50;
+
+export async function showReviews(ctx) {
+  const list = h("div", { class: "list-body" }, h("p", { class: "muted" }, "加载中…"));
+  const reload = h("button", { type: "button", id: "reviews-reload" }, "刷新");
+  reload.addEventListener("click", () => load());
+  mount(ctx.main, h("div", { class: "page-head" }, h("h1", {}, "退款审核"), reload),
+    h("p", { class: "muted" }, "待审核的退款申请，按申请时间从早到晚排列。批准后立即向微信发起退款。"), list);
+
+  const items = [];
+  const load = async (cursor = null) => {
+    let page;
+    try {
+      page = await call("GET", "/api/admin/pay/refunds",
+        { query: { status: "pending_review", order: "oldest", limit: PAGE_SIZE, cursor } });
+    } catch (err) {
+      if (!ctx.alive()) return;
+      const error = note();
+      mount(list, error);
+      error.show(errorText(err));
+      return;
+    }
+    if (!ctx.alive()) return;
+    if (!cursor) items.length = 0;
+    items.push(...page.items);
+    const more = page.next_cursor
+      ? h("button", { type: "button", onclick: () => load(page.next_cursor) }, "加载更多")
+      : null;
+    mount(list, items.length
+      ? h("ol", { class: "review-list", id: "review-list" }, items.map((r) => reviewCard(r)))
+      : h("p", { class: "empty" }, "没有待审核的退款申请"), more);
+  };
+  await load();
+}
+
+function reviewCard(r) {
+  const amount = h("input", { name: "approve_amount", inputmode: "decimal", autocomplete: "off",
+    placeholder: fenToYuan(r.requested_amount), "aria-label": "批准金额（元）" });
+  const rejectReason = h("input", { name: "reject_reason", maxlength: 200, autocomplete: "off",
+    placeholder: "拒绝原因（必填）", "aria-label": "拒绝原因" });
+  const approve = h("button", { type: "button", class: "primary", dataset: { action: "approve" } }, "批准");
+  const reject = h("button", { type: "button", class: "danger", dataset: { action: "reject" } }, "拒绝");
+  const error = note();
+  const card = h("li", { class: "card review", dataset: { refund: r.refund_no, order: r.order_no } },
+    h("div", { class: "refund-head" },
+      h("strong", { class: "num" }, yuan(r.requested_amount)),
+      h("span", { class: "pill warn" }, r.status_label),
+      h("span", { class: "muted" }, r.origin_label),
+      h("span", { class: "muted" }, fmtTime(r.created_at))),
+    h("dl", { class: "fields" },
+      h("dt", {}, "订单号"), h("dd", {}, h("a", { href: `#/orders/${encodeURIComponent(r.order_no)}` }, r.order_no)),
+      h("dt", {}, "退款单号"), h("dd", { class: "mono" }, r.refund_no),
+      h("dt", {}, "用户ID"), h("dd", {}, dash(r.user_id)),
+      h("dt", {}, "原因"), h("dd", {}, dash(r.reason)),
+      r.review_reasons?.length ? [h("dt", {}, "需审批"), h("dd", {}, r.review_reasons.join("；"))] : null),
+    h("div", { class: "decide" },
+      h("label", { class: "inline" }, h("span", {}, "批准金额 ¥"), amount, approve),
+      h("label", { class: "inline" }, rejectReason, reject)),
+    error);
+
+  const done = (refund, verb) => {
+    card.classList.add("decided");
+    mount(card, h("p", { class: "note ok" },
+      `${r.refund_no}：${verb}，当前状态 ${refund.status_label}（${yuan(refund.amount)}）`));
+  };
+
+  approve.addEventListener("click", () => busy(approve, async () => {
+    error.show("");
+    const body = {};
+    if (amount.value.trim()) {
+      const parsed = parseYuan(amount.value);
+      if (parsed.error) return error.show(parsed.error);
+      if (parsed.fen > r.requested_amount) return error.show(`批准金额不能超过申请金额 ${yuan(r.requested_amount)}`);
+      body.amount = parsed.fen;
+    }
+    try {
+      const refund = await call("POST", `/api/admin/pay/refunds/${encodeURIComponent(r.refund_no)}/approve`, { body });
+      done(refund, "已批准");
+      flash(`已批准退款 ${yuan(refund.amount)}`);
+    } catch (err) {
+      error.show(errorText(err));
+    }
+  }));
+
+  reject.addEventListener("click", () => busy(reject, async () => {
+    error.show("");
+    const reason = rejectReason.value.trim();
+    if (!reason) {
+      error.show("请填写拒绝原因");
+      rejectReason.focus();
+      return;
+    }
+    try {
+      const refund = await call("POST", `/api/admin/pay/refunds/${encodeURIComponent(r.refund_no)}/reject`,
+        { body: { reason } });
+      done(refund, "已拒绝");
+      flash("已拒绝该退款申请");
+    } catch (err) {
+      error.show(errorText(err));
+    }
+  }));
+  return card;
+}

@@ -1,0 +1,91 @@
+// Manual tasks: what a refund could not undo by itself. Mark done with a note; export CSV.
+import { call, download, errorText } from "./api.js";
+import { busy, dash, flash, fmtTime, h, mount, note } from "./dom.js";
+
+const PAGE_SIZE = 50;
+
+export async function showTasks(ctx) {
+  let status = "open";
+  const list = h("div", { class: "list-body" });
+  const statusSelect = h("select", { id: "task-status", name: "status" },
+    h("option", { value: "open" }, "待处理"), h("option", { value: "done" }, "已处理"));
+  const csv = h("button", { type: "button", id: "tasks-csv" }, "导出 CSV");
+  const csvError = note();
+  statusSelect.addEventListener("change", () => { status = statusSelect.value; load(); });
+  csv.addEventListener("click", () => busy(csv, async () => {
+    csvError.show("");
+    try {
+      const name = await download("/api/admin/manual-tasks", { status, format: "csv" }, `manual-tasks-${status}.csv`);
+      flash(`已下载 ${name}`);
+    } catch (err) {
+      csvError.show(errorText(err));
+    }
+  }));
+  mount(ctx.main,
+    h("div", { class: "page-head" }, h("h1", {}, "人工任务"),
+      h("label", { class: "inline" }, h("span", {}, "状态"), statusSelect), csv),
+    csvError,
+    h("p", { class: "muted" }, "退款成功后系统无法自动还原的事项（退货入库、不可撤销的资产或履约等），处理后标记完成。"),
+    list);
+
+  const items = [];
+  const load = async (cursor = null) => {
+    if (!cursor) mount(list, h("p", { class: "muted" }, "加载中…"));
+    let page;
+    try {
+      page = await call("GET", "/api/admin/manual-tasks", { query: { status, limit: PAGE_SIZE, cursor } });
+    } catch (err) {
+      if (!ctx.alive()) return;
+      const error = note();
+      mount(list, error);
+      error.show(errorText(err));
+      return;
+    }
+    if (!ctx.alive()) return;
+    if (!cursor) items.length = 0;
+    items.push(...page.items);
+    const more = page.next_cursor
+      ? h("button", { type: "button", onclick: () => load(page.next_cursor) }, "加载更多")
+      : null;
+    mount(list, items.length
+      ? h("ol", { class: "task-list", id: "task-list" }, items.map(taskCard))
+      : h("p", { class: "empty" }, status === "open" ? "没有待处理的任务" : "没有已处理的任务"), more);
+  };
+  await load();
+}
+
+function taskCard(t) {
+  const rows = [
+    ["订单号", h("a", { href: `#/orders/${encodeURIComponent(t.order_no)}` }, t.order_no)],
+    ["退款单号", h("span", { class: "mono" }, dash(t.refund_no))],
+    ["用户ID", dash(t.user_id)],
+    ["创建时间", fmtTime(t.created_at)],
+  ];
+  if (t.status === "done") {
+    rows.push(["处理人", dash(t.done_by)], ["处理时间", fmtTime(t.done_at)], ["备注", dash(t.note)]);
+  }
+  const card = h("li", { class: "card task", dataset: { task: t.task_id } },
+    h("div", { class: "refund-head" }, h("strong", {}, t.type_label || t.type),
+      h("span", { class: `pill ${t.status === "open" ? "warn" : "ok"}` }, t.status_label)),
+    h("p", { class: "action-text" }, t.action),
+    h("dl", { class: "fields" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
+  if (t.status !== "open") return card;
+
+  const noteInput = h("input", { name: "note", maxlength: 200, autocomplete: "off", placeholder: "处理备注，如 已退货入库",
+    "aria-label": "处理备注" });
+  const doneButton = h("button", { type: "button", class: "primary" }, "标记完成");
+  const error = note();
+  doneButton.addEventListener("click", () => busy(doneButton, async () => {
+    error.show("");
+    try {
+      const updated = await call("POST", `/api/admin/manual-tasks/${encodeURIComponent(t.task_id)}/done`,
+        { body: { note: noteInput.value.trim() } });
+      card.replaceWith(taskCard(updated));
+      flash("任务已标记完成");
+    } catch (err) {
+      error.show(errorText(err));
+    }
+  }));
+  card.append(h("div", { class: "decide" }, noteInput, doneButton), error);
+  return card;
+}
