@@ -120,7 +120,7 @@ class Stack:
     def _create_resources(self) -> None:
         from chalicelib.adapters import models
 
-        models.create_tables()
+        models.create_tables(wait=False)  # moto creates tables ACTIVE at once
         sqs = self.sqs()
         name = os.environ["RESTORE_QUEUE_NAME"]
         dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]

@@ -3,7 +3,6 @@ simulator, the Chalice app over HTTP, the local driver) and a fresh set of table
 queue and demo data for every test that asks for ``env``."""
 from __future__ import annotations
 
-import itertools
 import os
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import pytest
 
 os.environ.setdefault("STAGE", "local")
 
-_counter = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
@@ -28,10 +26,10 @@ def stack(tmp_path_factory):
 
 @pytest.fixture
 def env(stack):
-    """A clean world for one test: its own table prefix and queues, demo data, simulator reset."""
+    """A clean world for one test: AWS state reset, tables, queues and demo data anew, simulator reset."""
     from tests.support import World
 
-    world = World(stack, prefix=f"t{next(_counter)}-")
+    world = World(stack)
     world.setup()
     yield world
     world.teardown()

@@ -35,17 +35,14 @@ class Api:
 
 
 class World:
-    def __init__(self, stack, prefix: str):
+    def __init__(self, stack):
         self.stack = stack
-        self.prefix = prefix
         self.sim = stack.sim
         self.api = Api(stack.api_url)
         self._saved_env: dict = {}
 
     def setup(self) -> None:
-        queue = f"{self.prefix}refund-restore"
-        self._set_env(TABLE_PREFIX=self.prefix, RESTORE_QUEUE_NAME=queue, RESTORE_QUEUE_URL="")
-        models.bind(force=True)
+        requests.post(f"{self.stack.env['AWS_ENDPOINT_URL']}/moto-api/reset", timeout=10).raise_for_status()
         self.stack.sim.reset()
         self.stack._create_resources()
         self.stack.seed()
