@@ -120,6 +120,11 @@ def seed(now: datetime | None = None) -> list[PaidTransaction]:
         with type(group[0]).batch_write() as batch:
             for item in group:
                 batch.save(item)
-    return [PaidTransaction(o.payment.out_trade_no, o.payment.transaction_id, o.actual_amount,
+    paid = [PaidTransaction(o.payment.out_trade_no, o.payment.transaction_id, o.actual_amount,
                             datetime.fromisoformat(o.payment.paid_at.replace("Z", "+00:00")))
             for o in orders if o.payment and o.payment.transaction_id]
+    # pending orders: the player has paid at WeChat and its notification is on its way
+    now = now or datetime.now(timezone.utc)
+    paid += [PaidTransaction(o.payment.out_trade_no, f"42009{o.order_no[-6:]}{now:%Y%m%d%H%M%S}", o.actual_amount, now)
+             for o in orders if o.status == OrderStatus.PENDING.value]
+    return paid
