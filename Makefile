@@ -25,3 +25,8 @@ token: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .devstack .pytest_cache
+
+STAGE ?= prod
+
+package: $(STAMP)
+	$(BIN)/python -m deploy.package --stage $(STAGE) --out out/$(STAGE)

@@ -1,0 +1,59 @@
+"""CloudWatch metrics through the Embedded Metric Format: one JSON line on stdout, which
+Lambda ships to CloudWatch Logs and CloudWatch turns into metrics. No API call, no
+extra IAM permission, no latency. The stack's alarms (deploy/build_resources.py) read
+these metrics: namespace ``GachaRefunds``, dimension ``Stage``."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+NAMESPACE = "GachaRefunds"
+
+# PollReport field -> metric name
+_REPORT_METRICS = {
+    "due": "PollDue",
+    "changed": "PollChanged",
+    "unchanged": "PollUnchanged",
+    "resubmitted": "PollResubmitted",
+    "errors": "PollErrors",
+}
+# refund status still reported by WeChat after a query -> metric name
+_STUCK_METRICS = {
+    "submitted": "StuckSubmitted",
+    "processing": "StuckProcessing",
+    "abnormal": "StuckAbnormal",
+}
+
+
+def emit_metrics(report, swept: int | None = None, *, stream=None) -> dict | None:
+    """Emit one poll run's figures (a ``PollReport`` or its ``to_dict()``).
+
+    Every metric is written on every run, zeros included, so an alarm can tell "nothing
+    stuck" from "the poller did not run". Never raises: metrics must not fail the poll.
+    """
+    try:
+        from .config import stage
+
+        data = report.to_dict() if hasattr(report, "to_dict") else dict(report)
+        stuck = data.get("stuck") or {}
+        values = {metric: int(data.get(field) or 0) for field, metric in _REPORT_METRICS.items()}
+        values.update({metric: int(stuck.get(status) or 0) for status, metric in _STUCK_METRICS.items()})
+        if swept is not None:
+            values["RestoreSwept"] = int(swept)
+        doc = {
+            "_aws": {
+                "Timestamp": int(time.time() * 1000),
+                "CloudWatchMetrics": [{
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["Stage"]],
+                    "Metrics": [{"Name": name, "Unit": "Count"} for name in values],
+                }],
+            },
+            "Stage": stage(),
+            **values,
+        }
+        print(json.dumps(doc, separators=(",", ":")), file=stream or sys.stdout, flush=True)
+        return doc
+    except Exception:  # noqa: BLE001 - observability must never break the work it observes
+        return None

@@ -1,0 +1,1 @@
+"""Build and package the service for AWS (CloudFormation)."""

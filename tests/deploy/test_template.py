@@ -1,0 +1,281 @@
+"""The packaged CloudFormation stack: built once per session exactly as ``make package``
+does (offline, no AWS credentials), linted, and checked against what the code declares:
+models -> tables/keys/GSIs/TTL/PITR, SQS handler -> queue + DLQ, settings -> environment,
+runtime calls -> IAM policy."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from pynamodb.attributes import Attribute
+
+from chalicelib.adapters import models
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+STAGE = "prod"
+# The tables that hold money or entitlements (point-in-time recovery required).
+MONEY_TABLES = {"orders", "payment_refunds", "user_points_ledger", "user_coupons", "user_inventory",
+                "manual_tasks"}
+SAMPLE_PARAMETERS = {
+    "WechatMchId": "1900000109",
+    "WechatAppId": "wxd678efh567hg6787",
+    "WechatCertSerialNo": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+    "WechatPublicKeyId": "PUB_KEY_ID_0114232134912410000000000000",
+    "NotifyBaseUrl": "https://pay.example.com/api",
+}
+PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "ap-east-1", "AWS::AccountId": "123456789012",
+          "AWS::URLSuffix": "amazonaws.com"}
+SECRET_NAMES = ["WECHAT_PRIVATE_KEY", "WECHAT_APIV3_KEY", "WECHAT_PUBLIC_KEY", "ADMIN_JWT_SECRET",
+                "USER_JWT_SECRET"]
+
+
+def _offline_env() -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("AWS_") and k not in ("STAGE", "TABLE_PREFIX", "RESTORE_QUEUE_NAME")}
+    env.update(AWS_DEFAULT_REGION="ap-east-1", AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    return env
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("package") / STAGE
+    env = _offline_env()
+    check = subprocess.run([sys.executable, "-m", "deploy.build_resources", "--stage", STAGE, "--check"],
+                           cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "deploy.package", "--stage", STAGE, "--out", str(out),
+                           "--no-lint"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return {"out": out, "policy_check": check,
+            "template": json.loads((out / "sam.json").read_text(encoding="utf-8"))}
+
+
+@pytest.fixture(scope="session")
+def template(built):
+    return built["template"]
+
+
+def _resources(template, type_):
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == type_}
+
+
+def _functions(template):
+    return _resources(template, "AWS::Serverless::Function")
+
+
+def _resolve(value, template, params=SAMPLE_PARAMETERS):
+    """Enough of CloudFormation's intrinsics for environment values."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        ref = value["Ref"]
+        if ref in PSEUDO:
+            return PSEUDO[ref]
+        if ref in template.get("Parameters", {}):
+            return params.get(ref, template["Parameters"][ref].get("Default"))
+        resource = template["Resources"][ref]
+        assert resource["Type"] == "AWS::SQS::Queue", f"unexpected Ref to {ref}"
+        return f"https://sqs.ap-east-1.amazonaws.com/123456789012/{resource['Properties']['QueueName']}"
+    if "Fn::Sub" in value:
+        return re.sub(r"\$\{([^}]+)\}", lambda m: _resolve({"Ref": m.group(1)}, template, params), value["Fn::Sub"])
+    raise AssertionError(f"unexpected intrinsic {value}")
+
+
+def _strings(resource_list):
+    for r in resource_list if isinstance(resource_list, list) else [resource_list]:
+        yield r["Fn::Sub"] if isinstance(r, dict) else r
+
+
+# ---------------------------------------------------------------- build and lint
+
+
+def test_cfn_lint_reports_nothing(built):
+    proc = subprocess.run([str(BIN / "cfn-lint"), str(built["out"] / "sam.json"), "--regions", "ap-east-1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "", proc.stdout + proc.stderr
+
+
+def test_committed_policy_file_is_up_to_date(built):
+    check = built["policy_check"]
+    assert check.returncode == 0, check.stderr
+
+
+def test_package_holds_bytecode_and_no_secrets(built):
+    with zipfile.ZipFile(built["out"] / "deployment.zip") as zf:
+        names = set(zf.namelist())
+    assert "app.py" in names
+    assert any(n.startswith("__pycache__/app.cpython-311") and n.endswith(".pyc") for n in names)
+    assert any(n.startswith("chalicelib/__pycache__/config.") for n in names)
+    assert not [n for n in names if (n.endswith((".pem", ".key")) and not n.endswith("/cacert.pem"))
+                or n.startswith((".devstack", "tests/", "deploy/", "wechatpay_sim/", "devstack/"))]
+    text = (built["out"] / "sam.json").read_text(encoding="utf-8")
+    assert "PRIVATE KEY" not in text
+
+
+# ---------------------------------------------------------------- DynamoDB
+
+
+def _model_keys(attrs) -> list[dict]:
+    keys = [{"AttributeName": a.attr_name, "KeyType": "HASH"} for a in attrs if a.is_hash_key]
+    keys += [{"AttributeName": a.attr_name, "KeyType": "RANGE"} for a in attrs if a.is_range_key]
+    return keys
+
+
+def _index_attrs(index) -> list[Attribute]:
+    return [v for cls in type(index).__mro__ for v in vars(cls).values() if isinstance(v, Attribute)]
+
+
+@pytest.mark.parametrize("model", models.ALL_MODELS, ids=lambda m: m.Meta.base_name)
+def test_every_model_has_its_table(template, model):
+    tables = {t["Properties"]["TableName"]: t for t in _resources(template, "AWS::DynamoDB::Table").values()}
+    table = tables[f"{STAGE}-{model.Meta.base_name}"]
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["KeySchema"] == _model_keys(model.get_attributes().values())
+    declared = {d["AttributeName"]: d["AttributeType"] for d in props["AttributeDefinitions"]}
+
+    expected_indexes = {}
+    for name, index in model._indexes.items():
+        attrs = _index_attrs(index)
+        projection = {"ProjectionType": index.Meta.projection.projection_type}
+        if getattr(index.Meta.projection, "non_key_attributes", None):
+            projection["NonKeyAttributes"] = sorted(index.Meta.projection.non_key_attributes)
+        expected_indexes[name] = {"IndexName": name, "KeySchema": _model_keys(attrs), "Projection": projection}
+        for a in attrs:
+            assert declared[a.attr_name] == a.attr_type, f"{name}.{a.attr_name}"
+    got = {i["IndexName"]: i for i in props.get("GlobalSecondaryIndexes", [])}
+    assert got == expected_indexes
+    for a in model.get_attributes().values():
+        if a.is_hash_key or a.is_range_key:
+            assert declared[a.attr_name] == a.attr_type
+    # only key attributes may be declared
+    key_names = {k["AttributeName"] for k in props["KeySchema"]}
+    key_names |= {k["AttributeName"] for i in got.values() for k in i["KeySchema"]}
+    assert set(declared) == key_names
+
+    ttl = models.TTL_ATTRIBUTES.get(model)
+    if ttl:
+        assert props["TimeToLiveSpecification"] == {"AttributeName": ttl, "Enabled": True}
+    else:
+        assert "TimeToLiveSpecification" not in props
+    if model.Meta.base_name in MONEY_TABLES:
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["DeletionPolicy"] in ("Retain", "RetainExceptOnCreate")
+
+
+def test_no_table_without_a_model(template):
+    names = {t["Properties"]["TableName"] for t in _resources(template, "AWS::DynamoDB::Table").values()}
+    assert names == {f"{STAGE}-{m.Meta.base_name}" for m in models.ALL_MODELS}
+
+
+# ---------------------------------------------------------------- SQS, schedule, functions
+
+
+def test_restore_queue_has_a_dead_letter_queue_and_long_visibility(template):
+    queues = {q["Properties"]["QueueName"]: (k, q) for k, q in _resources(template, "AWS::SQS::Queue").items()}
+    fn_id, fn = next((k, f) for k, f in _functions(template).items() if f["Properties"]["Handler"] == "app.restore")
+    event = next(iter(fn["Properties"]["Events"].values()))
+    assert event["Type"] == "SQS" and event["Properties"]["BatchSize"] == 1
+    queue_name = _resolve(event["Properties"]["Queue"], template).rsplit(":", 1)[1]
+    assert queue_name == f"{STAGE}-refund-restore"
+    queue_id, queue = queues[queue_name]
+    props = queue["Properties"]
+    assert props["VisibilityTimeout"] >= 6 * fn["Properties"]["Timeout"]
+    redrive = props["RedrivePolicy"]
+    assert 3 <= redrive["maxReceiveCount"] <= 5
+    dlq_id = redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert template["Resources"][dlq_id]["Type"] == "AWS::SQS::Queue"
+    assert queue_id in fn["DependsOn"]
+    alarms = _resources(template, "AWS::CloudWatch::Alarm").values()
+    assert any(a["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+               and a["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [dlq_id, "QueueName"]}
+               for a in alarms)
+
+
+def test_poll_runs_on_a_schedule_and_its_metrics_are_alarmed(template):
+    poll = next(f for f in _functions(template).values() if f["Properties"]["Handler"] == "app.poll")
+    assert [e["Type"] for e in poll["Properties"]["Events"].values()] == ["Schedule"]
+    metrics = {a["Properties"]["MetricName"] for a in _resources(template, "AWS::CloudWatch::Alarm").values()
+               if a["Properties"].get("Namespace") == "GachaRefunds"}
+    assert {"StuckProcessing", "StuckAbnormal", "PollErrors", "PollDue"} <= metrics
+
+
+@pytest.mark.parametrize("handler", ["app.app", "app.restore", "app.poll"])
+def test_functions_get_every_setting_the_code_reads(template, handler, monkeypatch):
+    from chalicelib import config
+
+    fn = next(f for f in _functions(template).values() if f["Properties"]["Handler"] == handler)
+    env = {k: _resolve(v, template) for k, v in fn["Properties"]["Environment"]["Variables"].items()}
+    for name, value in SAMPLE_PARAMETERS.items():  # the samples satisfy the template's own checks
+        pattern = template["Parameters"][name].get("AllowedPattern")
+        assert pattern is None or re.fullmatch(pattern, value), name
+    for name in list(os.environ):
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_REGION", "ap-east-1")  # set by Lambda itself
+    fetched = []
+    monkeypatch.setattr(config, "_ssm_get", lambda name: fetched.append(name) or f"value-of-{name}")
+
+    s = config.settings()
+    assert s.stage == STAGE and s.table_prefix == f"{STAGE}-"
+    assert s.restore_queue_url.endswith("/" + s.restore_queue_name)
+    w = config.wechat_settings()
+    assert w.refund_notify_url == "https://pay.example.com/api/api/pay/wechat/notify/refund"
+    assert w.payment_notify_url == "https://pay.example.com/api/api/pay/wechat/notify/payment"
+    for name in SECRET_NAMES:
+        config.secret(name)
+    assert sorted(set(fetched)) == sorted(f"/gacha-refunds/{STAGE}/" + p for p in
+                                          ["wechat/private-key", "wechat/apiv3-key", "wechat/public-key",
+                                           "jwt/admin-secret", "jwt/user-secret"])
+    assert not set(SECRET_NAMES) & set(env), "secret values must not be in the template"
+
+
+# ---------------------------------------------------------------- IAM
+
+
+def _policies(template):
+    for role_id, role in _resources(template, "AWS::IAM::Role").items():
+        for policy in role["Properties"]["Policies"]:
+            yield role_id, policy["PolicyDocument"]
+
+
+def test_every_function_role_is_least_privilege(template):
+    roles = {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in _functions(template).values()}
+    assert roles == set(_resources(template, "AWS::IAM::Role"))
+    tables = {t["Properties"]["TableName"] for t in _resources(template, "AWS::DynamoDB::Table").values()}
+    for role_id, doc in _policies(template):
+        allowed: dict[str, set[str]] = {}
+        for st in doc["Statement"]:
+            assert st["Effect"] == "Allow"
+            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            assert not any("*" in a for a in actions), (role_id, actions)
+            for action in actions:
+                for arn in _strings(st["Resource"]):
+                    if action.split(":")[0] in ("dynamodb", "sqs", "ssm", "logs"):
+                        assert "*" not in arn.replace(":*", ""), (role_id, st.get("Sid"), arn)
+                    allowed.setdefault(action, set()).add(arn)
+        prefix = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/"
+        for model in models.ALL_MODELS:
+            name = f"{STAGE}-{model.Meta.base_name}"
+            assert name in tables
+            for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                           "dynamodb:ConditionCheckItem", "dynamodb:BatchGetItem"):
+                assert prefix + name in allowed[action], (action, name)
+            for index in model._indexes:
+                assert f"{prefix}{name}/index/{index}" in allowed["dynamodb:Query"]
+        assert not {"dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:*"} & set(allowed)
+        queue = f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{STAGE}-refund-restore"
+        for action in ("sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
+            assert allowed[action] == {queue}
+        assert all(p.startswith(f"arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:"
+                                f"parameter/gacha-refunds/{STAGE}/") for p in allowed["ssm:GetParameter"])
+        decrypt = next(st for st in doc["Statement"] if st["Action"] == ["kms:Decrypt"])
+        assert "kms:ViaService" in decrypt["Condition"]["StringEquals"]
+        assert "cloudwatch:PutMetricData" not in allowed  # metrics go through logs (EMF)
