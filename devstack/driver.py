@@ -45,8 +45,9 @@ def schedule_event(region: str) -> dict:
 
 
 class Driver:
-    def __init__(self, app, sqs, queue_url: str, queue_arn: str, region: str, poll_interval: float):
-        self.app, self.sqs, self.queue_url, self.queue_arn, self.region = app, sqs, queue_url, queue_arn, region
+    def __init__(self, handlers, sqs, queue_url: str, queue_arn: str, region: str, poll_interval: float):
+        """``handlers`` is the app module: its ``restore`` (SQS) and ``poll`` (schedule) Lambda handlers."""
+        self.app, self.sqs, self.queue_url, self.queue_arn, self.region = handlers, sqs, queue_url, queue_arn, region
         self.poll_interval = poll_interval
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -82,7 +83,7 @@ class Driver:
             self.app.restore(sqs_event(message, self.queue_arn, self.region), LambdaContext("restore"))
         except Exception:  # noqa: BLE001 - like Lambda: the message becomes visible again, then goes to the DLQ
             self.failed += 1
-            log.warning("restore handler failed; message left for redelivery")
+            log.warning("restore handler failed; message left for redelivery", exc_info=True)
             return False
         self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
         self.processed += 1

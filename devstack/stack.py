@@ -162,8 +162,15 @@ class Stack:
     def _start_driver(self) -> None:
         from devstack.driver import Driver
 
-        self.driver = Driver(self.app().chalice_app, self.sqs(), self.queue_url, self.queue_arn, REGION,
+        self.driver = Driver(self.handlers(), self.sqs(), self.queue_url, self.queue_arn, REGION,
                              self.cfg.poll_interval).start()
+
+    def handlers(self):
+        """The app module, whose ``restore`` and ``poll`` functions are the Lambda handlers."""
+        import importlib
+
+        self.app()
+        return importlib.import_module("app")
 
     def admin_token(self, subject: str = "admin") -> str:
         from chalicelib.adapters import auth

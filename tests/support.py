@@ -92,7 +92,7 @@ class World:
         """Run the SQS handler on every queued message, as Lambda would. Returns how many."""
         from devstack.driver import Driver
 
-        driver = Driver(self.stack.app().chalice_app, self.stack.sqs(), self.stack.queue_url, self.stack.queue_arn,
+        driver = Driver(self.stack.handlers(), self.stack.sqs(), self.stack.queue_url, self.stack.queue_arn,
                         "ap-east-1", 3600)
         n = 0
         for message in self.queue_messages():
