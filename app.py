@@ -5,9 +5,11 @@ from chalice import Chalice, Rate
 
 from chalicelib.entrypoints import admin, meta, notify, player, workers
 from chalicelib.entrypoints import console
+from chalicelib.entrypoints import docs
 
 app = Chalice(app_name="gacha-refunds")
 app.register_blueprint(meta.bp, url_prefix="/api")
+app.register_blueprint(docs.bp, url_prefix="/api")
 app.register_blueprint(admin.bp, url_prefix="/api/admin")
 app.register_blueprint(player.bp, url_prefix="/api/app")
 app.register_blueprint(notify.bp, url_prefix="/api/pay/wechat/notify")
