@@ -66,6 +66,12 @@ export function errorText(err) {
   return err.status >= 500 ? MESSAGES.INTERNAL_ERROR : `操作失败（${err.code || err.status}）`;
 }
 
+/** One path segment: percent-encoded, but ':' and '@' stay as they are (legal in a path, and
+ * task ids contain ':'; chalice local does not decode escaped path parameters). */
+export function seg(value) {
+  return encodeURIComponent(value).replace(/%3A/gi, ":").replace(/%40/gi, "@");
+}
+
 function url(path, query) {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(query || {})) {

@@ -1,5 +1,5 @@
 // Order list (filters, cursor pages) and order detail (blocks, refund records, polling).
-import { call, errorText } from "./api.js";
+import { call, errorText, seg } from "./api.js";
 import { block, dash, fields, fmtTime, h, mount, note, pill } from "./dom.js";
 import { yuan } from "./money.js";
 import { openRefundDialog } from "./refund-dialog.js";
@@ -96,7 +96,7 @@ function orderTable(items) {
   return h("div", { class: "table-wrap" }, h("table", { class: "orders", id: "order-table" },
     h("thead", {}, h("tr", {}, COLUMNS.map((c) => h("th", { scope: "col" }, c)))),
     h("tbody", {}, items.map((o) => h("tr", { dataset: { order: o.order_no } },
-      cell(0, h("a", { href: `#/orders/${encodeURIComponent(o.order_no)}` }, o.order_no)),
+      cell(0, h("a", { href: `#/orders/${seg(o.order_no)}` }, o.order_no)),
       cell(1, userText(o.user)),
       cell(2, pill(o.status_label, `order-${o.status}`)),
       cell(3, dash(o.source_type_label)),
@@ -122,7 +122,7 @@ export async function showOrderDetail(ctx, orderNo) {
     clearTimeout(timer);
     let detail;
     try {
-      detail = await call("GET", `/api/admin/orders/${encodeURIComponent(orderNo)}`);
+      detail = await call("GET", `/api/admin/orders/${seg(orderNo)}`);
     } catch (err) {
       if (!ctx.alive()) return;
       const error = note();

@@ -49,6 +49,11 @@ export function openRefundDialog(order, actions, onDone) {
     h("div", { class: "actions" }, cancel, confirm),
     error);
 
+  const setMax = (fen) => {
+    max = fen;
+    maxText.textContent = yuan(fen);
+  };
+
   const current = () => ({ parsed: parseYuan(amount.value), reasonText: reason.value.trim() });
 
   const updateConfirm = () => {
@@ -58,6 +63,7 @@ export function openRefundDialog(order, actions, onDone) {
 
   const runPreview = async () => {
     clearTimeout(timer);
+    const mine = ++seq; // a newer preview (or edit) makes older answers irrelevant
     const { parsed } = current();
     previewed = null;
     updateConfirm();
@@ -67,28 +73,19 @@ export function openRefundDialog(order, actions, onDone) {
       mount(preview, h("p", { class: "muted" }, "输入有效金额后显示预览"));
       return;
     }
-    if (parsed.fen > max) {
-      amountError.show(`超过最多可退金额 ${yuan(max)}`);
-      mount(preview, h("p", { class: "muted" }, "输入有效金额后显示预览"));
-      return;
-    }
     amountError.show("");
-    const mine = ++seq;
+    // The server checks the amount against the live balance (and reports the current maximum).
     mount(preview, h("p", { class: "muted" }, "正在计算…"));
     try {
       const plan = await call("POST", "/api/admin/pay/refunds/preview",
         { body: { order_no: order.order_no, amount: parsed.fen } });
       if (mine !== seq) return;
-      max = plan.max_refundable;
-      maxText.textContent = yuan(max);
+      setMax(plan.max_refundable);
       mount(preview, planView(plan));
       previewed = { fen: parsed.fen };
     } catch (err) {
       if (mine !== seq) return;
-      if (Number.isInteger(err.details?.max_refundable)) {
-        max = err.details.max_refundable;
-        maxText.textContent = yuan(max);
-      }
+      if (Number.isInteger(err.details?.max_refundable)) setMax(err.details.max_refundable);
       mount(preview);
       amountError.show(errorText(err));
     }
@@ -96,6 +93,7 @@ export function openRefundDialog(order, actions, onDone) {
   };
 
   amount.addEventListener("input", () => {
+    seq += 1;
     previewed = null;
     updateConfirm();
     clearTimeout(timer);
@@ -126,6 +124,7 @@ export function openRefundDialog(order, actions, onDone) {
       onDone();
     } catch (err) {
       error.show(errorText(err));
+      if (Number.isInteger(err.details?.max_refundable)) setMax(err.details.max_refundable);
       cancel.disabled = false;
       updateConfirm();
     }

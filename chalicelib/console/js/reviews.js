@@ -1,5 +1,5 @@
 // Review queue: pending refund applications, oldest first; approve (optionally less) or reject.
-import { call, errorText } from "./api.js";
+import { call, errorText, seg } from "./api.js";
 import { busy, dash, flash, fmtTime, h, mount, note } from "./dom.js";
 import { fenToYuan, parseYuan, yuan } from "./money.js";
 
@@ -53,7 +53,7 @@ function reviewCard(r) {
       h("span", { class: "muted" }, r.origin_label),
       h("span", { class: "muted" }, fmtTime(r.created_at))),
     h("dl", { class: "fields" },
-      h("dt", {}, "订单号"), h("dd", {}, h("a", { href: `#/orders/${encodeURIComponent(r.order_no)}` }, r.order_no)),
+      h("dt", {}, "订单号"), h("dd", {}, h("a", { href: `#/orders/${seg(r.order_no)}` }, r.order_no)),
       h("dt", {}, "退款单号"), h("dd", { class: "mono" }, r.refund_no),
       h("dt", {}, "用户ID"), h("dd", {}, dash(r.user_id)),
       h("dt", {}, "原因"), h("dd", {}, dash(r.reason)),
@@ -79,7 +79,7 @@ function reviewCard(r) {
       body.amount = parsed.fen;
     }
     try {
-      const refund = await call("POST", `/api/admin/pay/refunds/${encodeURIComponent(r.refund_no)}/approve`, { body });
+      const refund = await call("POST", `/api/admin/pay/refunds/${seg(r.refund_no)}/approve`, { body });
       done(refund, "已批准");
       flash(`已批准退款 ${yuan(refund.amount)}`);
     } catch (err) {
@@ -96,7 +96,7 @@ function reviewCard(r) {
       return;
     }
     try {
-      const refund = await call("POST", `/api/admin/pay/refunds/${encodeURIComponent(r.refund_no)}/reject`,
+      const refund = await call("POST", `/api/admin/pay/refunds/${seg(r.refund_no)}/reject`,
         { body: { reason } });
       done(refund, "已拒绝");
       flash("已拒绝该退款申请");

@@ -1,5 +1,5 @@
 // Manual tasks: what a refund could not undo by itself. Mark done with a note; export CSV.
-import { call, download, errorText } from "./api.js";
+import { call, download, errorText, seg } from "./api.js";
 import { busy, dash, flash, fmtTime, h, mount, note } from "./dom.js";
 
 const PAGE_SIZE = 50;
@@ -56,7 +56,7 @@ export async function showTasks(ctx) {
 
 function taskCard(t) {
   const rows = [
-    ["订单号", h("a", { href: `#/orders/${encodeURIComponent(t.order_no)}` }, t.order_no)],
+    ["订单号", h("a", { href: `#/orders/${seg(t.order_no)}` }, t.order_no)],
     ["退款单号", h("span", { class: "mono" }, dash(t.refund_no))],
     ["用户ID", dash(t.user_id)],
     ["创建时间", fmtTime(t.created_at)],
@@ -78,7 +78,7 @@ function taskCard(t) {
   doneButton.addEventListener("click", () => busy(doneButton, async () => {
     error.show("");
     try {
-      const updated = await call("POST", `/api/admin/manual-tasks/${encodeURIComponent(t.task_id)}/done`,
+      const updated = await call("POST", `/api/admin/manual-tasks/${seg(t.task_id)}/done`,
         { body: { note: noteInput.value.trim() } });
       card.replaceWith(taskCard(updated));
       flash("任务已标记完成");
