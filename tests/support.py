@@ -137,3 +137,50 @@ class World:
         assert o.applicable_amount == o.refundable_amount - o.requested_amount
         assert success <= o.actual_amount
         assert o.refundable_amount >= 0
+
+
+class DynamoMeter:
+    """Counts DynamoDB calls and items read by the service's pynamodb clients, with botocore
+    event hooks (``after-call.dynamodb``) on every connection the service uses."""
+
+    def __init__(self):
+        self.calls: dict[str, int] = {}
+        self.items_read = 0
+        self._clients = []
+
+    def _clients_in_use(self):
+        from chalicelib.adapters.models import ALL_MODELS
+
+        models.bind()
+        clients = {id(repo.connection().client): repo.connection().client}
+        for model in ALL_MODELS:
+            client = model._get_connection().connection.client
+            clients[id(client)] = client
+        return list(clients.values())
+
+    def _on_call(self, http_response=None, parsed=None, model=None, **_):
+        op = model.name if model is not None else "?"
+        self.calls[op] = self.calls.get(op, 0) + 1
+        parsed = parsed or {}
+        if op in ("Query", "Scan"):
+            self.items_read += parsed.get("Count", 0)
+        elif op == "GetItem":
+            self.items_read += 1 if parsed.get("Item") else 0
+        elif op == "BatchGetItem":
+            self.items_read += sum(len(v) for v in parsed.get("Responses", {}).values())
+        elif op == "TransactGetItems":
+            self.items_read += sum(1 for r in parsed.get("Responses", []) if r.get("Item"))
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    def __enter__(self):
+        self._clients = self._clients_in_use()
+        for client in self._clients:
+            client.meta.events.register("after-call.dynamodb", self._on_call)
+        return self
+
+    def __exit__(self, *exc):
+        for client in self._clients:
+            client.meta.events.unregister("after-call.dynamodb", self._on_call)
