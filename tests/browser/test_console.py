@@ -24,19 +24,8 @@ def apply(env, n: int, user: str, amount: int, reason: str) -> str:
 
 
 def drain(env) -> None:
-    """Run the restoration worker (``app.restore``) once the successful refund's message is queued.
-
-    Like ``env.drain_restorations()``, but that hands the driver the Chalice object, which
-    has no ``restore`` attribute (the handler is a function of the app module): there every
-    delivery fails and the message stays queued. Deliver through the module until it is fixed.
-    """
-    import app as service
-    from devstack.driver import Driver
-
-    chalice_app = env.stack.app().chalice_app
-    target = chalice_app if hasattr(chalice_app, "restore") else service
-    driver = Driver(target, env.stack.sqs(), env.stack.queue_url, env.stack.queue_arn, "ap-east-1", 3600)
-    env.wait_for(lambda: sum(driver.deliver(m) for m in env.queue_messages()) > 0)
+    """Run the restoration worker once the successful refund's message is queued."""
+    env.wait_for(lambda: env.drain_restorations() > 0)
 
 
 def test_sign_in_by_pasting_a_token_or_by_link(console):

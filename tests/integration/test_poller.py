@@ -1,0 +1,135 @@
+"""The poller and the sweeper: refunds never stay stuck, and polling costs what is pending."""
+from chalicelib.adapters import queue
+from chalicelib.adapters.models import Refund
+from chalicelib.domain.refunds import iso, now_utc
+from chalicelib.services import reconcile
+from tests.support import DynamoMeter
+
+
+def _create(env, n=14, amount=300):
+    r = env.api.post("/api/admin/pay/refunds", env.admin, {"order_no": env.order(n).order_no, "amount": amount})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_lost_notification_is_resolved_by_polling(env):
+    env.sim.configure(drop_notifications=True)
+    body = _create(env)
+    no = body["refund_no"]
+    env.wait_for(lambda: env.sim.refund(no)["status"] == "SUCCESS")
+    assert env.refund(no).status == "processing"
+    report = env.poll()
+    assert report.changed == 1
+    r = env.refund(no)
+    assert r.status == "success" and any(e.actor == "poller" for e in r.events)
+    assert env.drain_restorations() == 1
+    env.check_invariants(r.order_no)
+
+
+def test_unknown_outcome_keeps_balance_reserved_until_poll(env):
+    env.sim.push_scenario("ACCEPT_THEN_ERROR")
+    body = _create(env)
+    assert body["status"] == "submitted" and body["status_label"] == "已提交"
+    order = env.fresh(body["order_no"])
+    assert order.reserved_amount == 300
+    env.wait_for(lambda: env.sim.refund(body["refund_no"])["status"] == "SUCCESS")
+    env.poll()
+    assert env.refund(body["refund_no"]).status == "success"
+    assert env.sim.create_calls(body["refund_no"]) == 1
+    env.check_invariants(body["order_no"])
+
+
+def test_never_received_refund_is_resubmitted_with_the_same_number(env):
+    env.sim.push_scenario("LOSE_REQUEST")
+    body = _create(env)
+    no = body["refund_no"]
+    assert body["status"] == "submitted" and env.sim.refund(no) is None
+    report = env.poll()
+    assert report.resubmitted == 1
+    env.wait_status(no, "success")
+    assert env.sim.refund(no)["out_refund_no"] == no
+    env.check_invariants(body["order_no"])
+
+
+def test_frequency_limited_and_system_error_back_off(env):
+    env.sim.push_scenario("SYSTEM_ERROR")
+    body = _create(env)
+    no = body["refund_no"]
+    assert body["status"] == "submitted"
+    env.sim.push_scenario("FREQUENCY_LIMITED", op="query")
+    before = now_utc()
+    report = env.poll()
+    assert report.errors == 1
+    r = env.refund(no)
+    assert r.status == "submitted" and r.work_due_at > iso(before) and r.poll_attempts == 1
+    # once due again, WeChat has no record (SYSTEM_ERROR did not create it): resubmitted
+    Refund(no).update(actions=[Refund.work_due_at.set(iso(now_utc()))])
+    assert env.poll().resubmitted == 1
+    env.wait_status(no, "success")
+
+
+def test_closed_releases_and_abnormal_keeps_reserved(env):
+    env.sim.queue_outcome("CLOSED")
+    closed = _create(env, 14, 300)
+    env.wait_status(closed["refund_no"], "closed")
+    o = env.fresh(closed["order_no"])
+    assert o.reserved_amount == 0 and o.refundable_amount == o.actual_amount
+    env.sim.queue_outcome("ABNORMAL")
+    ab = _create(env, 15, 400)
+    env.wait_status(ab["refund_no"], "abnormal")
+    o = env.fresh(ab["order_no"])
+    assert o.reserved_amount == 400 and o.refunded_amount == 0
+    tasks = env.api.get("/api/admin/manual-tasks?type=refund_abnormal", env.admin).json()["items"]
+    assert [t["refund_no"] for t in tasks] == [ab["refund_no"]]
+    r = env.refund(ab["refund_no"])
+    assert r.work == "poll" and r.work_due_at > iso(now_utc())  # slower cadence for abnormal
+    env.check_invariants(closed["order_no"])
+    env.check_invariants(ab["order_no"])
+
+
+def test_wechat_refusals_fail_and_release(env):
+    env.sim.push_scenario("NOT_ENOUGH")
+    a = _create(env, 14, 300)
+    assert a["status"] == "failed" and a["failure_code"] == "NOT_ENOUGH" and a["status_label"] == "退款失败"
+    env.sim.push_scenario("USER_ACCOUNT_ABNORMAL")
+    b = _create(env, 15, 300)
+    assert b["status"] == "failed" and b["failure_code"] == "USER_ACCOUNT_ABNORMAL"
+    for x in (a, b):
+        o = env.fresh(x["order_no"])
+        assert o.reserved_amount == 0 and o.refundable_amount == o.actual_amount
+        env.check_invariants(x["order_no"])
+    tasks = env.api.get("/api/admin/manual-tasks", env.admin).json()["items"]
+    assert [(t["type"], t["refund_no"]) for t in tasks] == [("account_abnormal", b["refund_no"])]
+    # the operator may try again with a new request
+    assert _create(env, 14, 300)["status"] in ("processing", "success")
+
+
+def test_sweeper_recovers_a_lost_enqueue(env, monkeypatch):
+    monkeypatch.setattr(queue, "publish_restore", lambda *a, **k: False)  # crash after commit
+    body = _create(env, 1, 1000)
+    env.wait_status(body["refund_no"], "success")
+    assert env.queue_messages() == []
+    assert env.refund(body["refund_no"]).restoration_status == "pending"
+    monkeypatch.undo()
+    assert reconcile.sweep() == 1
+    assert env.drain_restorations() == 1
+    assert env.refund(body["refund_no"]).restoration_status == "done"
+    assert reconcile.sweep() == 0
+
+
+def test_poll_reads_only_pending_refunds(env):
+    env.sim.configure(drop_notifications=True)
+    pending = [_create(env, n, 100)["refund_no"] for n in range(13, 23)]
+    env.wait_for(lambda: all(env.sim.refund(no)["status"] == "SUCCESS" for no in pending))
+    now = iso(now_utc())
+    with Refund.batch_write() as batch:  # a long history of settled refunds
+        for i in range(500):
+            batch.save(Refund(f"OLD{i:05d}", order_no="GB-OLD", user_id="u1001", origin="admin", amount=100,
+                              requested_amount=100, status="success", created_by="admin:x", order_total=100,
+                              created_at=now, updated_at=now, restoration_status="done", events=[]))
+    with DynamoMeter() as meter:
+        report = env.poll()
+    assert report.changed == 10
+    # reads: the sparse index (10 keys), each refund (10), each order when settling (10)
+    assert meter.items_read <= 3 * len(pending), meter.items_read
+    assert meter.calls.get("Scan", 0) == 0
