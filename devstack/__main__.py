@@ -13,6 +13,10 @@ def _run(args) -> int:
 
     cfg = StackConfig(api_port=args.port, aws_port=args.aws_port, sim_port=args.sim_port,
                       outcome_delay=args.outcome_delay, poll_interval=args.poll_interval)
+    if args.workdir:
+        from pathlib import Path
+
+        cfg.workdir = Path(args.workdir)
     stack = Stack(cfg)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     stack.start()
@@ -61,6 +65,7 @@ def main(argv=None) -> int:
     run.add_argument("--sim-port", type=int, default=int(os.environ.get("SIM_PORT", "0")))
     run.add_argument("--outcome-delay", type=float, default=2.0, help="seconds a WeChat refund stays PROCESSING")
     run.add_argument("--poll-interval", type=float, default=20.0, help="seconds between poll handler calls")
+    run.add_argument("--workdir", default=None, help="where keys and state live (default .devstack/)")
     tok = sub.add_parser("token", help="print a token valid for the local stack")
     tok.add_argument("--role", choices=("admin", "user"), default="admin")
     tok.add_argument("--user", default=None)

@@ -221,18 +221,19 @@ def test_partial_refund_through_the_dialog_reaches_success(console):
     refund = env.refund(refund_no)
     assert refund.amount == 1990 and refund.order_no == order_no and refund.status == "success"
 
-    drain(env)
-    expect(record).to_contain_text("已还原")
-    expect(record).to_contain_text("退还积分 966")
+    expect(record).to_contain_text("待还原")
     record.locator("details.events summary").click()
     events = record.locator("details.events li")
     expect(events).to_have_count(3)
     expect(events.last).to_contain_text("退款中 → 退款成功")
+
+    drain(env)
+    expect(record).to_contain_text("已还原")  # the page keeps polling while restoration is pending
+    expect(record).to_contain_text("退还积分 966")
+    expect(record.locator("details.events")).to_have_attribute("open", "")  # survives the re-render
     expect(console.block("order")).to_contain_text("¥83.10")
     expect(console.block("points")).to_contain_text("966")
     expect(page.locator(".refund-cta")).to_contain_text("可退 ¥83.10")
-    page.wait_for_timeout(2500)  # one more poll cycle would collapse a re-rendered history
-    expect(record.locator("details.events")).to_have_attribute("open", "")
     console.shot("order-detail")
     env.check_invariants(order_no)
 
