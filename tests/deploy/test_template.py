@@ -101,6 +101,35 @@ def test_cfn_lint_reports_nothing(built):
     assert proc.returncode == 0 and proc.stdout.strip() == "", proc.stdout + proc.stderr
 
 
+def test_sam_transform_succeeds_and_its_output_is_lint_clean(built, tmp_path, monkeypatch):
+    """What CloudFormation does server-side: expand AWS::Serverless::* into plain resources."""
+    from samtranslator.translator.arn_generator import ArnGenerator
+    from samtranslator.translator.transform import transform
+
+    class NoManagedPolicies:
+        def load(self):
+            return {}
+
+    monkeypatch.setattr(ArnGenerator, "BOTO_SESSION_REGION_NAME", "ap-east-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-east-1")
+    template = json.loads(json.dumps(built["template"]))
+    for fn in _functions(template).values():  # `aws cloudformation package` puts the zip in S3
+        fn["Properties"]["CodeUri"] = "s3://artifacts/gacha-refunds/deployment.zip"
+    out = transform(template, dict(SAMPLE_PARAMETERS), NoManagedPolicies())
+    resources = out["Resources"]
+    mapping = next(r for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping")
+    assert mapping["Properties"]["BatchSize"] == 1
+    restore = resources[mapping["Properties"]["FunctionName"]["Ref"]]
+    assert "RefundRestoreQueue" in restore["DependsOn"]
+    rule = next(r for r in resources.values() if r["Type"] == "AWS::Events::Rule")
+    assert rule["Properties"]["ScheduleExpression"].startswith("rate(")
+    path = tmp_path / "transformed.json"
+    path.write_text(json.dumps(out), encoding="utf-8")
+    proc = subprocess.run([str(BIN / "cfn-lint"), str(path), "--regions", "ap-east-1"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "", proc.stdout + proc.stderr
+
+
 def test_committed_policy_file_is_up_to_date(built):
     check = built["policy_check"]
     assert check.returncode == 0, check.stderr
