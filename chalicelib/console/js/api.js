@@ -102,7 +102,9 @@ async function send(method, path, { query, body, headers, authToken } = {}) {
     payload = {};
   }
   const err = new ApiError(resp.status, payload.code || `HTTP_${resp.status}`, payload.message || "", payload.details);
-  if (resp.status === 401) window.dispatchEvent(new CustomEvent("console:unauthenticated"));
+  // The stored token stopped working (expired, revoked): back to sign-in. A token being tried
+  // at sign-in (``authToken``) reports its error where it was typed instead.
+  if (resp.status === 401 && authToken === undefined) window.dispatchEvent(new CustomEvent("console:unauthenticated"));
   throw err;
 }
 

@@ -132,9 +132,15 @@ export async function showOrderDetail(ctx, orderNo) {
     }
     if (!ctx.alive()) return;
     renderDetail(ctx, detail, refresh);
-    if (needsPolling(detail) && document.visibilityState !== "hidden") {
-      timer = setTimeout(() => { if (ctx.alive()) refresh(); }, POLL_MS);
-    }
+    if (needsPolling(detail)) schedule();
+  };
+  // A hidden tab skips its turns (without losing the schedule) until it is shown again.
+  const schedule = () => {
+    timer = setTimeout(() => {
+      if (!ctx.alive()) return;
+      if (document.visibilityState === "hidden") schedule();
+      else refresh();
+    }, POLL_MS);
   };
   await refresh();
 }
