@@ -31,6 +31,7 @@ class StackConfig:
     visibility_timeout: int = 5
     max_receive_count: int = 3
     seed: bool = True
+    access_log: bool = True
     driver: bool = True
     notify_retry_schedule: tuple = (1, 2, 4, 8)
     extra_env: dict = field(default_factory=dict)
@@ -152,10 +153,15 @@ class Stack:
     def _start_api(self, port: int) -> None:
         import threading
 
-        from chalice.local import LocalDevServer
+        from chalice.local import ChaliceRequestHandler, LocalDevServer
+
+        class QuietHandler(ChaliceRequestHandler):
+            def log_message(self, *args):  # no per-request access line
+                pass
 
         config = self.app()
-        self.server = LocalDevServer(config.chalice_app, config, "127.0.0.1", port)
+        handler = ChaliceRequestHandler if self.cfg.access_log else QuietHandler
+        self.server = LocalDevServer(config.chalice_app, config, "127.0.0.1", port, handler_cls=handler)
         self._server_thread = threading.Thread(target=self.server.server.serve_forever, name="api", daemon=True)
         self._server_thread.start()
 

@@ -86,6 +86,25 @@ def reject_refund(principal, refund_no):
                                             reason=reason))
 
 
+@bp.route("/pay/refunds/{refund_no}/abnormal-refund", methods=["POST"], content_types=JSON_TYPES)
+@endpoint(bp, "admin")
+def abnormal_refund(principal, refund_no):
+    body = only_fields(json_body(bp.current_request), {"type", "bank_type", "bank_account", "real_name"})
+    kind = body.get("type")
+    if kind not in refunds.ABNORMAL_TYPES:
+        raise ValidationError(f"type must be one of {list(refunds.ABNORMAL_TYPES)}", details={"field": "type"})
+    card = {}
+    if kind == "USER_BANK_CARD":
+        for name in ("bank_type", "bank_account", "real_name"):
+            value = body.get(name)
+            if not isinstance(value, str) or not value.strip() or len(value) > 64:
+                raise ValidationError(f"{name} is required for USER_BANK_CARD", details={"field": name})
+            card[name] = value.strip()
+    refund = refunds.resolve_abnormal(actor=principal.actor, refund_no=rules.validate_refund_no(refund_no),
+                                      kind=kind, **card)
+    return views.refund_view(refund)
+
+
 @bp.route("/manual-tasks", methods=["GET"])
 @endpoint(bp, "admin")
 def list_tasks(principal):

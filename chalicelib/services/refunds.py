@@ -23,7 +23,7 @@ from ..adapters.models import ManualTask, NotifyReceipt, Order, Refund, RefundEv
 from ..config import settings
 from ..domain import refunds as rules
 from ..domain.enums import OrderStatus, RefundOrigin, RefundStatus, RestorationStatus, TaskType
-from ..domain.errors import Conflict, DomainError, RefundNotFound, OrderNotFound, conflict
+from ..domain.errors import Conflict, DomainError, OrderNotFound, RefundNotFound, UpstreamUnavailable, conflict
 from ..domain.refunds import Balance, Outcome, iso, now_utc
 from ..log import get_logger, log_context
 
@@ -533,3 +533,29 @@ def list_refunds(*, status: str | None, order_no: str | None, oldest_first: bool
                              cursor=cursor)
     return {"items": [views.refund_view(r, with_events=False) for r in page.items],
             "next_cursor": page.next_cursor}
+
+
+ABNORMAL_TYPES = ("USER_BANK_CARD", "MERCHANT_BANK_CARD")
+
+
+def resolve_abnormal(*, actor: str, refund_no: str, kind: str, bank_type: str | None = None,
+                     bank_account: str | None = None, real_name: str | None = None) -> Refund:
+    """An abnormal refund (the player's card was cancelled or frozen) is sent again to a
+    card the operator names, through WeChat's apply-abnormal-refund. The card number and
+    name are encrypted for WeChat by the gateway and never stored or logged here."""
+    refund = get_refund(refund_no)
+    wechat = _wechat_errors()
+    with log_context(refund_no=refund_no, order_no=refund.order_no):
+        if refund.status != S.ABNORMAL.value:
+            raise invalid_state(refund, "发起异常退款")
+        try:
+            result = _gateway().apply_abnormal_refund(
+                refund_id=refund.wechat_refund_id, out_refund_no=refund_no, type=kind,
+                bank_type=bank_type, bank_account=bank_account, real_name=real_name)
+        except wechat.Rejected as err:
+            raise conflict("WECHAT_REJECTED", f"微信拒绝了异常退款：{err.message}", wechat_code=err.code) from None
+        except wechat.WechatError as err:
+            log.warning("abnormal refund outcome unknown", extra={"code": err.code})
+            raise UpstreamUnavailable("微信暂时无法受理，请稍后重试") from None
+        label = "用户银行卡" if kind == "USER_BANK_CARD" else "商户银行卡"
+        return apply_outcome(refund, outcome_from_result(result, f"已发起异常退款（退至{label}）"), actor=actor)

@@ -133,3 +133,25 @@ def test_poll_reads_only_pending_refunds(env):
     # reads: the sparse index (10 keys), each refund (10), each order when settling (10)
     assert meter.items_read <= 3 * len(pending), meter.items_read
     assert meter.calls.get("Scan", 0) == 0
+
+
+def test_abnormal_refund_is_resolved_through_apply_abnormal_refund(env):
+    env.sim.queue_outcome("ABNORMAL")
+    body = _create(env, 15, 400)
+    no = body["refund_no"]
+    env.wait_status(no, "abnormal")
+    bad = env.api.post(f"/api/admin/pay/refunds/{no}/abnormal-refund", env.admin, {"type": "USER_BANK_CARD"})
+    assert bad.status_code == 400 and bad.json()["code"] == "VALIDATION_ERROR"
+    r = env.api.post(f"/api/admin/pay/refunds/{no}/abnormal-refund", env.admin,
+                     {"type": "USER_BANK_CARD", "bank_type": "ICBC_DEBIT", "bank_account": "6222020202020202",
+                      "real_name": "张三"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] in ("processing", "success")
+    env.wait_status(no, "success")
+    refund = env.refund(no)
+    assert "6222020202020202" not in str(refund.raw) and "张三" not in str(refund.raw)
+    o = env.fresh(body["order_no"])
+    assert o.refunded_amount == 400 and o.reserved_amount == 0
+    env.check_invariants(body["order_no"])
+    again = env.api.post(f"/api/admin/pay/refunds/{no}/abnormal-refund", env.admin, {"type": "MERCHANT_BANK_CARD"})
+    assert again.status_code == 409 and again.json()["code"] == "INVALID_REFUND_STATE"

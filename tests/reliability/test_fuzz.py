@@ -11,9 +11,11 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import (  # resolved lazily from schemathesis' check registry
     content_type_conformance,
+    negative_data_rejection,
     not_a_server_error,
     response_schema_conformance,
     status_code_conformance,
@@ -21,10 +23,10 @@ from schemathesis.checks import (  # resolved lazily from schemathesis' check re
 
 pytestmark = pytest.mark.slow
 
-POSITIVE_EXAMPLES = 25
-NEGATIVE_EXAMPLES = 10
+POSITIVE_EXAMPLES = 20
+NEGATIVE_EXAMPLES = 8
 POSITIVE_CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-NEGATIVE_CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance]
+NEGATIVE_CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, negative_data_rejection]
 
 
 def _seeded_document(env) -> dict:
@@ -71,14 +73,18 @@ def _fuzz(env, mode: GenerationMode, examples: int, checks) -> dict:
             calls[label] = calls.get(label, 0) + 1
             case.validate_response(response, checks=checks)
 
-        run()
+        try:
+            run()
+        except Unsatisfiable:  # nothing to make invalid (no parameters, no body)
+            assert mode == GenerationMode.NEGATIVE, label
     return calls
 
 
 def test_valid_inputs_never_fail_the_server_and_match_the_schema(env):
     started = time.monotonic()
     calls = _fuzz(env, GenerationMode.POSITIVE, POSITIVE_EXAMPLES, POSITIVE_CHECKS)
-    assert len(calls) == 18 and sum(calls.values()) >= 18 * 5, calls
+    assert len(calls) == 19 and sum(calls.values()) >= 19 * 5, calls
+    print("requests per operation:", calls)
     assert time.monotonic() - started < 120
     for o in (1, 2, 3, 11, 13):
         env.check_invariants(env.order(o).order_no)
@@ -86,6 +92,7 @@ def test_valid_inputs_never_fail_the_server_and_match_the_schema(env):
 
 def test_invalid_inputs_are_refused_with_documented_4xx(env):
     calls = _fuzz(env, GenerationMode.NEGATIVE, NEGATIVE_EXAMPLES, NEGATIVE_CHECKS)
-    assert sum(calls.values()) >= 18, calls
+    assert len(calls) >= 12, calls
+    print("requests per operation:", calls)
     for o in (1, 2, 3, 11, 13):
         env.check_invariants(env.order(o).order_no)
