@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 token: $(STAMP)
-	@$(BIN)/python -m devstack token --role $(ROLE) $(if $(filter user,$(ROLE)),--user $(USER_ID),)
+	@$(BIN)/python -m devstack token --role $(ROLE) $(if $(USER_ID),--user $(USER_ID),)
 
 clean:
 	rm -rf $(VENV) .devstack .pytest_cache

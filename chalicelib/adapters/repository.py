@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import threading
+import time
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
@@ -203,8 +205,30 @@ class TxItem:
 _KIND_ORDER = {"check": 0, "put": 2, "update": 3}  # how pynamodb sends items
 
 
+_CONFLICT_RETRIES = 6
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(min(0.2, 0.005 * (2 ** attempt)) * (0.5 + random.random()))
+
+
 def transact(items: list[TxItem]) -> None:
-    """Commit ``items`` atomically or raise ``WriteConflict`` naming what failed."""
+    """Commit ``items`` atomically or raise ``WriteConflict`` naming what failed.
+
+    A ``TransactionConflict`` (another transaction held one of the items at that moment)
+    says nothing about our conditions, so the same transaction is tried again."""
+    for attempt in range(_CONFLICT_RETRIES):
+        try:
+            return _transact_once(items)
+        except WriteConflict as c:
+            if attempt + 1 < _CONFLICT_RETRIES and c.reasons and \
+                    all(r == "TransactionConflict" for r in c.reasons.values()):
+                _backoff(attempt)
+                continue
+            raise
+
+
+def _transact_once(items: list[TxItem]) -> None:
     models.bind()
     ordered = sorted(items, key=lambda i: _KIND_ORDER[i.kind])  # stable: matches sent order
     try:
@@ -230,13 +254,18 @@ def transact(items: list[TxItem]) -> None:
 def update(model, actions: list, condition=None) -> bool:
     """A single conditional update; False when the condition did not hold."""
     models.bind()
-    try:
-        model.update(actions=actions, condition=condition)
-        return True
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
+    for attempt in range(_CONFLICT_RETRIES):
+        try:
+            model.update(actions=actions, condition=condition)
+            return True
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            if exc.cause_response_code == "TransactionConflictException" and attempt + 1 < _CONFLICT_RETRIES:
+                _backoff(attempt)  # the item is inside someone's transaction right now
+                continue
+            raise
+    return False  # pragma: no cover - the loop returns or raises
 
 
 def put_if_absent(model, hash_attr) -> bool:

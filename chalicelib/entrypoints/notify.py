@@ -26,9 +26,12 @@ def _receive(kind: str):
         try:
             event = wechat.get_gateway().parse_notification(
                 headers, request.raw_body or b"", max_skew_seconds=settings().notify_max_skew_seconds)
-        except wechat.WechatError as err:
+        except (wechat.InvalidNotification, wechat.BadSignature) as err:
             log.warning("notification refused", extra={"code": err.code})
             return error_response("FAIL", f"{err.code}: {err.message}", 401)
+        except wechat.WechatError as err:  # our side cannot verify right now: WeChat will retry
+            log.error("notification could not be verified", extra={"code": err.code})
+            return error_response("FAIL", "temporarily unable to verify", 503)
         prefix = "REFUND." if kind == "refund" else "TRANSACTION."
         if not event.event_type.startswith(prefix):
             log.warning("notification sent to the wrong route", extra={"event_type": event.event_type})
