@@ -64,7 +64,7 @@ def test_order_list_labels_filters_and_pages(console):
         "订单号", "用户", "订单状态", "来源", "发货状态", "活动", "实付金额", "已退款", "可退余额", "下单时间"]
 
     def row(n):
-        cells = page.locator(f"tr[data-order='{env.order(n).order_no}'] td").all_inner_texts()
+        cells = page.locator(f"tr[data-order='{console.order_no(n)}'] td").all_inner_texts()
         return cells[1:9]
 
     assert row(1) == ["小明", "已支付", "商城直购", "待发货", "双十一盲盒狂欢", "¥103.00", "¥0.00", "¥103.00"]
@@ -269,6 +269,7 @@ def test_review_queue_approves_a_smaller_amount_and_rejects_with_a_reason(consol
     expect(cards).to_have_count(3)
     assert cards.evaluate_all("cs => cs.map(c => c.dataset.refund)") == [approved, rejected, stale]  # oldest first
 
+    console.shot("review-queue")
     first = page.locator(f"#review-list > li[data-refund='{approved}']")
     expect(first).to_contain_text("¥50.00")
     expect(first).to_contain_text("买重了一盒")
@@ -338,6 +339,7 @@ def test_signed_order_application_leaves_a_task_and_the_csv_downloads(console):
     task = page.locator("#task-list > li").first
     expect(task).to_contain_text("退货入库")
     expect(task).to_contain_text(order_no)
+    console.shot("manual-tasks")
     with page.expect_download() as info:
         page.click("#tasks-csv")
     download = info.value
