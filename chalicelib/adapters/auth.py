@@ -4,8 +4,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import jwt
-
 from .. import config
 from ..domain.errors import Forbidden, Unauthenticated
 
@@ -26,6 +24,8 @@ class Principal:
 def issue(role: str, subject: str, ttl_seconds: int = 12 * 3600, now: float | None = None) -> str:
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
+    import jwt  # lazily: PyJWT loads cryptography, which only token routes need
+
     now = time.time() if now is None else now
     claims = {"sub": subject, "role": role, "iat": int(now), "exp": int(now + ttl_seconds)}
     return jwt.encode(claims, config.secret(_SECRET_NAME[role]), algorithm="HS256")
@@ -38,6 +38,8 @@ def verify(authorization: str | None, role: str) -> Principal:
     """
     if not authorization or not authorization.startswith("Bearer "):
         raise Unauthenticated("missing bearer token")
+    import jwt
+
     token = authorization[len("Bearer "):].strip()
     try:
         header_claims = jwt.decode(token, options={"verify_signature": False})

@@ -28,8 +28,10 @@ def restore_record(body: str, message_id: str | None = None) -> dict:
 
 
 def poll_and_sweep() -> dict:
+    from ..metrics import emit_metrics
     from ..services import reconcile
 
     report = reconcile.poll()
     swept = reconcile.sweep()
+    emit_metrics(report, swept=swept)
     return {"poll": report.to_dict(), "swept": swept}
