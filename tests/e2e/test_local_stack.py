@@ -17,6 +17,7 @@ def test_make_run_stack_serves_refunds_end_to_end(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "WECHAT_", "TABLE_", "RESTORE_"))}
     proc = subprocess.Popen([sys.executable, "-m", "devstack", "run", "--port", str(port), "--workdir", str(tmp_path),
+                             "--aws-port", str(free_port()), "--sim-port", str(free_port()),
                              "--outcome-delay", "0.5", "--poll-interval", "2"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
