@@ -301,7 +301,7 @@ class ManualTask(Model):
         table_name = "manual_tasks"
         base_name = "manual_tasks"
 
-    task_id = UnicodeAttribute(hash_key=True)  # deterministic: "<refund_no>:<type>:<subject>"
+    task_id = UnicodeAttribute(hash_key=True)  # deterministic: "<refund_no>.<type>.<subject>"
     type = UnicodeAttribute()
     order_no = UnicodeAttribute()
     refund_no = UnicodeAttribute(null=True)

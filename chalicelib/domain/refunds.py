@@ -235,9 +235,13 @@ class ManualTaskSpec:
     subject: str  # what the task is about (inventory id, "shipment", "virtual")
     action: str  # what a person should do
 
-    @property
-    def key(self) -> str:
-        return f"{self.type.value}:{self.subject}"
+    def task_id(self, refund_no: str) -> str:
+        return task_id(refund_no, self.type, self.subject)
+
+
+def task_id(refund_no: str, task_type: TaskType, subject: str) -> str:
+    """Deterministic, so creating the same task twice is one task; URL-safe characters only."""
+    return f"{refund_no}.{task_type.value}.{subject}"
 
 
 @dataclass(frozen=True)

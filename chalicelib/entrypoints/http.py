@@ -14,7 +14,10 @@ from ..domain.errors import DomainError, ValidationError
 from ..log import get_logger, log_context
 
 log = get_logger(__name__)
-JSON_TYPES = ["application/json", "application/json; charset=utf-8", "text/plain"]
+# JSON bodies; curl and some clients label them form-encoded or plain text, so accept those
+# labels and let json_body() decide (a non-JSON body is a 400 VALIDATION_ERROR, never a 415).
+JSON_TYPES = ["application/json", "application/json; charset=utf-8", "text/plain",
+              "application/x-www-form-urlencoded"]
 
 
 def json_response(body, status: int = 200, headers: dict | None = None) -> Response:

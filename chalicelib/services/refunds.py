@@ -276,7 +276,7 @@ def _tasks_for(refund: Refund, dst: RefundStatus, outcome: Outcome) -> tuple:
 
 
 def _task(refund: Refund, task_type: TaskType, subject: str, action: str) -> ManualTask:
-    return ManualTask(f"{refund.refund_no}:{task_type.value}:{subject}", type=task_type.value,
+    return ManualTask(rules.task_id(refund.refund_no, task_type, subject), type=task_type.value,
                       order_no=refund.order_no, refund_no=refund.refund_no, user_id=refund.user_id,
                       action=action, status="open", created_at=iso(now_utc()))
 
@@ -462,7 +462,7 @@ def approve(*, actor: str, refund_no: str, amount: int | None) -> Refund:
             raise conflict("AMOUNT_EXCEEDS_REQUESTED", "批准金额不能超过申请金额",
                            requested_amount=refund.requested_amount)
         approved = amount or refund.requested_amount
-        detail = "审批通过" + (f"，批准金额 {approved} 分（申请 {refund.requested_amount} 分）"
+        detail = "审批通过" + (f"，批准金额 {_yuan(approved)} 元（申请 {_yuan(refund.requested_amount)} 元）"
                             if approved != refund.requested_amount else "")
         try:
             transition(refund, S.SUBMITTED, actor=actor, detail=detail, approved_amount=approved,

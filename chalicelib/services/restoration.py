@@ -72,7 +72,7 @@ def restore(refund_no: str) -> dict:
                         Order.shipping.status.is_in(ShippingStatus.SHIPPED.value, ShippingStatus.SIGNED.value))
             applied.append("发货状态标记为异常")
         for spec in plan.manual_tasks:
-            task = ManualTask(f"{refund_no}:{spec.key}", type=spec.type.value, order_no=order.order_no,
+            task = ManualTask(spec.task_id(refund_no), type=spec.type.value, order_no=order.order_no,
                               refund_no=refund_no, user_id=order.user_id, action=spec.action, status="open",
                               created_at=now)
             repo.put_if_absent(task, ManualTask.task_id)
