@@ -17,7 +17,14 @@ def _run(args) -> int:
         from pathlib import Path
 
         cfg.workdir = Path(args.workdir)
+    busy = [f"{name} {port}" for name, port in (("API", args.port), ("AWS", args.aws_port), ("simulator", args.sim_port))
+            if port and not _port_free(port)]
+    if busy:
+        print(f"port in use: {', '.join(busy)}; stop what uses it or choose other ports "
+              "(PORT=..., SIM_PORT=..., AWS_PORT=...)", file=sys.stderr)
+        return 1
     stack = Stack(cfg)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     stack.start()
     token = stack.admin_token()
@@ -31,7 +38,7 @@ def _run(args) -> int:
   AWS endpoint  {stack.env['AWS_ENDPOINT_URL']}   (DynamoDB + SQS, moto)
   WeChat sim    {stack.sim.base_url}   (control API under /sim/)
 
-  Try:  curl -s -H "Authorization: Bearer {token[:16]}..." {stack.api_url}/api/admin/orders
+  Try:  curl -s -H "Authorization: Bearer $(make -s token)" {stack.api_url}/api/admin/orders
   Player token: make -s token ROLE=user USER=u1001
   Ctrl-C stops everything.
 """, flush=True)
@@ -43,6 +50,17 @@ def _run(args) -> int:
     finally:
         stack.stop()
     return 0
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
 
 
 def _token(args) -> int:
