@@ -531,8 +531,13 @@ def list_refunds(*, status: str | None, order_no: str | None, oldest_first: bool
 
     page = repo.list_refunds(status=status, order_no=order_no, oldest_first=oldest_first, limit=limit,
                              cursor=cursor)
-    return {"items": [views.refund_view(r, with_events=False) for r in page.items],
-            "next_cursor": page.next_cursor}
+    users = repo.get_users(r.user_id for r in page.items)
+    items = []
+    for r in page.items:
+        item = views.refund_view(r, with_events=False)
+        item["user"] = views.user_view(r.user_id, users.get(r.user_id))
+        items.append(item)
+    return {"items": items, "next_cursor": page.next_cursor}
 
 
 ABNORMAL_TYPES = ("USER_BANK_CARD", "MERCHANT_BANK_CARD")
