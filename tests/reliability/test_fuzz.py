@@ -49,6 +49,12 @@ def _seeded_document(env) -> dict:
     return doc
 
 
+def _operation_count() -> int:
+    from chalicelib.entrypoints import docs
+
+    return sum(1 for item in docs.document()["paths"].values() for _ in item)
+
+
 def _headers_for(env, path: str) -> dict:
     if path.startswith("/api/admin"):
         return {"Authorization": f"Bearer {env.admin}"}
@@ -87,7 +93,7 @@ def _fuzz(env, mode: GenerationMode, examples: int, checks) -> dict:
 def test_valid_inputs_never_fail_the_server_and_match_the_schema(env):
     started = time.monotonic()
     calls = _fuzz(env, GenerationMode.POSITIVE, POSITIVE_EXAMPLES, POSITIVE_CHECKS)
-    assert len(calls) == 19 and sum(calls.values()) >= 19 * 5, calls
+    assert len(calls) == _operation_count() and sum(calls.values()) >= 5 * len(calls), calls
     print("requests per operation:", calls)
     assert time.monotonic() - started < 120
     for o in (1, 2, 3, 11, 13):
