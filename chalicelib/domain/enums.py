@@ -118,6 +118,7 @@ class TaskType(LabelledStrEnum):
     INVENTORY_NOT_REVOCABLE = ("inventory_not_revocable", "抽奖资产无法撤销")
     REFUND_ABNORMAL = ("refund_abnormal", "退款异常")
     ACCOUNT_ABNORMAL = ("account_abnormal", "用户账户异常")
+    OUTCOME_CONFLICT = ("outcome_conflict", "微信结果与本地状态冲突")
 
 
 class TaskStatus(LabelledStrEnum):

@@ -244,7 +244,7 @@ def apply_outcome(refund: Refund, outcome: Outcome, *, actor: str, receipt: Noti
             dst = outcome.status
             if dst == src or not rules.can_transition(src, dst):
                 if dst != src:
-                    log.info("outcome no longer applies", extra={"from": src.value, "to": dst.value, "actor": actor})
+                    _outcome_not_applied(refund, src, dst, actor)
                 return refund
             tasks = _tasks_for(refund, dst, outcome)
             if rules.balance_effect(src, dst) == Balance.SETTLE and order is None:
@@ -262,6 +262,19 @@ def apply_outcome(refund: Refund, outcome: Outcome, *, actor: str, receipt: Noti
                 queue.publish_restore(refund.refund_no, refund.order_no)
             return refund
         raise StaleState(refund.refund_no)
+
+
+def _outcome_not_applied(refund: Refund, src: RefundStatus, dst: RefundStatus, actor: str) -> None:
+    """An outcome that no longer applies is normal after a race (a late PROCESSING), except
+    when WeChat says money moved for a refund we closed: a person must look at it."""
+    if dst == S.SUCCESS and src in (S.CLOSED, S.FAILED):
+        log.error("wechat reports success for a refund recorded as " + src.value,
+                  extra={"from": src.value, "actor": actor})
+        repo.put_if_absent(_task(refund, TaskType.OUTCOME_CONFLICT, "refund",
+                                 f"微信报告退款成功，但本地记录为{src.label}：请核对资金，勿重复退款"),
+                           ManualTask.task_id)
+        return
+    log.info("outcome no longer applies", extra={"from": src.value, "to": dst.value, "actor": actor})
 
 
 def _tasks_for(refund: Refund, dst: RefundStatus, outcome: Outcome) -> tuple:

@@ -155,3 +155,19 @@ def test_abnormal_refund_is_resolved_through_apply_abnormal_refund(env):
     env.check_invariants(body["order_no"])
     again = env.api.post(f"/api/admin/pay/refunds/{no}/abnormal-refund", env.admin, {"type": "MERCHANT_BANK_CARD"})
     assert again.status_code == 409 and again.json()["code"] == "INVALID_REFUND_STATE"
+
+
+def test_success_reported_for_a_failed_refund_is_flagged_not_applied(env):
+    from chalicelib.domain.refunds import Outcome
+    from chalicelib.domain.enums import RefundStatus
+    from chalicelib.services import refunds
+
+    env.sim.push_scenario("PARAM_ERROR")
+    body = _create(env, 14, 300)
+    assert body["status"] == "failed"
+    refund = env.refund(body["refund_no"])
+    refunds.apply_outcome(refund, Outcome(status=RefundStatus.SUCCESS, amount=300), actor="wechat")
+    assert env.refund(body["refund_no"]).status == "failed"
+    env.check_invariants(body["order_no"])
+    tasks = env.api.get("/api/admin/manual-tasks", env.admin).json()["items"]
+    assert [(t["type"], t["refund_no"]) for t in tasks] == [("outcome_conflict", body["refund_no"])]
