@@ -37,19 +37,25 @@ def _label(enum, value):
         return None
 
 
-def order_summary(order, user) -> dict:
-    shipping = order.shipping
-    body = {
+def _order_head(order, user) -> dict:
+    return {
         "order_no": order.order_no,
         "user": user_view(order.user_id, user),
         "status": order.status,
         "status_label": _label(OrderStatus, order.status),
         "source_type": order.source_type,
         "source_type_label": _label(SourceType, order.source_type),
+        "created_at": order.created_at,
+    }
+
+
+def order_summary(order, user) -> dict:
+    shipping = order.shipping
+    body = {
+        **_order_head(order, user),
         "shipping_status": shipping.status if shipping else None,
         "shipping_status_label": _label(ShippingStatus, shipping.status) if shipping else None,
         "activity_name": order.activity_name,
-        "created_at": order.created_at,
     }
     return money(body, actual_amount=order.actual_amount, refunded_amount=order.refunded_amount,
                  refundable_amount=order.refundable_amount)
@@ -61,13 +67,7 @@ def order_detail(order, user, refunds: list, now) -> dict:
                           if r.restoration_status == RestorationStatus.DONE.value)
     detail = {
         "order": money({
-            "order_no": order.order_no,
-            "user": user_view(order.user_id, user),
-            "status": order.status,
-            "status_label": _label(OrderStatus, order.status),
-            "source_type": order.source_type,
-            "source_type_label": _label(SourceType, order.source_type),
-            "created_at": order.created_at,
+            **_order_head(order, user),
             "updated_at": order.updated_at,
             "refund_count": order.refund_count,
         }, total_amount=order.total_amount, discount_amount=order.discount_amount,
