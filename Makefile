@@ -30,3 +30,6 @@ STAGE ?= prod
 
 package: $(STAMP)
 	$(BIN)/python -m deploy.package --stage $(STAGE) --out out/$(STAGE)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench

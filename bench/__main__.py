@@ -1,0 +1,401 @@
+"""``python -m bench``: run the benchmarks on a fresh embedded stack and print the figures.
+
+    python -m bench                 # everything
+    python -m bench round_trips poll_cost   # some of them
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("STAGE", "local")
+
+
+def _line(name: str, value, note: str = "") -> None:
+    print(f"  {name:<46} {value!s:>12}  {note}", flush=True)
+
+
+def _restore(w, message) -> dict:
+    """Invoke the SQS restoration handler (the app module's Lambda handler) on one message."""
+    from devstack.driver import LambdaContext, sqs_event
+
+    handlers = w.stack.handlers() if hasattr(w.stack, "handlers") else w.stack.app().chalice_app
+    return handlers.restore(sqs_event(message, w.stack.queue_arn, "ap-east-1"), LambdaContext("restore"))
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+# ---------------------------------------------------------------- DynamoDB round trips
+
+
+def round_trips(w, counter) -> dict:
+    """DynamoDB calls (and SQS sends) per operation, counted by botocore hooks."""
+    from chalicelib.adapters import repository as repo
+    from chalicelib.services import reconcile
+
+    print("DynamoDB round trips per operation (targets: create/approve <= 3, notify <= 2 + 1 SQS send, "
+          "detail <= 3 whatever the refund count)")
+    w.reset()
+    w.sim.configure(outcome_delay=600)  # no outcome arrives while an operation is counted
+    counter.attach()
+    out = {}
+
+    def measure(name, fn, target=None):
+        counter.reset()
+        result = fn()
+        n, sends = counter.dynamodb(), counter.sqs_sends()
+        out[name] = {"dynamodb": n, "sqs_sends": sends, "breakdown": counter.breakdown()}
+        verdict = "" if target is None else ("ok" if n <= target else f"OVER target {target}")
+        _line(name, n, f"{verdict:<16} [{counter.breakdown()}]" + (f" + {sends} SQS send" if sends else ""))
+        return result
+
+    plain = w.order(13)
+    measure("order detail (0 refunds)", lambda: w.call("GET", f"/api/admin/orders/{plain.order_no}", w.admin), 3)
+    r = measure("refund create (admin)", lambda: w.call("POST", "/api/admin/pay/refunds", w.admin,
+                                                        {"order_no": plain.order_no, "amount": 100}), 3)
+    assert r.status_code == 201, r.text
+    created = r.json()["refund_no"]
+    applied = w.order(14)
+    a = w.call("POST", f"/api/app/orders/{applied.order_no}/refund/apply", w.user(applied.user_id),
+               {"amount": 200, "reason": "bench"})
+    assert a.status_code == 201, a.text
+    r = measure("approve (player application)",
+                lambda: w.call("POST", f"/api/admin/pay/refunds/{a.json()['refund_no']}/approve", w.admin, {}), 3)
+    assert r.status_code == 200, r.text
+
+    # a notification: WeChat settles it now, the delivery is dropped, then redelivered synchronously
+    w.sim.configure(drop_notifications=True, outcome_delay=0.05)
+    full = w.order(1)  # points, coupon, pending shipment: a rich restoration
+    r = w.call("POST", "/api/admin/pay/refunds", w.admin, {"order_no": full.order_no, "amount": full.actual_amount})
+    full_no = r.json()["refund_no"]
+    w.wait_sim(full_no, "SUCCESS")
+    url = w.stack.env["WECHAT_REFUND_NOTIFY_URL"]
+    status = measure("notify (REFUND.SUCCESS, settles)", lambda: w.sim.redeliver(full_no, url), 2)
+    assert status == 204, status
+    measure("notify (duplicate)", lambda: w.sim.redeliver(full_no, url))
+    messages = w.queue_messages()
+    assert len(messages) == 1, messages
+    measure("restoration (points+coupon+shipment)",
+            lambda: _restore(w, messages[0]))
+    measure("restoration (redelivered message)",
+            lambda: _restore(w, messages[0]))
+
+    # the poller, per due refund: ten refunds whose notifications were dropped
+    nos = []
+    for o in w.paid_orders()[2:12]:
+        nos.append(w.call("POST", "/api/admin/pay/refunds", w.admin, {"order_no": o.order_no, "amount": 100})
+                   .json()["refund_no"])
+    for no in nos:
+        w.wait_sim(no, "SUCCESS")
+    counter.reset()
+    report = reconcile.poll()
+    n = counter.dynamodb()
+    polled = report.due
+    out["poll per refund"] = {"dynamodb": n / max(polled, 1), "due": polled, "sqs_sends": counter.sqs_sends()}
+    _line("poll, per due refund (settling it)", f"{n / max(polled, 1):.1f}",
+          f"{n} calls for {polled} due ({report.changed} changed) [{counter.breakdown()}] "
+          f"+ {counter.sqs_sends()} SQS sends")
+
+    # the order detail with 50 refunds
+    many = w.order(15)
+    w.sim.configure(outcome_delay=600, drop_notifications=False)
+    for _ in range(50):
+        r = w.call("POST", "/api/admin/pay/refunds", w.admin, {"order_no": many.order_no, "amount": 10})
+        assert r.status_code == 201, r.text
+    assert len(repo.refunds_of_order(many.order_no)) == 50
+    r = measure("order detail (50 refunds)", lambda: w.call("GET", f"/api/admin/orders/{many.order_no}", w.admin), 3)
+    assert len(r.json()["refunds"]) == 50
+    return out
+
+
+# ---------------------------------------------------------------- overhead ratio
+
+
+def overhead(w, counter, rounds: int = 60) -> dict:
+    """Refund create through the local HTTP API versus the same unavoidable calls made directly:
+    the conditional reservation transaction, the WeChat refund call, the result update."""
+    print(f"Overhead: refund create over HTTP vs the unavoidable calls made directly (median of {rounds}; "
+          "target <= 1.5)")
+    out = {}
+    for nodelay in (False, True):
+        w.set_nodelay(nodelay)
+        label = "local server with TCP_NODELAY" if nodelay else "local stack as shipped"
+        print(f" {label}:")
+        out["nodelay" if nodelay else "as_shipped"] = _overhead_once(w, rounds)
+    return out
+
+
+def _overhead_once(w, rounds: int) -> dict:
+    import boto3
+
+    from chalicelib.adapters import wechat
+    from chalicelib.adapters.models import Order, Refund
+
+    w.reset()
+    w.sim.configure(outcome_delay=600)
+    orders = w.paid_orders()
+    ddb = boto3.client("dynamodb", region_name="ap-east-1", endpoint_url=w.stack.env["AWS_ENDPOINT_URL"])
+    orders_table, refunds_table = Order.Meta.table_name, Refund.Meta.table_name
+    gateway = wechat.get_gateway()
+    api_times, direct_times = [], []
+
+    def via_api(o):
+        t = time.perf_counter()
+        r = w.call("POST", "/api/admin/pay/refunds", w.admin, {"order_no": o.order_no, "amount": 1})
+        assert r.status_code == 201, r.text
+        return time.perf_counter() - t
+
+    def direct(o, i):
+        no = f"BENCHDIRECT{i:06d}{int(time.time() * 1000) % 10**8:08d}"
+        now = "2026-01-01T00:00:00.000000Z"
+        t = time.perf_counter()
+        ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": refunds_table, "ConditionExpression": "attribute_not_exists(refund_no)",
+                     "Item": {"refund_no": {"S": no}, "order_no": {"S": o.order_no}, "user_id": {"S": o.user_id},
+                              "origin": {"S": "admin"}, "amount": {"N": "1"}, "requested_amount": {"N": "1"},
+                              "status": {"S": "submitted"}, "created_by": {"S": "bench"},
+                              "order_total": {"N": str(o.actual_amount)}, "created_at": {"S": now},
+                              "updated_at": {"S": now}}}},
+            {"Update": {"TableName": orders_table, "Key": {"order_no": {"S": o.order_no}},
+                        "ConditionExpression": "#s = :paid AND refundable_amount >= :a",
+                        "UpdateExpression": "ADD refundable_amount :neg, reserved_amount :a",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": {":paid": {"N": "2"}, ":a": {"N": "1"}, ":neg": {"N": "-1"}}}},
+        ])
+        result = gateway.create_refund(out_refund_no=no, amount=1, total=o.actual_amount,
+                                       out_trade_no=o.payment.out_trade_no, transaction_id=o.payment.transaction_id,
+                                       reason=None)
+        ddb.update_item(TableName=refunds_table, Key={"refund_no": {"S": no}},
+                        ConditionExpression="#s = :sub", UpdateExpression="SET #s = :st, wechat_refund_id = :id",
+                        ExpressionAttributeNames={"#s": "status"},
+                        ExpressionAttributeValues={":sub": {"S": "submitted"}, ":st": {"S": result.status.lower()},
+                                                   ":id": {"S": result.refund_id}})
+        return time.perf_counter() - t
+
+    for i in range(5):  # warm both paths (connections, SDK client, key loading)
+        via_api(orders[i % len(orders)])
+        direct(orders[(i + 1) % len(orders)], 900000 + i)
+    for i in range(rounds):
+        o = orders[i % len(orders)]
+        if i % 2:
+            api_times.append(via_api(o))
+            direct_times.append(direct(o, i))
+        else:
+            direct_times.append(direct(o, i))
+            api_times.append(via_api(o))
+    api, d = statistics.median(api_times), statistics.median(direct_times)
+    _line("create over the HTTP API (median)", _ms(api))
+    _line("the same unavoidable calls, direct (median)", _ms(d))
+    _line("overhead ratio", f"{api / d:.2f}", "ok" if api / d <= 1.5 else "OVER target 1.5")
+
+    # what one extra local HTTP hop costs, for reading the ratio
+    hops = []
+    for _ in range(30):
+        t = time.perf_counter()
+        w.call("GET", "/api/health")
+        hops.append(time.perf_counter() - t)
+    gets = []
+    for _ in range(30):
+        t = time.perf_counter()
+        ddb.get_item(TableName=orders_table, Key={"order_no": {"S": orders[0].order_no}})
+        gets.append(time.perf_counter() - t)
+    _line("one local HTTP round trip (GET /api/health)", _ms(statistics.median(hops)))
+    _line("one DynamoDB GetItem on the local endpoint", _ms(statistics.median(gets)))
+    hop = statistics.median(hops)
+    _line("ratio without the local HTTP hop", f"{(api - hop) / d:.2f}", "(API median - health round trip) / direct")
+    return {"api_ms": api * 1000, "direct_ms": d * 1000, "ratio": api / d,
+            "health_ms": statistics.median(hops) * 1000, "getitem_ms": statistics.median(gets) * 1000}
+
+
+# ---------------------------------------------------------------- poll cost
+
+
+def poll_cost(w, counter, settled: int = 10_000, pending: int = 10) -> dict:
+    """Items the poller reads with ``pending`` refunds awaiting WeChat, with and without
+    ``settled`` finished refunds in the table."""
+    from chalicelib.adapters import models
+    from chalicelib.adapters.models import Refund, RefundEvent
+    from chalicelib.services import reconcile
+
+    print(f"Poll cost: items read with {pending} pending refunds, without and with {settled:,} settled ones "
+          "(target: proportional to pending only)")
+    out = {}
+    for history in (0, settled):
+        w.reset()
+        counter.attach()
+        if history:
+            t = time.perf_counter()
+            models.bind()
+            with Refund.batch_write() as batch:
+                for i in range(history):
+                    batch.save(Refund(f"RFHIST{i:08d}", order_no=f"GBHIST{i % 500:06d}", user_id="u1001",
+                                      origin="admin", amount=100, requested_amount=100, status="success",
+                                      created_by="bench", order_total=1000, restoration_status="done",
+                                      created_at="2025-01-01T00:00:00.000000Z",
+                                      updated_at="2025-01-01T00:00:00.000000Z",
+                                      events=[RefundEvent(at="2025-01-01T00:00:00.000000Z", actor="bench",
+                                                          to_status="success")]))
+            _line(f"wrote {history:,} settled refunds (batch writes)", _ms(time.perf_counter() - t))
+        w.sim.configure(drop_notifications=True, outcome_delay=0.05)
+        nos = []
+        for o in w.paid_orders()[:pending]:
+            r = w.call("POST", "/api/admin/pay/refunds", w.admin, {"order_no": o.order_no, "amount": 100})
+            nos.append(r.json()["refund_no"])
+        for no in nos:
+            w.wait_sim(no, "SUCCESS")
+        counter.reset()
+        t = time.perf_counter()
+        report = reconcile.poll()
+        elapsed = time.perf_counter() - t
+        out[history] = {"items_read": counter.items_read, "calls": counter.dynamodb(), "due": report.due,
+                        "seconds": elapsed}
+        _line(f"poll with {history:,} settled: items read", counter.items_read,
+              f"{counter.dynamodb()} DynamoDB calls, {report.due} due, {report.changed} settled, {_ms(elapsed)}")
+        counter.reset()
+        empty = reconcile.poll()
+        _line(f"  next poll (nothing due): items read", counter.items_read, f"{counter.dynamodb()} calls, "
+              f"{empty.due} due")
+    same = out[0]["items_read"] == out[settled]["items_read"]
+    _line("reads independent of history", "yes" if same else "NO")
+    return out
+
+
+# ---------------------------------------------------------------- cold import
+
+
+def cold_import(runs: int = 9) -> dict:
+    """Import time of app.py versus bare chalice + boto3 + pynamodb, each in a fresh interpreter."""
+    print(f"Cold import: app.py versus bare chalice+boto3+pynamodb (median of {runs} fresh interpreters; "
+          "target <= 1.25)")
+    env = {k: v for k, v in os.environ.items()}
+    env["PYTHONDONTWRITEBYTECODE"] = "0"
+
+    def timed(stmt: str) -> float:
+        code = f"import time; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                             check=True)
+        return float(out.stdout.strip().splitlines()[-1])
+
+    bare_stmt = "import chalice, boto3, pynamodb.models"
+    app_stmt = "import app"
+    timed(bare_stmt), timed(app_stmt)  # bytecode caches warm
+    bare, app = [], []
+    for _ in range(runs):
+        bare.append(timed(bare_stmt))
+        app.append(timed(app_stmt))
+    b, a = statistics.median(bare), statistics.median(app)
+    _line("import chalice, boto3, pynamodb.models", _ms(b))
+    _line("import app", _ms(a))
+    _line("ratio", f"{a / b:.2f}", "ok" if a / b <= 1.25 else "OVER target 1.25")
+    heavy = subprocess.run([sys.executable, "-c", "import sys, app; print(' '.join(sorted(m for m in "
+                            "('boto3', 'botocore', 'pynamodb', 'jwt', 'wechatpayv3', 'cryptography', 'requests') "
+                            "if m in sys.modules)))"], cwd=ROOT, env=env, capture_output=True, text=True)
+    _line("heavy modules loaded by `import app`", heavy.stdout.strip() or "none")
+    return {"bare_ms": b * 1000, "app_ms": a * 1000, "ratio": a / b}
+
+
+# ---------------------------------------------------------------- throughput
+
+
+def throughput(w, counter, clients=(1, 4, 8), per_client: int = 25) -> dict:
+    """Refunds per second through the local API with N concurrent clients across many orders."""
+    import requests
+
+    from chalicelib.services import reconcile
+
+    w.set_nodelay(True)
+    print(f"Throughput: refunds created per second through the local API ({per_client} per client, "
+          "spread over the paid orders; local server with TCP_NODELAY)")
+    out = {}
+    for n in clients:
+        w.reset()
+        w.sim.configure(outcome_delay=0.3)
+        orders = w.paid_orders()
+        jobs = [orders[i % len(orders)].order_no for i in range(n * per_client)]
+        latencies: list[float] = []
+
+        def client(k):
+            s = requests.Session()
+            mine = jobs[k::n]
+            nos = []
+            for order_no in mine:
+                t = time.perf_counter()
+                r = s.post(w.stack.api_url + "/api/admin/pay/refunds", json={"order_no": order_no, "amount": 50},
+                           headers={"Authorization": f"Bearer {w.admin}"}, timeout=60)
+                latencies.append(time.perf_counter() - t)
+                if r.status_code == 201:
+                    nos.append(r.json()["refund_no"])
+            return nos
+
+        t0 = time.perf_counter()
+        with cf.ThreadPoolExecutor(n) as pool:
+            created = [no for nos in pool.map(client, range(n)) for no in nos]
+        wall = time.perf_counter() - t0
+        # settle everything (poll the stragglers like the schedule would), restore, check the money
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            left = [no for no in created if w.refund(no).status != "success"]
+            if not left:
+                break
+            time.sleep(1.0)
+            reconcile.poll()
+        for m in w.queue_messages():
+            _restore(w, m)
+        for o in orders:
+            w.check_invariants(o.order_no)
+        rate = len(created) / wall
+        lat = sorted(latencies)
+        out[n] = {"refunds": len(created), "seconds": wall, "per_second": rate,
+                  "p50_ms": lat[len(lat) // 2] * 1000, "p95_ms": lat[int(len(lat) * 0.95) - 1] * 1000,
+                  "unsettled": len(left)}
+        _line(f"{n} client(s): refunds/s", f"{rate:.1f}",
+              f"{len(created)} in {wall:.1f} s; latency p50 {_ms(lat[len(lat) // 2])}, "
+              f"p95 {_ms(lat[int(len(lat) * 0.95) - 1])}; invariants hold on {len(orders)} orders"
+              + (f"; {len(left)} NOT settled" if left else ""))
+    return out
+
+
+BENCHMARKS = ("round_trips", "overhead", "poll_cost", "cold_import", "throughput")
+
+
+def main(argv: list[str]) -> int:
+    import logging
+
+    wanted = argv or list(BENCHMARKS)
+    unknown = set(wanted) - set(BENCHMARKS)
+    if unknown:
+        print(f"unknown benchmark(s) {sorted(unknown)}; choose from {BENCHMARKS}")
+        return 2
+    logging.disable(logging.WARNING)  # the service's warnings are expected here (dropped notifications)
+    results = {}
+    if "cold_import" in wanted:
+        results["cold_import"] = cold_import()
+        print()
+    rest = [b for b in wanted if b != "cold_import"]
+    if rest:
+        from bench.counting import CallCounter
+        from bench.world import BenchWorld
+
+        started = time.perf_counter()
+        w = BenchWorld()
+        counter = CallCounter()
+        try:
+            for name in rest:
+                results[name] = globals()[name](w, counter)
+                print()
+        finally:
+            w.close()
+        print(f"(stack benchmarks took {time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
