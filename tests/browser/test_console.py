@@ -270,6 +270,9 @@ def test_review_queue_approves_a_smaller_amount_and_rejects_with_a_reason(consol
     assert cards.evaluate_all("cs => cs.map(c => c.dataset.refund)") == [approved, rejected, stale]  # oldest first
 
     console.shot("review-queue")
+    # who applied: the nickname where there is one, else the user ID
+    users = cards.locator("dt:text-is('用户') + dd").all_inner_texts()
+    assert users == ["小明", "u1002", "小明"]
     first = page.locator(f"#review-list > li[data-refund='{approved}']")
     expect(first).to_contain_text("¥50.00")
     expect(first).to_contain_text("买重了一盒")

@@ -22,6 +22,7 @@ export class ApiError extends Error {
 const FIELD_NAMES = {
   amount: "金额", reason: "原因", note: "备注", order_no: "订单号", status: "状态", source_type: "来源",
   user_id: "用户ID", cursor: "分页", limit: "每页数量",
+  type: "退款去向", bank_type: "银行类型", bank_account: "银行卡号", real_name: "户名",
 };
 
 const hasChinese = (text) => /[\u4e00-\u9fff]/.test(text || "");
@@ -51,6 +52,7 @@ const MESSAGES = {
   REFUND_WINDOW_EXPIRED: "已超过支付后365天的退款期限",
   IDEMPOTENCY_KEY_REUSED: "重复提交的内容与上次不同，请关闭窗口刷新后重试",
   TASK_ALREADY_DONE: "该任务已处理",
+  WECHAT_REJECTED: (err) => apiText(err, "微信拒绝了本次操作，请核对信息后重试"),
   UPSTREAM_UNAVAILABLE: "微信支付暂时不可用，请稍后重试",
   INTERNAL_ERROR: "服务暂时不可用，请稍后重试",
   NETWORK: "网络连接失败，请检查网络后重试",

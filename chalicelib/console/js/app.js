@@ -89,6 +89,7 @@ window.addEventListener("console:unauthenticated", () => {
   generation++;
   nav.hidden = true;
   document.getElementById("refund-dialog").close?.();
+  document.getElementById("abnormal-dialog").close?.();
   showLogin("登录已失效或令牌无效，请重新登录");
 });
 

@@ -2,6 +2,7 @@
 import { call, errorText, seg } from "./api.js";
 import { block, dash, fields, fmtTime, h, mount, note, pill } from "./dom.js";
 import { yuan } from "./money.js";
+import { openAbnormalDialog } from "./abnormal-dialog.js";
 import { openRefundDialog } from "./refund-dialog.js";
 
 // Same codes and labels as chalicelib/domain/enums.py (the API sends labels with every
@@ -194,7 +195,7 @@ function renderDetail(ctx, d, refresh) {
         ["已退还积分", d.points.points_restored], ["优惠券", d.points.coupon_id || "未使用"],
       ])),
       lotteryBlock(d.lottery),
-      refundsBlock(d.refunds)));
+      refundsBlock(d.refunds, refresh)));
 }
 
 function orderBlock(o) {
@@ -261,7 +262,7 @@ const REFUND_KIND = {
   rejected: "muted", closed: "muted", abnormal: "bad", failed: "bad",
 };
 
-function refundsBlock(refunds) {
+function refundsBlock(refunds, refresh) {
   if (!refunds.length) return block("refunds", "退款记录", h("p", { class: "muted" }, "暂无退款记录"));
   return block("refunds", "退款记录", h("ol", { class: "refunds", id: "refund-list" },
     refunds.map((r) => h("li", { class: "refund", dataset: { refund: r.refund_no, status: r.status } },
@@ -282,7 +283,17 @@ function refundsBlock(refunds) {
         ["失败原因", r.failure_message || r.failure_code || undefined],
         ["数据还原", restorationText(r)],
       ]),
+      r.status === "abnormal" ? abnormalAction(r, refresh) : null,
       events(r.refund_no, r.events || [])))));
+}
+
+/** An abnormal refund (the card it was going to is gone) is sent again to another bank card. */
+function abnormalAction(r, refresh) {
+  const button = h("button", { type: "button", class: "primary", dataset: { action: "abnormal-refund" } },
+    "发起异常退款");
+  button.addEventListener("click", () => openAbnormalDialog(r, refresh));
+  return h("div", { class: "refund-actions" }, button,
+    h("span", { class: "hint" }, "原路退款失败（如用户银行卡已注销或冻结），需改退至银行卡"));
 }
 
 function restorationText(r) {

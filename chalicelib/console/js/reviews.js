@@ -55,7 +55,7 @@ function reviewCard(r) {
     h("dl", { class: "fields" },
       h("dt", {}, "订单号"), h("dd", {}, h("a", { href: `#/orders/${seg(r.order_no)}` }, r.order_no)),
       h("dt", {}, "退款单号"), h("dd", { class: "mono" }, r.refund_no),
-      h("dt", {}, "用户ID"), h("dd", {}, dash(r.user_id)),
+      h("dt", {}, "用户"), h("dd", { title: r.user?.user_id || r.user_id || null }, dash(r.user?.display_name || r.user_id)),
       h("dt", {}, "原因"), h("dd", {}, dash(r.reason)),
       r.review_reasons?.length ? [h("dt", {}, "需审批"), h("dd", {}, r.review_reasons.join("；"))] : null),
     h("div", { class: "decide" },

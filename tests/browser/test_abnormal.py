@@ -1,0 +1,124 @@
+"""An abnormal refund (the player's card is gone) resolved from the order detail."""
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+CARD = "6222020202020202"
+NAME = "张三"
+
+
+def make_abnormal(env, n: int, amount: int) -> str:
+    """A refund of order ``n`` that WeChat ends ABNORMAL; returns its refund_no."""
+    env.sim.queue_outcome("ABNORMAL")
+    r = env.api.post("/api/admin/pay/refunds", env.admin, {"order_no": env.order(n).order_no, "amount": amount,
+                                                           "reason": "用户银行卡已注销"})
+    assert r.status_code == 201, r.text
+    no = r.json()["refund_no"]
+    env.wait_status(no, "abnormal")
+    return no
+
+
+def stored(page) -> str:
+    return page.evaluate("JSON.stringify([Object.entries(sessionStorage), Object.entries(localStorage)])")
+
+
+def test_abnormal_refund_goes_to_the_players_bank_card(console):
+    page, env = console.page, console.env
+    refund_no = make_abnormal(env, 15, 400)
+    logs: list[str] = []
+    page.on("console", lambda msg: logs.append(msg.text))
+    console.login()
+    order_no = console.open_order(15)
+    record = page.locator(f"#refund-list > li[data-refund='{refund_no}']")
+    expect(record.locator(".refund-head .pill")).to_have_text("退款异常")
+    button = record.locator("button[data-action=abnormal-refund]")
+    expect(button).to_have_text("发起异常退款")
+
+    button.click()
+    dialog = page.locator("#abnormal-dialog")
+    bank_type, account, name = (page.locator(s) for s in
+                                ("#abnormal-bank-type", "#abnormal-bank-account", "#abnormal-real-name"))
+    field_error, error = page.locator("#abnormal-field-error"), page.locator("#abnormal-error")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("¥4.00")
+    expect(page.locator("input[value=USER_BANK_CARD]")).to_be_checked()
+
+    # all three are required for the player's card
+    page.click("#abnormal-confirm")
+    expect(field_error).to_have_text("请填写银行类型、银行卡号、户名")
+    bank_type.fill("icbc_debit")
+    account.fill("6222 0202 0202 0202")
+    page.click("#abnormal-confirm")
+    expect(field_error).to_have_text("请填写户名")
+    expect(name).to_be_focused()
+
+    # WeChat refuses once: its reason in Chinese next to the action, and the card is wiped
+    env.sim.push_scenario("PARAM_ERROR", op="abnormal")
+    name.fill(NAME)
+    page.click("#abnormal-confirm")
+    expect(error).to_have_text("微信拒绝了异常退款：参数错误")
+    expect(field_error).to_be_hidden()
+    for el in (bank_type, account, name):
+        expect(el).to_have_value("")
+    assert env.refund(refund_no).status == "abnormal"
+
+    # the merchant's account needs no card: the fields go away
+    page.check("input[value=MERCHANT_BANK_CARD]")
+    expect(page.locator("#abnormal-card")).to_be_hidden()
+    expect(page.locator("#abnormal-merchant-hint")).to_be_visible()
+    page.check("input[value=USER_BANK_CARD]")
+    expect(page.locator("#abnormal-card")).to_be_visible()
+
+    bank_type.fill("ICBC_DEBIT")
+    account.fill(CARD)
+    name.fill(NAME)
+    console.shot("abnormal-dialog", full_page=False)
+    page.click("#abnormal-confirm")
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#flash")).to_contain_text("已发起异常退款（退至用户银行卡）")
+    expect(record.locator(".refund-head .pill")).to_have_text("退款成功")  # processing, then success by polling
+    expect(record.locator("button[data-action=abnormal-refund]")).to_have_count(0)
+    env.wait_status(refund_no, "success")
+
+    # nothing of the card stays in the page, the tab's storage or the console
+    html = page.content()
+    assert CARD not in html and NAME not in html
+    assert page.locator("#abnormal-dialog *").count() == 0
+    assert CARD not in stored(page) and NAME not in stored(page)
+    assert not [m for m in logs if CARD in m or NAME in m]
+    refund = env.refund(refund_no)
+    assert CARD not in str(refund.raw) and NAME not in str(refund.raw)
+    o = env.fresh(order_no)
+    assert o.refunded_amount == 400 and o.reserved_amount == 0
+
+
+def test_abnormal_refund_to_the_merchant_and_a_refund_resolved_elsewhere(console):
+    page, env = console.page, console.env
+    first = make_abnormal(env, 16, 300)
+    second = make_abnormal(env, 16, 200)
+    console.login()
+    console.open_order(16)
+    buttons = page.locator("button[data-action=abnormal-refund]")
+    expect(buttons).to_have_count(2)
+
+    # resolved by another operator while this one was looking: Chinese reason, then the fresh state
+    r = env.api.post(f"/api/admin/pay/refunds/{second}/abnormal-refund", env.admin2, {"type": "MERCHANT_BANK_CARD"})
+    assert r.status_code == 200, r.text
+    page.locator(f"#refund-list > li[data-refund='{second}'] button[data-action=abnormal-refund]").click()
+    page.check("input[value=MERCHANT_BANK_CARD]")
+    page.click("#abnormal-confirm")
+    expect(page.locator("#abnormal-error")).to_contain_text("不能发起异常退款")
+    page.click("#abnormal-cancel")
+    expect(page.locator("#abnormal-dialog")).to_be_hidden()
+    expect(page.locator(f"#refund-list > li[data-refund='{second}'] button[data-action=abnormal-refund]")).to_have_count(0)
+
+    record = page.locator(f"#refund-list > li[data-refund='{first}']")
+    record.locator("button[data-action=abnormal-refund]").click()
+    page.check("input[value=MERCHANT_BANK_CARD]")
+    page.click("#abnormal-confirm")
+    expect(page.locator("#flash")).to_contain_text("退至商户银行卡")
+    expect(record.locator(".refund-head .pill")).to_have_text("退款成功")
+    env.wait_status(first, "success")
