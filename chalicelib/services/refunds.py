@@ -573,7 +573,10 @@ def resolve_abnormal(*, actor: str, refund_no: str, kind: str, bank_type: str | 
         except wechat.Rejected as err:
             raise conflict("WECHAT_REJECTED", f"微信拒绝了异常退款：{err.message}", wechat_code=err.code) from None
         except wechat.WechatError as err:
-            log.warning("abnormal refund outcome unknown", extra={"code": err.code})
-            raise UpstreamUnavailable("微信暂时无法受理，请稍后重试") from None
+            # WeChat may have accepted it: query soon rather than at the slow abnormal cadence
+            log.warning("abnormal refund outcome unknown; polling it soon", extra={"code": err.code})
+            repo.update(refund, [Refund.work_due_at.set(_work_for(S.PROCESSING, now_utc())["work_due_at"])],
+                        Refund.status == S.ABNORMAL.value)
+            raise UpstreamUnavailable("微信结果未知，请稍后刷新；仍为退款异常时再重试") from None
         label = "用户银行卡" if kind == "USER_BANK_CARD" else "商户银行卡"
         return apply_outcome(refund, outcome_from_result(result, f"已发起异常退款（退至{label}）"), actor=actor)
