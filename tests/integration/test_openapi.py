@@ -65,3 +65,62 @@ def test_served_publicly_as_json(stack):
     r = requests.get(f"{stack.api_url}/api/openapi.json", timeout=10)
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/json")
     assert r.json() == json.loads(docs.SPEC_PATH.read_text(encoding="utf-8"))
+
+
+def _validator_for(doc, path, method, status):
+    from openapi_schema_validator import OAS30Validator
+
+    resp = doc["paths"][path][method]["responses"][str(status)]
+    schema = resp["content"]["application/json"]["schema"]
+    return OAS30Validator({**schema, "components": doc["components"]})
+
+
+def test_real_responses_match_the_document(env):
+    """Every JSON answer, on data that fills every optional section, has the documented shape."""
+    doc = docs.document()
+    full, lottery, signed, virtual = env.order(1), env.order(6), env.order(3), env.order(4)
+    ok = env.api.post("/api/admin/pay/refunds", env.admin, {"order_no": full.order_no, "amount": full.actual_amount})
+    env.wait_status(ok.json()["refund_no"], "success")
+    env.drain_restorations()
+    lot = env.api.post("/api/admin/pay/refunds", env.admin, {"order_no": lottery.order_no,
+                                                             "amount": lottery.actual_amount})
+    env.wait_status(lot.json()["refund_no"], "success")
+    env.drain_restorations()
+    review = env.api.post(f"/api/app/orders/{signed.order_no}/refund/apply", env.user(signed.user_id),
+                          {"amount": 100, "reason": "不想要了"})
+    rejected = env.api.post(f"/api/app/orders/{virtual.order_no}/refund/apply", env.user(virtual.user_id),
+                            {"amount": 100, "reason": "不想要了"}).json()["refund_no"]
+    calls = [
+        ("/api/health", "get", "/api/health", None, None),
+        ("/api/admin/orders", "get", "/api/admin/orders?limit=100", env.admin, None),
+        ("/api/admin/orders/{order_no}", "get", f"/api/admin/orders/{full.order_no}", env.admin, None),
+        ("/api/admin/orders/{order_no}", "get", f"/api/admin/orders/{lottery.order_no}", env.admin, None),
+        ("/api/admin/orders/{order_no}", "get", f"/api/admin/orders/{virtual.order_no}", env.admin, None),
+        ("/api/admin/pay/refunds", "get", "/api/admin/pay/refunds?status=success", env.admin, None),
+        ("/api/admin/pay/refunds", "get", f"/api/admin/pay/refunds?order_no={signed.order_no}", env.admin, None),
+        ("/api/admin/pay/refunds/{refund_no}", "get", f"/api/admin/pay/refunds/{ok.json()['refund_no']}",
+         env.admin, None),
+        ("/api/admin/pay/refunds/preview", "post", "/api/admin/pay/refunds/preview", env.admin,
+         {"order_no": lottery.order_no, "amount": 1}),
+        ("/api/admin/pay/refunds/preview", "post", "/api/admin/pay/refunds/preview", env.admin,
+         {"order_no": env.order(2).order_no, "amount": env.order(2).actual_amount}),
+        ("/api/admin/pay/refunds/{refund_no}/reject", "post", f"/api/admin/pay/refunds/{rejected}/reject",
+         env.admin, {"reason": "已履约"}),
+        ("/api/admin/manual-tasks", "get", "/api/admin/manual-tasks", env.admin, None),
+        ("/api/app/orders/{order_no}/refunds", "get", f"/api/app/orders/{signed.order_no}/refunds",
+         env.user(signed.user_id), None),
+        ("/api/admin/orders/{order_no}", "get", "/api/admin/orders/NO-SUCH", env.admin, None),
+        ("/api/admin/pay/refunds", "post", "/api/admin/pay/refunds", env.admin, {"order_no": full.order_no,
+                                                                               "amount": 1}),
+    ]
+    assert review.status_code == 201
+    _validator_for(doc, "/api/app/orders/{order_no}/refund/apply", "post", 201).validate(review.json())
+    _validator_for(doc, "/api/admin/pay/refunds", "post", 201).validate(ok.json())
+    for route, method, url, token, body in calls:
+        r = env.api.call(method.upper(), url, token, body=body)
+        assert r.headers["Content-Type"].startswith("application/json"), (url, r.headers)
+        _validator_for(doc, route, method, r.status_code).validate(r.json())
+    tasks = env.api.get("/api/admin/manual-tasks", env.admin).json()["items"]
+    assert tasks, "the lottery refund leaves a manual task"
+    done = env.api.post(f"/api/admin/manual-tasks/{tasks[0]['task_id']}/done", env.admin, {"note": "已处理"})
+    _validator_for(doc, "/api/admin/manual-tasks/{task_id}/done", "post", done.status_code).validate(done.json())
