@@ -153,15 +153,23 @@ class Stack:
     def _start_api(self, port: int) -> None:
         import threading
 
-        from chalice.local import ChaliceRequestHandler, LocalDevServer
+        from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer
 
-        class QuietHandler(ChaliceRequestHandler):
-            def log_message(self, *args):  # no per-request access line
-                pass
+        access_log = self.cfg.access_log
+
+        class Handler(ChaliceRequestHandler):
+            disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms Nagle stall
+
+            def log_message(self, *args):
+                if access_log:
+                    super().log_message(*args)
 
         config = self.app()
-        handler = ChaliceRequestHandler if self.cfg.access_log else QuietHandler
-        self.server = LocalDevServer(config.chalice_app, config, "127.0.0.1", port, handler_cls=handler)
+        app = config.chalice_app
+        if not isinstance(app, LocalChalice):  # per-thread current_request, as `chalice local` does it
+            CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+            app.__class__ = CustomLocalChalice
+        self.server = LocalDevServer(app, config, "127.0.0.1", port, handler_cls=Handler)
         self._server_thread = threading.Thread(target=self.server.server.serve_forever, name="api", daemon=True)
         self._server_thread.start()
 

@@ -44,17 +44,32 @@ def encode_cursor(last_key: dict | None) -> str | None:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> dict | None:
+def decode_cursor(cursor: str | None, key_names: frozenset[str] | None = None) -> dict | None:
+    """The DynamoDB start key inside an opaque cursor; it must name exactly the keys of the
+    index being read, each a string or number value, or it is refused as a bad request."""
     if not cursor:
         return None
     try:
         pad = "=" * (-len(cursor) % 4)
         value = json.loads(base64.urlsafe_b64decode(cursor + pad))
-        if not isinstance(value, dict):
+        if not isinstance(value, dict) or (key_names is not None and set(value) != key_names):
             raise ValueError
+        for attr in value.values():
+            if not (isinstance(attr, dict) and len(attr) == 1 and next(iter(attr)) in ("S", "N")
+                    and isinstance(next(iter(attr.values())), str)):
+                raise ValueError
         return value
     except (ValueError, TypeError):
         raise ValidationError("cursor is not valid; use the next_cursor of a previous page") from None
+
+
+def _key_names(model, index=None) -> frozenset[str]:
+    names = {model._hash_keyname}
+    if model._range_keyname:
+        names.add(model._range_keyname)
+    if index is not None:
+        names.update(k["AttributeName"] for k in index._get_schema()["key_schema"])
+    return frozenset(names)
 
 
 @dataclass
@@ -63,12 +78,15 @@ class Page:
     next_cursor: str | None
 
 
-def _page(query_fn, limit: int, cursor: str | None, filter_condition=None) -> Page:
-    """Read up to ``limit`` matching items, following DynamoDB pages when a filter thins them."""
-    start = decode_cursor(cursor)
+def _page(model, index, hash_key, *, newest_first: bool, limit: int, cursor: str | None,
+          filter_condition=None) -> Page:
+    """Read up to ``limit`` items of one index partition, following DynamoDB pages when a
+    filter thins them. The cursor is the opaque start key of the next page."""
+    start = decode_cursor(cursor, _key_names(model, index))
     items: list = []
     while True:
-        result = query_fn(last_evaluated_key=start, limit=limit - len(items), filter_condition=filter_condition)
+        result = index.query(hash_key, scan_index_forward=not newest_first, limit=limit - len(items),
+                             last_evaluated_key=start, filter_condition=filter_condition)
         items.extend(result)
         start = result.last_evaluated_key
         if len(items) >= limit or not start:
@@ -108,20 +126,17 @@ def list_orders(*, status: int | None, source_type: int | None, user_id: str | N
     models.bind()
     filt = None
     if user_id is not None:
-        def q(**kw):
-            return Order.by_user.query(user_id, scan_index_forward=False, **kw)
+        index, hash_key = Order.by_user, user_id
         if status is not None:
             filt = Order.status == status
     elif status is not None:
-        def q(**kw):
-            return Order.by_status.query(status, scan_index_forward=False, **kw)
+        index, hash_key = Order.by_status, status
     else:
-        def q(**kw):
-            return Order.by_time.query("ORDER", scan_index_forward=False, **kw)
+        index, hash_key = Order.by_time, "ORDER"
     if source_type is not None:
         cond = Order.source_type == source_type
         filt = cond if filt is None else (filt & cond)
-    return _page(q, limit, cursor, filt)
+    return _page(Order, index, hash_key, newest_first=True, limit=limit, cursor=cursor, filter_condition=filt)
 
 
 # ---------------------------------------------------------------- refunds
@@ -161,16 +176,12 @@ def list_refunds(*, status: str | None, order_no: str | None, oldest_first: bool
                  limit: int, cursor: str | None) -> Page:
     models.bind()
     if order_no is not None:
-        def q(**kw):
-            return Refund.by_order.query(order_no, scan_index_forward=oldest_first, **kw)
         filt = (Refund.status == status) if status else None
-        return _page(q, limit, cursor, filt)
+        return _page(Refund, Refund.by_order, order_no, newest_first=not oldest_first, limit=limit, cursor=cursor,
+                     filter_condition=filt)
     if status is None:
         raise ValidationError("give status or order_no to list refunds")
-
-    def qs(**kw):
-        return Refund.by_status.query(status, scan_index_forward=oldest_first, **kw)
-    return _page(qs, limit, cursor)
+    return _page(Refund, Refund.by_status, status, newest_first=not oldest_first, limit=limit, cursor=cursor)
 
 
 def due_work(kind: str, due_before: str, limit: int) -> list[str]:
@@ -301,11 +312,9 @@ def get_task(task_id: str) -> ManualTask | None:
 
 def list_tasks(*, status: str, task_type: str | None, limit: int, cursor: str | None) -> Page:
     models.bind()
-
-    def q(**kw):
-        return ManualTask.by_status.query(status, scan_index_forward=False, **kw)
     filt = (ManualTask.type == task_type) if task_type else None
-    return _page(q, limit, cursor, filt)
+    return _page(ManualTask, ManualTask.by_status, status, newest_first=True, limit=limit, cursor=cursor,
+                 filter_condition=filt)
 
 
 def iter_tasks(*, status: str, task_type: str | None) -> Iterator[ManualTask]:

@@ -97,7 +97,7 @@ def int_param(params: dict, name: str, *, enum=None, minimum: int | None = None,
     raw = params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise ValidationError(f"{name} must be an integer", details={"field": name})
     value = int(raw)
     if enum is not None and value not in enum.labels():

@@ -163,18 +163,12 @@ def test_malformed_cursor_is_a_validation_error(env, path, cursor):
     assert r.status_code == 400 and r.json()["code"] == "VALIDATION_ERROR", r.text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "service bug: repository.decode_cursor accepts any JSON object as DynamoDB's ExclusiveStartKey; "
-    "a forged cursor reaches Query and fails there (500 INTERNAL_ERROR on /api/admin/orders)"))
 @pytest.mark.parametrize("forged", [{"x": 1}, {"order_no": "abc"}, {"order_no": {"S": "nope"}}])
 def test_forged_cursor_is_a_validation_error_not_a_server_error(env, forged):
     r = env.api.get(f"/api/admin/orders?cursor={_cursor(forged)}", env.admin)
     assert r.status_code == 400 and r.json()["code"] == "VALIDATION_ERROR", r.text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "service bug: entrypoints/http.py int_param checks str.isdigit(), which is true for '²' and other "
-    "Unicode digits that int() refuses: 500 INTERNAL_ERROR instead of 400"))
 @pytest.mark.parametrize("query", ["limit=²", "status=²", "source_type=³"])
 def test_unicode_digits_in_integer_parameters_are_refused(env, query):
     r = env.api.get(f"/api/admin/orders?{query}", env.admin)

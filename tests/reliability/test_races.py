@@ -41,11 +41,6 @@ def test_fifty_concurrent_partials_never_exceed_what_was_paid(env):
     assert cumulative == [amount * (i + 1) for i in range(fit)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "harness bug: devstack/stack.py _start_api builds LocalDevServer(config.chalice_app, ...) directly "
-    "instead of through chalice.local.create_local_server, so the app is not made a LocalChalice and "
-    "app.current_request is shared by the server's request threads: under concurrency a handler can read "
-    "another request's body and headers (seen: a 201 answering amount 1768 with a refund of 1731)"))
 def test_local_server_keeps_each_request_on_its_own_thread(stack):
     from chalice.local import LocalChalice
 
