@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import py_compile
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -28,28 +29,38 @@ def runtime_of_this_python() -> str:
 
 
 def add_bytecode(zip_path: Path, runtime: str | None = None) -> int:
-    """Compile every .py of ``zip_path`` and append the .pyc files; returns how many."""
+    """Compile every .py of ``zip_path`` into fresh .pyc files; returns how many.
+
+    Any .pyc already in the zip is dropped first: Chalice copies ``chalicelib/`` whole, so a
+    developer's ``__pycache__`` (stale, or from another Python) would otherwise ride along.
+    Running it twice gives the same zip."""
     if runtime and runtime != runtime_of_this_python():
         raise SystemExit(f"the Lambda runtime is {runtime} but this is {runtime_of_this_python()}: "
                          "bytecode would not be used")
-    with zipfile.ZipFile(zip_path) as zf:
-        names = zf.namelist()
-        if any(n.endswith(".pyc") for n in names):
-            return 0  # already done
-        with tempfile.TemporaryDirectory() as tmp:
-            sources = [n for n in names if n.endswith(".py")]
-            for name in sources:
-                zf.extract(name, tmp)
-            compileall.compile_dir(tmp, quiet=2, workers=0,
+    zip_path = Path(zip_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        rebuilt = Path(tmp) / "rebuilt.zip"
+        src_dir = Path(tmp) / "src"
+        with zipfile.ZipFile(zip_path) as zf, zipfile.ZipFile(rebuilt, "w", zipfile.ZIP_DEFLATED) as out:
+            for info in zf.infolist():
+                if info.filename.endswith(".pyc"):
+                    continue
+                data = zf.read(info)
+                out.writestr(info, data)
+                if info.filename.endswith(".py"):
+                    target = src_dir / info.filename
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(data)
+            compileall.compile_dir(src_dir, quiet=2, workers=0,
                                    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-            compiled = sorted(p for p in Path(tmp).rglob("*.pyc"))
-            with zipfile.ZipFile(zip_path, "a", compression=zipfile.ZIP_DEFLATED) as out:
-                for pyc in compiled:
-                    info = zipfile.ZipInfo(pyc.relative_to(tmp).as_posix(), date_time=_FIXED_DATE)
-                    info.compress_type = zipfile.ZIP_DEFLATED
-                    info.external_attr = 0o644 << 16
-                    out.writestr(info, pyc.read_bytes())
-            return len(compiled)
+            compiled = sorted(src_dir.rglob("*.pyc"))
+            for pyc in compiled:
+                info = zipfile.ZipInfo(pyc.relative_to(src_dir).as_posix(), date_time=_FIXED_DATE)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
+                out.writestr(info, pyc.read_bytes())
+        shutil.move(str(rebuilt), zip_path)
+    return len(compiled)
 
 
 def main(argv: list[str] | None = None) -> int:
