@@ -100,7 +100,8 @@ def _work_for(status: RefundStatus, now: datetime, attempts: int = 0) -> dict:
     return {"work": None, "work_due_at": None}
 
 
-def _order_balance_update(effect: Balance, refund: Refund, order: Order | None, approved: int | None):
+def _order_balance_update(effect: Balance, dst: RefundStatus, refund: Refund, order: Order | None,
+                          approved: int | None):
     """(order model, actions, condition, refund changes) for a balance-moving transition."""
     asked = refund.requested_amount
     amount = refund.amount
@@ -124,6 +125,8 @@ def _order_balance_update(effect: Balance, refund: Refund, order: Order | None, 
     elif effect == Balance.RELEASE:
         actions = [Order.reserved_amount.add(-amount), Order.refundable_amount.add(amount),
                    Order.applicable_amount.add(amount)]
+        if dst == S.FAILED:  # WeChat refused it: it never counted towards WeChat's 50 per order
+            actions.append(Order.refund_count.add(-1))
         cond = Order.order_no.exists()
     elif effect == Balance.SETTLE:
         assert order is not None, "settling needs the order's current refunded amount"
@@ -177,7 +180,7 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
         items_fields = dict(fields)
         order_update = None
         if effect != Balance.NONE:
-            stub, o_actions, o_cond, r_changes = _order_balance_update(effect, refund, order, approved_amount)
+            stub, o_actions, o_cond, r_changes = _order_balance_update(effect, dst, refund, order, approved_amount)
             items_fields.update(r_changes)
             order_update = repo.TxItem("order", "update", stub, o_cond, o_actions)
         actions = [getattr(Refund, k).set(v) if v is not None else getattr(Refund, k).remove()

@@ -97,6 +97,7 @@ def test_wechat_refusals_fail_and_release(env):
     for x in (a, b):
         o = env.fresh(x["order_no"])
         assert o.reserved_amount == 0 and o.refundable_amount == o.actual_amount
+        assert o.refund_count == 0  # refused by WeChat: not one of its 50 refunds
         env.check_invariants(x["order_no"])
     tasks = env.api.get("/api/admin/manual-tasks", env.admin).json()["items"]
     assert [(t["type"], t["refund_no"]) for t in tasks] == [("account_abnormal", b["refund_no"])]
