@@ -90,3 +90,34 @@ export async function busy(button, fn) {
     button.removeAttribute("aria-busy");
   }
 }
+
+/**
+ * A list that loads page by page with a 加载更多 button, into `list`.
+ * `fetchPage(cursor)` returns `{items, next_cursor}`; `render(items)` builds the list element;
+ * `empty` is the text shown when there is nothing; `errorText(err)` words a failure.
+ * Returns `load`: call it with no cursor to (re)load from the first page.
+ */
+export function pagedList(ctx, list, { fetchPage, render, empty, errorText }) {
+  const items = [];
+  const load = async (cursor = null) => {
+    if (!cursor) mount(list, h("p", { class: "muted" }, "加载中…"));
+    let page;
+    try {
+      page = await fetchPage(cursor);
+    } catch (err) {
+      if (!ctx.alive()) return;
+      const error = note();
+      mount(list, error);
+      error.show(errorText(err));
+      return;
+    }
+    if (!ctx.alive()) return;
+    if (!cursor) items.length = 0;
+    items.push(...page.items);
+    const more = page.next_cursor
+      ? h("button", { type: "button", onclick: () => load(page.next_cursor) }, "加载更多")
+      : null;
+    mount(list, items.length ? render(items) : h("p", { class: "empty" }, empty()), more);
+  };
+  return load;
+}

@@ -1,6 +1,6 @@
 // Review queue: pending refund applications, oldest first; approve (optionally less) or reject.
 import { call, errorText, seg } from "./api.js";
-import { busy, dash, flash, fmtTime, h, mount, note } from "./dom.js";
+import { busy, dash, flash, fmtTime, h, mount, note, pagedList } from "./dom.js";
 import { fenToYuan, parseYuan, yuan } from "./money.js";
 
 const PAGE_SIZE = 50;
@@ -12,29 +12,13 @@ export async function showReviews(ctx) {
   mount(ctx.main, h("div", { class: "page-head" }, h("h1", {}, "退款审核"), reload),
     h("p", { class: "muted" }, "待审核的退款申请，按申请时间从早到晚排列。批准后立即向微信发起退款。"), list);
 
-  const items = [];
-  const load = async (cursor = null) => {
-    let page;
-    try {
-      page = await call("GET", "/api/admin/pay/refunds",
-        { query: { status: "pending_review", order: "oldest", limit: PAGE_SIZE, cursor } });
-    } catch (err) {
-      if (!ctx.alive()) return;
-      const error = note();
-      mount(list, error);
-      error.show(errorText(err));
-      return;
-    }
-    if (!ctx.alive()) return;
-    if (!cursor) items.length = 0;
-    items.push(...page.items);
-    const more = page.next_cursor
-      ? h("button", { type: "button", onclick: () => load(page.next_cursor) }, "加载更多")
-      : null;
-    mount(list, items.length
-      ? h("ol", { class: "review-list", id: "review-list" }, items.map((r) => reviewCard(r)))
-      : h("p", { class: "empty" }, "没有待审核的退款申请"), more);
-  };
+  const load = pagedList(ctx, list, {
+    fetchPage: (cursor) => call("GET", "/api/admin/pay/refunds",
+      { query: { status: "pending_review", order: "oldest", limit: PAGE_SIZE, cursor } }),
+    render: (items) => h("ol", { class: "review-list", id: "review-list" }, items.map((r) => reviewCard(r))),
+    empty: () => "没有待审核的退款申请",
+    errorText,
+  });
   await load();
 }
 

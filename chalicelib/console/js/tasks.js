@@ -1,6 +1,6 @@
 // Manual tasks: what a refund could not undo by itself. Mark done with a note; export CSV.
 import { call, download, errorText, seg } from "./api.js";
-import { busy, dash, flash, fmtTime, h, mount, note } from "./dom.js";
+import { busy, dash, flash, fmtTime, h, mount, note, pagedList } from "./dom.js";
 
 const PAGE_SIZE = 50;
 
@@ -28,29 +28,12 @@ export async function showTasks(ctx) {
     h("p", { class: "muted" }, "退款成功后系统无法自动还原的事项（退货入库、不可撤销的资产或履约等），处理后标记完成。"),
     list);
 
-  const items = [];
-  const load = async (cursor = null) => {
-    if (!cursor) mount(list, h("p", { class: "muted" }, "加载中…"));
-    let page;
-    try {
-      page = await call("GET", "/api/admin/manual-tasks", { query: { status, limit: PAGE_SIZE, cursor } });
-    } catch (err) {
-      if (!ctx.alive()) return;
-      const error = note();
-      mount(list, error);
-      error.show(errorText(err));
-      return;
-    }
-    if (!ctx.alive()) return;
-    if (!cursor) items.length = 0;
-    items.push(...page.items);
-    const more = page.next_cursor
-      ? h("button", { type: "button", onclick: () => load(page.next_cursor) }, "加载更多")
-      : null;
-    mount(list, items.length
-      ? h("ol", { class: "task-list", id: "task-list" }, items.map(taskCard))
-      : h("p", { class: "empty" }, status === "open" ? "没有待处理的任务" : "没有已处理的任务"), more);
-  };
+  const load = pagedList(ctx, list, {
+    fetchPage: (cursor) => call("GET", "/api/admin/manual-tasks", { query: { status, limit: PAGE_SIZE, cursor } }),
+    render: (items) => h("ol", { class: "task-list", id: "task-list" }, items.map(taskCard)),
+    empty: () => (status === "open" ? "没有待处理的任务" : "没有已处理的任务"),
+    errorText,
+  });
   await load();
 }
 
