@@ -261,7 +261,7 @@ def poll_cost(w, counter, settled: int = 10_000, pending: int = 10) -> dict:
               f"{counter.dynamodb()} DynamoDB calls, {report.due} due, {report.changed} settled, {_ms(elapsed)}")
         counter.reset()
         empty = reconcile.poll()
-        _line(f"  next poll (nothing due): items read", counter.items_read, f"{counter.dynamodb()} calls, "
+        _line("  next poll (nothing due): items read", counter.items_read, f"{counter.dynamodb()} calls, "
               f"{empty.due} due")
     same = out[0]["items_read"] == out[settled]["items_read"]
     _line("reads independent of history", "yes" if same else "NO")

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from .enums import InventoryStatus, OrderStatus, RefundStatus, ShippingStatus, SourceType, TaskType
 from .errors import Conflict, ValidationError, conflict
@@ -45,7 +45,6 @@ TRANSITIONS: dict[RefundStatus, frozenset[RefundStatus]] = {
 }
 FINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
 AWAITING_WECHAT = frozenset({S.SUBMITTED, S.PROCESSING, S.ABNORMAL})
-HOLDS_BALANCE = AWAITING_WECHAT  # reserved money: neither returned to the player nor free
 
 
 class Balance(Enum):
@@ -348,10 +347,6 @@ def restoration_plan(order, amount: int, cumulative_before: int, inventory: Sequ
         manual_tasks=tuple(tasks),
         notes=tuple(notes),
     )
-
-
-def open_refunds(refunds: Iterable) -> list:
-    return [r for r in refunds if RefundStatus(r.status) not in FINAL]
 
 
 def now_utc() -> datetime:

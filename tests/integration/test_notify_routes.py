@@ -1,5 +1,4 @@
 """WeChat notifications reach the service only verified, fresh, of the right type, once."""
-import time
 
 import requests
 
