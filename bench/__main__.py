@@ -62,7 +62,6 @@ def round_trips(w, counter) -> dict:
     r = measure("refund create (admin)", lambda: w.call("POST", "/api/admin/pay/refunds", w.admin,
                                                         {"order_no": plain.order_no, "amount": 100}), 3)
     assert r.status_code == 201, r.text
-    created = r.json()["refund_no"]
     applied = w.order(14)
     a = w.call("POST", f"/api/app/orders/{applied.order_no}/refund/apply", w.user(applied.user_id),
                {"amount": 200, "reason": "bench"})

@@ -1,12 +1,11 @@
 """The embedded stack for benchmarks: start it once, reset it between benchmarks."""
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from pathlib import Path
 
-import requests
+from devstack.client import Api
 
 
 class BenchWorld:
@@ -17,11 +16,10 @@ class BenchWorld:
         cfg = StackConfig(workdir=Path(self.tmp.name), api_port=0, aws_port=0, sim_port=0, seed=False,
                           driver=False, outcome_delay=outcome_delay, poll_after_seconds=0,
                           restore_sweep_seconds=0, notify_retry_schedule=(0.2, 0.4), visibility_timeout=1)
-        if hasattr(cfg, "access_log"):
-            cfg.access_log = False
+        cfg.access_log = False
         self.stack = Stack(cfg).start()
         self.sim = self.stack.sim
-        self.session = requests.Session()
+        self.api = Api(self.stack.api_url, timeout=60)
         self.nodelay = False
         self.reset()
 
@@ -34,8 +32,8 @@ class BenchWorld:
         import socket
 
         self.stack.server.server.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if on else 0)
-        self.session.close()
-        self.session = requests.Session()
+        self.api.session.close()
+        self.api = Api(self.stack.api_url, timeout=60)
         self.nodelay = on
 
     def close(self) -> None:
@@ -45,22 +43,12 @@ class BenchWorld:
     def reset(self) -> None:
         from chalicelib.adapters import auth
 
-        requests.post(f"{self.stack.env['AWS_ENDPOINT_URL']}/moto-api/reset", timeout=10).raise_for_status()
-        self.sim.reset()
-        self.stack._create_resources()
-        self.stack.seed()
+        self.stack.reset()
         self.admin = auth.issue("admin", "bench")
 
     # ------------------------------------------------------------ HTTP
     def call(self, method: str, path: str, token: str | None = None, body=None, headers=None):
-        h = dict(headers or {})
-        if token:
-            h["Authorization"] = f"Bearer {token}"
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            h["Content-Type"] = "application/json"
-        return self.session.request(method, self.stack.api_url + path, data=data, headers=h, timeout=60)
+        return self.api.call(method, path, token, body=body, headers=headers)
 
     def user(self, user_id: str) -> str:
         from chalicelib.adapters import auth

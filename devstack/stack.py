@@ -135,6 +135,15 @@ class Stack:
         self.queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url,
                                                   AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
+    def reset(self) -> None:
+        """Forget all AWS and WeChat state, then create the tables and queues and seed anew."""
+        import requests
+
+        requests.post(f"{self.env['AWS_ENDPOINT_URL']}/moto-api/reset", timeout=10).raise_for_status()
+        self.sim.reset()
+        self._create_resources()
+        self.seed()
+
     def seed(self) -> None:
         from devstack.seed import seed
 

@@ -1,37 +1,13 @@
 """Test helpers: an HTTP client for the running API and a per-test world."""
 from __future__ import annotations
 
-import json
 import os
 import time
 
-import requests
 
 from chalicelib.adapters import auth, models
 from chalicelib.adapters import repository as repo
-
-
-class Api:
-    def __init__(self, base_url: str):
-        self.base_url = base_url
-        self.session = requests.Session()
-
-    def call(self, method: str, path: str, token: str | None = None, body=None, headers=None, raw: bytes | None = None):
-        h = dict(headers or {})
-        if token:
-            h["Authorization"] = f"Bearer {token}"
-        data = raw
-        if body is not None:
-            data = json.dumps(body).encode()
-            h.setdefault("Content-Type", "application/json")
-        resp = self.session.request(method, self.base_url + path, data=data, headers=h, timeout=30)
-        return resp
-
-    def get(self, path, token=None, **kw):
-        return self.call("GET", path, token, **kw)
-
-    def post(self, path, token=None, body=None, **kw):
-        return self.call("POST", path, token, body=body if body is not None else {}, **kw)
+from devstack.client import Api
 
 
 class World:
@@ -42,10 +18,7 @@ class World:
         self._saved_env: dict = {}
 
     def setup(self) -> None:
-        requests.post(f"{self.stack.env['AWS_ENDPOINT_URL']}/moto-api/reset", timeout=10).raise_for_status()
-        self.stack.sim.reset()
-        self.stack._create_resources()
-        self.stack.seed()
+        self.stack.reset()
         self.admin = auth.issue("admin", "ops-1")
         self.admin2 = auth.issue("admin", "ops-2")
 
