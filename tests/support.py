@@ -88,13 +88,28 @@ class World:
         raise AssertionError("condition not met in time")
 
     def wait_status(self, refund_no: str, status: str, timeout: float = 10.0):
+        """Wait until the refund is in ``status`` and the request that put it there has finished.
+
+        A notification handler writes the new status first and then publishes the restoration
+        message, so seeing the status is not enough: when WeChat's notification made the change,
+        wait for its delivery to be answered too (the simulator records the answer)."""
+        def settled():
+            r = self.refund(refund_no)
+            if r is None or r.status != status:
+                return None
+            if r.events and r.events[-1].actor == "wechat" and not self._notification_answered(refund_no):
+                return None
+            return r
+
         try:
-            return self.wait_for(lambda: (r := self.refund(refund_no)) is not None and r.status == status and r,
-                                 timeout)
+            return self.wait_for(settled, timeout)
         except AssertionError:
             r = self.refund(refund_no)
             raise AssertionError(f"{refund_no} is {r.status if r else None}, expected {status}; "
                                  f"events: {[(e.actor, e.to_status, e.detail) for e in (r.events if r else [])]}")
+
+    def _notification_answered(self, refund_no: str) -> bool:
+        return any(rec["out_refund_no"] == refund_no and rec["ok"] for rec in self.sim.notifier.records())
 
     def check_invariants(self, order_no: str) -> None:
         """Money invariants that must hold after anything."""
