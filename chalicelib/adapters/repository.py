@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 from pynamodb.connection import Connection
+from pynamodb.constants import NONE
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactGet, TransactWrite
 
@@ -263,11 +264,16 @@ def _transact_once(items: list[TxItem]) -> None:
 
 
 def update(model, actions: list, condition=None) -> bool:
-    """A single conditional update; False when the condition did not hold."""
+    """A single conditional update; False when the condition did not hold.
+
+    Nothing is read back (``ReturnValues=NONE``): ``model`` is not refreshed, so a caller that
+    keeps using it applies the values it wrote itself."""
     models.bind()
+    hash_key, range_key = model._get_hash_range_key_serialized_values()
     for attempt in range(_CONFLICT_RETRIES):
         try:
-            model.update(actions=actions, condition=condition)
+            type(model)._get_connection().update_item(hash_key, range_key=range_key, actions=actions,
+                                                      condition=condition, return_values=NONE)
             return True
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":

@@ -191,15 +191,15 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
             if order_update is None and receipt is None and not tasks:
                 if not repo.update(refund, actions, condition):
                     raise StaleState(refund.refund_no)
-                return refund  # pynamodb refreshed the instance from the response
-            items = [repo.TxItem("refund", "update", refund, condition, actions)]
-            if order_update is not None:
-                items.append(order_update)
-            if receipt is not None:
-                items.append(repo.TxItem("receipt", "put", receipt, NotifyReceipt.notify_id.does_not_exist()))
-            for task in tasks:
-                items.append(repo.TxItem(f"task:{task.task_id}", "put", task, None))
-            repo.transact(items)
+            else:
+                items = [repo.TxItem("refund", "update", refund, condition, actions)]
+                if order_update is not None:
+                    items.append(order_update)
+                if receipt is not None:
+                    items.append(repo.TxItem("receipt", "put", receipt, NotifyReceipt.notify_id.does_not_exist()))
+                for task in tasks:
+                    items.append(repo.TxItem(f"task:{task.task_id}", "put", task, None))
+                repo.transact(items)
         except repo.WriteConflict as c:
             if c.failed("receipt"):
                 raise DuplicateNotification(receipt.notify_id) from None

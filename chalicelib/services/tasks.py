@@ -46,9 +46,11 @@ def mark_done(*, task_id: str, actor: str, note: str) -> dict:
         raise TaskNotFound("任务不存在")
     if task.status == TaskStatus.DONE.value:
         raise conflict("TASK_ALREADY_DONE", "任务已处理")
-    ok = repo.update(task, [ManualTask.status.set(TaskStatus.DONE.value), ManualTask.done_by.set(actor),
-                            ManualTask.done_at.set(iso(now_utc())), ManualTask.note.set(note or None)],
+    done = {"status": TaskStatus.DONE.value, "done_by": actor, "done_at": iso(now_utc()), "note": note or None}
+    ok = repo.update(task, [getattr(ManualTask, k).set(v) for k, v in done.items()],
                      ManualTask.status == TaskStatus.OPEN.value)
     if not ok:
         raise conflict("TASK_ALREADY_DONE", "任务已处理")
+    for k, v in done.items():
+        setattr(task, k, v)
     return views.task_view(task)
