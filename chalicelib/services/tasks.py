@@ -26,15 +26,17 @@ def list_tasks(*, status: str, task_type: str | None, limit: int, cursor: str | 
 
 
 def export_csv(*, status: str, task_type: str | None) -> Response:
-    """UTF-8 with BOM so Excel shows the Chinese labels."""
+    """UTF-8 with BOM so Excel shows the Chinese labels.
+
+    The body is text, not bytes: API Gateway's Lambda proxy response must be JSON, and a text
+    content type is not base64-encoded; the gateway sends it as UTF-8."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([title for _, title in CSV_COLUMNS])
     for task in repo.iter_tasks(status=status, task_type=task_type):
         view = views.task_view(task)
         writer.writerow(["" if view.get(k) is None else view[k] for k, _ in CSV_COLUMNS])
-    body = "\ufeff" + out.getvalue()
-    return Response(body=body.encode("utf-8"), status_code=200, headers={
+    return Response(body="\ufeff" + out.getvalue(), status_code=200, headers={
         "Content-Type": "text/csv; charset=utf-8",
         "Content-Disposition": f'attachment; filename="manual-tasks-{status}.csv"',
     })
