@@ -16,19 +16,6 @@ class LabelledIntEnum(IntEnum):
         return obj
 
     @classmethod
-    def parse(cls, raw: object) -> "LabelledIntEnum":
-        """Parse a code given as int or digit string; raises ValueError otherwise."""
-        if isinstance(raw, bool):
-            raise ValueError(raw)
-        if isinstance(raw, str):
-            if not raw.strip().isdigit():
-                raise ValueError(raw)
-            raw = int(raw)
-        if not isinstance(raw, int):
-            raise ValueError(raw)
-        return cls(raw)
-
-    @classmethod
     def labels(cls) -> dict[int, str]:
         return {m.value: m.label for m in cls}
 

@@ -23,8 +23,8 @@ def test_labels_match_the_shop_plan():
     assert PrizeLevel.labels() == {1: "S", 2: "A", 3: "B"}
     assert S.SUCCESS.label == "退款成功" and S.PENDING_REVIEW.label == "待审核"
     with pytest.raises(ValueError):
-        OrderStatus.parse("9")
-    assert OrderStatus.parse("2") is OrderStatus.PAID
+        OrderStatus(9)
+    assert OrderStatus(2) is OrderStatus.PAID and OrderStatus.PAID.label == "已支付"
 
 
 @pytest.mark.parametrize("fen,text", [(0, "0.00"), (5, "0.05"), (1990, "19.90"), (100000, "1000.00"), (-5, "-0.05")])
