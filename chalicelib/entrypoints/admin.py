@@ -117,7 +117,9 @@ def list_tasks(principal):
         raise ValidationError(f"type must be one of {sorted(TaskType.labels())}", details={"field": "type"})
     fmt = p.get("format") or "json"
     if fmt == "csv":
-        return tasks.export_csv(status=status, task_type=task_type)
+        return tasks.export_csv(status=status, task_type=task_type, cursor=p.get("cursor"),
+                                limit=int_param(p, "limit", minimum=1, maximum=tasks.CSV_PAGE_ROWS,
+                                                default=tasks.CSV_PAGE_ROWS))
     if fmt != "json":
         raise ValidationError("format must be json or csv", details={"field": "format"})
     return tasks.list_tasks(status=status, task_type=task_type, limit=limit_param(p), cursor=p.get("cursor"))

@@ -25,21 +25,28 @@ def list_tasks(*, status: str, task_type: str | None, limit: int, cursor: str | 
     return {"items": [views.task_view(t) for t in page.items], "next_cursor": page.next_cursor}
 
 
-def export_csv(*, status: str, task_type: str | None) -> Response:
-    """UTF-8 with BOM so Excel shows the Chinese labels.
+CSV_PAGE_ROWS = 5000  # ~1 MB: far below Lambda's 6 MB response limit
+
+
+def export_csv(*, status: str, task_type: str | None, limit: int, cursor: str | None) -> Response:
+    """Newest first, ``limit`` rows from ``cursor``: UTF-8 with BOM so Excel shows the Chinese
+    labels. When more rows follow, ``X-Next-Cursor`` says where the next file starts (the console
+    follows it and saves one file).
 
     The body is text, not bytes: API Gateway's Lambda proxy response must be JSON, and a text
     content type is not base64-encoded; the gateway sends it as UTF-8."""
+    page = repo.list_tasks(status=status, task_type=task_type, limit=limit, cursor=cursor)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([title for _, title in CSV_COLUMNS])
-    for task in repo.iter_tasks(status=status, task_type=task_type):
+    for task in page.items:
         view = views.task_view(task)
         writer.writerow(["" if view.get(k) is None else view[k] for k, _ in CSV_COLUMNS])
-    return Response(body="\ufeff" + out.getvalue(), status_code=200, headers={
-        "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="manual-tasks-{status}.csv"',
-    })
+    headers = {"Content-Type": "text/csv; charset=utf-8",
+               "Content-Disposition": f'attachment; filename="manual-tasks-{status}.csv"'}
+    if page.next_cursor:
+        headers["X-Next-Cursor"] = page.next_cursor
+    return Response(body="\ufeff" + out.getvalue(), status_code=200, headers=headers)
 
 
 def mark_done(*, task_id: str, actor: str, note: str) -> dict:

@@ -368,6 +368,35 @@ def test_signed_order_application_leaves_a_task_and_the_csv_downloads(console):
     expect(page.locator("#refund-why-not")).to_have_text("订单状态为已退款，不可退款")
 
 
+def test_csv_export_in_parts_is_saved_as_one_file(console):
+    """The server caps a CSV response and names the next part; the console joins the parts."""
+    from chalicelib.adapters.models import ManualTask
+
+    page, env = console.page, console.env
+    for i in range(3):
+        ManualTask(f"TASK-PART-{i}", type="return_to_warehouse", order_no=console.order_no(3), refund_no=f"RF-PART-{i}",
+                   user_id="u1002", action="退货入库后确认", status="open",
+                   created_at=f"2026-11-25T00:00:0{i}Z").save()
+    parts = []
+
+    def one_row_per_part(route):  # make the server split the export: one row per response
+        parts.append(route.request.url)
+        route.continue_(url=route.request.url + "&limit=1")
+
+    page.route("**/api/admin/manual-tasks?*format=csv*", one_row_per_part)
+    console.login()
+    console.go("#/tasks")
+    expect(page.locator("#task-list > li")).to_have_count(3)
+    with page.expect_download() as info:
+        page.click("#tasks-csv")
+    data = open(info.value.path(), "rb").read()
+    assert len(parts) == 3 and "cursor=" in parts[1] and "cursor=" in parts[2]
+    assert data.startswith(b"\xef\xbb\xbf") and data.count(b"\xef\xbb\xbf") == 1
+    lines = data.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("任务编号,类型,状态") and len(lines) == 4
+    assert [line.split(",")[0] for line in lines[1:]] == ["TASK-PART-2", "TASK-PART-1", "TASK-PART-0"]
+
+
 def test_narrow_screen(narrow_console):
     c = narrow_console
     page = c.page

@@ -3,6 +3,8 @@ import concurrent.futures as cf
 import csv
 import io
 
+from chalicelib.adapters.models import ManualTask
+
 
 def _apply(env, user, order_no, amount, reason="不想要了", key=None):
     headers = {"Idempotency-Key": key} if key else None
@@ -145,3 +147,23 @@ def test_signed_shipment_refund_leaves_open_task_in_csv(env):
     assert env.api.post(f"/api/admin/manual-tasks/{task_id}/done", env.admin, {}).json()["code"] == "TASK_ALREADY_DONE"
     assert env.api.get("/api/admin/manual-tasks?status=open", env.admin).json()["items"] == []
     assert env.fresh(o.order_no).shipping.status == 4
+
+
+def test_csv_export_is_paged_by_cursor(env):
+    for i in range(3):
+        ManualTask(f"TASK-CSV-{i}", type="inventory_not_revocable", order_no="GB1", refund_no=f"RF{i}",
+                   user_id="u1001", action="联系用户", status="open", created_at=f"2026-11-25T00:00:0{i}Z").save()
+    seen, cursor = [], None
+    for expected_rows, more in ((2, True), (1, False)):
+        query = "status=open&format=csv&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        r = env.api.get(f"/api/admin/manual-tasks?{query}", env.admin)
+        assert r.status_code == 200 and r.content.startswith(b"\xef\xbb\xbf")
+        rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
+        assert len(rows) == expected_rows and ("X-Next-Cursor" in r.headers) is more
+        seen += [row["任务编号"] for row in rows]
+        cursor = r.headers.get("X-Next-Cursor")
+    assert seen == ["TASK-CSV-2", "TASK-CSV-1", "TASK-CSV-0"]
+    too_many = env.api.get("/api/admin/manual-tasks?format=csv&limit=5001", env.admin)
+    assert too_many.status_code == 400 and too_many.json()["code"] == "VALIDATION_ERROR"
+    json_page = env.api.get("/api/admin/manual-tasks?limit=101", env.admin)
+    assert json_page.status_code == 400

@@ -116,11 +116,24 @@ export async function call(method, path, options) {
   return resp.status === 204 ? null : resp.json();
 }
 
-/** A file download that needs the Authorization header: fetch, then save through a Blob link. */
+/**
+ * A CSV download that needs the Authorization header: fetch, then save through a Blob link.
+ * The server sends at most a few thousand rows per response and names the next part in
+ * X-Next-Cursor; the parts are joined into one file (one BOM, one header row).
+ */
 export async function download(path, query, fallbackName) {
-  const resp = await send("GET", path, { query, headers: { Accept: "text/csv" } });
-  const blob = await resp.blob();
-  const match = /filename="?([^";]+)"?/.exec(resp.headers.get("Content-Disposition") || "");
+  const parts = [];
+  let cursor;
+  let first;
+  do {
+    const resp = await send("GET", path, { query: { ...query, cursor }, headers: { Accept: "text/csv" } });
+    const text = (await resp.text()).replace(/^\uFEFF/, "");
+    parts.push(first ? text.slice(text.indexOf("\n") + 1) : text);
+    first = first || resp;
+    cursor = resp.headers.get("X-Next-Cursor") || undefined;
+  } while (cursor);
+  const blob = new Blob(["\uFEFF", ...parts], { type: first.headers.get("Content-Type") || "text/csv" });
+  const match = /filename="?([^";]+)"?/.exec(first.headers.get("Content-Disposition") || "");
   const name = match ? match[1] : fallbackName;
   const link = document.createElement("a");
   link.href = URL.createObjectURL(blob);
