@@ -43,6 +43,7 @@ class Stack:
         self.moto = self.sim = self.server = self.driver = None
         self._server_thread = None
         self.env: dict[str, str] = {}
+        self._in_flight = 0  # requests the local API is handling right now
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> "Stack":
@@ -165,6 +166,8 @@ class Stack:
         from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer
 
         access_log = self.cfg.access_log
+        busy = self._busy = threading.Condition()
+        stack = self
 
         class Handler(ChaliceRequestHandler):
             disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms Nagle stall
@@ -172,6 +175,18 @@ class Stack:
             def log_message(self, *args):
                 if access_log:
                     super().log_message(*args)
+
+            def _generic_handle(self) -> None:
+                with busy:
+                    stack._in_flight += 1
+                try:
+                    super()._generic_handle()
+                finally:
+                    with busy:
+                        stack._in_flight -= 1
+                        busy.notify_all()
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
         config = self.app()
         app = config.chalice_app
@@ -181,6 +196,12 @@ class Stack:
         self.server = LocalDevServer(app, config, "127.0.0.1", port, handler_cls=Handler)
         self._server_thread = threading.Thread(target=self.server.server.serve_forever, name="api", daemon=True)
         self._server_thread.start()
+
+    def wait_api_idle(self, timeout: float) -> bool:
+        """Wait until the local API is handling no request (e.g. a notification handler has
+        finished what it does after its write). False when it is still busy after ``timeout``."""
+        with self._busy:
+            return self._busy.wait_for(lambda: self._in_flight == 0, timeout)
 
     def _start_driver(self) -> None:
         from devstack.driver import Driver

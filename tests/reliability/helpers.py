@@ -100,7 +100,7 @@ def check_restorations(env, order_no: str) -> None:
     assert user.points_balance == SEED_POINTS + sum(entries.values()), (user.points_balance, entries)
 
 
-def settle_all(env, refund_nos, status="success", timeout=60.0, quiet_seconds=2.0):
+def settle_all(env, refund_nos, status="success", timeout=120.0, quiet_seconds=2.0):
     """Wait until every refund reached ``status``. Under heavy load the simulator may give up on
     a notification (its retry schedule is short in tests); the poller is the designed backstop,
     so once notifications stop making progress the stragglers are polled, as the schedule would."""
@@ -116,8 +116,8 @@ def settle_all(env, refund_nos, status="success", timeout=60.0, quiet_seconds=2.
             env.poll()
             last_progress = time.monotonic()
         time.sleep(0.1)
-    for no in pending:
-        env.wait_status(no, status, timeout=0.1)  # raises with the refund's history
+    for no in refund_nos:  # the stragglers raise with their history; all wait for their handlers
+        env.wait_status(no, status, timeout=10.0)
 
 
 def wait_sim(env, refund_no: str, status: str, timeout: float = 10.0):
