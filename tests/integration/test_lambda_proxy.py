@@ -83,3 +83,26 @@ def test_json_routes_and_errors_through_the_proxy(env):
     bad = invoke("POST", "/api/pay/wechat/notify/refund", headers={"Content-Type": "application/json"},
                  body=json.dumps({"id": "x", "resource": {}}))
     assert 400 <= bad["statusCode"] < 500 and isinstance(bad["body"], str)
+
+
+def test_genuine_refund_notification_settles_through_the_proxy(env):
+    """The signature is over the exact body bytes: the body API Gateway hands over as a string
+    (with Chinese text in it) must verify and settle the refund once."""
+    from wechatpay_sim.crypto import signed_headers
+
+    env.sim.configure(drop_notifications=True)
+    o = env.order(14)
+    created = env.api.post("/api/admin/pay/refunds", env.admin, {"order_no": o.order_no, "amount": 300})
+    no = created.json()["refund_no"]
+    env.wait_for(lambda: env.sim.refund(no)["status"] == "SUCCESS")
+    assert env.refund(no).status == "processing"
+    note = env.sim._notification_for(no, "https://api.example/api/pay/wechat/notify/refund")
+    headers = signed_headers(env.sim.keyset.platform_private_key, env.sim.platform_serial(), note.body)
+    headers["Content-Type"] = "application/json"
+    for attempt in range(2):  # WeChat delivers more than once
+        r = invoke("POST", "/api/pay/wechat/notify/refund", headers=headers, body=note.body.decode("utf-8"))
+        assert r["statusCode"] == 204, r
+    refund = env.refund(no)
+    assert refund.status == "success" and [e.actor for e in refund.events].count("wechat") == 1
+    assert env.fresh(o.order_no).refunded_amount == 300
+    env.check_invariants(o.order_no)
