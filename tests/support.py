@@ -88,6 +88,17 @@ class World:
             time.sleep(interval)
         raise AssertionError("condition not met in time")
 
+    def refund_without_notification(self, n: int, amount: int):
+        """An admin refund of seeded order ``n`` that WeChat has settled but whose notification
+        the simulator dropped (the refund is still processing here): ``(order, refund_no)``."""
+        self.sim.configure(drop_notifications=True)
+        order = self.order(n)
+        r = self.api.post("/api/admin/pay/refunds", self.admin, {"order_no": order.order_no, "amount": amount})
+        assert r.status_code == 201, r.text
+        refund_no = r.json()["refund_no"]
+        self.wait_for(lambda: self.sim.refund(refund_no)["status"] == "SUCCESS")
+        return order, refund_no
+
     def wait_status(self, refund_no: str, status: str, timeout: float = 10.0):
         """Wait until the refund is in ``status`` and the request that put it there has finished.
 

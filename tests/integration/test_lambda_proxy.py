@@ -90,11 +90,7 @@ def test_genuine_refund_notification_settles_through_the_proxy(env):
     (with Chinese text in it) must verify and settle the refund once."""
     from wechatpay_sim.crypto import signed_headers
 
-    env.sim.configure(drop_notifications=True)
-    o = env.order(14)
-    created = env.api.post("/api/admin/pay/refunds", env.admin, {"order_no": o.order_no, "amount": 300})
-    no = created.json()["refund_no"]
-    env.wait_for(lambda: env.sim.refund(no)["status"] == "SUCCESS")
+    o, no = env.refund_without_notification(14, 300)
     assert env.refund(no).status == "processing"
     note = env.sim._notification_for(no, "https://api.example/api/pay/wechat/notify/refund")
     headers = signed_headers(env.sim.keyset.platform_private_key, env.sim.platform_serial(), note.body)

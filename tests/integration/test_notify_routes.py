@@ -44,10 +44,7 @@ def test_duplicate_refund_notification_changes_nothing(env):
 
 
 def test_hostile_notifications_are_refused_and_change_nothing(env):
-    env.sim.configure(drop_notifications=True)
-    o = env.order(14)
-    no = env.api.post("/api/admin/pay/refunds", env.admin, {"order_no": o.order_no, "amount": 300}).json()["refund_no"]
-    env.wait_for(lambda: env.sim.refund(no)["status"] == "SUCCESS")
+    o, no = env.refund_without_notification(14, 300)
     assert env.refund(no).status == "processing"
     url = _refund_url(env)
     assert env.sim.send_bad_signature_notification(no, url) == 401  # forged
@@ -72,10 +69,7 @@ def test_hostile_notifications_are_refused_and_change_nothing(env):
 
 
 def test_notification_with_wrong_amount_is_refused(env):
-    env.sim.configure(drop_notifications=True)
-    o = env.order(15)
-    no = env.api.post("/api/admin/pay/refunds", env.admin, {"order_no": o.order_no, "amount": 300}).json()["refund_no"]
-    env.wait_for(lambda: env.sim.refund(no)["status"] == "SUCCESS")
+    o, no = env.refund_without_notification(15, 300)
     from wechatpay_sim.notifier import Notification
 
     resource = env.sim.store.get(no).to_resource(env.sim.keyset.mchid)
