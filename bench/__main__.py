@@ -39,7 +39,7 @@ def _ms(seconds: float) -> str:
 def round_trips(w, counter) -> dict:
     """DynamoDB calls (and SQS sends) per operation, counted by botocore hooks."""
     from chalicelib.adapters import repository as repo
-    from chalicelib.services import reconcile
+    from chalicelib.services import poller
 
     print("DynamoDB round trips per operation (targets: create/approve <= 3, notify <= 2 + 1 SQS send, "
           "detail <= 3 whatever the refund count)")
@@ -95,7 +95,7 @@ def round_trips(w, counter) -> dict:
     for no in nos:
         w.wait_sim(no, "SUCCESS")
     counter.reset()
-    report = reconcile.poll()
+    report = poller.poll()
     n = counter.dynamodb()
     polled = report.due
     out["poll per refund"] = {"dynamodb": n / max(polled, 1), "due": polled, "sqs_sends": counter.sqs_sends()}
@@ -222,7 +222,7 @@ def poll_cost(w, counter, settled: int = 10_000, pending: int = 10) -> dict:
     ``settled`` finished refunds in the table."""
     from chalicelib.adapters import models
     from chalicelib.adapters.models import Refund, RefundEvent
-    from chalicelib.services import reconcile
+    from chalicelib.services import poller
 
     print(f"Poll cost: items read with {pending} pending refunds, without and with {settled:,} settled ones "
           "(target: proportional to pending only)")
@@ -252,14 +252,14 @@ def poll_cost(w, counter, settled: int = 10_000, pending: int = 10) -> dict:
             w.wait_sim(no, "SUCCESS")
         counter.reset()
         t = time.perf_counter()
-        report = reconcile.poll()
+        report = poller.poll()
         elapsed = time.perf_counter() - t
         out[history] = {"items_read": counter.items_read, "calls": counter.dynamodb(), "due": report.due,
                         "seconds": elapsed}
         _line(f"poll with {history:,} settled: items read", counter.items_read,
               f"{counter.dynamodb()} DynamoDB calls, {report.due} due, {report.changed} settled, {_ms(elapsed)}")
         counter.reset()
-        empty = reconcile.poll()
+        empty = poller.poll()
         _line("  next poll (nothing due): items read", counter.items_read, f"{counter.dynamodb()} calls, "
               f"{empty.due} due")
     same = out[0]["items_read"] == out[settled]["items_read"]
@@ -308,7 +308,7 @@ def throughput(w, counter, clients=(1, 4, 8), per_client: int = 25) -> dict:
     """Refunds per second through the local API with N concurrent clients across many orders."""
     import requests
 
-    from chalicelib.services import reconcile
+    from chalicelib.services import poller
 
     w.set_nodelay(True)
     print(f"Throughput: refunds created per second through the local API ({per_client} per client, "
@@ -345,7 +345,7 @@ def throughput(w, counter, clients=(1, 4, 8), per_client: int = 25) -> dict:
             if not left:
                 break
             time.sleep(1.0)
-            reconcile.poll()
+            poller.poll()
         for m in w.queue_messages():
             _restore(w, m)
         for o in orders:

@@ -64,10 +64,3 @@ def log_context(**fields):
         yield
     finally:
         _context.reset(token)
-
-
-def bind(**fields) -> None:
-    """Add fields to the current context (e.g. once the refund_no is known)."""
-    current = dict(_context.get())
-    current.update({k: v for k, v in fields.items() if v is not None})
-    _context.set(current)

@@ -112,10 +112,21 @@ def build(now: datetime | None = None):
     return users, orders, coupons, inventory, ledger
 
 
+# seeded order n -> its order number, from the last seeding in this process (tests, benchmarks)
+SEEDED_ORDERS: dict[int, str] = {}
+
+
+def order_no(n: int) -> str:
+    """The order number of seeded order ``n`` (1-based, as in ``build``)."""
+    return SEEDED_ORDERS[n]
+
+
 def seed(now: datetime | None = None) -> list[PaidTransaction]:
     """Write the demo data; return the paid transactions the WeChat simulator must know."""
     models.bind()
     users, orders, coupons, inventory, ledger = build(now)
+    SEEDED_ORDERS.clear()
+    SEEDED_ORDERS.update({int(o.order_no[-4:]): o.order_no for o in orders})
     for group in (users, orders, coupons, inventory, ledger):
         with type(group[0]).batch_write() as batch:
             for item in group:

@@ -40,11 +40,13 @@ class World:
 
     # ----------------------------------------------------------- data access
     def order(self, n: int):
-        """The seeded order number ``n`` (see devstack/seed.py)."""
-        for o in models.Order.scan():
-            if o.order_no.endswith(f"{n:04d}"):
-                return o
-        raise KeyError(n)
+        """The seeded order number ``n`` (see devstack/seed.py): one GetItem, never a Scan."""
+        from devstack.seed import order_no
+
+        order = repo.get_order(order_no(n))
+        if order is None:
+            raise KeyError(n)
+        return order
 
     def fresh(self, order_no: str):
         return repo.get_order(order_no)
@@ -75,9 +77,9 @@ class World:
         return n
 
     def poll(self):
-        from chalicelib.services import reconcile
+        from chalicelib.services import poller
 
-        return reconcile.poll()
+        return poller.poll()
 
     def wait_for(self, predicate, timeout: float = 10.0, interval: float = 0.05):
         deadline = time.monotonic() + timeout

@@ -1,6 +1,7 @@
-"""DynamoDB access: reads, paginated index queries, and the conditional writes and
-transactions that make refunds race-free. Services call this; nothing else touches
-pynamodb's write API."""
+"""DynamoDB access: reads, paginated index queries, and the named writes (refund changes,
+receipts, tasks, work scheduling, restoration) that services combine into one conditional
+write or one transaction. Order balances move only through ``balances.py``. Services call
+these; no service builds an update expression or touches pynamodb's write API."""
 from __future__ import annotations
 
 import base64
@@ -9,16 +10,18 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from pynamodb.connection import Connection
 from pynamodb.constants import NONE
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactGet, TransactWrite
 
+from ..domain.enums import CouponStatus, InventoryStatus, RestorationStatus, ShippingStatus, TaskStatus
 from ..domain.errors import ValidationError
 from . import models
-from .models import ManualTask, NotifyReceipt, Order, Refund, User
+from .models import (InventoryItem, ManualTask, NotifyReceipt, Order, PointsEntry, Refund, RefundEvent, User,
+                     UserCoupon)
 
 _conn_lock = threading.Lock()
 _conn: tuple | None = None
@@ -193,7 +196,7 @@ def due_work(kind: str, due_before: str, limit: int) -> list[str]:
 
 
 class WriteConflict(Exception):
-    """A transaction's condition failed. ``reasons`` maps item label -> DynamoDB reason code."""
+    """A write's condition failed. ``reasons`` maps item label -> DynamoDB reason code."""
 
     def __init__(self, reasons: dict[str, str]):
         super().__init__(", ".join(f"{k}: {v}" for k, v in reasons.items()))
@@ -214,14 +217,27 @@ class TxItem:
     actions: list | None = None
 
 
-_KIND_ORDER = {"check": 0, "put": 2, "update": 3}  # how pynamodb sends items
-
-
+# pynamodb's TransactWrite sends condition checks, then deletes, puts and updates, whatever
+# order they were added in, and CancellationReasons follow the sent order. Items are sorted
+# the same way here so reason i belongs to item i (pinned by tests/unit/test_repository.py).
+SEND_ORDER = {"check": 0, "delete": 1, "put": 2, "update": 3}
 _CONFLICT_RETRIES = 6
 
 
 def _backoff(attempt: int) -> None:
     time.sleep(min(0.2, 0.005 * (2 ** attempt)) * (0.5 + random.random()))
+
+
+def write(items: list[TxItem]) -> None:
+    """Commit ``items`` all or nothing, or raise ``WriteConflict`` naming the items whose
+    condition failed. One item is a plain conditional write (half the cost of a transaction)."""
+    if len(items) == 1 and items[0].kind in ("update", "put"):
+        it = items[0]
+        ok = update(it.model, it.actions, it.condition) if it.kind == "update" else _put(it.model, it.condition)
+        if not ok:
+            raise WriteConflict({it.label: "ConditionalCheckFailed"})
+        return
+    transact(items)
 
 
 def transact(items: list[TxItem]) -> None:
@@ -240,9 +256,13 @@ def transact(items: list[TxItem]) -> None:
             raise
 
 
+def sent_order(items: list[TxItem]) -> list[TxItem]:
+    return sorted(items, key=lambda i: SEND_ORDER[i.kind])  # stable within a kind
+
+
 def _transact_once(items: list[TxItem]) -> None:
     models.bind()
-    ordered = sorted(items, key=lambda i: _KIND_ORDER[i.kind])  # stable: matches sent order
+    ordered = sent_order(items)
     try:
         with TransactWrite(connection=connection()) as tx:
             for it in ordered:
@@ -250,17 +270,24 @@ def _transact_once(items: list[TxItem]) -> None:
                     tx.save(it.model, condition=it.condition)
                 elif it.kind == "update":
                     tx.update(it.model, actions=it.actions, condition=it.condition)
+                elif it.kind == "delete":
+                    tx.delete(it.model, condition=it.condition)
                 else:
                     model_cls, key = it.model
                     tx.condition_check(model_cls, key, condition=it.condition)
     except TransactWriteError as exc:
         if exc.cause_response_code != "TransactionCanceledException":
             raise
-        reasons = {}
-        for it, reason in zip(ordered, exc.cancellation_reasons):
-            if reason is not None and reason.code not in (None, "None"):
-                reasons[it.label] = reason.code
-        raise WriteConflict(reasons) from exc
+        raise WriteConflict(cancellation_reasons(ordered, exc.cancellation_reasons)) from exc
+
+
+def cancellation_reasons(ordered: list[TxItem], reasons: list) -> dict[str, str]:
+    """label -> reason code for every item DynamoDB names, by its index in the sent list."""
+    out = {}
+    for it, reason in zip(ordered, reasons):
+        if reason is not None and reason.code not in (None, "None"):
+            out[it.label] = reason.code
+    return out
 
 
 def update(model, actions: list, condition=None) -> bool:
@@ -285,10 +312,10 @@ def update(model, actions: list, condition=None) -> bool:
     return False  # pragma: no cover - the loop returns or raises
 
 
-def put_if_absent(model, hash_attr) -> bool:
+def _put(model, condition) -> bool:
     models.bind()
     try:
-        model.save(condition=hash_attr.does_not_exist())
+        model.save(condition=condition)
         return True
     except PutError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
@@ -296,16 +323,154 @@ def put_if_absent(model, hash_attr) -> bool:
         raise
 
 
-# ---------------------------------------------------------------- notifications and tasks
+# ---------------------------------------------------------------- refund writes
 
 
-def notify_seen(notify_id: str) -> bool:
+def new_refund(refund: Refund) -> TxItem:
+    """Put a refund that does not exist yet (its refund_no is the idempotency key's image)."""
+    return TxItem("refund", "put", refund, Refund.refund_no.does_not_exist())
+
+
+def refund_change(refund: Refund, *, expected_status: str, fields: dict, event: RefundEvent | None) -> TxItem:
+    """Set ``fields`` (None removes one) and append ``event``, if the refund is still in
+    ``expected_status``: the condition every refund transition is keyed on."""
+    actions = [getattr(Refund, k).set(v) if v is not None else getattr(Refund, k).remove()
+               for k, v in fields.items()]
+    if event is not None:
+        actions.append(Refund.events.set(Refund.events.append([event])))
+    return TxItem("refund", "update", refund, Refund.status == expected_status, actions)
+
+
+def notify_receipt(receipt: NotifyReceipt) -> TxItem:
+    """Remember a processed notification id; fails when it was processed before."""
+    return TxItem("receipt", "put", receipt, NotifyReceipt.notify_id.does_not_exist())
+
+
+def new_task(task: ManualTask) -> TxItem:
+    """A manual task born with another change (deterministic id: a repeat is the same task)."""
+    return TxItem(f"task:{task.task_id}", "put", task, None)
+
+
+def add_task(task: ManualTask) -> bool:
+    """Open ``task`` unless a task with its id exists already (then False)."""
+    return _put(task, ManualTask.task_id.does_not_exist())
+
+
+def schedule_work(refund_no: str, *, due_at: str, status: str, attempts: int | None = None,
+                  work: str | None = None) -> bool:
+    """Move a refund's next check (and count a check that changed nothing), if it is still in
+    ``status`` (and, with ``work``, still in that queue)."""
+    actions = [Refund.work_due_at.set(due_at)]
+    if attempts is not None:
+        actions.append(Refund.poll_attempts.set(attempts))
+    cond = Refund.status == status
+    if work is not None:
+        cond = cond & (Refund.work == work)
+    return update(Refund(refund_no), actions, cond)
+
+
+def leave_work_queue(refund_no: str, *, status: str, work: str) -> bool:
+    """Drop a refund from the sparse work index (its outcome arrived another way)."""
+    return update(Refund(refund_no), [Refund.work.remove(), Refund.work_due_at.remove()],
+                  (Refund.status == status) & (Refund.work == work))
+
+
+# ---------------------------------------------------------------- restoration writes
+
+
+def restoration_items(*, refund_no: str, user_id: str, order_no: str, points_entry: PointsEntry | None,
+                      coupon_id: str | None, revoke_inventory: Iterable[str], revoke_virtual: bool,
+                      cancel_shipment: bool, shipping_exception: str | None, tasks: Iterable[ManualTask],
+                      outcome: dict, now: str) -> list[TxItem]:
+    """Everything a successful refund puts back, as one transaction: the points ledger entry
+    and balance, the coupon, lottery inventory, the order's fulfilment and shipment flags,
+    manual tasks, and the done marker that makes a redelivered message a no-op. Each item keeps
+    the condition under which the plan was made, so a concurrent change cancels the whole."""
+    items: list[TxItem] = []
+    if points_entry is not None:
+        items.append(TxItem("points_entry", "put", points_entry, PointsEntry.entry_id.does_not_exist()))
+        items.append(TxItem("points_balance", "update", User(user_id), None,
+                            [User.points_balance.add(points_entry.points)]))
+    if coupon_id:
+        items.append(TxItem("coupon", "update", UserCoupon(user_id, coupon_id),
+                            UserCoupon.status == CouponStatus.USED.value,
+                            [UserCoupon.status.set(CouponStatus.UNUSED.value),
+                             UserCoupon.restored_by_refund.set(refund_no), UserCoupon.updated_at.set(now)]))
+    for item_id in revoke_inventory:
+        items.append(TxItem(f"inventory:{item_id}", "update", InventoryItem(user_id, item_id),
+                            InventoryItem.status == InventoryStatus.HELD.value,
+                            [InventoryItem.status.set(InventoryStatus.REVOKED.value),
+                             InventoryItem.revoked_by_refund.set(refund_no), InventoryItem.updated_at.set(now)]))
+    actions, conditions = [], []
+    if revoke_virtual:
+        actions += [Order.virtual.revoked.set(True), Order.virtual.revoked_at.set(now),
+                    Order.virtual.revoked_by_refund.set(refund_no)]
+        conditions.append(Order.virtual.revoked == False)  # noqa: E712 - a DynamoDB condition, not a bool test
+    if cancel_shipment:
+        actions.append(Order.shipping.cancelled.set(True))
+        conditions.append(Order.shipping.status == ShippingStatus.PENDING.value)
+    if shipping_exception:
+        actions += [Order.shipping.status.set(ShippingStatus.EXCEPTION.value),
+                    Order.shipping.exception_reason.set(shipping_exception)]
+        conditions.append(Order.shipping.status.is_in(ShippingStatus.SHIPPED.value, ShippingStatus.SIGNED.value))
+    if actions:
+        cond = conditions[0]
+        for extra in conditions[1:]:
+            cond = cond & extra
+        items.append(TxItem("order", "update", Order(order_no), cond, actions + [Order.updated_at.set(now)]))
+    items.extend(new_task(t) for t in tasks)
+    items.append(TxItem("restoration", "update", Refund(refund_no),
+                        Refund.restoration_status == RestorationStatus.PENDING.value,
+                        [Refund.restoration_status.set(RestorationStatus.DONE.value), Refund.restoration.set(outcome),
+                         Refund.work.remove(), Refund.work_due_at.remove(), Refund.updated_at.set(now)]))
+    return items
+
+
+def restoration_targets(user_id: str, coupon_id: str | None, inventory_ids: list[str]):
+    """The coupon and lottery inventory a restoration may touch: one BatchGetItem over both
+    tables. Returns ``(coupon or None, [inventory items in the order asked])``."""
     models.bind()
-    try:
-        NotifyReceipt.get(notify_id)
-        return True
-    except DoesNotExist:
-        return False
+    wanted: list[tuple[type, tuple]] = [(InventoryItem, (user_id, i)) for i in inventory_ids]
+    if coupon_id:
+        wanted.append((UserCoupon, (user_id, coupon_id)))
+    if not wanted:
+        return None, []
+    found = batch_get(wanted)
+    coupon = found.get((UserCoupon, (user_id, coupon_id))) if coupon_id else None
+    inventory = [found[(InventoryItem, (user_id, i))] for i in inventory_ids if (InventoryItem, (user_id, i)) in found]
+    return coupon, inventory
+
+
+def batch_get(keys: list[tuple[type, tuple]]) -> dict:
+    """Items of several tables in one BatchGetItem (more only for unprocessed keys).
+    ``keys`` are ``(model, (hash, range))``; returns ``{(model, key): item}`` for those found."""
+    models.bind()
+    by_table: dict[str, type] = {}
+    request: dict[str, dict] = {}
+    for model, key in keys:
+        attrs = [a for a in (model._hash_key_attribute(), model._range_key_attribute()) if a is not None]
+        by_table[model.Meta.table_name] = model
+        request.setdefault(model.Meta.table_name, {"Keys": []})["Keys"].append(
+            {a.attr_name: {a.attr_type: a.serialize(v)} for a, v in zip(attrs, key)})
+    client = connection().client
+    found: dict = {}
+    for attempt in range(_CONFLICT_RETRIES):
+        resp = client.batch_get_item(RequestItems=request)
+        for table, raw_items in resp.get("Responses", {}).items():
+            model = by_table[table]
+            for raw in raw_items:
+                item = model.from_raw_data(raw)
+                key = tuple(getattr(item, a.attr_name) for a in
+                            (model._hash_key_attribute(), model._range_key_attribute()) if a is not None)
+                found[(model, key)] = item
+        request = resp.get("UnprocessedKeys") or {}
+        if not request:
+            return found
+        _backoff(attempt)
+    raise RuntimeError("BatchGetItem left keys unprocessed")
+
+
+# ---------------------------------------------------------------- tasks
 
 
 def get_task(task_id: str) -> ManualTask | None:
@@ -316,14 +481,14 @@ def get_task(task_id: str) -> ManualTask | None:
         return None
 
 
+def finish_task(task_id: str, fields: dict) -> bool:
+    """Mark an open task done with ``fields`` (who, when, note); False if it was not open."""
+    return update(ManualTask(task_id), [getattr(ManualTask, k).set(v) for k, v in fields.items()],
+                  ManualTask.status == TaskStatus.OPEN.value)
+
+
 def list_tasks(*, status: str, task_type: str | None, limit: int, cursor: str | None) -> Page:
     models.bind()
     filt = (ManualTask.type == task_type) if task_type else None
     return _page(ManualTask, ManualTask.by_status, status, newest_first=True, limit=limit, cursor=cursor,
                  filter_condition=filt)
-
-
-def iter_tasks(*, status: str, task_type: str | None) -> Iterator[ManualTask]:
-    models.bind()
-    filt = (ManualTask.type == task_type) if task_type else None
-    yield from ManualTask.by_status.query(status, scan_index_forward=False, filter_condition=filt)

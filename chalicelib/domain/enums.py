@@ -108,6 +108,13 @@ class TaskType(LabelledStrEnum):
     OUTCOME_CONFLICT = ("outcome_conflict", "微信结果与本地状态冲突")
 
 
+class AbnormalRefundType(LabelledStrEnum):
+    """Where an abnormal refund is sent again (WeChat's apply-abnormal-refund ``type``)."""
+
+    USER_BANK_CARD = ("USER_BANK_CARD", "用户银行卡")
+    MERCHANT_BANK_CARD = ("MERCHANT_BANK_CARD", "商户银行卡")
+
+
 class TaskStatus(LabelledStrEnum):
     OPEN = ("open", "待处理")
     DONE = ("done", "已处理")

@@ -1,64 +1,110 @@
-"""Domain errors carry a stable machine-readable code and the HTTP status they map to."""
+"""Domain errors: a stable machine-readable ``ErrorCode`` and a human message.
+
+The domain says *what* went wrong; which HTTP status that is belongs to the entrypoints
+(``chalicelib/entrypoints/errors.py``). The README's error table and the OpenAPI
+document list exactly these codes (a test keeps the three in step).
+"""
 from __future__ import annotations
+
+from enum import Enum
+
+
+class ErrorCode(str, Enum):
+    """Every code an API error can carry. Compares equal to its string value."""
+
+    # the request itself
+    VALIDATION_ERROR = "VALIDATION_ERROR"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
+    REFUND_NOT_FOUND = "REFUND_NOT_FOUND"
+    TASK_NOT_FOUND = "TASK_NOT_FOUND"
+    # the state does not allow it
+    ORDER_NOT_REFUNDABLE = "ORDER_NOT_REFUNDABLE"
+    AMOUNT_EXCEEDS_REFUNDABLE = "AMOUNT_EXCEEDS_REFUNDABLE"
+    REFUND_LIMIT_REACHED = "REFUND_LIMIT_REACHED"
+    REFUND_WINDOW_EXPIRED = "REFUND_WINDOW_EXPIRED"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    REFUND_APPLICATION_PENDING = "REFUND_APPLICATION_PENDING"
+    INVALID_REFUND_STATE = "INVALID_REFUND_STATE"
+    AMOUNT_EXCEEDS_REQUESTED = "AMOUNT_EXCEEDS_REQUESTED"
+    TASK_ALREADY_DONE = "TASK_ALREADY_DONE"
+    WECHAT_REJECTED = "WECHAT_REJECTED"
+    OUTCOME_MISMATCH = "OUTCOME_MISMATCH"
+    # our side or WeChat's cannot answer now
+    UPSTREAM_UNAVAILABLE = "UPSTREAM_UNAVAILABLE"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class DomainError(Exception):
-    code = "ERROR"
-    http_status = 400
+    code: ErrorCode = ErrorCode.INTERNAL_ERROR
 
-    def __init__(self, message: str, *, code: str | None = None, http_status: int | None = None, details=None):
+    def __init__(self, message: str, *, code: ErrorCode | None = None, details=None):
         super().__init__(message)
         self.message = message
         if code is not None:
-            self.code = code
-        if http_status is not None:
-            self.http_status = http_status
+            self.code = ErrorCode(code)
         self.details = details
 
     def to_dict(self) -> dict:
-        body = {"code": self.code, "message": self.message}
+        body = {"code": self.code.value, "message": self.message}
         if self.details:
             body["details"] = self.details
         return body
 
 
 class ValidationError(DomainError):
-    code, http_status = "VALIDATION_ERROR", 400
+    code = ErrorCode.VALIDATION_ERROR
 
 
 class Unauthenticated(DomainError):
-    code, http_status = "UNAUTHENTICATED", 401
+    code = ErrorCode.UNAUTHENTICATED
 
 
 class Forbidden(DomainError):
-    code, http_status = "FORBIDDEN", 403
+    code = ErrorCode.FORBIDDEN
 
 
 class NotFound(DomainError):
-    http_status = 404
+    code = ErrorCode.NOT_FOUND
 
 
 class OrderNotFound(NotFound):
-    code = "ORDER_NOT_FOUND"
+    code = ErrorCode.ORDER_NOT_FOUND
 
 
 class RefundNotFound(NotFound):
-    code = "REFUND_NOT_FOUND"
+    code = ErrorCode.REFUND_NOT_FOUND
 
 
 class TaskNotFound(NotFound):
-    code = "TASK_NOT_FOUND"
+    code = ErrorCode.TASK_NOT_FOUND
 
 
 class Conflict(DomainError):
-    """409: the request is well formed but the current state does not allow it."""
+    """The request is well formed but the current state does not allow it."""
 
-    code, http_status = "CONFLICT", 409
+    code = ErrorCode.INVALID_REFUND_STATE
 
 
-def conflict(code: str, message: str, **details) -> Conflict:
+def conflict(code: ErrorCode, message: str, **details) -> Conflict:
     return Conflict(message, code=code, details=details or None)
 
 
+class OutcomeMismatch(Conflict):
+    """What WeChat reports for a refund does not match our record (e.g. another amount)."""
+
+    code = ErrorCode.OUTCOME_MISMATCH
+
+    def __init__(self, message: str, *, ours: int | None = None, theirs: int | None = None):
+        super().__init__(message, details={"ours": ours, "theirs": theirs})
+        self.ours = ours
+        self.theirs = theirs
+
+
 class UpstreamUnavailable(DomainError):
-    code, http_status = "UPSTREAM_UNAVAILABLE", 503
+    code = ErrorCode.UPSTREAM_UNAVAILABLE

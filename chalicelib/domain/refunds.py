@@ -44,7 +44,25 @@ TRANSITIONS: dict[RefundStatus, frozenset[RefundStatus]] = {
     S.REJECTED: frozenset(),
 }
 FINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
+# statuses whose amount is held in the order's ``reserved_amount``
+RESERVED = frozenset({S.SUBMITTED, S.PROCESSING, S.ABNORMAL})
+# statuses whose outcome is WeChat's to give: the poller queries them
 AWAITING_WECHAT = frozenset({S.SUBMITTED, S.PROCESSING, S.ABNORMAL})
+
+MAX_POLL_BACKOFF_SECONDS = 3600
+MAX_ABNORMAL_BACKOFF_SECONDS = 6 * 3600
+
+
+def poll_delay(status: RefundStatus, attempts: int, *, poll_after: int, abnormal_every: int) -> int:
+    """Seconds until a refund awaiting WeChat is queried again: the one backoff formula.
+
+    Doubles with every check that found it unchanged (or could not ask), from the first
+    check's delay up to a cap; an abnormal refund (waiting for a person) starts slower."""
+    if status == S.ABNORMAL:
+        base, cap = abnormal_every, MAX_ABNORMAL_BACKOFF_SECONDS
+    else:
+        base, cap = poll_after, MAX_POLL_BACKOFF_SECONDS
+    return min(base * 2 ** min(max(attempts, 0), 10), max(cap, base))
 
 
 class Balance(Enum):
@@ -102,6 +120,13 @@ class Outcome:
     amount: int | None = None  # what WeChat says was refunded; cross-checked
     raw: dict | None = None
     detail: str | None = None
+
+    RECORDED = ("wechat_refund_id", "user_received_account", "success_time", "failure_code", "failure_message",
+                "raw")
+
+    def fields(self) -> dict:
+        """What this outcome records on the refund (only what it knows)."""
+        return {name: getattr(self, name) for name in self.RECORDED if getattr(self, name) is not None}
 
 
 # ---------------------------------------------------------------- validation

@@ -4,10 +4,10 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from ..domain import refunds as rules
-from ..domain.enums import OrderStatus, RefundStatus, SourceType, TaskStatus, TaskType
+from ..domain.enums import AbnormalRefundType, OrderStatus, RefundStatus, SourceType, TaskStatus, TaskType
 from ..domain.errors import ValidationError
-from ..services import orders, refunds, tasks, views
-from .http import JSON_TYPES, endpoint, idempotency_key, int_param, json_body, json_response, limit_param, only_fields, query
+from ..services import queries, refunds, tasks, views
+from .http import JSON_TYPES, csv_response, endpoint, idempotency_key, int_param, json_body, json_response, limit_param, only_fields, query
 
 bp = Blueprint(__name__)
 
@@ -17,7 +17,7 @@ bp = Blueprint(__name__)
 def list_orders(principal):
     p = query(bp.current_request, {"status", "source_type", "user_id", "limit", "cursor"})
     user_id = p.get("user_id") or None
-    return orders.list_orders(status=int_param(p, "status", enum=OrderStatus),
+    return queries.list_orders(status=int_param(p, "status", enum=OrderStatus),
                               source_type=int_param(p, "source_type", enum=SourceType),
                               user_id=user_id, limit=limit_param(p), cursor=p.get("cursor"))
 
@@ -25,7 +25,7 @@ def list_orders(principal):
 @bp.route("/orders/{order_no}", methods=["GET"])
 @endpoint(bp, "admin")
 def order_detail(principal, order_no):
-    return orders.order_detail(order_no)
+    return queries.order_detail(order_no)
 
 
 @bp.route("/pay/refunds", methods=["POST"], content_types=JSON_TYPES)
@@ -58,14 +58,14 @@ def list_refunds(principal):
     sort = p.get("order") or "newest"
     if sort not in ("newest", "oldest"):
         raise ValidationError("order must be newest or oldest", details={"field": "order"})
-    return refunds.list_refunds(status=status, order_no=p.get("order_no") or None,
+    return queries.list_refunds(status=status, order_no=p.get("order_no") or None,
                                 oldest_first=sort == "oldest", limit=limit_param(p), cursor=p.get("cursor"))
 
 
 @bp.route("/pay/refunds/{refund_no}", methods=["GET"])
 @endpoint(bp, "admin")
 def refund_detail(principal, refund_no):
-    return views.refund_view(refunds.get_refund(refund_no))
+    return queries.refund_detail(refund_no)
 
 
 @bp.route("/pay/refunds/{refund_no}/approve", methods=["POST"], content_types=JSON_TYPES)
@@ -91,10 +91,11 @@ def reject_refund(principal, refund_no):
 def abnormal_refund(principal, refund_no):
     body = only_fields(json_body(bp.current_request), {"type", "bank_type", "bank_account", "real_name"})
     kind = body.get("type")
-    if kind not in refunds.ABNORMAL_TYPES:
-        raise ValidationError(f"type must be one of {list(refunds.ABNORMAL_TYPES)}", details={"field": "type"})
+    if kind not in AbnormalRefundType.labels():
+        raise ValidationError(f"type must be one of {list(AbnormalRefundType.labels())}", details={"field": "type"})
+    kind = AbnormalRefundType(kind)
     card = {}
-    if kind == "USER_BANK_CARD":
+    if kind == AbnormalRefundType.USER_BANK_CARD:
         for name in ("bank_type", "bank_account", "real_name"):
             value = body.get(name)
             if not isinstance(value, str) or not value.strip() or len(value) > 64:
@@ -117,9 +118,9 @@ def list_tasks(principal):
         raise ValidationError(f"type must be one of {sorted(TaskType.labels())}", details={"field": "type"})
     fmt = p.get("format") or "json"
     if fmt == "csv":
-        return tasks.export_csv(status=status, task_type=task_type, cursor=p.get("cursor"),
-                                limit=int_param(p, "limit", minimum=1, maximum=tasks.CSV_PAGE_ROWS,
-                                                default=tasks.CSV_PAGE_ROWS))
+        return csv_response(tasks.export_csv(status=status, task_type=task_type, cursor=p.get("cursor"),
+                                             limit=int_param(p, "limit", minimum=1, maximum=tasks.CSV_PAGE_ROWS,
+                                                             default=tasks.CSV_PAGE_ROWS)))
     if fmt != "json":
         raise ValidationError("format must be json or csv", details={"field": "format"})
     return tasks.list_tasks(status=status, task_type=task_type, limit=limit_param(p), cursor=p.get("cursor"))

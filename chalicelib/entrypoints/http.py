@@ -10,8 +10,9 @@ import uuid
 from chalice import Response
 
 from ..adapters import auth
-from ..domain.errors import DomainError, ValidationError
+from ..domain.errors import DomainError, ErrorCode, ValidationError
 from ..log import get_logger, log_context
+from .errors import http_status
 
 log = get_logger(__name__)
 # JSON bodies; curl and some clients label them form-encoded or plain text, so accept those
@@ -24,6 +25,16 @@ def json_response(body, status: int = 200, headers: dict | None = None) -> Respo
     h = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}
     h.update(headers or {})
     return Response(body=json.dumps(body, ensure_ascii=False), status_code=status, headers=h)
+
+
+def csv_response(export) -> Response:
+    """A CSV export page. The body is text, not bytes: API Gateway's Lambda proxy response must
+    be JSON, and a text content type is not base64-encoded; the gateway sends it as UTF-8."""
+    headers = {"Content-Type": "text/csv; charset=utf-8", "Cache-Control": "no-store",
+               "Content-Disposition": f'attachment; filename="{export.filename}"'}
+    if export.next_cursor:
+        headers["X-Next-Cursor"] = export.next_cursor
+    return Response(body=export.text, status_code=200, headers=headers)
 
 
 def error_response(code: str, message: str, status: int, details=None) -> Response:
@@ -52,12 +63,13 @@ def endpoint(bp, role: str | None):
                         return result
                     return json_response(result)
                 except DomainError as err:
-                    if err.http_status >= 500:
-                        log.error("request failed", extra={"code": err.code})
-                    return error_response(err.code, err.message, err.http_status, err.details)
+                    status = http_status(err.code)
+                    if status >= 500:
+                        log.error("request failed", extra={"code": err.code.value})
+                    return error_response(err.code.value, err.message, status, err.details)
                 except Exception:  # noqa: BLE001 - never a stack trace in a response
                     log.exception("unhandled error")
-                    return error_response("INTERNAL_ERROR", "服务暂时不可用，请稍后重试", 500)
+                    return error_response(ErrorCode.INTERNAL_ERROR.value, "服务暂时不可用，请稍后重试", 500)
 
         return wrapper
 

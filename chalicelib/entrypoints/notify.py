@@ -7,7 +7,6 @@ from __future__ import annotations
 from chalice import Blueprint, Response
 
 from ..config import settings
-from ..domain.errors import DomainError
 from ..log import get_logger, log_context
 from .http import error_response
 
@@ -39,8 +38,9 @@ def _receive(kind: str):
         try:
             handler = notifications.handle_refund_event if kind == "refund" else notifications.handle_payment_event
             result = handler(event)
-        except DomainError as err:
-            return error_response("FAIL", err.message, err.http_status if err.http_status < 500 else 500)
+        except notifications.NotificationRefused as err:
+            log.warning("notification refused", extra={"notify_id": event.id, "reason": err.message})
+            return error_response("FAIL", err.message, 400)
         except Exception:  # noqa: BLE001 - WeChat retries; we log and answer FAIL
             log.exception("notification processing failed", extra={"notify_id": event.id})
             return error_response("FAIL", "processing failed", 500)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from ..domain import refunds as rules
-from ..services import orders, refunds, views
+from ..services import queries, refunds, views
 from .http import JSON_TYPES, endpoint, idempotency_key, json_body, json_response, only_fields
 
 bp = Blueprint(__name__)
@@ -25,4 +25,4 @@ def apply_refund(principal, order_no):
 @bp.route("/orders/{order_no}/refunds", methods=["GET"])
 @endpoint(bp, "user")
 def my_refunds(principal, order_no):
-    return orders.player_refunds(principal.subject, order_no)
+    return queries.player_refunds(principal.subject, order_no)

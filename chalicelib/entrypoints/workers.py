@@ -21,7 +21,7 @@ def restore_record(body: str, message_id: str | None = None) -> dict:
         return {"result": "malformed"}
     with log_context(refund_no=refund_no, order_no=payload.get("order_no"), message_id=message_id):
         try:
-            return restoration.restore(refund_no)
+            return restoration.restore(refund_no, payload.get("order_no"))
         except Exception:
             log.exception("restoration failed; the message will be redelivered")
             raise
@@ -29,9 +29,9 @@ def restore_record(body: str, message_id: str | None = None) -> dict:
 
 def poll_and_sweep() -> dict:
     from ..metrics import emit_metrics
-    from ..services import reconcile
+    from ..services import poller
 
-    report = reconcile.poll()
-    swept = reconcile.sweep()
+    report = poller.poll()
+    swept = poller.sweep()
     emit_metrics(report, swept=swept)
     return {"poll": report.to_dict(), "swept": swept}

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from ..adapters import balances
 from ..adapters import repository as repo
-from ..adapters.models import NotifyReceipt, Order
+from ..adapters.models import NotifyReceipt
 from ..config import settings
 from ..domain import refunds as rules
 from ..domain.enums import OrderStatus
-from ..domain.errors import DomainError
+from ..domain.errors import OutcomeMismatch
 from ..domain.refunds import Outcome, iso, now_utc
 from ..log import get_logger, log_context
-from . import refunds
+from . import transitions
 
 log = get_logger(__name__)
 
 
-class NotificationRefused(DomainError):
+class NotificationRefused(Exception):
     """Verified but not applicable (unknown refund, mismatch): answered non-2xx so WeChat retries."""
 
-    code, http_status = "FAIL", 400
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
 
 
 def _receipt(event, subject: str) -> NotifyReceipt:
@@ -53,12 +56,10 @@ def handle_refund_event(event) -> str:
                           raw=resource, detail=f"微信通知 {event.event_type}")
         try:
             before = refund.status
-            after = refunds.apply_outcome(refund, outcome, actor="wechat", receipt=_receipt(event, refund_no),
-                                          order=order)
-        except DomainError as err:
-            if err.code == "OUTCOME_MISMATCH":
-                raise NotificationRefused("amount does not match the refund") from None
-            raise
+            after = transitions.apply_outcome(refund, outcome, actor="wechat", receipt=_receipt(event, refund_no),
+                                              order=order)
+        except OutcomeMismatch:
+            raise NotificationRefused("amount does not match the refund") from None
         return f"{before}->{after.status}"
 
 
@@ -80,19 +81,12 @@ def handle_payment_event(event) -> str:
         if order.status != OrderStatus.PENDING.value:
             return "noop"
         paid_at = _to_utc(res.get("success_time")) or iso(now_utc())
-        actions = [Order.status.set(OrderStatus.PAID.value),
-                   Order.payment.transaction_id.set(res.get("transaction_id")),
-                   Order.payment.paid_at.set(paid_at),
-                   Order.refundable_amount.set(order.actual_amount),
-                   Order.applicable_amount.set(order.actual_amount),
-                   Order.updated_at.set(iso(now_utc()))]
-        cond = (Order.status == OrderStatus.PENDING.value) & (Order.actual_amount == total)
+        paid = balances.mark_paid(order.order_no, total=total, transaction_id=res.get("transaction_id"),
+                                  paid_at=paid_at, now=iso(now_utc()))
         try:
-            repo.transact([repo.TxItem("order", "update", order, cond, actions),
-                           repo.TxItem("receipt", "put", _receipt(event, out_trade_no),
-                                       NotifyReceipt.notify_id.does_not_exist())])
+            repo.write([paid, repo.notify_receipt(_receipt(event, out_trade_no))])
         except repo.WriteConflict as c:
-            if c.failed("receipt") or c.failed("order"):
+            if c.failed("receipt") or c.failed(balances.LABEL):
                 return "noop"
             raise
         log.info("order paid", extra={"amount": total})

@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import csv
 import io
-
-from chalice import Response
+from dataclasses import dataclass
 
 from ..adapters import repository as repo
-from ..adapters.models import ManualTask
 from ..domain.enums import TaskStatus
-from ..domain.errors import TaskNotFound, conflict
+from ..domain.errors import ErrorCode, TaskNotFound, conflict
 from ..domain.refunds import iso, now_utc
 from . import views
 
@@ -28,13 +26,19 @@ def list_tasks(*, status: str, task_type: str | None, limit: int, cursor: str | 
 CSV_PAGE_ROWS = 5000  # ~1 MB: far below Lambda's 6 MB response limit
 
 
-def export_csv(*, status: str, task_type: str | None, limit: int, cursor: str | None) -> Response:
+@dataclass(frozen=True)
+class CsvFile:
+    """A CSV export page: its text (BOM first), a file name, and where the next page starts."""
+
+    text: str
+    filename: str
+    next_cursor: str | None
+
+
+def export_csv(*, status: str, task_type: str | None, limit: int, cursor: str | None) -> CsvFile:
     """Newest first, ``limit`` rows from ``cursor``: UTF-8 with BOM so Excel shows the Chinese
     labels. When more rows follow, ``X-Next-Cursor`` says where the next file starts (the console
-    follows it and saves one file).
-
-    The body is text, not bytes: API Gateway's Lambda proxy response must be JSON, and a text
-    content type is not base64-encoded; the gateway sends it as UTF-8."""
+    follows it and saves one file)."""
     page = repo.list_tasks(status=status, task_type=task_type, limit=limit, cursor=cursor)
     out = io.StringIO()
     writer = csv.writer(out)
@@ -42,11 +46,7 @@ def export_csv(*, status: str, task_type: str | None, limit: int, cursor: str | 
     for task in page.items:
         view = views.task_view(task)
         writer.writerow(["" if view.get(k) is None else view[k] for k, _ in CSV_COLUMNS])
-    headers = {"Content-Type": "text/csv; charset=utf-8",
-               "Content-Disposition": f'attachment; filename="manual-tasks-{status}.csv"'}
-    if page.next_cursor:
-        headers["X-Next-Cursor"] = page.next_cursor
-    return Response(body="\ufeff" + out.getvalue(), status_code=200, headers=headers)
+    return CsvFile("\ufeff" + out.getvalue(), f"manual-tasks-{status}.csv", page.next_cursor)
 
 
 def mark_done(*, task_id: str, actor: str, note: str) -> dict:
@@ -54,12 +54,12 @@ def mark_done(*, task_id: str, actor: str, note: str) -> dict:
     if task is None:
         raise TaskNotFound("任务不存在")
     if task.status == TaskStatus.DONE.value:
-        raise conflict("TASK_ALREADY_DONE", "任务已处理")
-    done = {"status": TaskStatus.DONE.value, "done_by": actor, "done_at": iso(now_utc()), "note": note or None}
-    ok = repo.update(task, [getattr(ManualTask, k).set(v) for k, v in done.items()],
-                     ManualTask.status == TaskStatus.OPEN.value)
-    if not ok:
-        raise conflict("TASK_ALREADY_DONE", "任务已处理")
+        raise conflict(ErrorCode.TASK_ALREADY_DONE, "任务已处理")
+    done = {"status": TaskStatus.DONE.value, "done_by": actor, "done_at": iso(now_utc())}
+    if note:
+        done["note"] = note
+    if not repo.finish_task(task_id, done):
+        raise conflict(ErrorCode.TASK_ALREADY_DONE, "任务已处理")
     for k, v in done.items():
         setattr(task, k, v)
     return views.task_view(task)

@@ -5,7 +5,7 @@ import io
 import json
 
 from chalicelib import metrics
-from chalicelib.services.reconcile import PollReport
+from chalicelib.services.poller import PollReport
 
 
 def test_emits_one_emf_line_with_every_metric(monkeypatch):

@@ -2,7 +2,7 @@
 from chalicelib.adapters import queue
 from chalicelib.adapters.models import Refund
 from chalicelib.domain.refunds import iso, now_utc
-from chalicelib.services import reconcile
+from chalicelib.services import poller
 from tests.support import DynamoMeter
 
 
@@ -112,10 +112,10 @@ def test_sweeper_recovers_a_lost_enqueue(env, monkeypatch):
     assert env.queue_messages() == []
     assert env.refund(body["refund_no"]).restoration_status == "pending"
     monkeypatch.undo()
-    assert reconcile.sweep() == 1
+    assert poller.sweep() == 1
     assert env.drain_restorations() == 1
     assert env.refund(body["refund_no"]).restoration_status == "done"
-    assert reconcile.sweep() == 0
+    assert poller.sweep() == 0
 
 
 def test_poll_reads_only_pending_refunds(env):
@@ -161,13 +161,13 @@ def test_abnormal_refund_is_resolved_through_apply_abnormal_refund(env):
 def test_success_reported_for_a_failed_refund_is_flagged_not_applied(env):
     from chalicelib.domain.refunds import Outcome
     from chalicelib.domain.enums import RefundStatus
-    from chalicelib.services import refunds
+    from chalicelib.services import transitions
 
     env.sim.push_scenario("PARAM_ERROR")
     body = _create(env, 14, 300)
     assert body["status"] == "failed"
     refund = env.refund(body["refund_no"])
-    refunds.apply_outcome(refund, Outcome(status=RefundStatus.SUCCESS, amount=300), actor="wechat")
+    transitions.apply_outcome(refund, Outcome(status=RefundStatus.SUCCESS, amount=300), actor="wechat")
     assert env.refund(body["refund_no"]).status == "failed"
     env.check_invariants(body["order_no"])
     tasks = env.api.get("/api/admin/manual-tasks", env.admin).json()["items"]

@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib.adapters import queue, wechat
 from chalicelib.adapters import repository as repo
-from chalicelib.services import reconcile, restoration
+from chalicelib.services import poller, restoration
 
 from .helpers import check_restorations, create, created_no, events_to, open_tasks, wait_sim
 
@@ -220,11 +220,11 @@ def test_crash_between_commit_and_enqueue_is_swept(env, monkeypatch, how):
     assert len(events_to(refund, "success")) == 1
     env.check_invariants(o.order_no)
     monkeypatch.undo()
-    assert reconcile.sweep() == 1
+    assert poller.sweep() == 1
     assert env.drain_restorations() == 1
     check_restorations(env, o.order_no)
     assert env.fresh(o.order_no).shipping.cancelled is True
-    assert reconcile.sweep() == 0
+    assert poller.sweep() == 0
 
 
 class _FailingRepo:

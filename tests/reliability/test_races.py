@@ -7,7 +7,7 @@ import concurrent.futures as cf
 import pytest
 
 from chalicelib.adapters import repository as repo
-from chalicelib.services import reconcile, restoration
+from chalicelib.services import poller, restoration
 
 from .helpers import (
     apply, approve, at_once, check_restorations, create, created_no, events_to, open_tasks, restore_entries,
@@ -122,4 +122,4 @@ def test_two_restoration_workers_on_one_message(env, n):
     assert len(tasks) == len(refund.restoration["manual_tasks"])
     env.check_invariants(o.order_no)
     check_restorations(env, o.order_no)
-    assert reconcile.sweep() == 0  # nothing left overdue
+    assert poller.sweep() == 0  # nothing left overdue

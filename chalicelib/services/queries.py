@@ -1,4 +1,5 @@
-"""Order read use cases for the admin API and the player app."""
+"""The read side: orders and refunds as the admin API and the player app see them
+(lists, detail, a player's own refunds). Reads only; views.py shapes the answers."""
 from __future__ import annotations
 
 from ..adapters import repository as repo
@@ -30,3 +31,22 @@ def player_refunds(user_id: str, order_no: str) -> dict:
         raise OrderNotFound("订单不存在")
     refunds = [r for r in repo.refunds_of_order(order_no) if r.user_id == user_id]
     return {"order_no": order_no, "items": [views.refund_view(r, for_player=True) for r in refunds]}
+
+
+def refund_detail(refund_no: str) -> dict:
+    from .refunds import get_refund
+
+    return views.refund_view(get_refund(refund_no))
+
+
+def list_refunds(*, status: str | None, order_no: str | None, oldest_first: bool, limit: int,
+                 cursor: str | None) -> dict:
+    page = repo.list_refunds(status=status, order_no=order_no, oldest_first=oldest_first, limit=limit,
+                             cursor=cursor)
+    users = repo.get_users(r.user_id for r in page.items)
+    items = []
+    for r in page.items:
+        item = views.refund_view(r, with_events=False)
+        item["user"] = views.user_view(r.user_id, users.get(r.user_id))
+        items.append(item)
+    return {"items": items, "next_cursor": page.next_cursor}

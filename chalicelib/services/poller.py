@@ -10,13 +10,12 @@ from datetime import timedelta
 
 from ..adapters import queue
 from ..adapters import repository as repo
-from ..adapters.models import Refund
 from ..config import settings
 from ..domain import refunds as rules
 from ..domain.enums import RefundStatus
 from ..domain.refunds import iso, now_utc
 from ..log import get_logger, log_context
-from . import refunds
+from . import submission, transitions
 
 S = RefundStatus
 log = get_logger(__name__)
@@ -33,17 +32,6 @@ class PollReport:
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
-
-
-def _reschedule(refund: Refund, *, seconds: int, detail: str | None = None) -> None:
-    """Push the refund's next check back (exponential per refund), conditional on its status."""
-    attempts = (refund.poll_attempts or 0) + 1
-    if seconds <= 0:
-        base = settings().abnormal_poll_seconds if refund.status == S.ABNORMAL.value else settings().poll_after_seconds
-        seconds = min(base * (2 ** min(attempts, 10)), 6 * 3600)
-    due = iso(now_utc() + timedelta(seconds=seconds))
-    repo.update(refund, [Refund.work_due_at.set(due), Refund.poll_attempts.set(attempts)],
-                Refund.status == refund.status)
 
 
 def poll(limit: int | None = None) -> PollReport:
@@ -71,8 +59,7 @@ def _poll_one(refund_no: str, report: PollReport) -> None:
     with log_context(refund_no=refund_no, order_no=refund.order_no):
         status = RefundStatus(refund.status)
         if status not in rules.AWAITING_WECHAT:  # settled meanwhile: leave the index
-            repo.update(refund, [Refund.work.remove(), Refund.work_due_at.remove()],
-                        (Refund.status == refund.status) & (Refund.work == "poll"))
+            repo.leave_work_queue(refund_no, status=refund.status, work="poll")
             return
         try:
             result = wechat.get_gateway().query_refund(refund_no)
@@ -80,28 +67,28 @@ def _poll_one(refund_no: str, report: PollReport) -> None:
             if status == S.SUBMITTED:  # WeChat never received it: send it again, same refund_no
                 report.resubmitted += 1
                 log.warning("wechat has no such refund; resubmitting with the same refund_no")
-                refunds.submit(refund, actor="poller")
+                submission.submit(refund, actor="poller")
             else:
                 report.errors += 1
-                _reschedule(refund, seconds=0)
+                transitions.check_later(refund)
             return
         except wechat.OutcomeUnknown as err:
             report.errors += 1
-            _reschedule(refund, seconds=300 if getattr(err, "frequency_limited", False) else 0)
+            transitions.check_later(refund, seconds=300 if getattr(err, "frequency_limited", False) else None)
             return
         except wechat.WechatError as err:
             report.errors += 1
             log.error("poll query refused", extra={"code": err.code})
-            _reschedule(refund, seconds=0)
+            transitions.check_later(refund)
             return
-        outcome = refunds.outcome_from_result(result, f"主动查询：微信状态 {result.status}")
-        after = refunds.apply_outcome(refund, outcome, actor="poller")
+        outcome = submission.outcome_from_result(result, f"主动查询：微信状态 {result.status}")
+        after = transitions.apply_outcome(refund, outcome, actor="poller")
         if after.status != status.value:
             report.changed += 1
         else:
             report.unchanged += 1
             report.stuck[status.value] = report.stuck.get(status.value, 0) + 1
-            _reschedule(after, seconds=0)
+            transitions.check_later(after)
 
 
 def sweep(limit: int | None = None) -> int:
@@ -115,7 +102,6 @@ def sweep(limit: int | None = None) -> int:
         with log_context(refund_no=refund_no, order_no=refund.order_no):
             log.warning("restoration overdue; enqueueing again")
             queue.publish_restore(refund_no, refund.order_no)
-            repo.update(refund, [Refund.work_due_at.set(
-                iso(now_utc() + timedelta(seconds=settings().restore_sweep_seconds)))],
-                Refund.work == "restore")
+            repo.schedule_work(refund_no, status=refund.status, work="restore",
+                               due_at=iso(now_utc() + timedelta(seconds=settings().restore_sweep_seconds)))
     return len(due)

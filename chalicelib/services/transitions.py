@@ -1,0 +1,236 @@
+"""Where a refund changes state: ``transition()``, and ``apply_outcome()`` for what WeChat says.
+
+Every path that learns something about a refund (the create/approve call's answer, a
+notification, a poll, an operator's decision) ends in ``transition()``. It asks the domain
+whether the move is allowed and what it does to the order's balances, then commits it as
+one conditional write, or one transaction when balances move (``adapters/balances.py``),
+keyed on the status it read. Racing paths lose the condition, re-read, and either apply
+what is still allowed or become no-ops. When a refund is next looked at (its place in the
+sparse work index) is decided here too, by the domain's one backoff formula.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from ..adapters import balances, queue
+from ..adapters import repository as repo
+from ..adapters.models import ManualTask, NotifyReceipt, Order, Refund, RefundEvent
+from ..config import settings
+from ..domain import refunds as rules
+from ..domain.enums import RefundOrigin, RefundStatus, RestorationStatus, TaskStatus, TaskType
+from ..domain.errors import Conflict, DomainError, ErrorCode, OrderNotFound, OutcomeMismatch, conflict
+from ..domain.refunds import Balance, Outcome, iso, now_utc
+from ..log import get_logger, log_context
+
+S = RefundStatus
+log = get_logger(__name__)
+MAX_RACE_RETRIES = 8
+
+
+class StaleState(Exception):
+    """The refund moved on since it was read; the write did not happen."""
+
+
+class DuplicateNotification(Exception):
+    """This notification id was processed before."""
+
+
+def invalid_state(refund: Refund, action: str) -> Conflict:
+    status = RefundStatus(refund.status)
+    return conflict(ErrorCode.INVALID_REFUND_STATE, f"退款单当前状态为{status.label}，不能{action}",
+                    status=status.value)
+
+
+# ---------------------------------------------------------------- when a refund is next looked at
+
+
+def work_for(status: RefundStatus, now: datetime, attempts: int = 0) -> dict:
+    """Which sparse-index queue a refund in ``status`` sits in, and when it is next due."""
+    s = settings()
+    if status in rules.AWAITING_WECHAT:
+        delay = rules.poll_delay(status, attempts, poll_after=s.poll_after_seconds,
+                                 abnormal_every=s.abnormal_poll_seconds)
+        return {"work": "poll", "work_due_at": iso(now + timedelta(seconds=delay))}
+    if status == S.SUCCESS:
+        return {"work": "restore", "work_due_at": iso(now + timedelta(seconds=s.restore_sweep_seconds))}
+    return {"work": None, "work_due_at": None}
+
+
+def check_later(refund: Refund, *, seconds: int | None = None) -> None:
+    """A check found nothing new (or could not ask): back off by one step, or to ``seconds``.
+    Conditional on the status read, so it never touches a refund that has moved on."""
+    attempts = (refund.poll_attempts or 0) + 1
+    now = now_utc()
+    due = (iso(now + timedelta(seconds=seconds)) if seconds is not None
+           else work_for(RefundStatus(refund.status), now, attempts)["work_due_at"])
+    repo.schedule_work(refund.refund_no, due_at=due, status=refund.status, attempts=attempts)
+
+
+def check_soon(refund: Refund) -> None:
+    """Query this refund at the first check's delay, whatever its backoff says."""
+    repo.schedule_work(refund.refund_no, due_at=work_for(S.PROCESSING, now_utc())["work_due_at"],
+                       status=refund.status)
+
+
+# ---------------------------------------------------------------- the one transition
+
+
+def _balance_move(effect: Balance, dst: RefundStatus, refund: Refund, order: Order | None,
+                  approved: int | None, now: str) -> tuple[repo.TxItem, dict]:
+    """The order's balance operation for a transition, and what it changes on the refund."""
+    application = refund.origin == RefundOrigin.USER.value
+    if effect == Balance.RESERVE:
+        amount = approved if approved is not None else refund.requested_amount
+        return (balances.reserve(refund.order_no, amount, from_request=refund.requested_amount,
+                                 application=application), {"amount": amount})
+    if effect == Balance.WITHDRAW:
+        return balances.withdraw(refund.order_no, refund.requested_amount, application=application), {}
+    if effect == Balance.RELEASE:
+        # a refund WeChat refused never counted towards WeChat's refunds per order
+        return balances.release(refund.order_no, refund.amount, uncount=dst == S.FAILED), {}
+    if effect == Balance.SETTLE:
+        assert order is not None, "settling needs the order's current refunded amount"
+        item = balances.settle(refund.order_no, refund.amount, refunded_before=order.refunded_amount,
+                               actual=order.actual_amount, now=now)
+        return item, {"cumulative_refunded": order.refunded_amount + refund.amount,
+                      "restoration_status": RestorationStatus.PENDING.value}
+    raise ValueError(effect)  # pragma: no cover - callers only pass moving effects
+
+
+def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | None = None,
+               outcome: Outcome | None = None, changes: dict | None = None,
+               receipt: NotifyReceipt | None = None, order: Order | None = None,
+               approved_amount: int | None = None, tasks: tuple = ()) -> Refund:
+    """Move ``refund`` to ``dst`` (or, when ``dst`` is its status, record an event and
+    field changes) as one conditional write. Updates ``refund`` in place.
+
+    Raises StaleState when the refund is no longer in the status it was read in,
+    DuplicateNotification when ``receipt`` was seen before, and a 409 Conflict when a
+    reservation does not fit the order's balance.
+    """
+    src = RefundStatus(refund.status)
+    if dst != src and not rules.can_transition(src, dst):
+        raise invalid_state(refund, f"变为{dst.label}")
+    now = now_utc()
+    fields: dict = {"status": dst.value, "updated_at": iso(now)}
+    if dst != src:
+        fields.update(work_for(dst, now))
+        fields["poll_attempts"] = 0
+    if outcome is not None:
+        fields.update(outcome.fields())
+    fields.update(changes or {})
+    event = RefundEvent(at=iso(now), actor=actor, from_status=src.value, to_status=dst.value,
+                        detail=(detail or (outcome.detail if outcome else None)))
+    effect = rules.balance_effect(src, dst) if dst != src else Balance.NONE
+
+    for _attempt in range(MAX_RACE_RETRIES):
+        written = dict(fields)
+        items = []
+        if effect != Balance.NONE:
+            move, refund_changes = _balance_move(effect, dst, refund, order, approved_amount, iso(now))
+            written.update(refund_changes)
+            items.append(move)
+        items.insert(0, repo.refund_change(refund, expected_status=src.value, fields=written, event=event))
+        if receipt is not None:
+            items.append(repo.notify_receipt(receipt))
+        items.extend(repo.new_task(t) for t in tasks)
+        try:
+            repo.write(items)
+        except repo.WriteConflict as c:
+            if c.failed("receipt"):
+                raise DuplicateNotification(receipt.notify_id) from None
+            if c.failed("refund"):
+                raise StaleState(refund.refund_no) from None
+            if c.failed(balances.LABEL) and effect == Balance.SETTLE:
+                order = repo.get_order(refund.order_no)  # another refund settled first: re-read, retry
+                continue
+            if c.failed(balances.LABEL) and effect == Balance.RESERVE:
+                raise reservation_error(refund.order_no, approved_amount or refund.requested_amount,
+                                        against="refundable") from None
+            raise
+        for k, v in written.items():
+            setattr(refund, k, v)
+        refund.events = list(refund.events or []) + [event]
+        return refund
+    raise StaleState(refund.refund_no)
+
+
+def reservation_error(order_no: str, amount: int, *, against: str) -> DomainError:
+    """Explain, from a fresh read, why a reservation's condition failed."""
+    order = repo.get_order(order_no)
+    if order is None:
+        return OrderNotFound("订单不存在")
+    try:
+        rules.check_refundable(order, amount, now_utc(), against=against)
+    except DomainError as err:
+        return err
+    if against == "applicable" and order.open_application:
+        return conflict(ErrorCode.REFUND_APPLICATION_PENDING, "该订单已有待审核的退款申请")
+    return conflict(ErrorCode.AMOUNT_EXCEEDS_REFUNDABLE, "可退余额已变化，请刷新后重试")
+
+
+# ---------------------------------------------------------------- what WeChat says
+
+
+def apply_outcome(refund: Refund, outcome: Outcome, *, actor: str, receipt: NotifyReceipt | None = None,
+                  order: Order | None = None) -> Refund:
+    """Apply what WeChat said about ``refund``, whoever heard it (create/approve answer,
+    notification, poll). Idempotent: repeating it, or losing a race, changes nothing twice.
+    Raises OutcomeMismatch when WeChat names another amount than ours."""
+    with log_context(refund_no=refund.refund_no, order_no=refund.order_no):
+        if outcome.amount is not None and outcome.amount != refund.amount:
+            log.error("wechat amount does not match our refund; not applied",
+                      extra={"ours": refund.amount, "theirs": outcome.amount, "actor": actor})
+            raise OutcomeMismatch("金额与退款单不一致", ours=refund.amount, theirs=outcome.amount)
+        for _attempt in range(MAX_RACE_RETRIES):
+            src = RefundStatus(refund.status)
+            dst = outcome.status
+            if dst == src or not rules.can_transition(src, dst):
+                if dst != src:
+                    _outcome_not_applied(refund, src, dst, actor)
+                return refund
+            tasks = _tasks_for(refund, dst, outcome)
+            if rules.balance_effect(src, dst) == Balance.SETTLE and order is None:
+                order = repo.get_order(refund.order_no)
+            try:
+                transition(refund, dst, actor=actor, outcome=outcome, receipt=receipt, order=order, tasks=tasks)
+            except StaleState:
+                refund = repo.get_refund(refund.refund_no)
+                continue
+            except DuplicateNotification:
+                log.info("duplicate notification ignored", extra={"notify_id": receipt.notify_id})
+                return repo.get_refund(refund.refund_no)
+            log.info("refund status changed", extra={"from": src.value, "to": dst.value, "actor": actor})
+            if dst == S.SUCCESS:
+                queue.publish_restore(refund.refund_no, refund.order_no)
+            return refund
+        raise StaleState(refund.refund_no)
+
+
+def _outcome_not_applied(refund: Refund, src: RefundStatus, dst: RefundStatus, actor: str) -> None:
+    """An outcome that no longer applies is normal after a race (a late PROCESSING), except
+    when WeChat says money moved for a refund we closed: a person must look at it."""
+    if dst == S.SUCCESS and src in (S.CLOSED, S.FAILED):
+        log.error("wechat reports success for a refund recorded as " + src.value,
+                  extra={"from": src.value, "actor": actor})
+        repo.add_task(manual_task(refund, TaskType.OUTCOME_CONFLICT, "refund",
+                                  f"微信报告退款成功，但本地记录为{src.label}：请核对资金，勿重复退款"))
+        return
+    log.info("outcome no longer applies", extra={"from": src.value, "to": dst.value, "actor": actor})
+
+
+def _tasks_for(refund: Refund, dst: RefundStatus, outcome: Outcome) -> tuple:
+    """Manual tasks born with a transition (in its transaction, so never lost)."""
+    if dst == S.ABNORMAL:
+        return (manual_task(refund, TaskType.REFUND_ABNORMAL, "refund",
+                            "退款异常（用户银行卡注销或冻结），请联系用户并发起异常退款"),)
+    if dst == S.FAILED and outcome.failure_code == "USER_ACCOUNT_ABNORMAL":
+        return (manual_task(refund, TaskType.ACCOUNT_ABNORMAL, "refund",
+                            "用户微信账户异常，请通过其他方式退款"),)
+    return ()
+
+
+def manual_task(refund: Refund, task_type: TaskType, subject: str, action: str) -> ManualTask:
+    return ManualTask(rules.task_id(refund.refund_no, task_type, subject), type=task_type.value,
+                      order_no=refund.order_no, refund_no=refund.refund_no, user_id=refund.user_id,
+                      action=action, status=TaskStatus.OPEN.value, created_at=iso(now_utc()))
