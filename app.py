@@ -29,4 +29,4 @@ def restore(event):
 @app.schedule(Rate(POLL_MINUTES, unit=Rate.MINUTES))
 def poll(event):
     """Reconciliation: overdue refunds are queried, lost restorations re-enqueued."""
-    return workers.poll_and_sweep()
+    return workers.poll_and_sweep(getattr(event, "context", None))

@@ -63,9 +63,10 @@ class BenchWorld:
                        and o.shipping.status == 1), key=lambda o: o.order_no)
 
     def order(self, n: int):
-        from chalicelib.adapters import models
+        from chalicelib.adapters import repository as repo
+        from devstack.seed import order_no
 
-        return next(o for o in models.Order.scan() if o.order_no.endswith(f"{n:04d}"))
+        return repo.get_order(order_no(n))
 
     def refund(self, no: str):
         from chalicelib.adapters import repository as repo

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass
 
 _LOCAL_DEV_SECRETS = {
@@ -42,21 +43,37 @@ def _int(name: str, default: int) -> int:
 
 
 _ssm_lock = threading.Lock()
-_ssm_cache: dict[str, str] = {}
+_ssm_cache: dict[str, tuple[float, str]] = {}  # name -> (fetched at, monotonic seconds; value)
+_ssm_client = None
 
 
 def _ssm_get(name: str) -> str:
+    """A SecureString from SSM, cached for ``SECRET_TTL_SECONDS`` (default 300) so a rotated
+    secret is picked up by warm containers too. When SSM cannot be reached after the TTL, the
+    cached value is kept (and fetched again on the next read) rather than failing the request."""
+    global _ssm_client
+    ttl = _int("SECRET_TTL_SECONDS", 300)
+    now = time.monotonic()
     with _ssm_lock:
-        if name not in _ssm_cache:
-            import boto3  # only in prod, only on first secret read
+        cached = _ssm_cache.get(name)
+        if cached is not None and now - cached[0] < ttl:
+            return cached[1]
+        try:
+            if _ssm_client is None:
+                import boto3  # only in prod, only on the first secret read
 
-            resp = boto3.client("ssm").get_parameter(Name=name, WithDecryption=True)
-            _ssm_cache[name] = resp["Parameter"]["Value"]
-        return _ssm_cache[name]
+                _ssm_client = boto3.client("ssm")
+            value = _ssm_client.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+        except Exception:
+            if cached is None:
+                raise
+            return cached[1]  # SSM is briefly unreachable: the last value still works
+        _ssm_cache[name] = (now, value)
+        return value
 
 
 def secret(name: str) -> str:
-    """Return the secret ``name`` from env, a file, or SSM (cached per container)."""
+    """Return the secret ``name`` from env, a file, or SSM (cached for a few minutes)."""
     value = _env(name)
     if value is not None:
         return value
@@ -98,6 +115,7 @@ class Settings:
     restore_sweep_seconds: int
     notify_max_skew_seconds: int
     notify_dedupe_ttl_days: int
+    poll_failure_task_after: int
 
     @property
     def tables(self) -> Tables:
@@ -134,6 +152,7 @@ def settings() -> Settings:
         restore_sweep_seconds=_int("RESTORE_SWEEP_SECONDS", 300),
         notify_max_skew_seconds=_int("NOTIFY_MAX_SKEW_SECONDS", 300),
         notify_dedupe_ttl_days=_int("NOTIFY_DEDUPE_TTL_DAYS", 30),
+        poll_failure_task_after=_int("POLL_FAILURE_TASK_AFTER", 5),
     )
 
 

@@ -17,6 +17,7 @@ _REPORT_METRICS = {
     "unchanged": "PollUnchanged",
     "resubmitted": "PollResubmitted",
     "errors": "PollErrors",
+    "deferred": "PollDeferred",
 }
 # refund status still reported by WeChat after a query -> metric name
 _STUCK_METRICS = {

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 
-IN_FLIGHT = ("submitted", "processing", "abnormal")
 
 
 def check(order_no: str, *, settle_timeout: float = 5.0) -> None:
@@ -17,6 +16,7 @@ def check(order_no: str, *, settle_timeout: float = 5.0) -> None:
     (the refund and the order change in one transaction). The refunds are read before and after
     the order, and the snapshot is used only when nothing moved in between."""
     from chalicelib.adapters import repository as repo
+    from chalicelib.domain.refunds import RefundTotals
 
     def state(refunds):
         return sorted((r.refund_no, r.status, r.amount, r.requested_amount) for r in refunds)
@@ -31,9 +31,8 @@ def check(order_no: str, *, settle_timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"the refunds of {order_no} kept changing")
         time.sleep(0.05)
-    success = sum(r.amount for r in refunds if r.status == "success")
-    in_flight = sum(r.amount for r in refunds if r.status in IN_FLIGHT)
-    requested = sum(r.requested_amount for r in refunds if r.status == "pending_review")
+    totals = RefundTotals.of(refunds)
+    success, in_flight, requested = totals.refunded, totals.reserved, totals.requested
     assert o.refunded_amount == success, (order_no, "refunded", o.refunded_amount, success)
     assert o.reserved_amount == in_flight, (order_no, "reserved", o.reserved_amount, in_flight)
     assert o.requested_amount == requested, (order_no, "requested", o.requested_amount, requested)

@@ -261,7 +261,8 @@ class Refund(Model):
     cumulative_refunded = NumberAttribute(null=True)  # order's refunded total once this succeeded
     restoration_status = UnicodeAttribute(null=True)
     restoration = JSONAttribute(null=True)
-    poll_attempts = NumberAttribute(default=0)
+    poll_attempts = NumberAttribute(default=0)  # checks since the last status change
+    poll_failures = NumberAttribute(default=0)  # checks in a row that failed (error, mismatch)
     work = UnicodeAttribute(null=True)
     work_due_at = UnicodeAttribute(null=True)
     events = ListAttribute(of=RefundEvent, default=list)

@@ -170,6 +170,19 @@ def _future(fut):
         return None
 
 
+def order_snapshot(order_no: str, refund_nos: list[str], user_id: str | None):
+    """The order, its user and the named refunds as one consistent snapshot (TransactGetItems is
+    serialised with the transactions that move an order's balances together with a refund).
+    Returns ``(order, user, refunds)``; refunds in the order given, missing ones left out."""
+    models.bind()
+    with TransactGet(connection=connection()) as tg:
+        of = tg.get(Order, order_no)
+        uf = tg.get(User, user_id) if user_id else None
+        rfs = [tg.get(Refund, no) for no in refund_nos]
+    refunds = [r for r in (_future(f) for f in rfs) if r is not None]
+    return _future(of), (_future(uf) if uf is not None else None), refunds
+
+
 def refunds_of_order(order_no: str) -> list[Refund]:
     """All refunds of an order, newest first: one Query (≤ 50 refunds per order)."""
     models.bind()
@@ -357,12 +370,14 @@ def add_task(task: ManualTask) -> bool:
 
 
 def schedule_work(refund_no: str, *, due_at: str, status: str, attempts: int | None = None,
-                  work: str | None = None) -> bool:
-    """Move a refund's next check (and count a check that changed nothing), if it is still in
+                  failures: int | None = None, work: str | None = None) -> bool:
+    """Move a refund's next check (counting checks, and failures in a row), if it is still in
     ``status`` (and, with ``work``, still in that queue)."""
     actions = [Refund.work_due_at.set(due_at)]
     if attempts is not None:
         actions.append(Refund.poll_attempts.set(attempts))
+    if failures is not None:
+        actions.append(Refund.poll_failures.set(failures))
     cond = Refund.status == status
     if work is not None:
         cond = cond & (Refund.work == work)

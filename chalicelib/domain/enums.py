@@ -106,6 +106,7 @@ class TaskType(LabelledStrEnum):
     REFUND_ABNORMAL = ("refund_abnormal", "退款异常")
     ACCOUNT_ABNORMAL = ("account_abnormal", "用户账户异常")
     OUTCOME_CONFLICT = ("outcome_conflict", "微信结果与本地状态冲突")
+    POLL_FAILING = ("poll_failing", "退款查询持续失败")
 
 
 class AbnormalRefundType(LabelledStrEnum):

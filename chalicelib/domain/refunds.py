@@ -49,6 +49,35 @@ RESERVED = frozenset({S.SUBMITTED, S.PROCESSING, S.ABNORMAL})
 # statuses whose outcome is WeChat's to give: the poller queries them
 AWAITING_WECHAT = frozenset({S.SUBMITTED, S.PROCESSING, S.ABNORMAL})
 
+
+
+@dataclass(frozen=True)
+class RefundTotals:
+    """What an order's refunds add up to, by what they hold of its balance."""
+
+    refunded: int  # succeeded
+    reserved: int  # in flight
+    requested: int  # asked by open reviews
+
+    @classmethod
+    def of(cls, refunds) -> "RefundTotals":
+        refunded = reserved = requested = 0
+        for r in refunds:
+            status = RefundStatus(r.status)
+            if status == S.SUCCESS:
+                refunded += r.amount
+            elif status in RESERVED:
+                reserved += r.amount
+            elif status == S.PENDING_REVIEW:
+                requested += r.requested_amount
+        return cls(refunded, reserved, requested)
+
+    def agree_with(self, order) -> bool:
+        """True when the order's balances are exactly what its refunds say."""
+        return (order.refunded_amount, order.reserved_amount, order.requested_amount) == \
+            (self.refunded, self.reserved, self.requested)
+
+
 MAX_POLL_BACKOFF_SECONDS = 3600
 MAX_ABNORMAL_BACKOFF_SECONDS = 6 * 3600
 

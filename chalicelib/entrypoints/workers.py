@@ -27,11 +27,19 @@ def restore_record(body: str, message_id: str | None = None) -> dict:
             raise
 
 
-def poll_and_sweep() -> dict:
+def poll_and_sweep(context=None) -> dict:
+    """The scheduled run. Takes no new work when the invocation's remaining time runs low, and
+    emits its metrics whatever happened (an alarm must tell "nothing stuck" from "did not run")."""
     from ..metrics import emit_metrics
     from ..services import poller
 
-    report = poller.poll()
-    swept = poller.sweep()
-    emit_metrics(report, swept=swept)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    time_left = (lambda: remaining() / 1000) if callable(remaining) else None
+    report, swept = poller.PollReport(), None
+    try:
+        report = poller.poll(time_left=time_left)
+        if time_left is None or time_left() > poller.SWEEP_RESERVE_SECONDS:
+            swept = poller.sweep()
+    finally:
+        emit_metrics(report, swept=swept)
     return {"poll": report.to_dict(), "swept": swept}

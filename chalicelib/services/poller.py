@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Callable
 
 from ..adapters import queue
 from ..adapters import repository as repo
 from ..config import settings
 from ..domain import refunds as rules
-from ..domain.enums import RefundStatus
+from ..domain.enums import RefundStatus, TaskType
 from ..domain.refunds import iso, now_utc
 from ..log import get_logger, log_context
 from . import submission, transitions
@@ -28,34 +29,77 @@ class PollReport:
     unchanged: int = 0
     resubmitted: int = 0
     errors: int = 0
+    deferred: int = 0  # due but left for the next run: this invocation's time ran low
     stuck: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
 
 
-def poll(limit: int | None = None) -> PollReport:
-    """Query WeChat for refunds whose outcome is overdue and apply it like a notification."""
+# a poll of one refund may take a query and a resubmission, each up to the WeChat timeout
+SECONDS_PER_REFUND_RESERVE = 2
+SWEEP_RESERVE_SECONDS = 3  # the sweep sends a few SQS messages and small writes
+
+
+def poll(limit: int | None = None, *, time_left: Callable[[], float] | None = None) -> PollReport:
+    """Query WeChat for refunds whose outcome is overdue and apply it like a notification.
+
+    ``time_left`` (seconds, from the Lambda context) stops the run from taking another refund
+    when it could not finish it in time; what is left stays due for the next run. One refund
+    that fails (any error) is rescheduled with backoff and never delays the others."""
     report = PollReport()
     now = iso(now_utc())
     due = repo.due_work("poll", now, limit or settings().poll_batch)
     report.due = len(due)
-    for refund_no in due:
+    reserve = _reserve_seconds()
+    for i, refund_no in enumerate(due):
+        if time_left is not None and time_left() < reserve:
+            report.deferred = len(due) - i
+            log.warning("poll stopped early: this invocation's time is running out",
+                        extra={"deferred": report.deferred})
+            break
+        refund = None
         try:
-            _poll_one(refund_no, report)
-        except Exception:  # noqa: BLE001 - one bad refund must not stop the others
+            refund = repo.get_refund(refund_no)
+            if refund is not None:
+                _poll_one(refund, report)
+        except Exception as exc:  # noqa: BLE001 - one bad refund must not stop the others
             report.errors += 1
             log.exception("poll failed for a refund", extra={"refund_no": refund_no})
+            _failed(refund, type(exc).__name__)
     log.info("poll finished", extra=report.to_dict())
     return report
 
 
-def _poll_one(refund_no: str, report: PollReport) -> None:
-    from ..adapters import wechat
+def _reserve_seconds() -> float:
+    import os
 
-    refund = repo.get_refund(refund_no)
+    timeout = float(os.environ.get("WECHAT_TIMEOUT_SECONDS") or 5)
+    return SECONDS_PER_REFUND_RESERVE * timeout + 1
+
+
+def _failed(refund, reason: str) -> None:
+    """Back a failing refund off; after ``poll_failure_task_after`` failures in a row, a person
+    is told (one task per refund; it stays in the queue and keeps being tried)."""
     if refund is None:
         return
+    with log_context(refund_no=refund.refund_no, order_no=refund.order_no):
+        try:
+            failures = transitions.check_later(refund, failed=True)
+            if failures >= settings().poll_failure_task_after:
+                opened = repo.add_task(transitions.manual_task(
+                    refund, TaskType.POLL_FAILING, "poll",
+                    f"退款状态查询连续失败 {failures} 次（{reason}），请核对微信商户平台中的退款结果"))
+                if opened:
+                    log.error("polling keeps failing for a refund; task opened", extra={"failures": failures})
+        except Exception:  # noqa: BLE001 - the store itself is failing: the next run tries again
+            log.exception("could not reschedule a failing refund")
+
+
+def _poll_one(refund, report: PollReport) -> None:
+    from ..adapters import wechat
+
+    refund_no = refund.refund_no
     with log_context(refund_no=refund_no, order_no=refund.order_no):
         status = RefundStatus(refund.status)
         if status not in rules.AWAITING_WECHAT:  # settled meanwhile: leave the index
@@ -70,16 +114,17 @@ def _poll_one(refund_no: str, report: PollReport) -> None:
                 submission.submit(refund, actor="poller")
             else:
                 report.errors += 1
-                transitions.check_later(refund)
+                _failed(refund, "RESOURCE_NOT_EXISTS")
             return
         except wechat.OutcomeUnknown as err:
             report.errors += 1
-            transitions.check_later(refund, seconds=300 if getattr(err, "frequency_limited", False) else None)
+            transitions.check_later(refund, seconds=300 if getattr(err, "frequency_limited", False) else None,
+                                    failed=True)
             return
         except wechat.WechatError as err:
             report.errors += 1
             log.error("poll query refused", extra={"code": err.code})
-            transitions.check_later(refund)
+            _failed(refund, err.code)
             return
         outcome = submission.outcome_from_result(result, f"主动查询：微信状态 {result.status}")
         after = transitions.apply_outcome(refund, outcome, actor="poller")

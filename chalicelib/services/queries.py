@@ -2,10 +2,16 @@
 (lists, detail, a player's own refunds). Reads only; views.py shapes the answers."""
 from __future__ import annotations
 
+import time
+
 from ..adapters import repository as repo
+from ..domain import refunds as rules
 from ..domain.errors import OrderNotFound
+from ..log import get_logger
 from ..domain.refunds import now_utc
 from . import views
+
+log = get_logger(__name__)
 
 
 def list_orders(*, status, source_type, user_id, limit: int, cursor: str | None) -> dict:
@@ -15,13 +21,30 @@ def list_orders(*, status, source_type, user_id, limit: int, cursor: str | None)
             "next_cursor": page.next_cursor}
 
 
+SNAPSHOT_TRIES = 5
+
+
 def order_detail(order_no: str) -> dict:
-    """Three reads whatever the refund count: the order, its user, one Query of its refunds."""
-    order = repo.get_order(order_no)
-    if order is None:
-        raise OrderNotFound("订单不存在")
-    user = repo.get_user(order.user_id)
-    refunds = repo.refunds_of_order(order_no)
+    """The order, its user and its refunds as one consistent view, in two DynamoDB calls when it
+    has refunds (three when it has none, which reads the user after the order).
+
+    The refunds' numbers come from the by-order index; the order, the user and those refunds are
+    then read in one transactional snapshot, so a refund settling meanwhile is either wholly in
+    it or not at all. A refund created between the two reads shows as balances its refunds do
+    not add up to, and both are read again."""
+    for attempt in range(SNAPSHOT_TRIES):
+        listed = repo.refunds_of_order(order_no)
+        user_id = listed[0].user_id if listed else None
+        order, user, refunds = repo.order_snapshot(order_no, [r.refund_no for r in listed], user_id)
+        if order is None:
+            raise OrderNotFound("订单不存在")
+        if user_id is None:
+            user = repo.get_user(order.user_id)
+        if rules.RefundTotals.of(refunds).agree_with(order):
+            break
+        time.sleep(0.01 * (attempt + 1))  # a refund was just created: list them again
+    else:
+        log.warning("order detail served while refunds were being created", extra={"order_no": order_no})
     return views.order_detail(order, user, refunds, now_utc())
 
 

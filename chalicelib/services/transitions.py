@@ -56,14 +56,17 @@ def work_for(status: RefundStatus, now: datetime, attempts: int = 0) -> dict:
     return {"work": None, "work_due_at": None}
 
 
-def check_later(refund: Refund, *, seconds: int | None = None) -> None:
-    """A check found nothing new (or could not ask): back off by one step, or to ``seconds``.
-    Conditional on the status read, so it never touches a refund that has moved on."""
+def check_later(refund: Refund, *, seconds: int | None = None, failed: bool = False) -> int:
+    """A check found nothing new (or, ``failed``, could not ask or apply): back off by one step,
+    or to ``seconds``. Conditional on the status read, so it never touches a refund that has
+    moved on. Returns the failures in a row (0 after a check that worked)."""
     attempts = (refund.poll_attempts or 0) + 1
+    failures = (refund.poll_failures or 0) + 1 if failed else 0
     now = now_utc()
     due = (iso(now + timedelta(seconds=seconds)) if seconds is not None
            else work_for(RefundStatus(refund.status), now, attempts)["work_due_at"])
-    repo.schedule_work(refund.refund_no, due_at=due, status=refund.status, attempts=attempts)
+    repo.schedule_work(refund.refund_no, due_at=due, status=refund.status, attempts=attempts, failures=failures)
+    return failures
 
 
 def check_soon(refund: Refund) -> None:
@@ -116,6 +119,7 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
     if dst != src:
         fields.update(work_for(dst, now))
         fields["poll_attempts"] = 0
+        fields["poll_failures"] = 0
     if outcome is not None:
         fields.update(outcome.fields())
     fields.update(changes or {})

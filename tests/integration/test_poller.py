@@ -172,3 +172,61 @@ def test_success_reported_for_a_failed_refund_is_flagged_not_applied(env):
     env.check_invariants(body["order_no"])
     tasks = env.api.get("/api/admin/manual-tasks", env.admin).json()["items"]
     assert [(t["type"], t["refund_no"]) for t in tasks] == [("outcome_conflict", body["refund_no"])]
+
+
+def _dropped(env, n, amount=300):
+    """A refund WeChat settled whose notification was lost: due for the poller."""
+    env.sim.configure(drop_notifications=True)
+    body = _create(env, n, amount)
+    env.wait_for(lambda: env.sim.refund(body["refund_no"])["status"] == "SUCCESS")
+    return body["refund_no"]
+
+
+def test_a_refund_that_keeps_failing_never_stalls_the_others_and_gets_a_task(env, monkeypatch):
+    """GIVEN the oldest due refund whose WeChat amount no longer matches ours (every poll of it
+    fails) WHEN the poller runs one refund at a time THEN it is backed off each time, the next
+    refund is settled by the very next run, and after the configured failures a person is told."""
+    from chalicelib.adapters import repository as repo
+
+    monkeypatch.setenv("POLL_FAILURE_TASK_AFTER", "2")
+    bad = _dropped(env, 14)
+    good = _dropped(env, 13)
+    repo.update(Refund(bad), [Refund.amount.set(299)])  # our record now disagrees with WeChat's 300
+    first = poller.poll(limit=1)
+    assert (first.due, first.errors) == (1, 1)
+    after_one = env.refund(bad)
+    assert after_one.status == "processing" and after_one.poll_failures == 1
+    second = poller.poll(limit=1)
+    assert second.changed == 1 and env.refund(good).status == "success"
+    poller.poll(limit=1)
+    assert env.refund(bad).poll_failures == 2
+    tasks = env.api.get("/api/admin/manual-tasks?type=poll_failing", env.admin).json()["items"]
+    assert [(t["refund_no"], t["type_label"]) for t in tasks] == [(bad, "退款查询持续失败")]
+    poller.poll(limit=1)  # a third failure: still one task
+    assert len(env.api.get("/api/admin/manual-tasks?type=poll_failing", env.admin).json()["items"]) == 1
+
+
+def test_the_poll_stops_taking_work_when_the_invocation_runs_out_of_time(env):
+    nos = [_dropped(env, n, 100) for n in (13, 14, 15)]
+    budget = iter([60.0, 0.5, 0.5])  # seconds left before each refund: time for one
+    report = poller.poll(time_left=lambda: next(budget))
+    assert (report.due, report.changed, report.deferred) == (3, 1, 2)
+    assert sorted(env.refund(no).status for no in nos) == ["processing", "processing", "success"]
+    assert poller.poll().changed == 2  # the next run takes what was left
+
+
+def test_the_scheduled_handler_emits_its_metrics_even_when_the_poll_fails(env, monkeypatch, capsys):
+    import json
+
+    from chalicelib.entrypoints import workers
+
+    def broken(**_):
+        raise RuntimeError("store unavailable")
+
+    monkeypatch.setattr(poller, "poll", broken)
+    try:
+        workers.poll_and_sweep(None)
+    except RuntimeError:
+        pass
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith('{"_aws"')]
+    assert len(lines) == 1 and lines[0]["PollDue"] == 0 and "PollDeferred" in lines[0]

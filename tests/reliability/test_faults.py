@@ -228,7 +228,7 @@ def test_crash_between_commit_and_enqueue_is_swept(env, monkeypatch, how):
 
 
 class _FailingRepo:
-    """The repository, except that the first coupon write fails (a crash mid-restoration)."""
+    """The repository, except that the first restoration transaction fails (a crash mid-restoration)."""
 
     def __init__(self):
         self.failed = False
@@ -236,22 +236,28 @@ class _FailingRepo:
     def __getattr__(self, name):
         return getattr(repo, name)
 
-    def update(self, model, actions, condition=None):
-        if type(model).__name__ == "UserCoupon" and not self.failed:
+    def write(self, items):
+        if any(it.label == "coupon" for it in items) and not self.failed:
             self.failed = True
             raise ConnectionError("DynamoDB unreachable")
-        return repo.update(model, actions, condition)
+        return repo.write(items)
 
 
 def test_sqs_redelivery_after_a_crash_mid_restoration_restores_once(env, monkeypatch):
-    o = env.order(1)  # points, then the coupon (fails once), then the shipment
+    from chalicelib.adapters.models import UserCoupon
+
+    o = env.order(1)  # points, the coupon and the shipment: one transaction, which fails once
     no = created_no(create(env, o.order_no, o.actual_amount))
     env.wait_status(no, "success")
+    points_before = repo.get_user(o.user_id).points_balance
     failing = _FailingRepo()
     monkeypatch.setattr(restoration, "repo", failing)
     assert env.drain_restorations() == 1  # delivered, handler raised, message left on the queue
     assert failing.failed and env.refund(no).restoration_status == "pending"
-    points_after_crash = repo.get_user(o.user_id).points_balance
+    # all or nothing: the crash left no half-restored state behind
+    assert repo.get_user(o.user_id).points_balance == points_before
+    assert UserCoupon.get(o.user_id, o.coupon_id).status == "used"
+    assert env.fresh(o.order_no).shipping.cancelled is False
     deadline = time.monotonic() + 10
     n = 0
     while n == 0 and time.monotonic() < deadline:  # visibility timeout (1 s), then redelivery
@@ -260,6 +266,6 @@ def test_sqs_redelivery_after_a_crash_mid_restoration_restores_once(env, monkeyp
     assert n == 1
     refund = env.refund(no)
     assert refund.restoration_status == "done"
-    assert repo.get_user(o.user_id).points_balance == points_after_crash  # credited once, before the crash
+    assert repo.get_user(o.user_id).points_balance == points_before + refund.restoration["points"] > points_before
     check_restorations(env, o.order_no)
     env.check_invariants(o.order_no)

@@ -123,3 +123,32 @@ def test_two_restoration_workers_on_one_message(env, n):
     env.check_invariants(o.order_no)
     check_restorations(env, o.order_no)
     assert poller.sweep() == 0  # nothing left overdue
+
+
+def test_order_detail_is_a_consistent_view_while_refunds_settle(env):
+    """Reads of the order detail racing with settlements: every answer's balances are exactly
+    what the refunds in that same answer add up to (the order and its refunds are two reads)."""
+    o = env.order(11)
+    amount = o.actual_amount // 20
+    with cf.ThreadPoolExecutor(max_workers=10) as pool:
+        created = list(pool.map(lambda i: create(env, o.order_no, amount, reason=f"读{i}"), range(10)))
+    nos = [r.json()["refund_no"] for r in created]
+
+    def consistent_reads() -> int:
+        n = 0
+        while True:
+            d = env.api.get(f"/api/admin/orders/{o.order_no}", env.admin).json()
+            refunds = d["refunds"]
+            success = sum(r["amount"] for r in refunds if r["status"] == "success")
+            in_flight = sum(r["amount"] for r in refunds if r["status"] in ("submitted", "processing", "abnormal"))
+            assert d["order"]["refunded_amount"] == success, d["order"]
+            assert d["order"]["reserved_amount"] == in_flight, d["order"]
+            n += 1
+            if all(r["status"] == "success" for r in refunds if r["refund_no"] in nos) and len(refunds) >= len(nos):
+                return n
+
+    with cf.ThreadPoolExecutor(max_workers=3) as pool:
+        reads = list(pool.map(lambda _: consistent_reads(), range(3)))
+    settle_all(env, nos)
+    assert sum(reads) >= 3
+    env.check_invariants(o.order_no)
