@@ -82,7 +82,7 @@ _OUT_REFUND_NO = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _OUT_TRADE_NO = re.compile(r"^[A-Za-z0-9_\-|*@]{1,32}$")
 # WeChat's rule for a merchant order number: 6-32 of [A-Za-z0-9_-|*]
 _OUT_TRADE_NO_STRICT = re.compile(r"^[A-Za-z0-9_\-|*]{6,32}$")
-_BILL_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_BILL_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _PATH_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _HEX = re.compile(r"^[0-9A-Fa-f]{1,64}$")
 

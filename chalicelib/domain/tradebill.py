@@ -56,7 +56,7 @@ SUMMARY_COLUMNS = {
     "订单总金额": "order_total",
     "申请退款总金额": "refund_requested_total",
 }
-_DECIMAL = re.compile(r"^(-)?(\d+)(?:\.(\d+))?$")
+_DECIMAL = re.compile(r"^(-)?([0-9]+)(?:\.([0-9]+))?$")  # ASCII digits only
 _EMPTY_NUMBERS = ("", "0")  # how the bill writes "no refund" in the number columns
 
 
