@@ -655,6 +655,8 @@ class WechatGateway:
             raise OutcomeUnknown("MALFORMED_RESPONSE", f"{op}: {exc}", 200) from None
         if result.out_refund_no != out_refund_no:
             raise OutcomeUnknown("MALFORMED_RESPONSE", f"{op}: answer is about another out_refund_no", 200)
+        log.info("wechat %s answered %s", op, result.status,
+                 extra={"channel": result.channel, "paid_to_merchant": result.paid_to_merchant})
         return result
 
     # ---- refunds ---------------------------------------------------------
@@ -689,6 +691,10 @@ class WechatGateway:
             raise ValueError("out_trade_no must be 1-32 characters of [A-Za-z0-9_-|*@]")
         reason = truncate_utf8(reason) if reason else None
         notify_url = self.settings.refund_notify_url  # explicit: the SDK would fall back to the payment URL
+        with log_context(refund_no=out_refund_no, order_no=out_trade_no):
+            return self._create_refund(out_refund_no, amount, total, out_trade_no, transaction_id, reason, notify_url)
+
+    def _create_refund(self, out_refund_no, amount, total, out_trade_no, transaction_id, reason, notify_url):
         body = self._invoke(
             "create_refund",
             lambda c: c.refund(
@@ -705,8 +711,9 @@ class WechatGateway:
     def query_refund(self, out_refund_no: str) -> RefundResult:
         """Current state of a refund; ``NotFound`` if WeChat never created it."""
         _check_out_refund_no(out_refund_no)
-        body = self._invoke("query_refund", lambda c: c.query_refund(out_refund_no=out_refund_no))
-        return self._refund_result("query_refund", body, out_refund_no)
+        with log_context(refund_no=out_refund_no):
+            body = self._invoke("query_refund", lambda c: c.query_refund(out_refund_no=out_refund_no))
+            return self._refund_result("query_refund", body, out_refund_no)
 
     def apply_abnormal_refund(
         self,
@@ -730,6 +737,10 @@ class WechatGateway:
             raise ValueError("USER_BANK_CARD needs bank_type, bank_account and real_name")
         if type == "MERCHANT_BANK_CARD":
             bank_type = bank_account = real_name = None
+        with log_context(refund_no=out_refund_no):
+            return self._apply_abnormal(refund_id, out_refund_no, type, bank_type, bank_account, real_name)
+
+    def _apply_abnormal(self, refund_id, out_refund_no, type, bank_type, bank_account, real_name):  # noqa: A002
         body = self._invoke(
             "apply_abnormal_refund",
             lambda c: c.abnormal_refund(
