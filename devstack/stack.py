@@ -34,6 +34,7 @@ class StackConfig:
     access_log: bool = True
     driver: bool = True
     notify_retry_schedule: tuple = (1, 2, 4, 8)
+    refund_interval_seconds: float = 60.0  # WeChat's minute between two refunds of one order
     extra_env: dict = field(default_factory=dict)
 
 
@@ -60,7 +61,8 @@ class Stack:
         self.moto.start()
         aws_host, aws_port = self.moto.get_host_and_port()
         self.sim = Simulator(keys, port=cfg.sim_port, outcome_delay=cfg.outcome_delay,
-                             notify_retry_schedule=cfg.notify_retry_schedule).start()
+                             notify_retry_schedule=cfg.notify_retry_schedule,
+                             refund_interval_seconds=cfg.refund_interval_seconds).start()
         self.api_url = f"http://127.0.0.1:{api_port}"
         self.env = {
             "STAGE": cfg.stage,

@@ -18,7 +18,8 @@ def stack(tmp_path_factory):
 
     cfg = StackConfig(workdir=Path(tmp_path_factory.mktemp("devstack")), api_port=0, seed=False, driver=False, access_log=False,
                       outcome_delay=0.3, poll_after_seconds=0, restore_sweep_seconds=0,
-                      notify_retry_schedule=(0.2, 0.4), visibility_timeout=1, max_receive_count=3)
+                      notify_retry_schedule=(0.2, 0.4), visibility_timeout=1, max_receive_count=3,
+                      refund_interval_seconds=0)
     s = Stack(cfg).start()
     yield s
     s.stop()

@@ -224,6 +224,7 @@ def running_simulator(
     payment_notify_url: str | None = None,
     timeout_seconds: float = TIMEOUT_SECONDS,
     port: int = 0,
+    refund_interval_seconds: float = 0.0,
 ) -> Iterator[SimHandle]:
     """Start a simulator (and a receiver) on 127.0.0.1 in background threads."""
     keyset = keyset or shared_keyset()
@@ -235,6 +236,7 @@ def running_simulator(
         outcome_delay=outcome_delay,
         notify_retry_schedule=notify_retry_schedule,
         key_mode=key_mode,
+        refund_interval_seconds=refund_interval_seconds,  # tests switch the one-minute rule on
     )
     sim.start()
     try:

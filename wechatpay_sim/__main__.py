@@ -24,7 +24,11 @@ def main(argv: list[str] | None = None) -> int:
         "--notify-retry", default="1,2,4,8", help="comma-separated delays between notification retries"
     )
     parser.add_argument("--default-notify-url", default=None, help="used when a refund names no notify_url")
-    parser.add_argument("--key-mode", choices=("public_key", "certificate"), default="public_key")
+    parser.add_argument("--key-mode", choices=("public_key", "certificate", "both"), default="public_key")
+    parser.add_argument("--refund-interval", type=float, default=60.0,
+                        help="seconds required between two refunds of one order (0: off)")
+    parser.add_argument("--bill-ready-hour", type=int, default=None,
+                        help="a day's bill is ready the next day from this Beijing hour (default: at once)")
     parser.add_argument("--print-env", action="store_true", help="print WECHAT_* settings for the service and exit")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
@@ -50,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         notify_retry_schedule=schedule,
         key_mode=args.key_mode,
         default_notify_url=args.default_notify_url,
+        refund_interval_seconds=args.refund_interval,
+        bill_ready_hour=args.bill_ready_hour,
     )
     signal.signal(signal.SIGTERM, _terminate)
     try:

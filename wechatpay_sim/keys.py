@@ -31,6 +31,9 @@ MERCHANT_PUBLIC_KEY_FILE = "merchant_public_key.pem"
 PLATFORM_PRIVATE_KEY_FILE = "platform_private_key.pem"
 PLATFORM_PUBLIC_KEY_FILE = "platform_public_key.pem"
 PLATFORM_CERT_FILE = "platform_cert.pem"
+# Certificate mode signs with its own key: WeChat's platform certificate key and the
+# WeChat Pay public key (public-key mode) are different key pairs.
+PLATFORM_CERT_KEY_FILE = "platform_cert_private_key.pem"
 
 DEFAULT_MCHID = "1900000109"
 
@@ -46,9 +49,10 @@ class KeySet:
     platform_private_key_pem: str  # "WeChat"'s signing key
     platform_public_key_pem: str  # what the merchant configures as the WeChat public key
     public_key_id: str  # PUB_KEY_ID_...
-    platform_cert_pem: str  # self-signed certificate over the platform key
-    platform_cert_serial: str  # hex, upper case, as the SDK formats it
+    platform_cert_pem: str  # self-signed certificate over the certificate key
+    platform_cert_serial: str  # as OpenSSL writes it: whole bytes, upper-case hex
     apiv3_key: str  # 32 ASCII characters
+    platform_cert_private_key_pem: str = ""  # the key behind platform_cert_pem
 
     @cached_property
     def merchant_public_key(self):
@@ -57,6 +61,18 @@ class KeySet:
     @cached_property
     def platform_private_key(self):
         return serialization.load_pem_private_key(self.platform_private_key_pem.encode(), None)
+
+    @cached_property
+    def platform_cert_private_key(self):
+        return serialization.load_pem_private_key(self.platform_cert_private_key_pem.encode(), None)
+
+    def is_cert_serial(self, serial: str | None) -> bool:
+        """Whether ``serial`` names the platform certificate. Compared as a number, as the
+        SDKs do (``hex(n)`` drops a leading zero that OpenSSL keeps)."""
+        try:
+            return int(str(serial), 16) == int(self.platform_cert_serial, 16)
+        except ValueError:
+            return False
 
     def path(self, name: str) -> str:
         return str(Path(self.directory) / name)
@@ -98,6 +114,13 @@ def public_pem(key: rsa.RSAPrivateKey) -> str:
     )
 
 
+def openssl_serial(number: int) -> str:
+    """A certificate serial as OpenSSL prints it: upper-case hex of whole bytes, so a
+    leading zero nibble is kept (``0A1B...``, never ``A1B...``)."""
+    text = format(number, "X")
+    return "0" + text if len(text) % 2 else text
+
+
 def _self_signed_cert(key: rsa.RSAPrivateKey) -> x509.Certificate:
     name = x509.Name(
         [
@@ -133,23 +156,30 @@ def _write(path: Path, text: str, private: bool = False) -> None:
         raise
 
 
+def _write_certificate(directory: Path) -> x509.Certificate:
+    key = new_rsa_key()
+    cert = _self_signed_cert(key)
+    _write(directory / PLATFORM_CERT_KEY_FILE, private_pem(key), private=True)
+    _write(directory / PLATFORM_CERT_FILE, cert.public_bytes(serialization.Encoding.PEM).decode())
+    return cert
+
+
 def _generate(directory: Path, mchid: str) -> None:
     merchant = new_rsa_key()
     platform = new_rsa_key()
-    cert = _self_signed_cert(platform)
+    cert = _write_certificate(directory)
     alphabet = string.ascii_letters + string.digits
     meta = {
         "mchid": mchid,
         "appid": "wx" + secrets.token_hex(8),
         "merchant_serial": secrets.token_hex(20).upper(),
         "public_key_id": "PUB_KEY_ID_" + "".join(secrets.choice(string.digits) for _ in range(30)),
-        "platform_cert_serial": format(cert.serial_number, "X"),
+        "platform_cert_serial": openssl_serial(cert.serial_number),
     }
     _write(directory / MERCHANT_PRIVATE_KEY_FILE, private_pem(merchant), private=True)
     _write(directory / MERCHANT_PUBLIC_KEY_FILE, public_pem(merchant))
     _write(directory / PLATFORM_PRIVATE_KEY_FILE, private_pem(platform), private=True)
     _write(directory / PLATFORM_PUBLIC_KEY_FILE, public_pem(platform))
-    _write(directory / PLATFORM_CERT_FILE, cert.public_bytes(serialization.Encoding.PEM).decode())
     # No trailing newline: the service reads *_FILE secrets verbatim.
     _write(directory / APIV3_KEY_FILE, "".join(secrets.choice(alphabet) for _ in range(32)), private=True)
     # meta.json last: its presence marks a complete key set.
@@ -159,9 +189,14 @@ def _generate(directory: Path, mchid: str) -> None:
 def load_keyset(directory: str | os.PathLike) -> KeySet:
     d = Path(directory)
     meta = json.loads((d / META_FILE).read_text(encoding="utf-8"))
+    if not (d / PLATFORM_CERT_KEY_FILE).exists():
+        # A key set from before certificate mode had its own key: give it one.
+        _write_certificate(d)
 
     def read(name: str) -> str:
         return (d / name).read_text(encoding="utf-8")
+
+    cert = x509.load_pem_x509_certificate(read(PLATFORM_CERT_FILE).encode())
 
     return KeySet(
         directory=str(d.resolve()),
@@ -174,8 +209,9 @@ def load_keyset(directory: str | os.PathLike) -> KeySet:
         platform_public_key_pem=read(PLATFORM_PUBLIC_KEY_FILE),
         public_key_id=meta["public_key_id"],
         platform_cert_pem=read(PLATFORM_CERT_FILE),
-        platform_cert_serial=meta["platform_cert_serial"],
+        platform_cert_serial=openssl_serial(cert.serial_number),
         apiv3_key=read(APIV3_KEY_FILE).strip(),
+        platform_cert_private_key_pem=read(PLATFORM_CERT_KEY_FILE),
     )
 
 

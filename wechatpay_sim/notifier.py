@@ -72,6 +72,7 @@ class Notification:
     body: bytes
     out_refund_no: str | None = None
     out_trade_no: str | None = None
+    key_mode: str | None = None  # public_key | certificate; None: the simulator's notification mode
 
 
 @dataclass
@@ -85,6 +86,7 @@ class DeliveryRecord:
     at: float
     out_refund_no: str | None = None
     out_trade_no: str | None = None
+    serial: str | None = None  # the Wechatpay-Serial it was signed under
 
     @property
     def ok(self) -> bool:
@@ -96,15 +98,13 @@ class Notifier:
         self,
         *,
         apiv3_key: str,
-        signing_key: Callable[[], object],
-        serial: Callable[[], str],
+        signer: Callable[[str | None], tuple[object, str]],
         timers: Timers,
         retry_schedule: tuple[float, ...],
         timeout: float = 5.0,
     ) -> None:
         self._apiv3_key = apiv3_key
-        self._signing_key = signing_key
-        self._serial = serial
+        self._signer = signer  # key mode (None: current notification mode) -> (private key, serial)
         self._timers = timers
         self.retry_schedule = tuple(retry_schedule)
         self.timeout = timeout
@@ -135,17 +135,19 @@ class Notifier:
         }
         return event_id, json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
-    def refund_notification(self, url: str, status: str, resource: dict) -> Notification:
+    def refund_notification(self, url: str, status: str, resource: dict, *, key_mode: str | None = None) -> Notification:
         event_type, summary = REFUND_EVENTS[status]
         event_id, body = self.envelope(event_type, summary, "refund", resource)
-        note = Notification(event_id, event_type, url, body, out_refund_no=resource["out_refund_no"])
+        note = Notification(event_id, event_type, url, body, out_refund_no=resource["out_refund_no"], key_mode=key_mode)
         with self._lock:
             self._last_by_refund[note.out_refund_no] = note
         return note
 
-    def payment_notification(self, url: str, resource: dict) -> Notification:
+    def payment_notification(self, url: str, resource: dict, *, key_mode: str | None = None) -> Notification:
         event_id, body = self.envelope("TRANSACTION.SUCCESS", "支付成功", "transaction", resource)
-        return Notification(event_id, "TRANSACTION.SUCCESS", url, body, out_trade_no=resource["out_trade_no"])
+        return Notification(
+            event_id, "TRANSACTION.SUCCESS", url, body, out_trade_no=resource["out_trade_no"], key_mode=key_mode
+        )
 
     def last_for_refund(self, out_refund_no: str) -> Notification | None:
         with self._lock:
@@ -161,11 +163,15 @@ class Notifier:
         timestamp: int | None = None,
         signature: str | None = None,
         key=None,
+        key_mode: str | None = None,
     ) -> int | str:
-        """One POST; returns the receiver's HTTP status or an error string."""
-        headers = signed_headers(
-            key or self._signing_key(), self._serial(), note.body, timestamp=timestamp, signature=signature
-        )
+        """One POST; returns the receiver's HTTP status or an error string.
+
+        Signed in ``key_mode`` (else the notification's own, else the simulator's current
+        notification mode); ``key`` replaces the private key (a forgery) under the same serial.
+        """
+        own_key, serial = self._signer(key_mode or note.key_mode)
+        headers = signed_headers(key or own_key, serial, note.body, timestamp=timestamp, signature=signature)
         headers["Content-Type"] = "application/json"
         headers["User-Agent"] = "Mozilla/4.0 (wechatpay-sim)"
         headers["Request-ID"] = uuid.uuid4().hex
@@ -173,7 +179,7 @@ class Notifier:
             result: int | str = requests.post(note.url, data=note.body, headers=headers, timeout=self.timeout).status_code
         except requests.RequestException as exc:
             result = f"error: {type(exc).__name__}"
-        self._record(note, kind, attempt, result)
+        self._record(note, kind, attempt, result, serial)
         return result
 
     def deliver(self, note: Notification, *, kind: str = "notify") -> None:
@@ -206,7 +212,7 @@ class Notifier:
         return self.send_once(note, kind="probe", signature=signtest_signature())
 
     # ---- records ---------------------------------------------------------
-    def _record(self, note: Notification, kind: str, attempt: int, result: int | str) -> None:
+    def _record(self, note: Notification, kind: str, attempt: int, result: int | str, serial: str | None = None) -> None:
         rec = DeliveryRecord(
             id=note.id,
             event_type=note.event_type,
@@ -217,6 +223,7 @@ class Notifier:
             at=time.time(),
             out_refund_no=note.out_refund_no,
             out_trade_no=note.out_trade_no,
+            serial=serial,
         )
         with self._lock:
             self._records.append(rec)

@@ -7,20 +7,41 @@ import re
 import threading
 import time
 import uuid
+import datetime as _dt
+import gzip
+import secrets
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from cryptography import x509
 
 from .crypto import aes_gcm_encrypt, parse_authorization, request_message, rfc3339, rsa_oaep_decrypt, rsa_verify, signed_headers
+from . import bill as tradebill
 from .keys import KeySet, new_rsa_key
 from .notifier import Notification, Notifier, Timers
-from .state import ERROR_SCENARIOS, OUTCOMES, ApiError, Refund, Store
+from .state import (
+    DEFAULT_REFUND_INTERVAL_SECONDS,
+    ERROR_SCENARIOS,
+    MERCHANT_CARD_ACCOUNT,
+    MERCHANT_CARD_CHANNEL,
+    OUTCOMES,
+    USER_CARD_CHANNEL,
+    ApiError,
+    Refund,
+    Store,
+)
 
 log = logging.getLogger("wechatpay_sim")
 
 AUTH_MAX_SKEW_SECONDS = 300
-KEY_MODES = ("public_key", "certificate")
+# public_key: WeChat Pay public key only; certificate: platform certificate only; both: a
+# key-mode switch period (either serial is accepted and used, /v3/certificates is served).
+KEY_MODES = ("public_key", "certificate", "both")
+# How notifications are signed: auto (public key unless certificate-only), one mode, or
+# alternate (each delivery attempt in turn, as during a switch).
+NOTIFY_KEY_MODES = ("auto", "public_key", "certificate", "alternate")
+BILL_HISTORY_DAYS = 90  # WeChat serves about three months of bills
+DOWNLOAD_URL_SECONDS = 300  # a download_url is valid for 5 minutes
 SETTINGS = (
     "default_outcome",
     "outcome_delay",
@@ -32,6 +53,9 @@ SETTINGS = (
     "key_mode",
     "default_notify_url",
     "notify_timeout",
+    "notify_key_mode",
+    "refund_interval_seconds",
+    "bill_ready_hour",
 )
 
 
@@ -52,6 +76,8 @@ class Simulator:
         notify_timeout: float = 5.0,
         key_mode: str = "public_key",
         default_notify_url: str | None = None,
+        refund_interval_seconds: float = DEFAULT_REFUND_INTERVAL_SECONDS,
+        bill_ready_hour: int | None = None,
     ) -> None:
         if key_mode not in KEY_MODES:
             raise ValueError(f"key_mode must be one of {KEY_MODES}")
@@ -69,13 +95,18 @@ class Simulator:
             "key_mode": key_mode,
             "default_notify_url": default_notify_url,
             "notify_timeout": float(notify_timeout),
+            "notify_key_mode": "auto",
+            "refund_interval_seconds": float(refund_interval_seconds),
+            "bill_ready_hour": bill_ready_hour,
         }
         self.store = Store(keyset.mchid)
         self.timers = Timers()
+        self._alternate = 0
+        self._bill_lock = threading.Lock()
+        self._downloads: dict[str, tuple[float, bytes, str]] = {}  # token -> (expiry, body, content type)
         self.notifier = Notifier(
             apiv3_key=keyset.apiv3_key,
-            signing_key=lambda: keyset.platform_private_key,
-            serial=self.platform_serial,
+            signer=self.notification_signer,
             timers=self.timers,
             retry_schedule=self._defaults["notify_retry_schedule"],
         )
@@ -135,10 +166,39 @@ class Simulator:
         return f"http://{self.host}:{self.port}"
 
     def platform_serial(self) -> str:
-        """What goes into Wechatpay-Serial: the public key id or the certificate serial."""
-        if self.key_mode == "public_key":
-            return self.keyset.public_key_id
-        return self.keyset.platform_cert_serial
+        """What goes into Wechatpay-Serial by default: the public key id, or the certificate
+        serial in certificate mode."""
+        return self.signer("public_key" if self.key_mode == "public_key" else "certificate")[1]
+
+    def signer(self, mode: str) -> tuple[object, str]:
+        """(private key, Wechatpay-Serial) of a key mode."""
+        if mode == "certificate":
+            return self.keyset.platform_cert_private_key, self.keyset.platform_cert_serial
+        return self.keyset.platform_private_key, self.keyset.public_key_id
+
+    def response_signer(self, request_serial: str | None) -> tuple[object, str]:
+        """Answers are signed in the mode the request's Wechatpay-Serial names (as WeChat
+        does during a switch); without one, in the merchant's mode (certificate when both:
+        the SDKs send no serial in certificate mode)."""
+        if request_serial:
+            if request_serial == self.keyset.public_key_id:
+                return self.signer("public_key")
+            if self.keyset.is_cert_serial(request_serial):
+                return self.signer("certificate")
+        return self.signer("public_key" if self.key_mode == "public_key" else "certificate")
+
+    def notification_signer(self, mode: str | None) -> tuple[object, str]:
+        if mode is None:
+            mode = self.notify_key_mode
+            if mode == "alternate":
+                with self._bill_lock:
+                    self._alternate += 1
+                    mode = ("public_key", "certificate")[self._alternate % 2]
+            elif mode == "auto":
+                mode = "certificate" if self.key_mode == "certificate" else "public_key"
+        if mode not in ("public_key", "certificate"):
+            raise ApiError(400, "PARAM_ERROR", "key_mode must be public_key or certificate")
+        return self.signer(mode)
 
     def forger_key(self):
         """A key WeChat does not own, for forged signatures."""
@@ -159,6 +219,20 @@ class Simulator:
             self.store.default_outcome = settings["default_outcome"]
         if "key_mode" in settings and settings["key_mode"] not in KEY_MODES:
             raise ApiError(400, "PARAM_ERROR", f"key_mode must be one of {KEY_MODES}")
+        if "notify_key_mode" in settings and settings["notify_key_mode"] not in NOTIFY_KEY_MODES:
+            raise ApiError(400, "PARAM_ERROR", f"notify_key_mode must be one of {NOTIFY_KEY_MODES}")
+        if "refund_interval_seconds" in settings:
+            interval = float(settings["refund_interval_seconds"])
+            if interval < 0:
+                raise ApiError(400, "PARAM_ERROR", "refund_interval_seconds must not be negative")
+            self.store.refund_interval_seconds = interval
+        if "bill_ready_hour" in settings:
+            hour = settings["bill_ready_hour"]
+            if hour is not None and (not isinstance(hour, int) or isinstance(hour, bool) or not 0 <= hour <= 23):
+                raise ApiError(400, "PARAM_ERROR", "bill_ready_hour must be null or an hour 0-23")
+            self.bill_ready_hour = hour
+        if "notify_key_mode" in settings:
+            self.notify_key_mode = settings["notify_key_mode"]
         if "outcome_delay" in settings:
             self.outcome_delay = float(settings["outcome_delay"])
         if "notify_retry_schedule" in settings:
@@ -190,6 +264,9 @@ class Simulator:
             "key_mode": self.key_mode,
             "default_notify_url": self.default_notify_url,
             "notify_timeout": self.notifier.timeout,
+            "notify_key_mode": self.notify_key_mode,
+            "refund_interval_seconds": self.store.refund_interval_seconds,
+            "bill_ready_hour": self.bill_ready_hour,
         }
 
     def reset(self) -> None:
@@ -197,6 +274,8 @@ class Simulator:
         self.timers.cancel_all()
         self.store.reset()
         self.notifier.reset()
+        with self._bill_lock:
+            self._downloads.clear()
         self.configure(**self._defaults)
 
     def register_transaction(
@@ -207,15 +286,74 @@ class Simulator:
         transaction_id: str | None = None,
         paid_at: float | None = None,
         openid: str | None = None,
+        payer_total: int | None = None,
+        state: str = "SUCCESS",
     ) -> dict:
-        """Record a paid order (total in fen); returns it with its transaction_id."""
+        """Record a paid order (total in fen; ``payer_total`` < total when a coupon paid the
+        rest), or with ``state="NOTPAY"`` one awaiting payment; returns it."""
         return self.store.register_transaction(
             out_trade_no or "T" + uuid.uuid4().hex[:24],
             total,
             transaction_id=transaction_id,
             paid_at=paid_at,
             openid=openid,
+            payer_total=payer_total,
+            state=state,
         )
+
+    def pay(
+        self,
+        out_trade_no: str,
+        total: int | None = None,
+        *,
+        payer_total: int | None = None,
+        url: str | None = None,
+        notify: bool = True,
+        key_mode: str | None = None,
+    ) -> dict:
+        """The payer pays ``out_trade_no`` (known and NOTPAY, or unknown: created paid; WeChat
+        pays any order it is asked to, e.g. one the merchant has cancelled meanwhile). With
+        ``url`` and ``notify`` a TRANSACTION.SUCCESS goes there; ``notify=False`` is a lost
+        notification: the payment is SUCCESS at WeChat and nobody is told."""
+        txn = self.store.pay(out_trade_no, total, payer_total=payer_total)
+        result: dict = {"transaction": txn, "notified": None}
+        if url and notify:
+            result["notified"] = self.notify_payment(out_trade_no, url, key_mode=key_mode)
+        return result
+
+    def close_transaction(self, out_trade_no: str) -> dict:
+        return self.store.close_transaction(out_trade_no)
+
+    def foreign_refund(
+        self,
+        out_trade_no: str,
+        amount: int,
+        *,
+        out_refund_no: str | None = None,
+        url: str | None = None,
+        status: str = "SUCCESS",
+        key_mode: str | None = None,
+    ) -> dict:
+        """A refund this merchant's service never asked for (made on the merchant platform,
+        say): recorded, settled at once, and its REFUND.* notification sent to ``url``."""
+        refund = self.store.foreign_refund(out_trade_no, amount, out_refund_no=out_refund_no, status=status)
+        result: dict = {"refund": refund.to_control(), "notified": None}
+        if url:
+            note = self.notifier.refund_notification(
+                url, refund.status, refund.to_resource(self.keyset.mchid), key_mode=key_mode
+            )
+            result["notified"] = self.notifier.deliver_now(note, kind="foreign")
+        return result
+
+    def add_bill_fault(self, **fault) -> list[dict]:
+        """Change the trade bill as served (see wechatpay_sim/bill.py FAULT_KINDS)."""
+        return self.store.add_bill_fault(fault)
+
+    def bill_faults(self) -> list[dict]:
+        return self.store.bill_faults()
+
+    def clear_bill_faults(self) -> None:
+        self.store.clear_bill_faults()
 
     def transactions(self) -> list[dict]:
         return self.store.transactions()
@@ -256,9 +394,12 @@ class Simulator:
             self._notify_refund(settled)
         return settled.to_control() if settled else None
 
-    def redeliver(self, out_refund_no: str, url: str | None = None) -> int | str:
-        """Send the refund's last notification again (same id and body): a duplicate."""
-        return self.notifier.send_once(self._notification_for(out_refund_no, url), kind="redeliver")
+    def redeliver(self, out_refund_no: str, url: str | None = None, key_mode: str | None = None) -> int | str:
+        """Send the refund's last notification again (same id and body): a duplicate.
+        ``key_mode`` signs it with the public key or the platform certificate."""
+        return self.notifier.send_once(
+            self._notification_for(out_refund_no, url), kind="redeliver", key_mode=key_mode
+        )
 
     def send_stale_notification(self, out_refund_no: str, age_seconds: float = 600, url: str | None = None) -> int | str:
         """The last notification, validly signed but with a timestamp ``age_seconds`` old
@@ -275,32 +416,38 @@ class Simulator:
         """A SIGNTEST probe; a correct receiver answers non-2xx."""
         return self.notifier.probe(url)
 
-    def notify_payment(self, out_trade_no: str, url: str, *, retry: bool = True) -> int | str:
-        """Deliver TRANSACTION.SUCCESS for a registered order; returns the first attempt's
-        result and, with ``retry``, keeps retrying in the background on failure."""
-        txn = self.store.transaction(out_trade_no)
+    def notify_payment(
+        self,
+        out_trade_no: str,
+        url: str,
+        *,
+        retry: bool = True,
+        total: int | None = None,
+        payer_total: int | None = None,
+        appid: str | None = None,
+        mchid: str | None = None,
+        key_mode: str | None = None,
+    ) -> int | str:
+        """Deliver TRANSACTION.SUCCESS for a paid order; returns the first attempt's result
+        and, with ``retry``, keeps retrying in the background on failure. ``total`` /
+        ``payer_total`` / ``appid`` / ``mchid`` replace the true values in the notification
+        (a mismatching amount, another app or merchant); ``key_mode`` picks the signing key."""
+        txn = self.store.transaction_object(out_trade_no)
         if txn is None:
-            raise ApiError(404, "RESOURCE_NOT_EXISTS", "订单不存在")
-        resource = {
-            "appid": self.keyset.appid,
-            "mchid": self.keyset.mchid,
-            "out_trade_no": txn["out_trade_no"],
-            "transaction_id": txn["transaction_id"],
-            "trade_type": "JSAPI",
-            "trade_state": "SUCCESS",
-            "trade_state_desc": "支付成功",
-            "bank_type": "OTHERS",
-            "attach": "",
-            "success_time": rfc3339(txn["paid_at"]),
-            "payer": {"openid": txn["openid"]},
-            "amount": {
-                "total": txn["total"],
-                "payer_total": txn["total"],
-                "currency": "CNY",
-                "payer_currency": "CNY",
-            },
-        }
-        note = self.notifier.payment_notification(url, resource)
+            raise ApiError(404, "ORDER_NOT_EXIST", "订单不存在")
+        if txn.state != "SUCCESS":
+            raise ApiError(409, "ORDER_NOT_PAID", f"the order is {txn.state}: pay it first")
+        resource = txn.payment_resource(self.keyset.appid, self.keyset.mchid, "SUCCESS")
+        if total is not None:
+            resource["amount"]["total"] = int(total)
+            resource["amount"]["payer_total"] = int(total if payer_total is None else payer_total)
+        elif payer_total is not None:
+            resource["amount"]["payer_total"] = int(payer_total)
+        if appid is not None:
+            resource["appid"] = appid
+        if mchid is not None:
+            resource["mchid"] = mchid
+        note = self.notifier.payment_notification(url, resource, key_mode=key_mode)
         return self.notifier.deliver_now(note, kind="payment", retry=retry)
 
     def _notification_for(self, out_refund_no: str, url: str | None) -> Notification:
@@ -352,15 +499,91 @@ class Simulator:
         if not rsa_verify(self.keyset.merchant_public_key, message, params.get("signature", "")):
             raise ApiError(401, "SIGN_ERROR", "签名错误: signature verification failed")
         serial = headers.get("Wechatpay-Serial")
-        if serial is not None and serial not in (self.keyset.public_key_id, self.keyset.platform_cert_serial):
+        if serial is not None and not (serial == self.keyset.public_key_id or self.keyset.is_cert_serial(serial)):
             raise ApiError(400, "PARAM_ERROR", "Wechatpay-Serial is not a platform key of this merchant")
 
-    def api_create(self, payload) -> tuple[int, dict]:
+    def api_create(self, payload, immediate: str | None = None) -> tuple[int, dict]:
+        """``immediate`` (SUCCESS/CLOSED): the new refund is settled before the answer."""
         self.store.count_create_call(payload)
         refund, created = self.store.create_refund(payload)
-        if created:
+        if created and immediate:
+            settled = self.store.settle(refund.out_refund_no, immediate)
+            if settled is not None:
+                self._notify_refund(settled)
+                refund = settled
+        elif created:
             self._schedule_outcome(refund)
         return 200, refund.to_api()
+
+    def api_query_payment(self, kind: str, number: str, query: dict) -> tuple[int, dict]:
+        mchid = (query.get("mchid") or [None])[0]
+        if not mchid:
+            raise ApiError(400, "PARAM_ERROR", "mchid is required")
+        if mchid != self.keyset.mchid:
+            raise ApiError(400, "PARAM_ERROR", "mchid does not match the requesting merchant")
+        if kind == "id":
+            return 200, self.store.query_transaction(self.keyset.appid, transaction_id=number)
+        return 200, self.store.query_transaction(self.keyset.appid, out_trade_no=number)
+
+    def _bill_ready(self, day: _dt.date) -> bool:
+        if self.bill_ready_hour is None:
+            return True
+        ready_at = _dt.datetime.combine(day + _dt.timedelta(days=1), _dt.time(self.bill_ready_hour), tradebill.CST)
+        return _dt.datetime.fromtimestamp(self.store.now(), tradebill.CST) >= ready_at
+
+    def api_trade_bill(self, query: dict) -> tuple[int, dict]:
+        def one(name: str, default: str | None = None) -> str | None:
+            return (query.get(name) or [default])[0]
+
+        bill_date, bill_type, tar_type = one("bill_date"), one("bill_type", "ALL"), one("tar_type")
+        try:
+            day = _dt.date.fromisoformat(bill_date or "")
+        except ValueError:
+            raise ApiError(400, "PARAM_ERROR", "bill_date 日期格式不正确 (YYYY-MM-DD)") from None
+        if bill_type not in tradebill.BILL_TYPES:
+            raise ApiError(400, "PARAM_ERROR", f"bill_type must be one of {tradebill.BILL_TYPES}")
+        if tar_type not in (None, "GZIP"):
+            raise ApiError(400, "PARAM_ERROR", "tar_type must be GZIP or absent")
+        today = _dt.datetime.fromtimestamp(self.store.now(), tradebill.CST).date()
+        if day > today:
+            raise ApiError(400, "INVALID_REQUEST", "bill_date 不能是未来的日期")
+        if (today - day).days > BILL_HISTORY_DAYS:
+            raise ApiError(400, "INVALID_REQUEST", "请求的账单日期已过期")
+        faults = self.store.bill_faults()
+        for_day = [f for f in faults if f.get("bill_date") in (None, bill_date)]
+        if not self._bill_ready(day) or any(f["kind"] == "NOT_READY" for f in for_day):
+            raise ApiError(400, "STATEMENT_CREATING", "账单生成中，请在次日上午10点以后再下载")
+        transactions, refunds = self.store.ledger()
+        body, lines = tradebill.build(
+            bill_date, bill_type, transactions, refunds,
+            appid=self.keyset.appid, mchid=self.keyset.mchid, faults=faults,
+        )
+        if not lines:
+            raise ApiError(400, "NO_STATEMENT_EXIST", "账单文件不存在，当前商户号在指定日期没有交易或退款")
+        # the hash covers the bill itself, i.e. the file after gunzip (the official SDKs digest
+        # the decompressed stream)
+        hash_value = tradebill.sha1_hex(body)
+        if any(f["kind"] == "HASH_MISMATCH" for f in for_day):
+            hash_value = tradebill.sha1_hex(body + b"\r\n")
+        served = gzip.compress(body, mtime=0) if tar_type == "GZIP" else body
+        token = secrets.token_urlsafe(24)
+        with self._bill_lock:
+            now = time.time()
+            self._downloads = {k: v for k, v in self._downloads.items() if v[0] > now}
+            self._downloads[token] = (now + DOWNLOAD_URL_SECONDS, served, "application/octet-stream")
+        return 200, {
+            "hash_type": "SHA1",
+            "hash_value": hash_value,
+            "download_url": f"{self.base_url}/v3/billdownload/file?token={token}",
+        }
+
+    def download(self, query: dict) -> bytes:
+        token = (query.get("token") or [""])[0]
+        with self._bill_lock:
+            entry = self._downloads.get(token)
+        if entry is None or entry[0] < time.time():
+            raise ApiError(400, "INVALID_REQUEST", "下载链接已过期或无效，请重新申请账单")
+        return entry[1]
 
     def api_query(self, out_refund_no: str) -> tuple[int, dict]:
         return 200, self.store.query_refund(out_refund_no).to_api()
@@ -375,14 +598,16 @@ class Simulator:
                 raise ApiError(400, "PARAM_ERROR", f"USER_BANK_CARD requires {', '.join(missing)}")
             if not headers.get("Wechatpay-Serial"):
                 raise ApiError(400, "PARAM_ERROR", "Wechatpay-Serial header is required with encrypted fields")
+            # encrypted for the key the Wechatpay-Serial names
+            key = self.response_signer(headers.get("Wechatpay-Serial"))[0]
             try:
-                account_no = rsa_oaep_decrypt(self.keyset.platform_private_key, payload["bank_account"])
-                rsa_oaep_decrypt(self.keyset.platform_private_key, payload["real_name"])
+                account_no = rsa_oaep_decrypt(key, payload["bank_account"])
+                rsa_oaep_decrypt(key, payload["real_name"])
             except Exception:
                 raise ApiError(400, "PARAM_ERROR", "bank_account/real_name cannot be decrypted") from None
-            account, channel = f"{payload['bank_type']}银行卡{account_no[-4:]}", "OTHER_BANKCARD"
+            account, channel = f"{payload['bank_type']}银行卡{account_no[-4:]}", USER_CARD_CHANNEL
         elif kind == "MERCHANT_BANK_CARD":
-            account, channel = "商户基本账户", "OTHER_BALANCE"
+            account, channel = MERCHANT_CARD_ACCOUNT, MERCHANT_CARD_CHANNEL
         else:
             raise ApiError(400, "PARAM_ERROR", "type must be USER_BANK_CARD or MERCHANT_BANK_CARD")
         refund = self.store.apply_abnormal(refund_id, payload, account=account, channel=channel)
@@ -390,6 +615,8 @@ class Simulator:
         return 200, refund.to_api()
 
     def api_certificates(self) -> tuple[int, dict]:
+        if self.key_mode == "public_key":  # a public-key merchant has no platform certificate
+            return 200, {"data": []}
         nonce, ciphertext = aes_gcm_encrypt(self.keyset.apiv3_key, self.keyset.platform_cert_pem.encode(), "certificate")
         cert = x509.load_pem_x509_certificate(self.keyset.platform_cert_pem.encode())
         return 200, {
@@ -417,6 +644,9 @@ _V3_ROUTES = [
     ("GET", re.compile(r"^/v3/refund/domestic/refunds/([^/]+)$"), "query"),
     ("POST", re.compile(r"^/v3/refund/domestic/refunds/([^/]+)/apply-abnormal-refund$"), "abnormal"),
     ("GET", re.compile(r"^/v3/certificates$"), "certificates"),
+    ("GET", re.compile(r"^/v3/pay/transactions/(out-trade-no|id)/([^/]+)$"), "query_payment"),
+    ("GET", re.compile(r"^/v3/bill/tradebill$"), "bill"),
+    ("GET", re.compile(r"^/v3/billdownload/file$"), "download"),
 ]
 
 
@@ -487,18 +717,31 @@ class _Handler(BaseHTTPRequestHandler):
                 sim.store.count_create_call(_json(body))
             except ApiError:
                 pass
+        signer = sim.response_signer(self.headers.get("Wechatpay-Serial"))
         if kind in ERROR_SCENARIOS:
             status, code, message = ERROR_SCENARIOS[kind]
-            self._send(status, {"code": code, "message": message})
+            self._send(status, {"code": code, "message": message}, signer=signer)
             return
+        query = parse_qs(urlsplit(self.path).query)
         try:
             payload = _json(body)
             if op == "create":
-                status, answer = sim.api_create(payload)
+                immediate = {"IMMEDIATE_SUCCESS": "SUCCESS", "IMMEDIATE_CLOSED": "CLOSED"}.get(kind or "")
+                status, answer = sim.api_create(payload, immediate)
             elif op == "query":
                 status, answer = sim.api_query(unquote(match.group(1)))
             elif op == "abnormal":
                 status, answer = sim.api_abnormal(unquote(match.group(1)), payload, self.headers)
+            elif op == "query_payment":
+                status, answer = sim.api_query_payment(match.group(1), unquote(match.group(2)), query)
+            elif op == "bill":
+                status, answer = sim.api_trade_bill(query)
+            elif op == "download":
+                data = sim.download(query)
+                if kind == "SLOW":
+                    sim.sleep(scenario.seconds)
+                self._send_file(data)  # the file itself is not signed
+                return
             else:
                 status, answer = sim.api_certificates()
         except ApiError as err:
@@ -512,9 +755,27 @@ class _Handler(BaseHTTPRequestHandler):
             answer,
             forged=kind == "BAD_RESPONSE_SIGNATURE" or sim.bad_response_signature,
             signature_type=not (kind == "MISSING_SIGNATURE_TYPE" or sim.missing_signature_type),
+            signer=signer,
         )
 
-    def _send(self, status: int, payload: dict, *, sign: bool = True, forged: bool = False, signature_type: bool = True) -> None:
+    def _send_file(self, data: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Request-ID", uuid.uuid4().hex.upper())
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send(
+        self,
+        status: int,
+        payload: dict,
+        *,
+        sign: bool = True,
+        forged: bool = False,
+        signature_type: bool = True,
+        signer: tuple[object, str] | None = None,
+    ) -> None:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -522,10 +783,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Request-ID", uuid.uuid4().hex.upper())
         if sign:
             sim = self.sim
-            key = sim.forger_key() if forged else sim.keyset.platform_private_key
-            for name, value in signed_headers(
-                key, sim.platform_serial(), body, include_signature_type=signature_type
-            ).items():
+            own_key, serial = signer or sim.response_signer(None)
+            key = sim.forger_key() if forged else own_key
+            for name, value in signed_headers(key, serial, body, include_signature_type=signature_type).items():
                 self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
@@ -561,6 +821,14 @@ def _result(result: int | str) -> dict:
     return {"result": result, "ok": isinstance(result, int) and 200 <= result < 300}
 
 
+def _paid(result: dict) -> dict:
+    """A pay / foreign-refund answer: the record plus the notification's delivery result."""
+    notified = result.pop("notified")
+    if notified is not None:
+        result.update(notification=_result(notified))
+    return result
+
+
 def _require(value, what: str):
     if value is None:
         raise ApiError(404, "RESOURCE_NOT_EXISTS", f"{what} not found")
@@ -578,14 +846,30 @@ _CONTROL_ROUTES = [
     ("GET", re.compile(r"^/sim/transactions$"), lambda s, p: {"transactions": s.transactions()}),
     ("POST", re.compile(r"^/sim/transactions$"), lambda s, p: s.register_transaction(
         p["total"], p.get("out_trade_no"), transaction_id=p.get("transaction_id"),
-        paid_at=p.get("paid_at"), openid=p.get("openid"))),
+        paid_at=p.get("paid_at"), openid=p.get("openid"), payer_total=p.get("payer_total"),
+        state=p.get("state", "SUCCESS"))),
+    ("GET", re.compile(r"^/sim/transactions/([^/]+)$"), lambda s, p, no: _require(
+        s.store.transaction(no), "transaction")),
+    ("POST", re.compile(r"^/sim/transactions/([^/]+)/pay$"), lambda s, p, no: _paid(s.pay(
+        no, p.get("total"), payer_total=p.get("payer_total"), url=_url(p),
+        notify=bool(p.get("notify", True)), key_mode=p.get("key_mode")))),
+    ("POST", re.compile(r"^/sim/transactions/([^/]+)/close$"), lambda s, p, no: s.close_transaction(no)),
     ("POST", re.compile(r"^/sim/transactions/([^/]+)/notify$"), lambda s, p, no: _result(
-        s.notify_payment(no, _url(p, required=True), retry=bool(p.get("retry", True))))),
+        s.notify_payment(no, _url(p, required=True), retry=bool(p.get("retry", True)), total=p.get("total"),
+                         payer_total=p.get("payer_total"), appid=p.get("appid"), mchid=p.get("mchid"),
+                         key_mode=p.get("key_mode")))),
+    ("POST", re.compile(r"^/sim/refunds/foreign$"), lambda s, p: _paid(s.foreign_refund(
+        p["out_trade_no"], p["amount"], out_refund_no=p.get("out_refund_no"), url=_url(p),
+        status=p.get("status", "SUCCESS"), key_mode=p.get("key_mode")))),
+    ("GET", re.compile(r"^/sim/bill-faults$"), lambda s, p: {"faults": s.bill_faults()}),
+    ("POST", re.compile(r"^/sim/bill-faults$"), lambda s, p: {"faults": s.add_bill_fault(**p)}),
+    ("DELETE", re.compile(r"^/sim/bill-faults$"), lambda s, p: (s.clear_bill_faults(), {"faults": []})[1]),
     ("GET", re.compile(r"^/sim/refunds$"), lambda s, p: {"refunds": s.refunds(), **s.store.counters()}),
     ("GET", re.compile(r"^/sim/refunds/([^/]+)$"), lambda s, p, no: _require(s.refund(no), "refund")),
     ("POST", re.compile(r"^/sim/refunds/([^/]+)/complete$"), lambda s, p, no: {
         "refund": s.complete(no, p.get("outcome"))}),
-    ("POST", re.compile(r"^/sim/refunds/([^/]+)/redeliver$"), lambda s, p, no: _result(s.redeliver(no, _url(p)))),
+    ("POST", re.compile(r"^/sim/refunds/([^/]+)/redeliver$"), lambda s, p, no: _result(
+        s.redeliver(no, _url(p), p.get("key_mode")))),
     ("POST", re.compile(r"^/sim/refunds/([^/]+)/notify-stale$"), lambda s, p, no: _result(
         s.send_stale_notification(no, float(p.get("age_seconds", 600)), _url(p)))),
     ("POST", re.compile(r"^/sim/refunds/([^/]+)/notify-bad-signature$"), lambda s, p, no: _result(

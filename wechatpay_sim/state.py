@@ -22,6 +22,27 @@ MAX_REFUNDS_PER_ORDER = 50
 MAX_REASON_BYTES = 80
 OUTCOMES = ("SUCCESS", "CLOSED", "ABNORMAL")
 WALLET_ACCOUNT = "支付用户零钱"
+# Where an abnormal refund re-routed with type MERCHANT_BANK_CARD lands: WeChat's
+# user_received_account for money returned to the merchant ("退还商户") names the merchant's
+# settlement bank account; channel OTHER_BANKCARD ("原银行卡异常退到其他银行卡").
+MERCHANT_CARD_ACCOUNT = "商户结算银行账户"
+MERCHANT_CARD_CHANNEL = "OTHER_BANKCARD"
+USER_CARD_CHANNEL = "OTHER_BANKCARD"
+# trade_state of the payment query API
+TRADE_STATES = ("SUCCESS", "REFUND", "NOTPAY", "CLOSED", "REVOKED", "USERPAYING", "PAYERROR")
+TRADE_STATE_DESC = {
+    "SUCCESS": "支付成功",
+    "REFUND": "转入退款",
+    "NOTPAY": "未支付",
+    "CLOSED": "已关闭",
+    "REVOKED": "已撤销（付款码支付）",
+    "USERPAYING": "用户支付中（付款码支付）",
+    "PAYERROR": "支付失败(其他原因，如银行返回失败)",
+}
+# WeChat's refund rules (note 8): two refunds of one order need a minute between them.
+# The answer WeChat gives is not documented; modelled as FREQUENCY_LIMITED (README).
+DEFAULT_REFUND_INTERVAL_SECONDS = 60.0
+SAME_ORDER_TOO_SOON = (429, "FREQUENCY_LIMITED", "同一笔订单的两次退款申请需间隔1分钟，请稍后再试")
 _OUT_NO = re.compile(r"^[A-Za-z0-9_\-|*@]{1,64}$")
 
 # One-shot switches answered before anything is created: kind -> (HTTP status, code, message)
@@ -29,9 +50,12 @@ ERROR_SCENARIOS = {
     "SYSTEM_ERROR": (500, "SYSTEM_ERROR", "系统错误"),
     "FREQUENCY_LIMITED": (429, "FREQUENCY_LIMITED", "频率超限"),
     "NOT_ENOUGH": (403, "NOT_ENOUGH", "基本账户余额不足，请充值后重新发起"),
-    "USER_ACCOUNT_ABNORMAL": (403, "USER_ACCOUNT_ABNORMAL", "退款请求失败，用户账号异常"),
+    "USER_ACCOUNT_ABNORMAL": (403, "USER_ACCOUNT_ABNORMAL", "退款请求失败，用户帐号注销"),
     "PARAM_ERROR": (400, "PARAM_ERROR", "参数错误"),
-    "NO_AUTH": (403, "NO_AUTH", "没有退款权限"),
+    "NO_AUTH": (403, "NO_AUTH", "没有此单的退款权限"),
+    # configuration failures as WeChat answers them (a key rotated on one side only, ...)
+    "SIGN_ERROR": (401, "SIGN_ERROR", "签名错误，请检查签名参数和方法是否都符合签名算法要求"),
+    "MCH_NOT_EXISTS": (404, "MCH_NOT_EXISTS", "商户号不存在"),
     # the request is lost before WeChat records it: 500, and a later query says 404
     "LOSE_REQUEST": (500, "SYSTEM_ERROR", "系统错误"),
 }
@@ -41,9 +65,11 @@ AFTER_SCENARIOS = (
     "ACCEPT_THEN_ERROR",  # process the call, then answer 500 SYSTEM_ERROR
     "BAD_RESPONSE_SIGNATURE",  # sign the answer with a key WeChat does not own
     "MISSING_SIGNATURE_TYPE",  # leave out the Wechatpay-Signature-Type header
+    "IMMEDIATE_SUCCESS",  # create: the refund is SUCCESS already in the create answer
+    "IMMEDIATE_CLOSED",  # create: the refund is CLOSED already in the create answer
 )
 SCENARIO_KINDS = tuple(ERROR_SCENARIOS) + AFTER_SCENARIOS
-OPS = ("create", "query", "abnormal", "any")
+OPS = ("create", "query", "abnormal", "query_payment", "bill", "download", "any")
 
 
 class ApiError(Exception):
@@ -78,13 +104,54 @@ class Scenario:
 @dataclass
 class Transaction:
     out_trade_no: str
-    transaction_id: str
+    transaction_id: str  # "" until paid
     total: int
-    paid_at: float
+    paid_at: float | None
     openid: str
+    payer_total: int  # < total when a (merchant-funded) coupon paid part of it
+    state: str = "SUCCESS"  # SUCCESS | NOTPAY | CLOSED ... (REFUND is derived)
+    description: str = "盲盒商品"
+
+    @property
+    def coupon(self) -> int:
+        return self.total - self.payer_total
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def payment_resource(self, appid: str, mchid: str, trade_state: str | None = None) -> dict:
+        """The Transaction object of the query API and of TRANSACTION.SUCCESS."""
+        state = trade_state or self.state
+        body: dict = {
+            "appid": appid,
+            "mchid": mchid,
+            "out_trade_no": self.out_trade_no,
+            "trade_type": "JSAPI",
+            "trade_state": state,
+            "trade_state_desc": TRADE_STATE_DESC.get(state, state),
+            "attach": "",
+            "payer": {"openid": self.openid},
+            "amount": {"total": self.total, "currency": "CNY"},
+        }
+        if self.transaction_id:
+            body["transaction_id"] = self.transaction_id
+            body["bank_type"] = "OTHERS"
+            body["amount"].update(payer_total=self.payer_total, payer_currency="CNY")
+        if self.paid_at is not None:
+            body["success_time"] = rfc3339(self.paid_at)
+        if self.coupon and self.transaction_id:
+            body["promotion_detail"] = [{
+                "coupon_id": "1" + self.transaction_id[-9:],
+                "name": "商户代金券",
+                "scope": "GLOBAL",
+                "type": "DISCOUNT",  # 免充值: funded by the merchant, not settled to it
+                "amount": self.coupon,
+                "wechatpay_contribute": 0,
+                "merchant_contribute": self.coupon,
+                "other_contribute": 0,
+                "currency": "CNY",
+            }]
+        return body
 
 
 @dataclass
@@ -98,6 +165,7 @@ class Refund:
     reason: str | None
     notify_url: str | None
     created_at: float
+    payer_total: int = 0  # what the payer paid of total (total - coupon)
     status: str = "PROCESSING"
     success_at: float | None = None
     user_received_account: str = WALLET_ACCOUNT
@@ -112,15 +180,25 @@ class Refund:
     abnormal_applications: int = 0
     history: list = field(default_factory=list)
 
+    @property
+    def discount_refund(self) -> int:
+        """The coupon's share of this refund (WeChat refunds coupons pro rata)."""
+        payer_total = self.payer_total or self.total
+        return (self.total - payer_total) * self.refund // self.total
+
+    @property
+    def payer_refund(self) -> int:
+        return self.refund - self.discount_refund
+
     def amount(self) -> dict:
         return {
             "total": self.total,
             "refund": self.refund,
-            "payer_total": self.total,
-            "payer_refund": self.refund,
-            "settlement_total": self.total,
-            "settlement_refund": self.refund,
-            "discount_refund": 0,
+            "payer_total": self.payer_total or self.total,
+            "payer_refund": self.payer_refund,
+            "settlement_total": self.payer_total or self.total,
+            "settlement_refund": self.payer_refund,
+            "discount_refund": self.discount_refund,
             "currency": "CNY",
             "from": [],
         }
@@ -157,8 +235,8 @@ class Refund:
             "amount": {
                 "total": self.total,
                 "refund": self.refund,
-                "payer_total": self.total,
-                "payer_refund": self.refund,
+                "payer_total": self.payer_total or self.total,
+                "payer_refund": self.payer_refund,
             },
         }
         if self.success_at is not None:
@@ -179,12 +257,23 @@ class Refund:
 
 
 class Store:
-    def __init__(self, mchid: str, *, default_outcome: str = "SUCCESS", clock=time.time):
+    def __init__(
+        self,
+        mchid: str,
+        *,
+        default_outcome: str = "SUCCESS",
+        clock=time.time,
+        refund_interval_seconds: float = DEFAULT_REFUND_INTERVAL_SECONDS,
+    ):
         self.mchid = mchid
         self._clock = clock
         self._lock = threading.RLock()
         self.default_outcome = default_outcome
+        self.refund_interval_seconds = float(refund_interval_seconds)
         self.reset()
+
+    def now(self) -> float:
+        return self._clock()
 
     # ---- control ---------------------------------------------------------
     def reset(self) -> None:
@@ -197,6 +286,7 @@ class Store:
             self.create_calls_total = 0
             self._scenarios: deque[Scenario] = deque()
             self._next_outcomes: deque[str] = deque()
+            self._bill_faults: list[dict] = []
 
     def register_transaction(
         self,
@@ -206,27 +296,111 @@ class Store:
         transaction_id: str | None = None,
         paid_at: float | None = None,
         openid: str | None = None,
+        payer_total: int | None = None,
+        state: str = "SUCCESS",
     ) -> dict:
+        """Record an order: paid (state SUCCESS, the default) or awaiting payment (NOTPAY)."""
         if not isinstance(total, int) or isinstance(total, bool) or total <= 0:
             raise _param_error("total must be a positive integer (fen)")
-        if not out_trade_no or len(out_trade_no) > 32:
+        if not isinstance(out_trade_no, str) or not 1 <= len(out_trade_no) <= 32:
             raise _param_error("out_trade_no must be 1-32 characters")
+        if payer_total is None:
+            payer_total = total
+        if not isinstance(payer_total, int) or isinstance(payer_total, bool) or not 0 < payer_total <= total:
+            raise _param_error("payer_total must be an integer with 0 < payer_total <= total (fen)")
+        if state not in ("SUCCESS", "NOTPAY"):
+            raise _param_error("state must be SUCCESS (paid) or NOTPAY (awaiting payment)")
         with self._lock:
             existing = self._transactions.get(out_trade_no)
             if existing is not None:
                 if existing.total != total or (transaction_id and transaction_id != existing.transaction_id):
                     raise ApiError(409, "CONFLICT", "out_trade_no already registered with other data")
                 return existing.to_dict()
+            paid = state == "SUCCESS"
             txn = Transaction(
                 out_trade_no=out_trade_no,
-                transaction_id=transaction_id or "42000" + _digits(23),
+                transaction_id=(transaction_id or "42000" + _digits(23)) if paid else "",
                 total=total,
-                paid_at=self._clock() if paid_at is None else float(paid_at),
+                paid_at=(self._clock() if paid_at is None else float(paid_at)) if paid else None,
                 openid=openid or "o" + secrets.token_urlsafe(20)[:27],
+                payer_total=payer_total,
+                state=state,
             )
             self._transactions[out_trade_no] = txn
-            self._by_transaction_id[txn.transaction_id] = txn
+            if txn.transaction_id:
+                self._by_transaction_id[txn.transaction_id] = txn
             return txn.to_dict()
+
+    def pay(
+        self,
+        out_trade_no: str,
+        total: int | None = None,
+        *,
+        payer_total: int | None = None,
+        paid_at: float | None = None,
+    ) -> dict:
+        """The payer pays ``out_trade_no``: a NOTPAY order becomes SUCCESS; an unknown one is
+        created paid (WeChat pays whatever order the merchant's page asked it to, whatever the
+        merchant thinks of that order meanwhile). Paying a paid order again changes nothing."""
+        with self._lock:
+            txn = self._transactions.get(out_trade_no)
+            if txn is None:
+                if total is None:
+                    raise _param_error("total is required for an order the simulator does not know")
+                return self.register_transaction(
+                    out_trade_no, total, paid_at=paid_at, payer_total=payer_total
+                )
+            if total is not None and total != txn.total:
+                raise ApiError(409, "CONFLICT", "out_trade_no already registered with another total")
+            if txn.state == "NOTPAY":
+                if payer_total is not None:
+                    if not isinstance(payer_total, int) or not 0 < payer_total <= txn.total:
+                        raise _param_error("payer_total must be an integer with 0 < payer_total <= total")
+                    txn.payer_total = payer_total
+                txn.state = "SUCCESS"
+                txn.transaction_id = "42000" + _digits(23)
+                txn.paid_at = self._clock() if paid_at is None else float(paid_at)
+                self._by_transaction_id[txn.transaction_id] = txn
+            elif txn.state != "SUCCESS":
+                raise ApiError(400, "ORDER_CLOSED", f"订单已关闭 ({txn.state})")
+            return txn.to_dict()
+
+    def close_transaction(self, out_trade_no: str) -> dict:
+        """Close an unpaid order (as the close-order API does)."""
+        with self._lock:
+            txn = self._transactions.get(out_trade_no)
+            if txn is None:
+                raise ApiError(404, "ORDER_NOT_EXIST", "订单不存在")
+            if txn.state == "SUCCESS":
+                raise ApiError(400, "ORDERPAID", "订单已支付")
+            txn.state = "CLOSED"
+            return txn.to_dict()
+
+    def trade_state(self, txn: Transaction) -> str:
+        """SUCCESS turns to REFUND once a refund of the order has been accepted."""
+        if txn.state == "SUCCESS" and any(
+            r.transaction_id == txn.transaction_id and r.status != "CLOSED" for r in self._refunds.values()
+        ):
+            return "REFUND"
+        return txn.state
+
+    def query_transaction(
+        self, appid: str, *, out_trade_no: str | None = None, transaction_id: str | None = None
+    ) -> dict:
+        """The answer of the payment query API (404 ORDER_NOT_EXIST when unknown)."""
+        with self._lock:
+            if transaction_id is not None:
+                txn = self._by_transaction_id.get(transaction_id)
+            else:
+                txn = self._transactions.get(out_trade_no or "")
+            if txn is None:
+                raise ApiError(404, "ORDER_NOT_EXIST", "订单不存在")
+            return txn.payment_resource(appid, self.mchid, self.trade_state(txn))
+
+    def transaction_object(self, out_trade_no: str) -> Transaction | None:
+        with self._lock:
+            txn = self._transactions.get(out_trade_no)
+            return copy.deepcopy(txn) if txn else None
 
     def transactions(self) -> list[dict]:
         with self._lock:
@@ -349,7 +523,7 @@ class Store:
                     txn = None
             else:
                 txn = self._transactions.get(out_trade_no)
-            if txn is None:
+            if txn is None or txn.state != "SUCCESS":  # unpaid orders cannot be refunded
                 raise ApiError(404, "RESOURCE_NOT_EXISTS", "订单不存在")
 
             existing = self._refunds.get(out_refund_no)
@@ -369,6 +543,9 @@ class Store:
             committed = sum(r.refund for r in siblings if r.status != "CLOSED")
             if committed + refund > txn.total:
                 raise ApiError(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额 (refund amount exceeds)")
+            last = max((r.created_at for r in siblings), default=None)
+            if last is not None and now - last < self.refund_interval_seconds:
+                raise ApiError(*SAME_ORDER_TOO_SOON)
 
             outcome = self._next_outcomes.popleft() if self._next_outcomes else self.default_outcome
             r = Refund(
@@ -381,6 +558,7 @@ class Store:
                 reason=reason,
                 notify_url=notify_url,
                 created_at=now,
+                payer_total=txn.payer_total,
                 pending_outcome=outcome,
                 create_calls=self._create_calls.get(out_refund_no, 0),
             )
@@ -388,6 +566,68 @@ class Store:
             self._refunds[out_refund_no] = r
             self._by_refund_id[r.refund_id] = r
             return copy.deepcopy(r), True
+
+    def foreign_refund(
+        self, out_trade_no: str, amount: int, *, out_refund_no: str | None = None, status: str = "SUCCESS"
+    ) -> Refund:
+        """A refund made outside this merchant's API calls (the merchant platform, another
+        system): recorded and settled at once, with WeChat's usual checks on the order."""
+        if status not in OUTCOMES:
+            raise _param_error(f"status must be one of {OUTCOMES}")
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            raise _param_error("amount must be a positive integer (fen)")
+        with self._lock:
+            txn = self._transactions.get(out_trade_no)
+            if txn is None or txn.state != "SUCCESS":
+                raise ApiError(404, "RESOURCE_NOT_EXISTS", "订单不存在")
+            no = out_refund_no or "PLATFORM" + _digits(20)
+            if no in self._refunds:
+                raise ApiError(409, "CONFLICT", "out_refund_no already used")
+            committed = sum(
+                r.refund for r in self._refunds.values() if r.transaction_id == txn.transaction_id and r.status != "CLOSED"
+            )
+            if committed + amount > txn.total:
+                raise ApiError(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额 (refund amount exceeds)")
+            now = self._clock()
+            r = Refund(
+                refund_id="5030" + _digits(25),
+                out_refund_no=no,
+                transaction_id=txn.transaction_id,
+                out_trade_no=txn.out_trade_no,
+                refund=amount,
+                total=txn.total,
+                reason=None,
+                notify_url=None,
+                created_at=now,
+                payer_total=txn.payer_total,
+                pending_outcome=status,
+            )
+            r.history.append(["PROCESSING", rfc3339(now)])
+            self._refunds[no] = r
+            self._by_refund_id[r.refund_id] = r
+            return self.settle(no, status)  # type: ignore[return-value]
+
+    # ---- trade bill ------------------------------------------------------
+    def ledger(self) -> tuple[list[Transaction], list[Refund]]:
+        """Copies of every transaction and refund (for the trade bill)."""
+        with self._lock:
+            return copy.deepcopy(list(self._transactions.values())), copy.deepcopy(list(self._refunds.values()))
+
+    def add_bill_fault(self, fault: dict) -> list[dict]:
+        from .bill import check_fault  # no cycle at import time
+
+        fault = check_fault(fault)
+        with self._lock:
+            self._bill_faults.append(fault)
+            return copy.deepcopy(self._bill_faults)
+
+    def bill_faults(self) -> list[dict]:
+        with self._lock:
+            return copy.deepcopy(self._bill_faults)
+
+    def clear_bill_faults(self) -> None:
+        with self._lock:
+            self._bill_faults.clear()
 
     def query_refund(self, out_refund_no: str) -> Refund:
         with self._lock:

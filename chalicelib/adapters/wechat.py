@@ -13,12 +13,24 @@ Error semantics for callers:
 
 * ``OutcomeUnknown`` (``outcome_known`` False): the request may or may not have
   taken effect. Retry later (or query) with the SAME out_refund_no.
+  ``RetryLater`` (FREQUENCY_LIMITED, 429, which is also how the one-minute rule
+  between two refunds of one order is modelled) is one of them: not accepted,
+  retry the same out_refund_no after ``retry_after_seconds``.
+* ``ConfigurationError``: SIGN_ERROR, MCH_NOT_EXISTS, NO_AUTH, or our own keys,
+  certificates or settings are unusable. Nothing happened; hold the work and
+  retry after the configuration is fixed (raise an alarm). Not a ``Rejected``.
+  ``GatewayMisconfigured`` (our side) is also an ``OutcomeUnknown`` as before.
 * ``BadSignature`` (``outcome_known`` False): a 2xx answer whose signature could
   not be verified; treat like ``OutcomeUnknown``.
 * ``Rejected`` (``outcome_known`` True): WeChat refused; nothing happened.
   ``NotFound`` = RESOURCE_NOT_EXISTS (for a query: WeChat never created the
   refund, so it is safe to resubmit the same out_refund_no);
   ``InsufficientFunds`` = NOT_ENOUGH (may be resubmitted after a top-up).
+  ``UserAccountAbnormal`` = USER_ACCOUNT_ABNORMAL: the payer's account cannot
+  receive; WeChat will never make this refund, pay the user by other means.
+  ``BillNotReady`` (STATEMENT_CREATING) / ``BillNotFound`` (NO_STATEMENT_EXIST: no
+  trade or refund that day, or not generated yet).
+* ``BillHashMismatch``: a downloaded bill whose SHA1 differs from ``hash_value``.
 * ``InvalidNotification``: a notification to answer with a non-2xx status.
 
 Amounts are integer fen. Secrets, request bodies and decrypted notifications
@@ -27,25 +39,33 @@ are never logged, and the SDK's debug logger is never enabled.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from chalicelib import config
+from chalicelib.log import get_logger, log_context
 
 if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.config import WechatSettings
+    from chalicelib.domain.tradebill import BillLine, BillSummary
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 REFUND_STATUSES = ("PROCESSING", "SUCCESS", "CLOSED", "ABNORMAL")
 REFUND_EVENT_TYPES = ("REFUND.SUCCESS", "REFUND.CLOSED", "REFUND.ABNORMAL")
 PAYMENT_EVENT_TYPES = ("TRANSACTION.SUCCESS",)
 ABNORMAL_REFUND_TYPES = ("USER_BANK_CARD", "MERCHANT_BANK_CARD")
+TRADE_STATES = ("SUCCESS", "REFUND", "NOTPAY", "CLOSED", "REVOKED", "USERPAYING", "PAYERROR")
+BILL_TYPES = ("ALL", "SUCCESS", "REFUND")
+# WeChat's user_received_account when a refund went back to the merchant ("退还商户"):
+# 商户基本账户 / 商户结算银行账户 (e.g. an abnormal refund re-routed to MERCHANT_BANK_CARD).
+MERCHANT_ACCOUNT_PREFIX = "商户"
+CONFIGURATION_CODES = ("SIGN_ERROR", "MCH_NOT_EXISTS", "NO_AUTH")
+SAME_ORDER_INTERVAL_SECONDS = 60  # refund rules, note 8
 MAX_REASON_BYTES = 80
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 SIGNTEST_PREFIX = "WECHATPAY/SIGNTEST/"
@@ -60,6 +80,9 @@ NOTIFICATION_HEADERS = (
 # percent-encodes some of them (e.g. "|"), which breaks the query's signature.
 _OUT_REFUND_NO = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _OUT_TRADE_NO = re.compile(r"^[A-Za-z0-9_\-|*@]{1,32}$")
+# WeChat's rule for a merchant order number: 6-32 of [A-Za-z0-9_-|*]
+_OUT_TRADE_NO_STRICT = re.compile(r"^[A-Za-z0-9_\-|*]{6,32}$")
+_BILL_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _PATH_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _HEX = re.compile(r"^[0-9A-Fa-f]{1,64}$")
 
@@ -90,9 +113,29 @@ class OutcomeUnknown(WechatError):
         self.frequency_limited = frequency_limited
 
 
-class GatewayMisconfigured(OutcomeUnknown):
+class RetryLater(OutcomeUnknown):
+    """FREQUENCY_LIMITED (429): not accepted; retry the same number after ``retry_after_seconds``.
+
+    WeChat's rule of a minute between two refunds of one order has no documented error
+    code of its own; it is expected (and simulated) as this answer."""
+
+    def __init__(self, code: str, message: str = "", http_status: int | None = None,
+                 retry_after_seconds: int = SAME_ORDER_INTERVAL_SECONDS):
+        super().__init__(code, message, http_status, frequency_limited=True)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class ConfigurationError(WechatError):
+    """SIGN_ERROR / MCH_NOT_EXISTS / NO_AUTH from WeChat, or unusable keys, certificates or
+    settings on our side: nothing happened. Hold the work, alarm, retry after the fix."""
+
+
+class GatewayMisconfigured(ConfigurationError, OutcomeUnknown):
     """The SDK client cannot be built (bad key, missing public key...). Nothing was sent;
-    retrying after the configuration is fixed is safe."""
+    retrying after the configuration is fixed is safe. Also an ``OutcomeUnknown``, as it
+    always was, so callers that hold unknown outcomes keep doing so."""
+
+    outcome_known = False
 
 
 class Rejected(WechatError):
@@ -105,6 +148,23 @@ class NotFound(Rejected):
 
 class InsufficientFunds(Rejected):
     """NOT_ENOUGH: the merchant balance is too low."""
+
+
+class UserAccountAbnormal(Rejected):
+    """USER_ACCOUNT_ABNORMAL: the payer's account cannot receive (closed). WeChat did not and
+    will not make the refund; the merchant must pay the user by other means."""
+
+
+class BillNotReady(Rejected):
+    """STATEMENT_CREATING: the day's bill is being generated (ready the next day from ~10:00)."""
+
+
+class BillNotFound(Rejected):
+    """NO_STATEMENT_EXIST: WeChat has no bill for that day (no trade or refund then)."""
+
+
+class BillHashMismatch(WechatError):
+    """The downloaded bill does not match the SHA1 WeChat announced: nothing was read."""
 
 
 class BadSignature(WechatError):
@@ -123,6 +183,34 @@ class InvalidNotification(WechatError):
 
 
 @dataclass(frozen=True)
+class RefundAmount:
+    """A Refund object's ``amount`` in fen. ``payer_refund`` < ``refund`` when a coupon paid part."""
+
+    total: int
+    refund: int
+    payer_total: int | None = None
+    payer_refund: int | None = None
+    settlement_refund: int | None = None
+    discount_refund: int | None = None
+    currency: str = "CNY"
+
+    @classmethod
+    def from_wechat(cls, amount: Any) -> "RefundAmount":
+        if not isinstance(amount, Mapping):
+            raise ValueError("amount missing")
+        refund, total = amount.get("refund"), amount.get("total")
+        if not (_is_fen(refund) and _is_fen(total)):
+            raise ValueError("amount.refund/amount.total must be integers")
+        optional = {}
+        for name in ("payer_total", "payer_refund", "settlement_refund", "discount_refund"):
+            value = amount.get(name)
+            if value is not None and not _is_fen(value):
+                raise ValueError(f"amount.{name} must be an integer")
+            optional[name] = value
+        return cls(total=total, refund=refund, currency=str(amount.get("currency") or "CNY"), **optional)
+
+
+@dataclass(frozen=True)
 class RefundResult:
     refund_id: str
     out_refund_no: str
@@ -135,6 +223,22 @@ class RefundResult:
     transaction_id: str | None
     out_trade_no: str | None
     raw: dict = field(repr=False, compare=False)
+    channel: str | None = None  # ORIGINAL | BALANCE | OTHER_BALANCE | OTHER_BANKCARD (absent in notifications)
+    amount: RefundAmount | None = None
+    mchid: str | None = None  # notifications only
+
+    @property
+    def paid_to_merchant(self) -> bool:
+        """The money went back to the merchant's own account (an abnormal refund re-routed to
+        MERCHANT_BANK_CARD), not to the payer: the payer has still not been refunded."""
+        return bool(self.user_received_account and self.user_received_account.startswith(MERCHANT_ACCOUNT_PREFIX))
+
+    @property
+    def payer_refund(self) -> int:
+        """What reaches the payer (fen): ``amount.payer_refund`` when WeChat sends it."""
+        if self.amount is not None and self.amount.payer_refund is not None:
+            return self.amount.payer_refund
+        return self.amount_refund
 
     @classmethod
     def from_wechat(cls, data: Mapping[str, Any], *, status_field: str = "status") -> "RefundResult":
@@ -142,18 +246,19 @@ class RefundResult:
 
         Raises ValueError when a required field is missing or mistyped.
         """
-        amount = data.get("amount")
         status = data.get(status_field)
         refund_id, out_refund_no = data.get("refund_id"), data.get("out_refund_no")
-        if not isinstance(amount, Mapping):
-            raise ValueError("amount missing")
-        refund, total = amount.get("refund"), amount.get("total")
+        amount = RefundAmount.from_wechat(data.get("amount"))
         if status not in REFUND_STATUSES:
             raise ValueError(f"unknown refund status {status!r}")
         if not (isinstance(refund_id, str) and refund_id and isinstance(out_refund_no, str) and out_refund_no):
             raise ValueError("refund_id/out_refund_no missing")
-        if not (_is_fen(refund) and _is_fen(total)):
-            raise ValueError("amount.refund/amount.total must be integers")
+        for name in ("user_received_account", "success_time", "create_time", "transaction_id", "out_trade_no",
+                     "channel", "mchid"):
+            if data.get(name) is not None and not isinstance(data.get(name), str):
+                raise ValueError(f"{name} must be a string")
+        if status == "SUCCESS" and status_field == "refund_status" and not data.get("success_time"):
+            raise ValueError("success_time missing on a successful refund")
         return cls(
             refund_id=refund_id,
             out_refund_no=out_refund_no,
@@ -161,31 +266,111 @@ class RefundResult:
             user_received_account=data.get("user_received_account"),
             success_time=data.get("success_time"),
             create_time=data.get("create_time"),
-            amount_refund=refund,
-            amount_total=total,
+            amount_refund=amount.refund,
+            amount_total=amount.total,
             transaction_id=data.get("transaction_id"),
             out_trade_no=data.get("out_trade_no"),
+            raw=dict(data),
+            channel=data.get("channel"),
+            amount=amount,
+            mchid=data.get("mchid"),
+        )
+
+
+@dataclass(frozen=True)
+class PaymentAmount:
+    total: int  # fen
+    payer_total: int | None  # fen; < total when a coupon paid part (absent until paid)
+    currency: str = "CNY"
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    """A Transaction object (payment query answer or TRANSACTION.* resource)."""
+
+    appid: str | None
+    mchid: str | None
+    out_trade_no: str
+    transaction_id: str | None  # absent until paid
+    trade_state: str  # SUCCESS | REFUND | NOTPAY | CLOSED | REVOKED | USERPAYING | PAYERROR
+    trade_state_desc: str | None
+    success_time: str | None
+    amount: PaymentAmount
+    raw: dict = field(repr=False, compare=False)  # holds the payer's openid: never log it
+
+    @property
+    def paid(self) -> bool:
+        """WeChat holds the money: SUCCESS, or REFUND (paid, then refunds were accepted)."""
+        return self.trade_state in ("SUCCESS", "REFUND")
+
+    def mismatches(self, *, appid: str, mchid: str) -> tuple[str, ...]:
+        """Which of appid / mchid differ from ours."""
+        return tuple(name for name, ours in (("appid", appid), ("mchid", mchid))
+                     if getattr(self, name) is not None and getattr(self, name) != ours)
+
+    @classmethod
+    def from_wechat(cls, data: Mapping[str, Any]) -> "PaymentResult":
+        """Raises ValueError when a required field is missing or mistyped."""
+        out_trade_no, state = data.get("out_trade_no"), data.get("trade_state")
+        if not isinstance(out_trade_no, str) or not out_trade_no:
+            raise ValueError("out_trade_no missing")
+        if state not in TRADE_STATES:
+            raise ValueError(f"unknown trade_state {state!r}")
+        amount = data.get("amount")
+        if not isinstance(amount, Mapping) or not _is_fen(amount.get("total")):
+            raise ValueError("amount.total must be an integer")
+        payer_total = amount.get("payer_total")
+        if payer_total is not None and not _is_fen(payer_total):
+            raise ValueError("amount.payer_total must be an integer")
+        for name in ("appid", "mchid", "transaction_id", "success_time", "trade_state_desc"):
+            if data.get(name) is not None and not isinstance(data.get(name), str):
+                raise ValueError(f"{name} must be a string")
+        if state == "SUCCESS" and not (data.get("transaction_id") and data.get("success_time")):
+            raise ValueError("a paid transaction needs transaction_id and success_time")
+        return cls(
+            appid=data.get("appid"),
+            mchid=data.get("mchid"),
+            out_trade_no=out_trade_no,
+            transaction_id=data.get("transaction_id") or None,
+            trade_state=state,
+            trade_state_desc=data.get("trade_state_desc"),
+            success_time=data.get("success_time"),
+            amount=PaymentAmount(total=amount["total"], payer_total=payer_total,
+                                 currency=str(amount.get("currency") or "CNY")),
             raw=dict(data),
         )
 
 
 @dataclass(frozen=True)
 class NotificationEvent:
+    """A verified, decrypted notification. ``refund`` (REFUND.*) or ``payment``
+    (TRANSACTION.*) is the validated payload; ``resource`` the decrypted dict as sent."""
+
     id: str
     event_type: str  # REFUND.SUCCESS | REFUND.CLOSED | REFUND.ABNORMAL | TRANSACTION.SUCCESS | ...
     create_time: str | None
     resource_type: str
     summary: str | None
     resource: dict = field(repr=False)  # decrypted
+    refund: RefundResult | None = field(default=None, repr=False)
+    payment: PaymentResult | None = field(default=None, repr=False)
+    # payment events: which of appid / mchid are not ours (recorded by the service, not refused)
+    merchant_mismatches: tuple[str, ...] = ()
 
     @property
     def is_refund(self) -> bool:
         return self.event_type in REFUND_EVENT_TYPES
 
+    @property
+    def is_payment(self) -> bool:
+        return self.event_type.startswith("TRANSACTION.")
+
     def refund_result(self) -> RefundResult:
         """The decrypted resource of a REFUND.* event as a RefundResult (status = refund_status)."""
         if not self.is_refund:
             raise InvalidNotification("MALFORMED", f"not a refund event: {self.event_type}")
+        if self.refund is not None:
+            return self.refund
         try:
             return RefundResult.from_wechat(self.resource, status_field="refund_status")
         except ValueError as exc:
@@ -263,14 +448,22 @@ def _error_from_response(op: str, status: int, text: Any) -> WechatError:
         body = {}
     code = str(body.get("code") or f"HTTP_{status}")
     message = str(body.get("message") or "")
-    if code == "FREQUENCY_LIMITED" or status == 429:
-        return OutcomeUnknown(code, message, status, frequency_limited=True)
+    if code in ("FREQUENCY_LIMITED", "RATELIMIT_EXCEED") or status == 429:
+        return RetryLater(code, message, status)
     if status >= 500 or code == "SYSTEM_ERROR" or status == 408:
         return OutcomeUnknown(code, message, status)
-    if code == "RESOURCE_NOT_EXISTS":
+    if code in CONFIGURATION_CODES or status == 401:
+        return ConfigurationError(code, message, status)
+    if code in ("RESOURCE_NOT_EXISTS", "ORDER_NOT_EXIST", "ORDER_NOT_EXISTS"):
         return NotFound(code, message, status)
     if code == "NOT_ENOUGH":
         return InsufficientFunds(code, message, status)
+    if code == "USER_ACCOUNT_ABNORMAL":
+        return UserAccountAbnormal(code, message, status)
+    if code == "STATEMENT_CREATING":
+        return BillNotReady(code, message, status)
+    if code == "NO_STATEMENT_EXIST":
+        return BillNotFound(code, message, status)
     if 400 <= status < 500:
         return Rejected(code, message, status)
     return OutcomeUnknown(code, f"unexpected HTTP status {status}", status)
@@ -364,6 +557,13 @@ def _build_client(s: "WechatSettings") -> Any:
         if not s.public_key:
             raise GatewayMisconfigured("CONFIG_ERROR", "public_key_id is set but public_key is not")
         client = WeChatPay(**common, public_key=s.public_key, public_key_id=s.public_key_id)
+        if s.cert_dir:
+            # Both key modes (a switch period): the SDK picks the public key when the serial is
+            # the public key id and a platform certificate otherwise.
+            if not _has_valid_certificate(s.cert_dir):
+                _download_platform_certificates(s, s.cert_dir)
+            client._core._cert_dir = s.cert_dir.rstrip("/") + "/"
+            client._core._init_certificates()
     else:
         cert_dir = s.cert_dir or _default_cert_dir(s.mchid)
         if not _has_valid_certificate(cert_dir):
@@ -371,6 +571,23 @@ def _build_client(s: "WechatSettings") -> Any:
         client = WeChatPay(**common, cert_dir=cert_dir)
     _point_at(client, s.base_url)
     return client
+
+
+def valid_out_trade_no(out_trade_no: object) -> bool:
+    """WeChat's rule for a merchant order number: 6-32 characters of [A-Za-z0-9_-|*]."""
+    return isinstance(out_trade_no, str) and bool(_OUT_TRADE_NO_STRICT.match(out_trade_no))
+
+
+def bill_timeout_seconds() -> float:
+    """Read timeout of a bill download (``WECHAT_BILL_TIMEOUT_SECONDS``, default 60)."""
+    raw = os.environ.get("WECHAT_BILL_TIMEOUT_SECONDS") or "60"
+    try:
+        value = float(raw)
+    except ValueError:
+        raise GatewayMisconfigured("CONFIG_ERROR", "WECHAT_BILL_TIMEOUT_SECONDS must be a number") from None
+    if value <= 0:
+        raise GatewayMisconfigured("CONFIG_ERROR", "WECHAT_BILL_TIMEOUT_SECONDS must be positive")
+    return value
 
 
 def _check_out_refund_no(out_refund_no: str) -> None:
@@ -438,6 +655,8 @@ class WechatGateway:
             raise OutcomeUnknown("MALFORMED_RESPONSE", f"{op}: {exc}", 200) from None
         if result.out_refund_no != out_refund_no:
             raise OutcomeUnknown("MALFORMED_RESPONSE", f"{op}: answer is about another out_refund_no", 200)
+        log.info("wechat %s answered %s", op, result.status,
+                 extra={"channel": result.channel, "paid_to_merchant": result.paid_to_merchant})
         return result
 
     # ---- refunds ---------------------------------------------------------
@@ -472,6 +691,10 @@ class WechatGateway:
             raise ValueError("out_trade_no must be 1-32 characters of [A-Za-z0-9_-|*@]")
         reason = truncate_utf8(reason) if reason else None
         notify_url = self.settings.refund_notify_url  # explicit: the SDK would fall back to the payment URL
+        with log_context(refund_no=out_refund_no, order_no=out_trade_no):
+            return self._create_refund(out_refund_no, amount, total, out_trade_no, transaction_id, reason, notify_url)
+
+    def _create_refund(self, out_refund_no, amount, total, out_trade_no, transaction_id, reason, notify_url):
         body = self._invoke(
             "create_refund",
             lambda c: c.refund(
@@ -488,8 +711,9 @@ class WechatGateway:
     def query_refund(self, out_refund_no: str) -> RefundResult:
         """Current state of a refund; ``NotFound`` if WeChat never created it."""
         _check_out_refund_no(out_refund_no)
-        body = self._invoke("query_refund", lambda c: c.query_refund(out_refund_no=out_refund_no))
-        return self._refund_result("query_refund", body, out_refund_no)
+        with log_context(refund_no=out_refund_no):
+            body = self._invoke("query_refund", lambda c: c.query_refund(out_refund_no=out_refund_no))
+            return self._refund_result("query_refund", body, out_refund_no)
 
     def apply_abnormal_refund(
         self,
@@ -513,6 +737,10 @@ class WechatGateway:
             raise ValueError("USER_BANK_CARD needs bank_type, bank_account and real_name")
         if type == "MERCHANT_BANK_CARD":
             bank_type = bank_account = real_name = None
+        with log_context(refund_no=out_refund_no):
+            return self._apply_abnormal(refund_id, out_refund_no, type, bank_type, bank_account, real_name)
+
+    def _apply_abnormal(self, refund_id, out_refund_no, type, bank_type, bank_account, real_name):  # noqa: A002
         body = self._invoke(
             "apply_abnormal_refund",
             lambda c: c.abnormal_refund(
@@ -525,6 +753,95 @@ class WechatGateway:
             ),
         )
         return self._refund_result("apply_abnormal_refund", body, out_refund_no)
+
+    # ---- payments --------------------------------------------------------
+    def query_payment(self, out_trade_no: str) -> PaymentResult:
+        """A payment's state at WeChat (``GET /v3/pay/transactions/out-trade-no/{no}``);
+        ``NotFound`` (ORDER_NOT_EXIST) when WeChat has no such order."""
+        if not isinstance(out_trade_no, str) or not _OUT_TRADE_NO.match(out_trade_no):
+            raise ValueError("out_trade_no must be 1-32 characters of [A-Za-z0-9_-|*@]")
+        with log_context(order_no=out_trade_no):
+            body = self._invoke("query_payment", lambda c: c.query(out_trade_no=out_trade_no))
+            try:
+                result = PaymentResult.from_wechat(body)
+            except ValueError as exc:
+                raise OutcomeUnknown("MALFORMED_RESPONSE", f"query_payment: {exc}", 200) from None
+            if result.out_trade_no != out_trade_no:
+                raise OutcomeUnknown("MALFORMED_RESPONSE", "query_payment: answer is about another order", 200)
+            log.info("wechat payment queried", extra={"trade_state": result.trade_state})
+            return result
+
+    # ---- trade bill ------------------------------------------------------
+    def download_trade_bill(self, bill_date: str, *, bill_type: str = "ALL") -> "TradeBill":
+        """Fetch a day's trade bill (Beijing date ``YYYY-MM-DD``), verified.
+
+        Asks for the bill (SDK ``trade_bill``, signed answer), downloads ``download_url``
+        with a signed GET into a temporary file (streamed: the answer is not signed, the
+        SHA1 proves it), and checks the SHA1 of the decompressed bill against
+        ``hash_value`` before anything is returned: ``BillHashMismatch`` otherwise.
+        ``BillNotReady`` / ``BillNotFound`` when WeChat has no bill (yet). Iterate the
+        returned ``TradeBill`` for ``BillLine``s then the ``BillSummary``; it holds one
+        line at a time. Close it (or use ``with``) when done.
+        """
+        if not isinstance(bill_date, str) or not _BILL_DATE.match(bill_date):
+            raise ValueError("bill_date must be YYYY-MM-DD")
+        if bill_type not in BILL_TYPES:
+            raise ValueError(f"bill_type must be one of {BILL_TYPES}")
+        with log_context(bill_date=bill_date):
+            body = self._invoke(
+                "trade_bill", lambda c: c.trade_bill(bill_date=bill_date, bill_type=bill_type, tar_type="GZIP")
+            )
+            url, hash_type, hash_value = body.get("download_url"), body.get("hash_type"), body.get("hash_value")
+            if not (isinstance(url, str) and isinstance(hash_value, str) and hash_type == "SHA1"):
+                raise OutcomeUnknown("MALFORMED_RESPONSE", "trade_bill: download_url/hash_value/hash_type", 200)
+            fh = self._download(url)
+            try:
+                digest, size = _gunzip_sha1(fh)
+            except (OSError, EOFError) as exc:  # not gzip, or cut short
+                fh.close()
+                raise BillHashMismatch("MALFORMED_BILL", f"the download is not a complete gzip file: {exc}") from None
+            if digest.lower() != hash_value.lower():
+                fh.close()
+                log.error("trade bill hash mismatch: refused", extra={"bytes": size})
+                raise BillHashMismatch("HASH_MISMATCH", "the bill's SHA1 does not match hash_value")
+            log.info("trade bill downloaded and verified", extra={"bytes": size})
+            return TradeBill(bill_date=bill_date, bill_type=bill_type, hash_value=hash_value, size=size, file=fh)
+
+    def _download(self, url: str):
+        """Signed GET of a bill download URL, streamed into a temporary file (rewound)."""
+        import tempfile
+        from urllib.parse import urlsplit
+
+        import requests
+        from wechatpayv3.utils import build_authorization
+
+        client = self._sdk()
+        base, target = urlsplit(self.settings.base_url), urlsplit(url)
+        if (target.scheme, target.netloc) != (base.scheme, base.netloc):
+            # never send our Authorization to a host that is not WeChat's
+            raise OutcomeUnknown("MALFORMED_RESPONSE", "download_url is not on the WeChat Pay host", 200)
+        path = target.path + (f"?{target.query}" if target.query else "")
+        authorization = build_authorization(
+            path, "GET", self.settings.mchid, self.settings.cert_serial_no, client._core._private_key
+        )
+        fh = tempfile.TemporaryFile()
+        try:
+            with requests.get(url, headers={"Authorization": authorization, "Accept": "application/json"},
+                              stream=True, timeout=(self.settings.timeout_seconds, bill_timeout_seconds())) as resp:
+                if resp.status_code != 200:
+                    raise _error_from_response("download_bill", resp.status_code, resp.text)
+                for chunk in resp.iter_content(chunk_size=64 * 1024):
+                    fh.write(chunk)
+        except WechatError:
+            fh.close()
+            raise
+        except Exception as exc:
+            fh.close()
+            err = _translate_exception(exc, "download_bill")
+            log.warning("wechat download_bill failed: %s", err.code)
+            raise err from exc
+        fh.seek(0)
+        return fh
 
     # ---- notifications ---------------------------------------------------
     def parse_notification(
@@ -563,11 +880,13 @@ class WechatGateway:
         if h["wechatpay-signature-type"] != SIGNATURE_TYPE:
             raise InvalidNotification("BAD_SIGNATURE", "unsupported Wechatpay-Signature-Type")
         serial = str(h["wechatpay-serial"])
-        if self.settings.public_key_id:
-            # Anything else would make the SDK fetch certificates: refuse up front.
-            if serial != self.settings.public_key_id:
-                raise InvalidNotification("BAD_SIGNATURE", "unknown Wechatpay-Serial")
-        elif not _HEX.match(serial):
+        # Public key mode: the serial is the public key id. Certificate mode: a certificate's
+        # hex serial. Both configured (a switch period): either, picked by the serial.
+        cert_mode = not self.settings.public_key_id or bool(self.settings.cert_dir)
+        if serial == self.settings.public_key_id:
+            pass
+        elif not cert_mode or not _HEX.match(serial):
+            # anything else would make the SDK fetch certificates: refuse up front
             raise InvalidNotification("BAD_SIGNATURE", "unknown Wechatpay-Serial")
         raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
         try:
@@ -588,8 +907,33 @@ class WechatGateway:
         event_id, event_type = data.get("id"), data.get("event_type")
         if not isinstance(resource, dict) or not isinstance(event_id, str) or not isinstance(event_type, str):
             raise InvalidNotification("MALFORMED", "id, event_type or resource missing")
-        if resource.get("mchid") not in (None, self.settings.mchid):
-            raise InvalidNotification("MALFORMED", "notification for another merchant")
+        refund = payment = None
+        mismatches: tuple[str, ...] = ()
+        try:
+            if event_type in REFUND_EVENT_TYPES:
+                refund = RefundResult.from_wechat(resource, status_field="refund_status")
+                if refund.mchid not in (None, self.settings.mchid):
+                    raise InvalidNotification("MALFORMED", "notification for another merchant")
+                if f"REFUND.{refund.status}" != event_type:
+                    raise InvalidNotification("MALFORMED", "refund_status does not match event_type")
+            elif event_type.startswith("TRANSACTION."):
+                payment = PaymentResult.from_wechat(resource)
+                if not _OUT_TRADE_NO.match(payment.out_trade_no):
+                    raise ValueError("out_trade_no is not a WeChat merchant order number")
+                mismatches = payment.mismatches(appid=self.settings.appid, mchid=self.settings.mchid)
+            elif resource.get("mchid") not in (None, self.settings.mchid):
+                raise InvalidNotification("MALFORMED", "notification for another merchant")
+        except ValueError as exc:
+            raise InvalidNotification("MALFORMED", f"{event_type} resource: {exc}") from None
+        with log_context(
+            refund_no=refund.out_refund_no if refund else None,
+            order_no=(refund.out_trade_no if refund else payment.out_trade_no if payment else None),
+        ):
+            if mismatches:
+                log.warning("payment notification names another %s", "/".join(mismatches),
+                            extra={"notify_id": event_id})
+            log.info("wechat notification verified", extra={"notify_id": event_id, "event_type": event_type,
+                                                            "serial": serial})
         return NotificationEvent(
             id=event_id,
             event_type=event_type,
@@ -597,7 +941,65 @@ class WechatGateway:
             resource_type=str(data.get("resource_type")),
             summary=data.get("summary"),
             resource=resource,
+            refund=refund,
+            payment=payment,
+            merchant_mismatches=mismatches,
         )
+
+
+# --------------------------------------------------------------------------
+# trade bill file
+
+
+def _gunzip_sha1(fh) -> tuple[str, int]:
+    """SHA1 (hex) and size of the decompressed content of a gzip file object; rewinds it."""
+    import gzip
+    import hashlib
+
+    digest, size = hashlib.sha1(), 0
+    fh.seek(0)
+    with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
+        while chunk := gz.read(64 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
+    fh.seek(0)
+    return digest.hexdigest(), size
+
+
+class TradeBill:
+    """A verified trade bill on disk. Iterating yields ``BillLine`` objects, then the
+    ``BillSummary`` (``chalicelib.domain.tradebill``), decompressing as it goes."""
+
+    def __init__(self, *, bill_date: str, bill_type: str, hash_value: str, size: int, file) -> None:
+        self.bill_date = bill_date
+        self.bill_type = bill_type
+        self.hash_value = hash_value
+        self.size = size  # bytes, decompressed
+        self._file = file
+
+    def __iter__(self) -> "Iterator[BillLine | BillSummary]":
+        import gzip
+        import io
+
+        from chalicelib.domain.tradebill import iter_bill
+
+        if self._file is None:
+            raise ValueError("the bill is closed")
+        self._file.seek(0)
+        gz = gzip.GzipFile(fileobj=self._file, mode="rb")
+        with io.TextIOWrapper(gz, encoding="utf-8", newline="") as text:
+            yield from iter_bill(text)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> "TradeBill":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 # --------------------------------------------------------------------------

@@ -188,7 +188,9 @@ def test_abnormal_refund_needs_wechatpay_serial_with_encrypted_fields(wechat_sim
 
 
 def test_unknown_endpoint_and_order(wechat_sim):
-    assert signed(wechat_sim, "GET", "/v3/pay/transactions/id/1").status_code == 404
+    assert signed(wechat_sim, "GET", "/v3/marketing/favor/stocks").status_code == 404
+    unknown = signed(wechat_sim, "GET", f"/v3/pay/transactions/id/1?mchid={wechat_sim.keyset.mchid}")
+    assert unknown.status_code == 404 and unknown.json()["code"] == "ORDER_NOT_EXIST"
     with pytest.raises(NotFound):
         wechat_sim.gateway().create_refund(out_refund_no=new_no(), amount=1, total=1, transaction_id="4200000")
 

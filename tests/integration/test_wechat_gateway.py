@@ -14,6 +14,8 @@ import pytest
 from chalicelib.adapters import wechat
 from chalicelib.adapters.wechat import (
     BadSignature,
+    ConfigurationError,
+    UserAccountAbnormal,
     GatewayMisconfigured,
     InsufficientFunds,
     InvalidNotification,
@@ -259,13 +261,36 @@ def test_not_enough_is_insufficient_funds(wechat_sim, gw, order):
     assert isinstance(err, Rejected) and err.outcome_known and (err.code, err.http_status) == ("NOT_ENOUGH", 403)
 
 
-@pytest.mark.parametrize("kind,status", [("USER_ACCOUNT_ABNORMAL", 403), ("PARAM_ERROR", 400), ("NO_AUTH", 403)])
+@pytest.mark.parametrize("kind,status", [("PARAM_ERROR", 400)])
 def test_terminal_rejections(wechat_sim, gw, order, kind, status):
     wechat_sim.push_scenario(kind)
     with pytest.raises(Rejected) as exc:
         refund(gw, order)
     err = exc.value
     assert type(err) is Rejected and (err.code, err.http_status, err.outcome_known) == (kind, status, True)
+
+
+def test_user_account_abnormal_is_its_own_rejection(wechat_sim, gw, order):
+    wechat_sim.push_scenario("USER_ACCOUNT_ABNORMAL")
+    with pytest.raises(UserAccountAbnormal) as exc:
+        refund(gw, order)
+    err = exc.value
+    assert isinstance(err, Rejected) and err.outcome_known
+    assert (err.code, err.http_status) == ("USER_ACCOUNT_ABNORMAL", 403) and "退款请求失败" in err.message
+    assert wechat_sim.refunds() == []  # WeChat made nothing
+
+
+@pytest.mark.parametrize("kind,status", [("SIGN_ERROR", 401), ("MCH_NOT_EXISTS", 404), ("NO_AUTH", 403)])
+@pytest.mark.parametrize("op", ["create", "query"])
+def test_configuration_failures_are_configuration_errors(wechat_sim, gw, order, kind, status, op):
+    created = refund(gw, order) if op == "query" else None
+    wechat_sim.push_scenario(kind, op=op)
+    with pytest.raises(ConfigurationError) as exc:
+        gw.query_refund(created.out_refund_no) if created else refund(gw, order)
+    err = exc.value
+    assert not isinstance(err, (Rejected, OutcomeUnknown)) and err.outcome_known
+    assert (err.code, err.http_status) == (kind, status)
+    assert len(wechat_sim.refunds()) == (1 if created else 0)
 
 
 def test_query_unknown_is_not_found(gw):
@@ -281,7 +306,7 @@ def test_unknown_order_is_not_found(wechat_sim, gw):
 
 def test_wrong_merchant_key_is_sign_error(wechat_sim, order):
     gw = wechat_sim.gateway(private_key=throwaway_private_key_pem())
-    with pytest.raises(Rejected) as exc:
+    with pytest.raises(ConfigurationError) as exc:
         refund(gw, order)
     assert (exc.value.code, exc.value.http_status) == ("SIGN_ERROR", 401)
 
