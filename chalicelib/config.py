@@ -116,6 +116,8 @@ class Settings:
     notify_max_skew_seconds: int
     notify_dedupe_ttl_days: int
     poll_failure_task_after: int
+    payment_query_after_seconds: int
+    payment_check_hours: int
 
     @property
     def tables(self) -> Tables:
@@ -153,6 +155,8 @@ def settings() -> Settings:
         notify_max_skew_seconds=_int("NOTIFY_MAX_SKEW_SECONDS", 300),
         notify_dedupe_ttl_days=_int("NOTIFY_DEDUPE_TTL_DAYS", 30),
         poll_failure_task_after=_int("POLL_FAILURE_TASK_AFTER", 5),
+        payment_query_after_seconds=_int("PAYMENT_QUERY_AFTER_SECONDS", 600),
+        payment_check_hours=_int("PAYMENT_CHECK_HOURS", 25),
     )
 
 

@@ -27,21 +27,47 @@ _STUCK_METRICS = {
 }
 
 
-def emit_metrics(report, swept: int | None = None, *, stream=None) -> dict | None:
+_PAYMENT_METRICS = {"due": "PaymentChecksDue", "paid": "PaymentsFoundByQuery", "errors": "PaymentCheckErrors"}
+
+
+def emit_metrics(report, swept: int | None = None, *, payments=None, stream=None) -> dict | None:
     """Emit one poll run's figures (a ``PollReport`` or its ``to_dict()``).
 
     Every metric is written on every run, zeros included, so an alarm can tell "nothing
     stuck" from "the poller did not run". Never raises: metrics must not fail the poll.
     """
     try:
-        from .config import stage
-
         data = report.to_dict() if hasattr(report, "to_dict") else dict(report)
         stuck = data.get("stuck") or {}
         values = {metric: int(data.get(field) or 0) for field, metric in _REPORT_METRICS.items()}
         values.update({metric: int(stuck.get(status) or 0) for status, metric in _STUCK_METRICS.items()})
         if swept is not None:
             values["RestoreSwept"] = int(swept)
+        if payments is not None:
+            checked = payments.to_dict()
+            values.update({metric: int(checked.get(f) or 0) for f, metric in _PAYMENT_METRICS.items()})
+        return emit(values, stream=stream)
+    except Exception:  # noqa: BLE001 - observability must never break the work it observes
+        return None
+
+
+# events counted where they happen (any function), each with an alarm in the template
+WECHAT_CONFIG_ERRORS = "WechatConfigErrors"  # WeChat refused our signature, merchant id or rights
+OFFLINE_REFUNDS = "OfflineRefundsOpened"  # a refund must be paid outside WeChat
+PAYMENT_ANOMALIES = "PaymentAnomalies"  # a payment we cannot apply (cancelled order, mismatch)
+EVENT_METRICS = (WECHAT_CONFIG_ERRORS, OFFLINE_REFUNDS, PAYMENT_ANOMALIES)
+
+
+def count(name: str, n: int = 1, *, stream=None) -> dict | None:
+    """Count one event of ``name`` (one of ``EVENT_METRICS``)."""
+    return emit({name: int(n)}, stream=stream)
+
+
+def emit(values: dict[str, int], *, stream=None) -> dict | None:
+    """One EMF line with ``values`` (metric name -> count). Never raises."""
+    try:
+        from .config import stage
+
         doc = {
             "_aws": {
                 "Timestamp": int(time.time() * 1000),

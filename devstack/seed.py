@@ -11,6 +11,7 @@ from chalicelib.adapters.models import (
 )
 from chalicelib.domain.enums import OrderStatus, ShippingStatus, SourceType
 from chalicelib.domain.refunds import iso
+from chalicelib.services.payments import pay_check_due
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,11 @@ def seed(now: datetime | None = None) -> list[PaidTransaction]:
     """Write the demo data; return the paid transactions the WeChat simulator must know."""
     models.bind()
     users, orders, coupons, inventory, ledger = build(now)
+    for o in orders:  # the shop's order writer puts pending orders in the payment-check index
+        if o.status == OrderStatus.PENDING.value:
+            # the demo's pending order expects its notification: ask WeChat only if none came
+            o.pay_check, o.pay_check_due_at = "pending", max(pay_check_due(o.created_at),
+                                                             iso(datetime.now(timezone.utc) + timedelta(minutes=30)))
     SEEDED_ORDERS.clear()
     SEEDED_ORDERS.update({int(o.order_no[-4:]): o.order_no for o in orders})
     for group in (users, orders, coupons, inventory, ledger):

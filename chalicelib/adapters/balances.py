@@ -20,6 +20,7 @@ invariant true under any interleaving. Each returns one transaction item (label
 | release    | WeChat closed or refused it            | reserved -> refundable                  |
 | settle     | WeChat refunded it                     | reserved -> refunded                    |
 | mark_paid  | the order's payment arrived            | (nothing) -> refundable                 |
+| mark_paid_after_cancel | a payment for a cancelled order | (nothing) -> refundable (that payment)  |
 """
 from __future__ import annotations
 
@@ -35,17 +36,23 @@ def _item(order_no: str, actions: list, condition) -> TxItem:
     return TxItem(LABEL, "update", Order(order_no), condition, actions)
 
 
+def _refundable_order():
+    """Paid, or cancelled with a payment that arrived afterwards (refunded through the same moves)."""
+    return (Order.status == OrderStatus.PAID.value) | (
+        (Order.status == OrderStatus.CANCELLED.value) & (Order.paid_after_cancel == True))  # noqa: E712
+
+
 def request(order_no: str, amount: int, *, application_of: str | None = None) -> TxItem:
     """A review opens for ``amount``. A player's application (``application_of`` = its
     refund_no) must fit what is applicable and is the order's only open one; an operator's
     review must fit the refundable balance."""
     actions = [Order.requested_amount.add(amount), Order.applicable_amount.add(-amount)]
-    paid = Order.status == OrderStatus.PAID.value
-    if application_of is not None:
+    if application_of is not None:  # players apply on paid orders only
         actions.append(Order.open_application.set(application_of))
-        cond = paid & (Order.applicable_amount >= amount) & Order.open_application.does_not_exist()
+        cond = ((Order.status == OrderStatus.PAID.value) & (Order.applicable_amount >= amount)
+                & Order.open_application.does_not_exist())
     else:
-        cond = paid & (Order.refundable_amount >= amount)
+        cond = _refundable_order() & (Order.refundable_amount >= amount)
     return _item(order_no, actions, cond)
 
 
@@ -67,7 +74,7 @@ def reserve(order_no: str, amount: int, *, from_request: int = 0, application: b
         actions.append(Order.requested_amount.add(-from_request))
     if application:
         actions.append(Order.open_application.remove())
-    cond = ((Order.status == OrderStatus.PAID.value) & (Order.refundable_amount >= amount)
+    cond = (_refundable_order() & (Order.refundable_amount >= amount)
             & (Order.refund_count < MAX_REFUNDS_PER_ORDER))
     return _item(order_no, actions, cond)
 
@@ -93,13 +100,25 @@ def settle(order_no: str, amount: int, *, refunded_before: int, actual: int, now
     return _item(order_no, actions, Order.refunded_amount == refunded_before)
 
 
+def _payment_arrived(total: int, transaction_id: str | None, paid_at: str, now: str) -> list:
+    return [Order.payment.transaction_id.set(transaction_id), Order.payment.paid_at.set(paid_at),
+            Order.refundable_amount.set(total), Order.applicable_amount.set(total), Order.updated_at.set(now),
+            Order.pay_check.remove(), Order.pay_check_due_at.remove()]
+
+
 def mark_paid(order_no: str, *, total: int, transaction_id: str | None, paid_at: str, now: str) -> TxItem:
-    """A pending order's payment arrived for exactly its amount: all of it becomes refundable."""
-    actions = [Order.status.set(OrderStatus.PAID.value),
-               Order.payment.transaction_id.set(transaction_id),
-               Order.payment.paid_at.set(paid_at),
-               Order.refundable_amount.set(total),
-               Order.applicable_amount.set(total),
-               Order.updated_at.set(now)]
+    """A pending order's payment arrived for exactly its amount: all of it becomes refundable,
+    and the order leaves the payment-check index."""
+    actions = [Order.status.set(OrderStatus.PAID.value)] + _payment_arrived(total, transaction_id, paid_at, now)
     cond = (Order.status == OrderStatus.PENDING.value) & (Order.actual_amount == total)
+    return _item(order_no, actions, cond)
+
+
+def mark_paid_after_cancel(order_no: str, *, total: int, transaction_id: str, paid_at: str, now: str) -> TxItem:
+    """A payment arrived for an order already cancelled (balances all zero): the order stays
+    已取消, records the payment, and exactly that payment becomes refundable by an operator."""
+    actions = [Order.paid_after_cancel.set(True)] + _payment_arrived(total, transaction_id, paid_at, now)
+    cond = ((Order.status == OrderStatus.CANCELLED.value) & (Order.actual_amount == total)
+            & Order.paid_after_cancel.does_not_exist() & (Order.refunded_amount == 0)
+            & (Order.reserved_amount == 0) & (Order.refundable_amount == 0))
     return _item(order_no, actions, cond)

@@ -90,6 +90,19 @@ class OrdersByTime(GlobalSecondaryIndex):
     created_at = UnicodeAttribute(range_key=True)
 
 
+class OrdersAwaitingPayment(GlobalSecondaryIndex):
+    """Sparse: pending orders whose payment is checked with WeChat when no notification came
+    (``pay_check`` = "pending" until paid, cancelled or past checking). Its size is the pending
+    backlog, never the order history."""
+
+    class Meta:
+        index_name = "awaiting_payment"
+        projection = KeysOnlyProjection()
+
+    pay_check = UnicodeAttribute(hash_key=True)
+    pay_check_due_at = UnicodeAttribute(range_key=True)
+
+
 class Order(Model):
     class Meta:
         table_name = "orders"
@@ -123,10 +136,17 @@ class Order(Model):
     applicable_amount = NumberAttribute(default=0)
     refund_count = NumberAttribute(default=0)
     open_application = UnicodeAttribute(null=True)  # the player's open application, if any
+    # a payment that arrived after the order was cancelled: refundable, nothing to restore
+    paid_after_cancel = BooleanAttribute(null=True)
+    # set by whoever creates a pending order: when to ask WeChat about its payment
+    pay_check = UnicodeAttribute(null=True)
+    pay_check_due_at = UnicodeAttribute(null=True)
+    pay_check_attempts = NumberAttribute(null=True)
 
     by_user = OrdersByUser()
     by_status = OrdersByStatus()
     by_time = OrdersByTime()
+    awaiting_payment = OrdersAwaitingPayment()
 
 
 class User(Model):
@@ -255,6 +275,8 @@ class Refund(Model):
     success_time = UnicodeAttribute(null=True)
     failure_code = UnicodeAttribute(null=True)
     failure_message = UnicodeAttribute(null=True)
+    offline_reason = UnicodeAttribute(null=True)  # OfflineReason: to be paid outside WeChat
+    offline_payout = JSONAttribute(null=True)  # {channel, reference, paid_at, recorded_by, recorded_at, note}
     idempotency_key = UnicodeAttribute(null=True)
     fingerprint = UnicodeAttribute(null=True)
     raw = JSONAttribute(null=True)  # last WeChat payload (decrypted resource / response body)
@@ -313,6 +335,7 @@ class ManualTask(Model):
     done_by = UnicodeAttribute(null=True)
     done_at = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
+    detail = JSONAttribute(null=True)  # what the task is about, e.g. the payment WeChat reported
 
     by_status = TasksByStatus()
 

@@ -17,7 +17,7 @@ from pynamodb.constants import NONE
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactGet, TransactWrite
 
-from ..domain.enums import CouponStatus, InventoryStatus, RestorationStatus, ShippingStatus, TaskStatus
+from ..domain.enums import CouponStatus, InventoryStatus, OrderStatus, RestorationStatus, ShippingStatus, TaskStatus
 from ..domain.errors import ValidationError
 from . import models
 from .models import (InventoryItem, ManualTask, NotifyReceipt, Order, PointsEntry, Refund, RefundEvent, User,
@@ -206,6 +206,24 @@ def due_work(kind: str, due_before: str, limit: int) -> list[str]:
     models.bind()
     result = Refund.pending_work.query(kind, Refund.work_due_at <= due_before, limit=limit)
     return [r.refund_no for r in result]
+
+
+def due_payment_checks(kind: str, due_before: str, limit: int) -> list[str]:
+    """order_nos whose payment is due to be asked about: a Query on the sparse index."""
+    models.bind()
+    return [o.order_no for o in Order.awaiting_payment.query(kind, Order.pay_check_due_at <= due_before, limit=limit)]
+
+
+def schedule_pay_check(order_no: str, *, due_at: str, attempts: int) -> bool:
+    """Ask about a pending order's payment again at ``due_at`` (if it is still pending)."""
+    return update(Order(order_no), [Order.pay_check_due_at.set(due_at), Order.pay_check_attempts.set(attempts)],
+                  (Order.status == OrderStatus.PENDING.value) & Order.pay_check.exists())
+
+
+def end_pay_check(order_no: str) -> bool:
+    """Stop asking about an order's payment (it is no longer pending, or too old)."""
+    return update(Order(order_no), [Order.pay_check.remove(), Order.pay_check_due_at.remove()],
+                  Order.pay_check.exists())
 
 
 class WriteConflict(Exception):

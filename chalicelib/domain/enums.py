@@ -73,6 +73,7 @@ class RefundStatus(LabelledStrEnum):
     SUCCESS = ("success", "退款成功")
     CLOSED = ("closed", "已关闭")
     ABNORMAL = ("abnormal", "退款异常")
+    OFFLINE_PENDING = ("offline_pending", "待线下退款")  # reserved; to be paid outside WeChat
     FAILED = ("failed", "退款失败")
 
 
@@ -107,6 +108,10 @@ class TaskType(LabelledStrEnum):
     ACCOUNT_ABNORMAL = ("account_abnormal", "用户账户异常")
     OUTCOME_CONFLICT = ("outcome_conflict", "微信结果与本地状态冲突")
     POLL_FAILING = ("poll_failing", "退款查询持续失败")
+    OFFLINE_PAYOUT = ("offline_payout", "待线下退款")
+    PAID_AFTER_CANCEL = ("paid_after_cancel", "已取消订单收到付款")
+    PAYMENT_MISMATCH = ("payment_mismatch", "支付通知与订单不符")
+    UNKNOWN_REFUND = ("unknown_refund", "未知退款单的微信通知")
 
 
 class AbnormalRefundType(LabelledStrEnum):
@@ -114,6 +119,23 @@ class AbnormalRefundType(LabelledStrEnum):
 
     USER_BANK_CARD = ("USER_BANK_CARD", "用户银行卡")
     MERCHANT_BANK_CARD = ("MERCHANT_BANK_CARD", "商户银行卡")
+
+
+class OfflineReason(LabelledStrEnum):
+    """Why a refund must be paid to the player outside WeChat."""
+
+    USER_ACCOUNT_ABNORMAL = ("USER_ACCOUNT_ABNORMAL", "用户微信账户异常，微信无法退款")
+    MERCHANT_BANK_CARD = ("MERCHANT_BANK_CARD", "异常退款已退至商户银行卡")
+
+
+class PayoutChannel(LabelledStrEnum):
+    """How an operator paid a refund outside WeChat."""
+
+    BANK_TRANSFER = ("bank_transfer", "银行转账")
+    ALIPAY = ("alipay", "支付宝")
+    WECHAT_TRANSFER = ("wechat_transfer", "微信转账")
+    CASH = ("cash", "现金")
+    OTHER = ("other", "其他")
 
 
 class TaskStatus(LabelledStrEnum):

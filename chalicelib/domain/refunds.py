@@ -35,9 +35,12 @@ REFUND_NO_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # The one table of allowed moves. Same-status "moves" are no-ops handled by callers.
 TRANSITIONS: dict[RefundStatus, frozenset[RefundStatus]] = {
     S.PENDING_REVIEW: frozenset({S.SUBMITTED, S.REJECTED}),
-    S.SUBMITTED: frozenset({S.PROCESSING, S.SUCCESS, S.CLOSED, S.ABNORMAL, S.FAILED}),
-    S.PROCESSING: frozenset({S.SUCCESS, S.CLOSED, S.ABNORMAL}),
-    S.ABNORMAL: frozenset({S.PROCESSING, S.SUCCESS, S.CLOSED}),
+    S.SUBMITTED: frozenset({S.PROCESSING, S.SUCCESS, S.CLOSED, S.ABNORMAL, S.FAILED, S.OFFLINE_PENDING}),
+    S.PROCESSING: frozenset({S.SUCCESS, S.CLOSED, S.ABNORMAL, S.OFFLINE_PENDING}),
+    S.ABNORMAL: frozenset({S.PROCESSING, S.SUCCESS, S.CLOSED, S.OFFLINE_PENDING}),
+    # to be paid outside WeChat: an operator records the payout (success) or, when WeChat
+    # moved no money, cancels it (closed, the amount is refundable again)
+    S.OFFLINE_PENDING: frozenset({S.SUCCESS, S.CLOSED}),
     S.SUCCESS: frozenset(),
     S.CLOSED: frozenset(),
     S.FAILED: frozenset(),
@@ -45,7 +48,7 @@ TRANSITIONS: dict[RefundStatus, frozenset[RefundStatus]] = {
 }
 FINAL = frozenset(s for s, nxt in TRANSITIONS.items() if not nxt)
 # statuses whose amount is held in the order's ``reserved_amount``
-RESERVED = frozenset({S.SUBMITTED, S.PROCESSING, S.ABNORMAL})
+RESERVED = frozenset({S.SUBMITTED, S.PROCESSING, S.ABNORMAL, S.OFFLINE_PENDING})
 # statuses whose outcome is WeChat's to give: the poller queries them
 AWAITING_WECHAT = frozenset({S.SUBMITTED, S.PROCESSING, S.ABNORMAL})
 
@@ -118,6 +121,12 @@ def balance_effect(src: RefundStatus, dst: RefundStatus) -> Balance:
     return Balance.NONE
 
 
+def release_uncounts(src: RefundStatus, dst: RefundStatus) -> bool:
+    """A released refund that WeChat refused outright (failed, or an offline refund cancelled
+    after WeChat said the account cannot receive) never counted towards WeChat's 50 per order."""
+    return dst == S.FAILED or (src == S.OFFLINE_PENDING and dst == S.CLOSED)
+
+
 def sources_for(dst: RefundStatus) -> frozenset[RefundStatus]:
     """Statuses from which ``dst`` may be entered: the condition of the conditional write."""
     return frozenset(src for src, nxt in TRANSITIONS.items() if dst in nxt)
@@ -149,9 +158,10 @@ class Outcome:
     amount: int | None = None  # what WeChat says was refunded; cross-checked
     raw: dict | None = None
     detail: str | None = None
+    offline_reason: str | None = None  # why it must be paid outside WeChat (OfflineReason)
 
     RECORDED = ("wechat_refund_id", "user_received_account", "success_time", "failure_code", "failure_message",
-                "raw")
+                "raw", "offline_reason")
 
     def fields(self) -> dict:
         """What this outcome records on the refund (only what it knows)."""
@@ -237,7 +247,7 @@ def approval_reasons(order) -> tuple[str, ...]:
 def refund_blocker(order, now: datetime) -> Conflict | None:
     """Why no refund at all can be made on this order right now (None if one can)."""
     status = OrderStatus(order.status)
-    if status != OrderStatus.PAID:
+    if status != OrderStatus.PAID and not (status == OrderStatus.CANCELLED and getattr(order, "paid_after_cancel", None)):
         return conflict("ORDER_NOT_REFUNDABLE", f"订单状态为{status.label}，不可退款",
                         order_status=status.value)
     if order.refund_count >= MAX_REFUNDS_PER_ORDER:
@@ -353,6 +363,12 @@ def restoration_plan(order, amount: int, cumulative_before: int, inventory: Sequ
     """
     actual = order.actual_amount
     cumulative_after = min(actual, cumulative_before + amount)
+    if getattr(order, "paid_after_cancel", None):
+        # the order was cancelled (and unwound) before its payment arrived: only money goes back
+        return RestorationPlan(amount=amount, cumulative_after=cumulative_after, fully_refunded=cumulative_after >= actual,
+                               points=0, restore_coupon=False, coupon_id=None, revoke_inventory=(), revoke_virtual=False,
+                               cancel_shipment=False, mark_shipping_exception=False,
+                               notes=("订单已取消后收到付款：仅退还该笔付款，无需还原积分、优惠券与商品",))
     full = cumulative_after >= actual
     points = pro_rata_step(order.points_used or 0, cumulative_before, amount, actual)
     tasks: list[ManualTaskSpec] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from ..domain import refunds as rules
-from ..domain.enums import AbnormalRefundType, OrderStatus, RefundStatus, SourceType, TaskStatus, TaskType
+from ..domain.enums import AbnormalRefundType, OrderStatus, PayoutChannel, RefundStatus, SourceType, TaskStatus, TaskType
 from ..domain.errors import ValidationError
 from ..services import queries, refunds, tasks, views
 from .http import JSON_TYPES, csv_response, endpoint, idempotency_key, int_param, json_body, json_response, limit_param, only_fields, query
@@ -106,6 +106,32 @@ def abnormal_refund(principal, refund_no):
     return views.refund_view(refund)
 
 
+@bp.route("/pay/refunds/{refund_no}/offline-payout", methods=["POST"], content_types=JSON_TYPES)
+@endpoint(bp, "admin")
+def offline_payout(principal, refund_no):
+    body = only_fields(json_body(bp.current_request), {"channel", "reference", "paid_at", "note"})
+    channel = body.get("channel")
+    if channel not in PayoutChannel.labels():
+        raise ValidationError(f"channel must be one of {sorted(PayoutChannel.labels())}", details={"field": "channel"})
+    reference = rules.parse_reason(body.get("reference"), required=True, field_name="reference")
+    if len(reference) > 64:
+        raise ValidationError("reference must be at most 64 characters", details={"field": "reference"})
+    refund = refunds.record_offline_payout(
+        actor=principal.actor, refund_no=rules.validate_refund_no(refund_no), channel=PayoutChannel(channel),
+        reference=reference, paid_at=_past_time(body.get("paid_at"), "paid_at"),
+        note=rules.parse_reason(body.get("note"), required=False, field_name="note") or None)
+    return views.refund_view(refund)
+
+
+@bp.route("/pay/refunds/{refund_no}/cancel-offline", methods=["POST"], content_types=JSON_TYPES)
+@endpoint(bp, "admin")
+def cancel_offline(principal, refund_no):
+    body = only_fields(json_body(bp.current_request), {"reason"})
+    reason = rules.parse_reason(body.get("reason"), required=True)
+    return views.refund_view(refunds.cancel_offline(actor=principal.actor, refund_no=rules.validate_refund_no(refund_no),
+                                                    reason=reason))
+
+
 @bp.route("/manual-tasks", methods=["GET"])
 @endpoint(bp, "admin")
 def list_tasks(principal):
@@ -139,3 +165,23 @@ def _order_no(raw) -> str:
         raise ValidationError("order_no is required (a string of at most 64 characters)",
                               details={"field": "order_no"})
     return raw.strip()
+
+
+def _past_time(raw, field: str) -> str | None:
+    """An optional ISO 8601 time with a zone, not in the future, as UTC text."""
+    if raw is None or raw == "":
+        return None
+    from datetime import datetime
+
+    try:
+        if not isinstance(raw, str) or len(raw) > 40:
+            raise ValueError
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        if value.tzinfo is None:
+            raise ValueError
+    except ValueError:
+        raise ValidationError(f"{field} must be an ISO 8601 time with a zone, e.g. 2026-11-26T10:00:00+08:00",
+                              details={"field": field}) from None
+    if value > rules.now_utc():
+        raise ValidationError(f"{field} cannot be in the future", details={"field": field})
+    return rules.iso(value)

@@ -31,15 +31,16 @@ def poll_and_sweep(context=None) -> dict:
     """The scheduled run. Takes no new work when the invocation's remaining time runs low, and
     emits its metrics whatever happened (an alarm must tell "nothing stuck" from "did not run")."""
     from ..metrics import emit_metrics
-    from ..services import poller
+    from ..services import payments, poller
 
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     time_left = (lambda: remaining() / 1000) if callable(remaining) else None
-    report, swept = poller.PollReport(), None
+    report, swept, paid = poller.PollReport(), None, payments.PaymentPollReport()
     try:
         report = poller.poll(time_left=time_left)
         if time_left is None or time_left() > poller.SWEEP_RESERVE_SECONDS:
             swept = poller.sweep()
+        paid = payments.poll_payments(time_left=time_left, reserve_seconds=poller.reserve_seconds())
     finally:
-        emit_metrics(report, swept=swept)
-    return {"poll": report.to_dict(), "swept": swept}
+        emit_metrics(report, swept=swept, payments=paid)
+    return {"poll": report.to_dict(), "swept": swept, "payments": paid.to_dict()}

@@ -2,18 +2,18 @@
 in the same transaction as the change they cause, so a redelivery changes nothing."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
-from ..adapters import balances
 from ..adapters import repository as repo
-from ..adapters.models import NotifyReceipt
+from ..adapters.models import ManualTask, NotifyReceipt
 from ..config import settings
 from ..domain import refunds as rules
-from ..domain.enums import OrderStatus
+from ..domain.enums import TaskStatus, TaskType
 from ..domain.errors import OutcomeMismatch
-from ..domain.refunds import Outcome, iso, now_utc
+from ..domain.money import fen_to_yuan
+from ..domain.refunds import iso, now_utc
 from ..log import get_logger, log_context
-from . import transitions
+from . import payments, submission, transitions
 
 log = get_logger(__name__)
 
@@ -34,26 +34,24 @@ def _receipt(event, subject: str) -> NotifyReceipt:
 
 
 def handle_refund_event(event) -> str:
-    """REFUND.SUCCESS / CLOSED / ABNORMAL -> the refund's transition. Returns what happened."""
-    resource = event.resource or {}
-    refund_no = resource.get("out_refund_no")
-    status = rules.NOTIFY_EVENTS.get(event.event_type)
-    with log_context(refund_no=refund_no, order_no=resource.get("out_trade_no"), notify_id=event.id):
-        if status is None or not refund_no:
+    """REFUND.SUCCESS / CLOSED / ABNORMAL -> the refund's outcome. Returns what happened.
+
+    ``event`` comes from the gateway's one notification parser: its refund payload is validated
+    (and its refund_status matches its event type) before it gets here."""
+    result = event.refund_result()
+    refund_no = result.out_refund_no
+    with log_context(refund_no=refund_no, order_no=result.out_trade_no, notify_id=event.id):
+        if event.event_type not in rules.NOTIFY_EVENTS:
             raise NotificationRefused(f"not a refund result event: {event.event_type}")
-        if rules.WECHAT_STATUS.get(resource.get("refund_status")) != status:
-            raise NotificationRefused("refund_status does not match event_type")
-        order, refund = repo.get_order_and_refund(resource.get("out_trade_no") or "", refund_no)
+        if result.out_trade_no:
+            order, refund = repo.get_order_and_refund(result.out_trade_no, refund_no)
+        else:
+            order, refund = None, repo.get_refund(refund_no)
         if refund is None:
-            log.error("notification for an unknown refund")
-            raise NotificationRefused("unknown out_refund_no")
+            return _unknown_refund(event, result)
         if order is None or order.order_no != refund.order_no:
             order = None  # out_trade_no is not our order_no here: read it when settling
-        amount = (resource.get("amount") or {}).get("refund")
-        outcome = Outcome(status=status, wechat_refund_id=resource.get("refund_id"),
-                          user_received_account=resource.get("user_received_account"),
-                          success_time=resource.get("success_time"), amount=amount,
-                          raw=resource, detail=f"微信通知 {event.event_type}")
+        outcome = submission.outcome_from_result(result, f"微信通知 {event.event_type}")
         try:
             before = refund.status
             after = transitions.apply_outcome(refund, outcome, actor="wechat", receipt=_receipt(event, refund_no),
@@ -63,41 +61,38 @@ def handle_refund_event(event) -> str:
         return f"{before}->{after.status}"
 
 
-def handle_payment_event(event) -> str:
-    """TRANSACTION.SUCCESS: a pending order becomes paid, once, if the amount matches."""
-    res = event.resource or {}
-    out_trade_no = res.get("out_trade_no")
-    with log_context(order_no=out_trade_no, notify_id=event.id):
-        if event.event_type != "TRANSACTION.SUCCESS" or res.get("trade_state") != "SUCCESS":
-            raise NotificationRefused(f"not a payment success event: {event.event_type}")
-        order = repo.get_order(out_trade_no or "")
-        if order is None:
-            log.error("payment notification for an unknown order")
-            raise NotificationRefused("unknown out_trade_no")
-        total = (res.get("amount") or {}).get("total")
-        if total != order.actual_amount:
-            log.error("paid amount does not match the order", extra={"ours": order.actual_amount, "theirs": total})
-            raise NotificationRefused("amount does not match the order")
-        if order.status != OrderStatus.PENDING.value:
-            return "noop"
-        paid_at = _to_utc(res.get("success_time")) or iso(now_utc())
-        paid = balances.mark_paid(order.order_no, total=total, transaction_id=res.get("transaction_id"),
-                                  paid_at=paid_at, now=iso(now_utc()))
-        try:
-            repo.write([paid, repo.notify_receipt(_receipt(event, out_trade_no))])
-        except repo.WriteConflict as c:
-            if c.failed("receipt") or c.failed(balances.LABEL):
-                return "noop"
-            raise
-        log.info("order paid", extra={"amount": total})
-        return "paid"
-
-
-def _to_utc(text: str | None) -> str | None:
-    if not text:
-        return None
+def _unknown_refund(event, result) -> str:
+    """WeChat reports a refund this service never made: money may have moved outside it. The
+    report is kept in a task for a person (once), and then acknowledged."""
+    log.error("notification for a refund this service never made; task opened")
+    seen = {"out_refund_no": result.out_refund_no, "out_trade_no": result.out_trade_no,
+            "refund_id": result.refund_id, "status": result.status, "refund": result.amount_refund,
+            "refund_yuan": fen_to_yuan(result.amount_refund), "success_time": result.success_time,
+            "event_type": event.event_type}
+    task = ManualTask(rules.task_id(result.out_refund_no, TaskType.UNKNOWN_REFUND, "wechat"),
+                      type=TaskType.UNKNOWN_REFUND.value, order_no=result.out_trade_no or "-",
+                      refund_no=result.out_refund_no, action=(
+                          f"微信通知退款单 {result.out_refund_no}（{result.status}，{fen_to_yuan(result.amount_refund)} 元），"
+                          "本系统没有该退款单：请在商户平台核对资金去向"),
+                      status=TaskStatus.OPEN.value, created_at=iso(now_utc()), detail=seen)
     try:
-        return iso(datetime.fromisoformat(text).astimezone(timezone.utc))
-    except ValueError:
-        return None
+        repo.write([repo.TxItem("task", "put", task, ManualTask.task_id.does_not_exist()),
+                    repo.notify_receipt(_receipt(event, result.out_refund_no))])
+    except repo.WriteConflict:
+        return "noop"  # recorded before
+    return "unknown_refund_recorded"
 
+
+def handle_payment_event(event) -> str:
+    """TRANSACTION.SUCCESS -> ``payments.apply_payment``: a pending order is paid once; any other
+    payment is recorded for a person. Acknowledged only once what it says is stored."""
+    from ..adapters.wechat import valid_out_trade_no
+
+    payment = event.payment
+    with log_context(order_no=payment.out_trade_no if payment else None, notify_id=event.id):
+        if event.event_type != "TRANSACTION.SUCCESS" or payment is None or not payment.paid:
+            raise NotificationRefused(f"not a payment success event: {event.event_type}")
+        if not valid_out_trade_no(payment.out_trade_no):
+            raise NotificationRefused("out_trade_no must be 6-32 characters")
+        return payments.apply_payment(payment, actor="wechat", receipt=_receipt(event, payment.out_trade_no),
+                                      merchant_mismatches=event.merchant_mismatches)

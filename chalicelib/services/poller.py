@@ -51,7 +51,7 @@ def poll(limit: int | None = None, *, time_left: Callable[[], float] | None = No
     now = iso(now_utc())
     due = repo.due_work("poll", now, limit or settings().poll_batch)
     report.due = len(due)
-    reserve = _reserve_seconds()
+    reserve = reserve_seconds()
     for i, refund_no in enumerate(due):
         if time_left is not None and time_left() < reserve:
             report.deferred = len(due) - i
@@ -71,7 +71,8 @@ def poll(limit: int | None = None, *, time_left: Callable[[], float] | None = No
     return report
 
 
-def _reserve_seconds() -> float:
+def reserve_seconds() -> float:
+    """Seconds one more refund (or payment) check may take: never start one without them."""
     import os
 
     timeout = float(os.environ.get("WECHAT_TIMEOUT_SECONDS") or 5)

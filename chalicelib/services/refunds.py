@@ -14,7 +14,8 @@ from ..adapters import balances
 from ..adapters import repository as repo
 from ..adapters.models import Order, Refund, RefundEvent
 from ..domain import refunds as rules
-from ..domain.enums import AbnormalRefundType, RefundOrigin, RefundStatus
+from ..domain.enums import (AbnormalRefundType, OfflineReason, PayoutChannel, RefundOrigin, RefundStatus, TaskStatus,
+                            TaskType)
 from ..domain.errors import ErrorCode, OrderNotFound, RefundNotFound, ValidationError, conflict
 from ..domain.money import fen_to_yuan
 from ..domain.refunds import iso, now_utc
@@ -232,3 +233,62 @@ def resolve_abnormal(*, actor: str, refund_no: str, kind: AbnormalRefundType, ba
     """Send an abnormal refund again, to the player's new card or the merchant's."""
     return submission.resolve_abnormal(get_refund(refund_no), actor=actor, kind=kind, bank_type=bank_type,
                                        bank_account=bank_account, real_name=real_name)
+
+
+# ---------------------------------------------------------------- refunds paid outside WeChat
+
+
+def record_offline_payout(*, actor: str, refund_no: str, channel: PayoutChannel, reference: str,
+                          paid_at: str | None, note: str | None) -> Refund:
+    """An operator paid a refund outside WeChat (the player's WeChat account cannot receive, or
+    WeChat returned the money to the merchant's card): the refund succeeds with that channel,
+    its amount counts as refunded, and restoration runs like after any success."""
+    refund = get_refund(refund_no)
+    with log_context(refund_no=refund_no, order_no=refund.order_no):
+        if refund.status != S.OFFLINE_PENDING.value:
+            raise invalid_state(refund, "登记线下退款")
+        now = iso(now_utc())
+        payout = {"channel": channel.value, "channel_label": channel.label, "reference": reference,
+                  "paid_at": paid_at or now, "recorded_by": actor, "recorded_at": now, "note": note or None}
+        order = repo.get_order(refund.order_no)
+        try:
+            transition(refund, S.SUCCESS, actor=actor, order=order,
+                       detail=f"已登记线下退款：{channel.label}，凭证 {reference}",
+                       changes={"offline_payout": payout, "channel": channel.value,
+                                "success_time": payout["paid_at"]})
+        except StaleState:
+            raise invalid_state(repo.get_refund(refund_no), "登记线下退款") from None
+        _close_offline_task(refund, actor, f"已登记线下退款（{channel.label}，凭证 {reference}）")
+        log.info("offline payout recorded", extra={"channel": channel.value})
+        return refund
+
+
+def cancel_offline(*, actor: str, refund_no: str, reason: str) -> Refund:
+    """Give up an offline refund WeChat never paid (the player's account could not receive): the
+    amount is refundable again. One WeChat already returned to the merchant's card cannot be
+    cancelled: that money is the player's and must be paid out."""
+    refund = get_refund(refund_no)
+    with log_context(refund_no=refund_no, order_no=refund.order_no):
+        if refund.status != S.OFFLINE_PENDING.value:
+            raise invalid_state(refund, "取消线下退款")
+        if refund.offline_reason != OfflineReason.USER_ACCOUNT_ABNORMAL.value:
+            raise conflict(ErrorCode.INVALID_REFUND_STATE, "款项已由微信退至商户银行卡，不能取消，请登记线下退款",
+                           status=refund.status, offline_reason=refund.offline_reason)
+        try:
+            transition(refund, S.CLOSED, actor=actor, detail=f"取消线下退款：{reason}",
+                       changes={"reviewer": actor, "reject_reason": reason})
+        except StaleState:
+            raise invalid_state(repo.get_refund(refund_no), "取消线下退款") from None
+        _close_offline_task(refund, actor, f"已取消：{reason}")
+        return refund
+
+
+def _close_offline_task(refund: Refund, actor: str, note: str) -> None:
+    """Mark the refund's offline task done (best effort: a person can close it by hand)."""
+    for task_type in (TaskType.ACCOUNT_ABNORMAL, TaskType.OFFLINE_PAYOUT):
+        try:
+            repo.finish_task(rules.task_id(refund.refund_no, task_type, "refund"),
+                             {"status": TaskStatus.DONE.value, "done_by": actor, "done_at": iso(now_utc()),
+                              "note": note})
+        except Exception:  # noqa: BLE001 - the refund is booked; the task stays open for a person
+            log.exception("could not close the offline refund's task")

@@ -3,9 +3,10 @@ a refusal, an outcome that is not known yet, and the abnormal-refund resolution.
 answers become domain ``Outcome``s here and go through ``transitions.apply_outcome``."""
 from __future__ import annotations
 
+from .. import metrics
 from ..adapters.models import Order, Refund
 from ..domain import refunds as rules
-from ..domain.enums import AbnormalRefundType, RefundStatus
+from ..domain.enums import AbnormalRefundType, OfflineReason, RefundStatus
 from ..domain.errors import ErrorCode, UpstreamUnavailable, conflict
 from ..domain.refunds import Outcome, now_utc
 from ..log import get_logger, log_context
@@ -23,9 +24,17 @@ def _wechat():
 
 
 def outcome_from_result(result, detail: str) -> Outcome:
-    """A WeChat refund object (create, query or abnormal-refund answer) as an outcome."""
+    """A WeChat refund object (create, query, notification or abnormal-refund answer) as an
+    outcome. SUCCESS paid to the merchant's own account (an abnormal refund re-routed to
+    MERCHANT_BANK_CARD) has not reached the player: it is an offline refund to pay."""
+    status = rules.WECHAT_STATUS[result.status]
+    offline = None
+    if status == S.SUCCESS and result.paid_to_merchant:
+        status, offline = S.OFFLINE_PENDING, OfflineReason.MERCHANT_BANK_CARD.value
+        detail += "；款项退至商户银行卡，待线下退给用户"
     return Outcome(
-        status=rules.WECHAT_STATUS[result.status],
+        status=status,
+        offline_reason=offline,
         wechat_refund_id=result.refund_id,
         user_received_account=result.user_received_account,
         success_time=result.success_time,
@@ -48,20 +57,53 @@ def submit(refund: Refund, *, actor: str, order: Order | None = None) -> Refund:
                 out_refund_no=refund.refund_no, amount=refund.amount, total=refund.order_total,
                 out_trade_no=refund.out_trade_no, transaction_id=refund.transaction_id,
                 reason=refund.reason or None)
+        except wechat.UserAccountAbnormal as err:
+            return _book_offline(refund, actor, err)
         except wechat.InsufficientFunds as err:
             return _book_refusal(refund, actor, err, "商户账户余额不足，退款失败，可稍后重新发起")
         except wechat.Rejected as err:
             return _book_refusal(refund, actor, err, f"微信拒绝退款：{err.message}")
+        except wechat.ConfigurationError as err:
+            # our keys, merchant id or rights are wrong (a rotation mistake): hold the refund with
+            # its amount reserved; once fixed, the poller finds it missing at WeChat and resends it
+            log.error("wechat refused our configuration; refund held", extra={"code": err.code, "actor": actor})
+            metrics.count(metrics.WECHAT_CONFIG_ERRORS)
+            return _hold(refund, actor, f"微信配置错误（{err.code}），退款暂停、余额保留；配置修复后自动重试",
+                         changes={"failure_code": err.code, "failure_message": err.message})
+        except wechat.RetryLater as err:
+            # not accepted now (e.g. WeChat's minute between two refunds of one order): send it again later
+            # (the first check comes after poll_after_seconds, WeChat's minute by default)
+            log.warning("wechat asked to retry later", extra={"code": err.code, "actor": actor})
+            return _hold(refund, actor, f"微信要求稍后重试（{err.code}：{err.message}），将自动重新提交")
         except wechat.WechatError as err:  # outcome unknown: keep it reserved, poll it
             log.warning("refund outcome unknown; the poller will resolve it",
                         extra={"code": err.code, "actor": actor})
-            try:
-                return transitions.transition(refund, S.SUBMITTED, actor=actor,
-                                              detail=f"微信结果未知（{err.code}），等待查询",
-                                              changes=transitions.work_for(S.SUBMITTED, now_utc()))
-            except StaleState:
-                return _reread(refund)
+            return _hold(refund, actor, f"微信结果未知（{err.code}），等待查询")
         return apply_outcome(refund, outcome_from_result(result, "微信已受理退款"), actor=actor, order=order)
+
+
+def _hold(refund: Refund, actor: str, detail: str, changes: dict | None = None) -> Refund:
+    """Keep a refund submitted (its amount reserved) and record why; the poller comes back to it."""
+    fields = transitions.work_for(S.SUBMITTED, now_utc())
+    fields.update(changes or {})
+    try:
+        return transitions.transition(refund, S.SUBMITTED, actor=actor, detail=detail, changes=fields)
+    except StaleState:
+        return _reread(refund)
+
+
+def _book_offline(refund: Refund, actor: str, err) -> Refund:
+    """WeChat cannot refund to this player's account: the amount stays reserved and the refund
+    waits for an operator to pay it another way (or cancel it), with a task that says so."""
+    outcome = Outcome(status=S.OFFLINE_PENDING, failure_code=err.code, failure_message=err.message,
+                      offline_reason=OfflineReason.USER_ACCOUNT_ABNORMAL.value,
+                      detail=f"用户微信账户异常（{err.message}），需线下退款")
+    log.warning("wechat cannot refund to the user's account; offline refund opened", extra={"code": err.code})
+    metrics.count(metrics.OFFLINE_REFUNDS)
+    try:
+        return apply_outcome(refund, outcome, actor=actor)
+    except StaleState:
+        return _reread(refund)
 
 
 def _book_refusal(refund: Refund, actor: str, err, detail: str) -> Refund:

@@ -17,7 +17,7 @@ from ..adapters import repository as repo
 from ..adapters.models import ManualTask, NotifyReceipt, Order, Refund, RefundEvent
 from ..config import settings
 from ..domain import refunds as rules
-from ..domain.enums import RefundOrigin, RefundStatus, RestorationStatus, TaskStatus, TaskType
+from ..domain.enums import OfflineReason, RefundOrigin, RefundStatus, RestorationStatus, TaskStatus, TaskType
 from ..domain.errors import Conflict, DomainError, ErrorCode, OrderNotFound, OutcomeMismatch, conflict
 from ..domain.refunds import Balance, Outcome, iso, now_utc
 from ..log import get_logger, log_context
@@ -78,7 +78,7 @@ def check_soon(refund: Refund) -> None:
 # ---------------------------------------------------------------- the one transition
 
 
-def _balance_move(effect: Balance, dst: RefundStatus, refund: Refund, order: Order | None,
+def _balance_move(effect: Balance, src: RefundStatus, dst: RefundStatus, refund: Refund, order: Order | None,
                   approved: int | None, now: str) -> tuple[repo.TxItem, dict]:
     """The order's balance operation for a transition, and what it changes on the refund."""
     application = refund.origin == RefundOrigin.USER.value
@@ -89,8 +89,7 @@ def _balance_move(effect: Balance, dst: RefundStatus, refund: Refund, order: Ord
     if effect == Balance.WITHDRAW:
         return balances.withdraw(refund.order_no, refund.requested_amount, application=application), {}
     if effect == Balance.RELEASE:
-        # a refund WeChat refused never counted towards WeChat's refunds per order
-        return balances.release(refund.order_no, refund.amount, uncount=dst == S.FAILED), {}
+        return balances.release(refund.order_no, refund.amount, uncount=rules.release_uncounts(src, dst)), {}
     if effect == Balance.SETTLE:
         assert order is not None, "settling needs the order's current refunded amount"
         item = balances.settle(refund.order_no, refund.amount, refunded_before=order.refunded_amount,
@@ -131,7 +130,7 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
         written = dict(fields)
         items = []
         if effect != Balance.NONE:
-            move, refund_changes = _balance_move(effect, dst, refund, order, approved_amount, iso(now))
+            move, refund_changes = _balance_move(effect, src, dst, refund, order, approved_amount, iso(now))
             written.update(refund_changes)
             items.append(move)
         items.insert(0, repo.refund_change(refund, expected_status=src.value, fields=written, event=event))
@@ -155,6 +154,9 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
         for k, v in written.items():
             setattr(refund, k, v)
         refund.events = list(refund.events or []) + [event]
+        if dst == S.SUCCESS and src != S.SUCCESS:
+            # after the commit; if this send is lost, the durable restore marker lets the sweeper retry
+            queue.publish_restore(refund.refund_no, refund.order_no)
         return refund
     raise StaleState(refund.refund_no)
 
@@ -205,8 +207,6 @@ def apply_outcome(refund: Refund, outcome: Outcome, *, actor: str, receipt: Noti
                 log.info("duplicate notification ignored", extra={"notify_id": receipt.notify_id})
                 return repo.get_refund(refund.refund_no)
             log.info("refund status changed", extra={"from": src.value, "to": dst.value, "actor": actor})
-            if dst == S.SUCCESS:
-                queue.publish_restore(refund.refund_no, refund.order_no)
             return refund
         raise StaleState(refund.refund_no)
 
@@ -228,9 +228,13 @@ def _tasks_for(refund: Refund, dst: RefundStatus, outcome: Outcome) -> tuple:
     if dst == S.ABNORMAL:
         return (manual_task(refund, TaskType.REFUND_ABNORMAL, "refund",
                             "退款异常（用户银行卡注销或冻结），请联系用户并发起异常退款"),)
-    if dst == S.FAILED and outcome.failure_code == "USER_ACCOUNT_ABNORMAL":
+    if dst == S.OFFLINE_PENDING and outcome.offline_reason == OfflineReason.USER_ACCOUNT_ABNORMAL:
         return (manual_task(refund, TaskType.ACCOUNT_ABNORMAL, "refund",
-                            "用户微信账户异常，请通过其他方式退款"),)
+                            "用户微信账户异常，微信无法退款：请通过其他方式退款给用户，并在后台登记线下退款"
+                            "（或取消该退款）"),)
+    if dst == S.OFFLINE_PENDING:
+        return (manual_task(refund, TaskType.OFFLINE_PAYOUT, "refund",
+                            "异常退款已退至商户银行卡，用户尚未收到：请将款项转给用户，并在后台登记线下退款"),)
     return ()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..domain import refunds as rules
 from ..domain.enums import (
+    OfflineReason,
     OrderStatus,
     PrizeLevel,
     RefundOrigin,
@@ -161,6 +162,9 @@ def refund_view(refund, *, with_events: bool = True, for_player: bool = False) -
         "restoration_status_label": _label(RestorationStatus, refund.restoration_status)
         if refund.restoration_status else None,
         "restoration": refund.restoration,
+        "offline_reason": refund.offline_reason,
+        "offline_reason_label": _label(OfflineReason, refund.offline_reason) if refund.offline_reason else None,
+        "offline_payout": refund.offline_payout,
     })
     if with_events:
         body["events"] = [

@@ -95,8 +95,13 @@ def test_payment_notification_marks_pending_order_paid_once(env):
     assert r.status_code == 201
 
 
-def test_payment_notification_for_unknown_or_mismatched_order_is_refused(env):
+def test_payment_notification_for_an_unknown_order_is_recorded_for_a_person(env):
+    """Money WeChat took for an order we do not know is never dropped: a task keeps what WeChat
+    said, and WeChat is acknowledged once it is stored (a redelivery adds nothing)."""
     env.sim.register_transaction(12345, "NOT-OUR-ORDER")
-    r = env.sim.notify_payment("NOT-OUR-ORDER", _payment_url(env), retry=False)
-    assert r == 400
+    for _ in range(2):
+        assert env.sim.notify_payment("NOT-OUR-ORDER", _payment_url(env), retry=False) == 204
+    tasks = env.api.get("/api/admin/manual-tasks?type=payment_mismatch", env.admin).json()["items"]
+    assert [(t["order_no"], t["type_label"]) for t in tasks] == [("NOT-OUR-ORDER", "支付通知与订单不符")]
+    assert "123.45" in tasks[0]["action"]
     assert env.fresh(env.order(7).order_no).status == 1

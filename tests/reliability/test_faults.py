@@ -109,18 +109,55 @@ def test_not_enough_fails_and_gives_the_balance_back(env):
     assert env.fresh(o.order_no).status == 4
 
 
-def test_user_account_abnormal_fails_with_a_manual_task(env):
+def _payout(env, no, **extra):
+    body = {"channel": "bank_transfer", "reference": "BT-20261126-001", **extra}
+    return env.api.post(f"/api/admin/pay/refunds/{no}/offline-payout", env.admin, body)
+
+
+def test_user_account_abnormal_keeps_the_amount_reserved_until_an_offline_payout(env):
+    """WeChat cannot pay this player (USER_ACCOUNT_ABNORMAL): nothing is refunded and nothing is
+    released; the refund waits as 待线下退款 with a task, until an operator records the payout."""
     o = env.order(14)
     env.sim.push_scenario("USER_ACCOUNT_ABNORMAL", op="create")
     no = created_no(create(env, o.order_no, 500))
     refund = env.refund(no)
-    assert refund.status == "failed" and refund.failure_code == "USER_ACCOUNT_ABNORMAL"
+    assert refund.status == "offline_pending" and refund.failure_code == "USER_ACCOUNT_ABNORMAL"
+    assert refund.offline_reason == "USER_ACCOUNT_ABNORMAL" and refund.work is None
     tasks = open_tasks(refund_no=no)
     assert [t.type for t in tasks] == ["account_abnormal"] and tasks[0].status == "open"
-    assert env.fresh(o.order_no).reserved_amount == 0
+    order = env.fresh(o.order_no)
+    assert order.reserved_amount == 500 and order.refundable_amount == o.actual_amount - 500
     env.check_invariants(o.order_no)
     listed = env.api.get("/api/admin/manual-tasks?type=account_abnormal", env.admin).json()["items"]
     assert [t["refund_no"] for t in listed] == [no]
+    view = env.api.get(f"/api/admin/pay/refunds/{no}", env.admin).json()
+    assert view["status_label"] == "待线下退款" and view["offline_reason_label"].startswith("用户微信账户异常")
+    r = _payout(env, no, paid_at="2026-01-02T10:00:00+08:00", note="用户提供的银行卡")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "success" and body["offline_payout"]["channel"] == "bank_transfer"
+    assert body["offline_payout"]["reference"] == "BT-20261126-001" and body["channel"] == "bank_transfer"
+    assert body["offline_payout"]["recorded_by"] == "admin:ops-1"
+    assert env.fresh(o.order_no).refunded_amount == 500
+    assert env.drain_restorations() == 1
+    env.check_invariants(o.order_no)
+    assert [(t.status, t.done_by) for t in open_tasks(refund_no=no)] == [("done", "admin:ops-1")]  # closed by the payout
+    again = _payout(env, no)
+    assert again.status_code == 409 and again.json()["code"] == "INVALID_REFUND_STATE"
+
+
+def test_an_offline_refund_wechat_never_paid_can_be_cancelled(env):
+    o = env.order(14)
+    env.sim.push_scenario("USER_ACCOUNT_ABNORMAL", op="create")
+    no = created_no(create(env, o.order_no, 500))
+    r = env.api.post(f"/api/admin/pay/refunds/{no}/cancel-offline", env.admin, {"reason": "用户放弃退款"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "closed"
+    order = env.fresh(o.order_no)
+    assert order.reserved_amount == 0 and order.refundable_amount == o.actual_amount
+    assert order.refund_count == 0  # WeChat refused it: not one of its 50
+    env.check_invariants(o.order_no)
+    assert _payout(env, no).status_code == 409
 
 
 def test_closed_releases_the_balance_and_restores_nothing(env):
@@ -148,10 +185,19 @@ def test_abnormal_holds_the_balance_opens_a_task_and_resolves_to_a_card(env):
     env.check_invariants(o.order_no)
     r = env.api.post(f"/api/admin/pay/refunds/{no}/abnormal-refund", env.admin, {"type": "MERCHANT_BANK_CARD"})
     assert r.status_code == 200, r.text
+    # WeChat paid the merchant's card, not the player: still reserved, waiting for the payout
+    refund = env.wait_status(no, "offline_pending")
+    assert refund.offline_reason == "MERCHANT_BANK_CARD" and refund.user_received_account.startswith("商户")
+    assert sorted(t.type for t in open_tasks(refund_no=no)) == ["offline_payout", "refund_abnormal"]
+    assert env.fresh(o.order_no).reserved_amount == o.actual_amount
+    env.check_invariants(o.order_no)
+    cancel = env.api.post(f"/api/admin/pay/refunds/{no}/cancel-offline", env.admin, {"reason": "x"})
+    assert cancel.status_code == 409  # that money is the player's: it cannot be released
+    assert _payout(env, no).status_code == 200
     refund = _settled_ok(env, o, no, o.actual_amount)
     assert env.fresh(o.order_no).status == 4
-    assert [e.to_status for e in refund.events if e.to_status != e.from_status][-3:] == \
-        ["abnormal", "processing", "success"]
+    assert [e.to_status for e in refund.events if e.to_status != e.from_status][-4:] == \
+        ["abnormal", "processing", "offline_pending", "success"]
 
 
 # ------------------------------------------------------------ notifications

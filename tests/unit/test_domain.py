@@ -79,7 +79,25 @@ def test_state_machine():
     assert rules.balance_effect(S.SUBMITTED, S.FAILED) == rules.Balance.RELEASE
     assert rules.balance_effect(S.ABNORMAL, S.SUCCESS) == rules.Balance.SETTLE
     assert rules.balance_effect(S.PROCESSING, S.ABNORMAL) == rules.Balance.NONE
-    assert rules.sources_for(S.SUCCESS) == {S.SUBMITTED, S.PROCESSING, S.ABNORMAL}
+    assert rules.sources_for(S.SUCCESS) == {S.SUBMITTED, S.PROCESSING, S.ABNORMAL, S.OFFLINE_PENDING}
+
+
+def test_offline_refunds_hold_their_amount_until_paid_or_cancelled():
+    for src in (S.SUBMITTED, S.PROCESSING, S.ABNORMAL):
+        assert rules.balance_effect(src, S.OFFLINE_PENDING) == rules.Balance.NONE
+    assert S.OFFLINE_PENDING in rules.RESERVED and S.OFFLINE_PENDING not in rules.AWAITING_WECHAT
+    assert rules.balance_effect(S.OFFLINE_PENDING, S.SUCCESS) == rules.Balance.SETTLE
+    assert rules.balance_effect(S.OFFLINE_PENDING, S.CLOSED) == rules.Balance.RELEASE
+    assert rules.release_uncounts(S.OFFLINE_PENDING, S.CLOSED) and rules.release_uncounts(S.SUBMITTED, S.FAILED)
+    assert not rules.release_uncounts(S.PROCESSING, S.CLOSED)
+    assert not rules.can_transition(S.OFFLINE_PENDING, S.PROCESSING)
+
+
+def test_poll_backoff_doubles_to_a_cap_and_starts_slower_when_abnormal():
+    delay = lambda status, n: rules.poll_delay(status, n, poll_after=60, abnormal_every=3600)  # noqa: E731
+    assert [delay(S.PROCESSING, n) for n in range(8)] == [60, 120, 240, 480, 960, 1920, 3600, 3600]
+    assert [delay(S.ABNORMAL, n) for n in range(4)] == [3600, 7200, 14400, 21600]
+    assert rules.poll_delay(S.SUBMITTED, 5, poll_after=0, abnormal_every=0) == 0
 
 
 def _order(**kw):

@@ -1,0 +1,199 @@
+"""Payments WeChat reports: a notification, or the poller's query when no notification came.
+
+Both end in ``apply_payment``. A payment for a pending order of exactly its amount pays it.
+Every other payment moved real money too, so none is dropped: one for a cancelled order is
+recorded on it (refundable by an operator) with a task; one that does not match (amount,
+appid, mchid, an order we do not know, a second payment) becomes a task holding what WeChat
+said. The record is written before WeChat is acknowledged, in one transaction with the
+notification's receipt."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from .. import metrics
+from ..adapters import balances
+from ..adapters import repository as repo
+from ..adapters.models import ManualTask, NotifyReceipt, Order
+from ..config import settings
+from ..domain.enums import OrderStatus, TaskStatus, TaskType
+from ..domain.money import fen_to_yuan
+from ..domain.refunds import iso, now_utc
+from ..log import get_logger, log_context
+
+log = get_logger(__name__)
+PAY_CHECK = "pending"
+
+
+def pay_check_due(created_at: str, attempts: int = 0) -> str:
+    """When a pending order's payment is (next) asked about: ``payment_query_after_seconds``
+    after it was created, then backing off from now. The shop's order writer sets the first."""
+    after = settings().payment_query_after_seconds
+    if attempts == 0:
+        return iso(datetime.fromisoformat(created_at.replace("Z", "+00:00")) + timedelta(seconds=after))
+    return iso(now_utc() + timedelta(seconds=max(after, 30) * 2 ** min(attempts - 1, 8)))
+
+
+def _task(order_no: str, task_type: TaskType, key: str, action: str, detail: dict, user_id: str | None) -> ManualTask:
+    return ManualTask(f"{order_no}.{task_type.value}.{key}", type=task_type.value, order_no=order_no,
+                      user_id=user_id, action=action, status=TaskStatus.OPEN.value, created_at=iso(now_utc()),
+                      detail=detail)
+
+
+def _paid_at(text: str | None) -> str:
+    if text:
+        try:
+            return iso(datetime.fromisoformat(text).astimezone(timezone.utc))
+        except ValueError:
+            pass
+    return iso(now_utc())
+
+
+def apply_payment(payment, *, actor: str, receipt: NotifyReceipt | None = None,
+                  merchant_mismatches: tuple[str, ...] = ()) -> str:
+    """Book what WeChat says was paid (``payment``: the gateway's PaymentResult, trade_state
+    SUCCESS). Returns what happened: paid, paid_after_cancel, recorded (a task), noop."""
+    out_trade_no = payment.out_trade_no
+    with log_context(order_no=out_trade_no):
+        order = repo.get_order(out_trade_no)
+        total = payment.amount.total
+        seen = {"out_trade_no": out_trade_no, "transaction_id": payment.transaction_id, "total": total,
+                "total_yuan": fen_to_yuan(total), "appid": payment.appid, "mchid": payment.mchid,
+                "success_time": payment.success_time, "actor": actor}
+        key = payment.transaction_id or "unknown"
+        if order is None:
+            return _record(None, out_trade_no, TaskType.PAYMENT_MISMATCH, key, seen, receipt,
+                           f"微信收到订单号 {out_trade_no} 的付款 {fen_to_yuan(total)} 元，但本系统没有该订单：请核对并退款")
+        if merchant_mismatches:
+            return _record(order, out_trade_no, TaskType.PAYMENT_MISMATCH, key, seen, receipt,
+                           f"支付通知的 {'/'.join(merchant_mismatches)} 与本商户不符：请核对该笔付款")
+        if total != order.actual_amount:
+            return _record(order, out_trade_no, TaskType.PAYMENT_MISMATCH, key, seen, receipt,
+                           f"付款金额 {fen_to_yuan(total)} 元与订单实付 {fen_to_yuan(order.actual_amount)} 元不符："
+                           "订单未标记为已支付，请核对并处理")
+        transaction = order.payment.transaction_id if order.payment else None
+        if transaction and transaction == payment.transaction_id:
+            return "noop"  # this payment is booked already
+        now = iso(now_utc())
+        status = OrderStatus(order.status)
+        if status == OrderStatus.PENDING:
+            move = balances.mark_paid(order.order_no, total=total, transaction_id=payment.transaction_id,
+                                      paid_at=_paid_at(payment.success_time), now=now)
+            return _commit([move], receipt, "paid", lambda: apply_payment(payment, actor=actor, receipt=receipt))
+        if status == OrderStatus.CANCELLED and not order.paid_after_cancel:
+            move = balances.mark_paid_after_cancel(order.order_no, total=total, transaction_id=payment.transaction_id,
+                                                   paid_at=_paid_at(payment.success_time), now=now)
+            task = _task(order.order_no, TaskType.PAID_AFTER_CANCEL, key,
+                         f"订单已取消后收到付款 {fen_to_yuan(total)} 元：请在订单详情中全额退款给用户", seen, order.user_id)
+            metrics.count(metrics.PAYMENT_ANOMALIES)
+            log.error("payment arrived for a cancelled order; recorded for a refund", extra={"amount": total})
+            return _commit([move, repo.new_task(task)], receipt, "paid_after_cancel",
+                           lambda: apply_payment(payment, actor=actor, receipt=receipt))
+        return _record(order, out_trade_no, TaskType.PAYMENT_MISMATCH, key, seen, receipt,
+                       f"订单状态为{status.label}，又收到一笔付款 {fen_to_yuan(total)} 元（微信支付单号 "
+                       f"{payment.transaction_id}）：请核对是否重复支付并退款")
+
+
+def _commit(items: list, receipt: NotifyReceipt | None, result: str, again: Callable[[], str]) -> str:
+    if receipt is not None:
+        items.append(repo.notify_receipt(receipt))
+    try:
+        repo.write(items)
+    except repo.WriteConflict as c:
+        if c.failed("receipt"):
+            return "noop"  # delivered before
+        if c.failed(balances.LABEL):
+            return again()  # the order changed under us (paid or cancelled meanwhile): decide again
+        raise
+    log.info("payment booked", extra={"result": result})
+    return result
+
+
+def _record(order, order_no: str, task_type: TaskType, key: str, seen: dict, receipt, action: str) -> str:
+    """A payment that cannot be applied: keep what WeChat said in a task (once per payment)."""
+    metrics.count(metrics.PAYMENT_ANOMALIES)
+    log.error("payment cannot be applied; recorded for a person", extra={"task_type": task_type.value})
+    items = [repo.TxItem(f"task:{key}", "put", _task(order_no, task_type, key, action, seen,
+                                                     order.user_id if order is not None else None),
+                         ManualTask.task_id.does_not_exist())]
+    if receipt is not None:
+        items.append(repo.notify_receipt(receipt))
+    try:
+        repo.write(items)
+    except repo.WriteConflict:
+        return "noop"  # this payment (or this delivery) is recorded already
+    return "recorded"
+
+
+# ---------------------------------------------------------------- asking WeChat
+
+
+@dataclass
+class PaymentPollReport:
+    due: int = 0
+    paid: int = 0
+    unpaid: int = 0
+    errors: int = 0
+    expired: int = 0
+    deferred: int = 0
+    results: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def poll_payments(limit: int | None = None, *, time_left: Callable[[], float] | None = None,
+                  reserve_seconds: float = 0) -> PaymentPollReport:
+    """Ask WeChat about pending orders whose payment notification has not come: SUCCESS is
+    booked like the notification; NOTPAY/CLOSED leave the order alone and ask again later, until
+    ``payment_check_hours`` after it was created. Cost: O(pending orders), through the sparse
+    ``awaiting_payment`` index."""
+    from ..adapters import wechat
+
+    report = PaymentPollReport()
+    due = repo.due_payment_checks(PAY_CHECK, iso(now_utc()), limit or settings().poll_batch)
+    report.due = len(due)
+    for i, order_no in enumerate(due):
+        if time_left is not None and time_left() < reserve_seconds:
+            report.deferred = len(due) - i
+            break
+        with log_context(order_no=order_no):
+            try:
+                order = repo.get_order(order_no)
+                if order is None or order.status != OrderStatus.PENDING.value:
+                    repo.end_pay_check(order_no)
+                    continue
+                try:
+                    result = wechat.get_gateway().query_payment(order.payment.out_trade_no)
+                except wechat.NotFound:
+                    result = None  # WeChat has no such order yet: the player has not paid
+                if result is not None and result.paid:
+                    outcome = apply_payment(result, actor="poller")
+                    report.paid += 1
+                    report.results[order_no] = outcome
+                    continue
+                report.unpaid += 1
+                _ask_later(order, report)
+            except Exception:  # noqa: BLE001 - one order must not stop the others
+                report.errors += 1
+                log.exception("payment check failed")
+                try:
+                    order = repo.get_order(order_no)
+                    if order is not None:
+                        _ask_later(order, report)
+                except Exception:  # noqa: BLE001 - the next run tries again
+                    log.exception("could not reschedule a payment check")
+    if report.due:
+        log.info("payment check finished", extra=report.to_dict())
+    return report
+
+
+def _ask_later(order: Order, report: PaymentPollReport) -> None:
+    created = datetime.fromisoformat(order.created_at.replace("Z", "+00:00"))
+    if now_utc() - created > timedelta(hours=settings().payment_check_hours):
+        repo.end_pay_check(order.order_no)  # past WeChat's notification retries: stop asking
+        report.expired += 1
+        return
+    attempts = (order.pay_check_attempts or 0) + 1
+    repo.schedule_pay_check(order.order_no, due_at=pay_check_due(order.created_at, attempts), attempts=attempts)
