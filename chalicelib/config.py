@@ -43,44 +43,58 @@ def _int(name: str, default: int) -> int:
 
 
 _ssm_lock = threading.Lock()
-_ssm_cache: dict[str, tuple[float, str]] = {}  # name -> (fetched at, monotonic seconds; value)
+_ssm_cache: dict[str, tuple[float, str]] = {}  # source -> (fetched at, monotonic seconds; value)
 _ssm_client = None
 
 
-def _ssm_get(name: str) -> str:
-    """A SecureString from SSM, cached for ``SECRET_TTL_SECONDS`` (default 300) so a rotated
-    secret is picked up by warm containers too. When SSM cannot be reached after the TTL, the
-    cached value is kept (and fetched again on the next read) rather than failing the request."""
-    global _ssm_client
+def _cached(key: str, fetch) -> str:
+    """A secret from a file or SSM, cached for ``SECRET_TTL_SECONDS`` (default 300) so a rotated
+    secret is picked up by warm containers too. When the source cannot be read after the TTL,
+    the cached value is kept (and read again next time) rather than failing the request."""
     ttl = _int("SECRET_TTL_SECONDS", 300)
     now = time.monotonic()
     with _ssm_lock:
-        cached = _ssm_cache.get(name)
+        cached = _ssm_cache.get(key)
         if cached is not None and now - cached[0] < ttl:
             return cached[1]
         try:
-            if _ssm_client is None:
-                import boto3  # only in prod, only on the first secret read
-
-                _ssm_client = boto3.client("ssm")
-            value = _ssm_client.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+            value = fetch()
         except Exception:
             if cached is None:
                 raise
-            return cached[1]  # SSM is briefly unreachable: the last value still works
-        _ssm_cache[name] = (now, value)
+            return cached[1]  # briefly unreachable: the last value still works
+        _ssm_cache[key] = (now, value)
         return value
 
 
+def _ssm_get(name: str) -> str:
+    def fetch() -> str:
+        global _ssm_client
+        if _ssm_client is None:
+            import boto3  # only in prod, only on the first secret read
+
+            _ssm_client = boto3.client("ssm")
+        return _ssm_client.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+
+    return _cached("ssm:" + name, fetch)
+
+
+def _file_get(path: str) -> str:
+    def fetch() -> str:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+
+    return _cached("file:" + path, fetch)
+
+
 def secret(name: str) -> str:
-    """Return the secret ``name`` from env, a file, or SSM (cached for a few minutes)."""
+    """Return the secret ``name`` from env, a file, or SSM (files and SSM cached for a few minutes)."""
     value = _env(name)
     if value is not None:
         return value
     path = _env(f"{name}_FILE")
     if path is not None:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
+        return _file_get(path)
     param = _env(f"{name}_PARAM")
     if param is not None:
         return _ssm_get(param)

@@ -1010,13 +1010,18 @@ _gateway: WechatGateway | None = None
 
 
 def get_gateway() -> WechatGateway:
-    """The process-wide gateway, built from ``config.wechat_settings()`` on first use."""
+    """The process-wide gateway for the current ``config.wechat_settings()``: built on first use
+    and again whenever the settings change (a rotated key, read through the secrets' time-to-live
+    cache, takes effect without a cold start)."""
     global _gateway
+    current = config.wechat_settings()
     gateway = _gateway
-    if gateway is None:
+    if gateway is None or gateway.settings != current:
         with _gateway_lock:
-            if _gateway is None:
-                _gateway = WechatGateway(config.wechat_settings())
+            if _gateway is None or _gateway.settings != current:
+                if _gateway is not None:
+                    log.info("wechat settings changed; gateway rebuilt")
+                _gateway = WechatGateway(current)
             gateway = _gateway
     return gateway
 
