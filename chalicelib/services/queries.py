@@ -21,7 +21,7 @@ def list_orders(*, status, source_type, user_id, limit: int, cursor: str | None)
             "next_cursor": page.next_cursor}
 
 
-SNAPSHOT_TRIES = 5
+SNAPSHOT_TRIES = 10
 
 
 def order_detail(order_no: str) -> dict:
