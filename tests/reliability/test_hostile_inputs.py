@@ -1,0 +1,215 @@
+"""Hostile input on every route: deep nesting, invalid Unicode, control and invisible characters,
+wrong types, huge bodies and headers, every content type, forged and foreign cursors.
+
+Every answer must be a documented 4xx (the served OpenAPI document lists its status for that
+operation) with a ``{code, message}`` body, and nothing may change: the whole stored state
+(orders, refunds, tasks, users, points, coupons, inventory) and the simulator's refund calls
+are compared before and after each group.
+
+One world is set up for the module (nothing here may change it, which is the point): u1001's
+pending application (approve/reject could really act on it), an abnormal refund (the
+abnormal-refund route could really resend it), an open manual task (done could really close it).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+import requests
+
+from app import app
+from chalicelib.adapters import models
+from chalicelib.entrypoints import docs
+from tests.support import World
+
+ADMIN, USER = "admin", "user"
+# every route: (method, path template, role, a valid body or None)
+ROUTES = [
+    ("GET", "/api/health", None, None),
+    ("GET", "/api/openapi.json", None, None),
+    ("GET", "/admin", None, None),
+    ("GET", "/admin/static/{version}/{name}", None, None),
+    ("GET", "/admin/static/{version}/js/{name}", None, None),
+    ("GET", "/api/admin/orders", ADMIN, None),
+    ("GET", "/api/admin/orders/{order_no}", ADMIN, None),
+    ("POST", "/api/admin/pay/refunds", ADMIN, {"order_no": "{order_no}", "amount": 100, "reason": "质量问题"}),
+    ("POST", "/api/admin/pay/refunds/preview", ADMIN, {"order_no": "{order_no}", "amount": 100}),
+    ("GET", "/api/admin/pay/refunds", ADMIN, None),
+    ("GET", "/api/admin/pay/refunds/{refund_no}", ADMIN, None),
+    ("POST", "/api/admin/pay/refunds/{refund_no}/approve", ADMIN, {"amount": 100}),
+    ("POST", "/api/admin/pay/refunds/{refund_no}/reject", ADMIN, {"reason": "不符合规则"}),
+    ("POST", "/api/admin/pay/refunds/{abnormal_no}/abnormal-refund", ADMIN,
+     {"type": "USER_BANK_CARD", "bank_type": "ICBC_DEBIT", "bank_account": "6222020202020202", "real_name": "张三"}),
+    ("GET", "/api/admin/manual-tasks", ADMIN, None),
+    ("POST", "/api/admin/manual-tasks/{task_id}/done", ADMIN, {"note": "已处理"}),
+    ("POST", "/api/app/orders/{order_no}/refund/apply", USER, {"amount": 100, "reason": "不想要了"}),
+    ("GET", "/api/app/orders/{order_no}/refunds", USER, None),
+    ("POST", "/api/pay/wechat/notify/refund", None, {"id": "x"}),
+    ("POST", "/api/pay/wechat/notify/payment", None, {"id": "x"}),
+]
+POSTS = [r for r in ROUTES if r[0] == "POST"]
+JSON_POSTS = [r for r in POSTS if "/notify/" not in r[1]]
+TEXT_FIELDS = [(m, p, role, body, f) for m, p, role, body in JSON_POSTS for f, v in (body or {}).items()
+               if isinstance(v, str) and f != "type"]
+
+
+def test_the_table_covers_every_route():
+    served = {(m, p) for p, entries in app.routes.items() for m in entries}
+    listed = {(m, re.sub(r"\{abnormal_no\}", "{refund_no}", p)) for m, p, _, _ in ROUTES}
+    assert listed == served
+
+
+# ---------------------------------------------------------------- the world and its checks
+
+
+def _snapshot() -> dict:
+    models.bind()
+    state = {}
+    for model in models.ALL_MODELS:
+        if model is models.NotifyReceipt:
+            continue
+        state[model.__name__] = sorted(json.dumps(item.to_simple_dict(), sort_keys=True, default=str)
+                                       for item in model.scan())
+    return state
+
+
+class Hostile:
+    def __init__(self, world: World):
+        self.env = world
+        self.api = world.api
+        self.spec = docs.document()
+
+    def setup(self):
+        env = self.env
+        order = env.order(1)  # u1001's
+        r = env.api.post(f"/api/app/orders/{order.order_no}/refund/apply", env.user("u1001"),
+                         {"amount": 300, "reason": "不想要了"})
+        assert r.status_code == 201, r.text
+        env.sim.queue_outcome("ABNORMAL")
+        self.abnormal_order = env.order(15).order_no
+        a = env.api.post("/api/admin/pay/refunds", env.admin, {"order_no": self.abnormal_order, "amount": 400})
+        assert a.status_code == 201, a.text
+        env.wait_status(a.json()["refund_no"], "abnormal")
+        models.ManualTask("TASK-HOSTILE", type="return_to_warehouse", order_no=order.order_no, refund_no="RF0",
+                          user_id="u1001", action="联系用户", status="open", created_at="2026-01-01T00:00:00Z").save()
+        self.ids = {"order_no": order.order_no, "refund_no": r.json()["refund_no"],
+                    "abnormal_no": a.json()["refund_no"], "task_id": "TASK-HOSTILE",
+                    "version": "0", "name": "console.css"}
+        self.tokens = {ADMIN: env.admin, USER: env.user("u1001"), None: None}
+        self.before = _snapshot()
+        self.sim_calls = env.sim.create_calls()
+        self.key_state = self._key_state()
+
+    def url(self, path: str) -> str:
+        return path.format(**self.ids)
+
+    def body(self, template: dict | None) -> dict:
+        return {k: (v.format(**self.ids) if isinstance(v, str) else v) for k, v in (template or {}).items()}
+
+    def call(self, method, path, role, *, body=None, raw=None, headers=None, query=""):
+        h = {"Content-Type": "application/json"} if (body is not None or raw is not None) else {}
+        h.update(headers or {})
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        return self.api.call(method, self.url(path) + query, self.tokens[role], raw=data, headers=h)
+
+    def documented(self, method: str, path: str) -> set[int]:
+        op = self.spec["paths"][re.sub(r"\{abnormal_no\}", "{refund_no}", path)][method.lower()]
+        return {int(code) for code in op["responses"] if code.isdigit()}
+
+    def refused(self, r, method, path, *, code: str | None = None, status: int | None = None) -> dict:
+        """Assert ``r`` is a documented 4xx with ``{code, message}`` (and the expected code/status)."""
+        where = f"{method} {path}"
+        assert 400 <= r.status_code < 500, (where, r.status_code, r.text[:300])
+        assert r.status_code in self.documented(method, path), (where, r.status_code, "not documented")
+        body = r.json()
+        assert isinstance(body.get("code"), str) and isinstance(body.get("message"), str), (where, body)
+        assert set(body) <= {"code", "message", "details"}, (where, body)
+        if code is not None:
+            assert body["code"] == code, (where, body)
+        if status is not None:
+            assert r.status_code == status, (where, r.status_code, body)
+        return body
+
+    def _key_state(self) -> dict:
+        """What a hostile request that got through would most likely have changed (a few reads)."""
+        from chalicelib.adapters import repository as repo
+
+        state = {}
+        for name in ("refund_no", "abnormal_no"):
+            r = repo.get_refund(self.ids[name])
+            state[name] = (r.status, r.amount, r.reason, r.reject_reason, len(r.events or []))
+        for order_no in (self.ids["order_no"], self.abnormal_order):
+            o = repo.get_order(order_no)
+            state[order_no] = (o.refundable_amount, o.reserved_amount, o.refunded_amount, o.requested_amount,
+                               o.refund_count)
+        t = repo.get_task(self.ids["task_id"])
+        state["task"] = (t.status, t.note, t.done_by)
+        return state
+
+    def quick_check(self):
+        assert self.env.sim.create_calls() == self.sim_calls, "a refund reached WeChat"
+        assert self._key_state() == self.key_state
+
+    def unchanged(self):
+        self.quick_check()
+        after = _snapshot()
+        for table, items in self.before.items():
+            assert after[table] == items, f"{table} changed"
+
+
+@pytest.fixture(scope="module")
+def hostile(stack):
+    world = World(stack)
+    world.setup()
+    h = Hostile(world)
+    h.setup()
+    yield h
+    try:
+        h.unchanged()  # the whole stored state, once for the module
+    finally:
+        world.teardown()
+
+
+@pytest.fixture
+def same_world(hostile):
+    yield hostile
+    hostile.quick_check()
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+# ---------------------------------------------------------------- bodies
+
+
+@pytest.mark.parametrize("raw", [
+    _nested(1000),
+    b"[" * 1000 + b"]" * 1000,
+    b'{"amount":' + b"[" * 5000,  # unbalanced: still refused before parsing
+    _nested(33),
+], ids=["objects-1000", "arrays-1000", "unterminated-5000", "objects-33"])
+@pytest.mark.parametrize("route", JSON_POSTS, ids=lambda r: r[1])
+def test_deep_nesting_is_refused_before_parsing(same_world, route, raw):
+    method, path, role, _ = route
+    r = same_world.call(method, path, role, raw=raw)
+    body = same_world.refused(r, method, path, code="VALIDATION_ERROR", status=400)
+    assert "deeper" in body["message"]
+
+
+def test_nesting_inside_strings_does_not_count(same_world):
+    reason = "[" * 100 + "{" * 100
+    r = same_world.call("POST", "/api/admin/pay/refunds/preview", ADMIN,
+                        body={"order_no": same_world.ids["order_no"], "amount": 100, "reason": reason})
+    body = same_world.refused(r, "POST", "/api/admin/pay/refunds/preview", code="VALIDATION_ERROR")
+    assert "unknown field" in body["message"]  # parsed fine: refused for the field, not the depth
+
+
+@pytest.mark.parametrize("route", JSON_POSTS, ids=lambda r: r[1])
+def test_huge_bodies_are_refused(same_world, route):
+    method, path, role, body = route
+    padded = dict(same_world.body(body), pad="x" * 20000)
+    r = same_world.call(method, path, role, body=padded)
+    assert same_world.refused(r, method, path, code="VALIDATION_ERROR", status=400)["details"]["field"] == "body"
