@@ -8,7 +8,7 @@ Secrets are never read from the repository. Each secret ``X`` comes from, in
 order: the env var ``X`` (the value itself), ``X_FILE`` (a path to a file
 holding it, used by the local stack), or ``X_PARAM`` (an SSM Parameter Store
 name, SecureString, used in prod). The local stage alone has development
-defaults for the JWT secrets.
+defaults for the JWT and cursor secrets.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 _LOCAL_DEV_SECRETS = {
     "ADMIN_JWT_SECRET": "local-dev-admin-secret-not-for-production",
     "USER_JWT_SECRET": "local-dev-user-secret-not-for-production",
+    "CURSOR_SECRET": "local-dev-cursor-secret-not-for-production",
 }
 
 

@@ -213,3 +213,92 @@ def test_huge_bodies_are_refused(same_world, route):
     padded = dict(same_world.body(body), pad="x" * 20000)
     r = same_world.call(method, path, role, body=padded)
     assert same_world.refused(r, method, path, code="VALIDATION_ERROR", status=400)["details"]["field"] == "body"
+
+
+# ---------------------------------------------------------------- cursors
+
+LISTS = ["/api/admin/orders?limit=1", "/api/admin/orders?limit=1&status=2", "/api/admin/orders?limit=1&source_type=1",
+         "/api/admin/orders?limit=1&user_id=u1001", "/api/admin/pay/refunds?limit=1&status=pending_review",
+         "/api/admin/pay/refunds?limit=1&status=pending_review&order=oldest",
+         "/api/admin/manual-tasks?limit=1&status=open", "/api/admin/manual-tasks?limit=1&status=open&format=csv"]
+
+
+def _b64(value) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def _next_cursor(h, path) -> str | None:
+    r = h.api.get(path, h.env.admin)
+    assert r.status_code == 200, (path, r.text)
+    return r.headers.get("X-Next-Cursor") if "format=csv" in path else r.json()["next_cursor"]
+
+
+@pytest.fixture(scope="module")
+def issued(hostile):
+    """A real cursor for every list that has a second page (extra tasks and an application
+    give the task and review lists one)."""
+    env = hostile.env
+    models.ManualTask("TASK-HOSTILE-2", type="return_to_warehouse", order_no="GB0", refund_no="RF1", user_id="u1002",
+                      action="联系用户", status="open", created_at="2026-01-02T00:00:00Z").save()
+    r = env.api.post(f"/api/app/orders/{env.order(2).order_no}/refund/apply", env.user("u1002"),
+                     {"amount": 100, "reason": "第二页"})
+    assert r.status_code == 201, r.text
+    hostile.before, hostile.key_state = _snapshot(), hostile._key_state()
+    cursors = {path: _next_cursor(hostile, path) for path in LISTS}
+    assert all(cursors.values()), cursors
+    return cursors
+
+
+def _forged_cursors(issued_cursor: str) -> dict[str, str]:
+    version, payload, mac = issued_cursor.split(".")
+    key = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    wrong_type = {k: {"N": "abc"} for k in key}
+    return {
+        "unsigned key (old format)": _b64(key),
+        "wrong attribute type": _b64(wrong_type),
+        "payload swapped, mac kept": f"{version}.{_b64(wrong_type)}.{mac}",
+        "mac dropped": f"{version}.{payload}",
+        "mac flipped": f"{version}.{payload}.{mac[::-1]}",
+        "other version": f"c0.{payload}.{mac}",
+        "no version": f"{payload}.{mac}",
+        "empty parts": "..",
+        "non-ascii": "c1.载荷.签名",
+        "huge": "c1." + "A" * 5000 + ".x",
+    }
+
+
+@pytest.mark.parametrize("path", LISTS)
+def test_forged_cursors_are_refused(same_world, issued, path):
+    sep = "&"
+    for name, forged in _forged_cursors(issued[path]).items():
+        r = same_world.api.get(f"{path}{sep}cursor={requests.utils.quote(forged)}", same_world.env.admin)
+        body = same_world.refused(r, "GET", path.split("?")[0], code="VALIDATION_ERROR", status=400)
+        assert body.get("details", {}).get("field") == "cursor", (name, body)
+
+
+@pytest.mark.parametrize("path", LISTS)
+def test_a_cursor_works_only_for_the_list_it_was_issued_for(same_world, issued, path):
+    r = same_world.api.get(f"{path}&cursor={issued[path]}", same_world.env.admin)
+    assert r.status_code == 200, r.text
+    same_list = {p for p in LISTS if p.replace("&format=csv", "") == path.replace("&format=csv", "")}
+    for other, cursor in issued.items():
+        if other in same_list:
+            continue
+        r = same_world.api.get(f"{path}&cursor={cursor}", same_world.env.admin)
+        same_world.refused(r, "GET", path.split("?")[0], code="VALIDATION_ERROR", status=400)
+
+
+def test_a_cursor_signed_with_another_secret_is_refused(same_world, issued, monkeypatch):
+    from chalicelib.adapters import cursors
+
+    path = LISTS[0]
+    _, payload, _ = issued[path].split(".")
+    key = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    scope = f"Order|{models.Order.by_time.Meta.index_name}|str:ORDER||desc"
+    assert cursors.sign(key, scope) == issued[path]  # the same key and query, signed here: identical
+    monkeypatch.setenv("CURSOR_SECRET", "another-deployment's-secret")
+    forged = cursors.sign(key, scope)
+    monkeypatch.delenv("CURSOR_SECRET")
+    assert forged != issued[path]
+    r = same_world.api.get(f"{path}&cursor={forged}", same_world.env.admin)
+    same_world.refused(r, "GET", "/api/admin/orders", code="VALIDATION_ERROR", status=400)
