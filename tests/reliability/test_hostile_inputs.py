@@ -9,6 +9,8 @@ are compared before and after each group.
 One world is set up for the module (nothing here may change it, which is the point): u1001's
 pending application (approve/reject could really act on it), an abnormal refund (the
 abnormal-refund route could really resend it), an open manual task (done could really close it).
+Create and preview name a cancelled order, so a body wrongly let through answers 409 instead of
+paying out and spoiling the world for the tests after it.
 """
 from __future__ import annotations
 
@@ -34,8 +36,8 @@ ROUTES = [
     ("GET", "/admin/static/{version}/js/{name}", None, None),
     ("GET", "/api/admin/orders", ADMIN, None),
     ("GET", "/api/admin/orders/{order_no}", ADMIN, None),
-    ("POST", "/api/admin/pay/refunds", ADMIN, {"order_no": "{order_no}", "amount": 100, "reason": "质量问题"}),
-    ("POST", "/api/admin/pay/refunds/preview", ADMIN, {"order_no": "{order_no}", "amount": 100}),
+    ("POST", "/api/admin/pay/refunds", ADMIN, {"order_no": "{cancelled_no}", "amount": 100, "reason": "质量问题"}),
+    ("POST", "/api/admin/pay/refunds/preview", ADMIN, {"order_no": "{cancelled_no}", "amount": 100}),
     ("GET", "/api/admin/pay/refunds", ADMIN, None),
     ("GET", "/api/admin/pay/refunds/{refund_no}", ADMIN, None),
     ("POST", "/api/admin/pay/refunds/{refund_no}/approve", ADMIN, {"amount": 100}),
@@ -96,6 +98,7 @@ class Hostile:
                           user_id="u1001", action="联系用户", status="open", created_at="2026-01-01T00:00:00Z").save()
         self.ids = {"order_no": order.order_no, "refund_no": r.json()["refund_no"],
                     "abnormal_no": a.json()["refund_no"], "task_id": "TASK-HOSTILE",
+                    "cancelled_no": env.order(8).order_no,
                     "version": "0", "name": "console.css"}
         self.tokens = {ADMIN: env.admin, USER: env.user("u1001"), None: None}
         self.before = _snapshot()
@@ -302,3 +305,164 @@ def test_a_cursor_signed_with_another_secret_is_refused(same_world, issued, monk
     assert forged != issued[path]
     r = same_world.api.get(f"{path}&cursor={forged}", same_world.env.admin)
     same_world.refused(r, "GET", "/api/admin/orders", code="VALIDATION_ERROR", status=400)
+
+
+# ---------------------------------------------------------------- text
+
+BAD_TEXT = {
+    "lone surrogate": "退款\ud800",
+    "low surrogate": "\udfff",
+    "NUL": "退\x00款", "BEL": "\x07", "ESC": "\x1b[31m红", "CR LF": "质量\r\n问题", "tab": "a\tb", "DEL": "x\x7f",
+    "C1 NEL": "x\x85y", "line separator": "x\u2028y", "RTL override": "\u202eabc", "noncharacter": "x\uffff",
+}
+INVISIBLE = {"zero-width space": "\u200b", "BOM": "\ufeff", "ideographic space": "\u3000",
+             "word joiner and NBSP": "\u2060\u00a0", "hangul filler": "\u3164", "soft hyphen": "\u00ad"}
+
+
+@pytest.mark.parametrize("route,field", [((m, p, r, b), f) for m, p, r, b, f in TEXT_FIELDS],
+                         ids=[f"{p}:{f}" for _, p, _, _, f in TEXT_FIELDS])
+def test_invalid_unicode_and_control_characters_are_refused_naming_the_field(same_world, route, field):
+    method, path, role, template = route
+    for name, bad in BAD_TEXT.items():
+        body = dict(same_world.body(template), **{field: bad})
+        r = same_world.call(method, path, role, body=body)
+        got = same_world.refused(r, method, path, code="VALIDATION_ERROR", status=400)
+        assert got.get("details", {}).get("field") == field, (name, got)
+
+
+@pytest.mark.parametrize("route", JSON_POSTS, ids=lambda r: r[1])
+def test_invalid_unicode_anywhere_in_a_body_is_refused(same_world, route):
+    """In an unknown field, a field name, or an escaped surrogate pair broken in half."""
+    method, path, role, template = route
+    valid = json.dumps(same_world.body(template))[:-1]
+    for raw in (valid + ', "\\ud800": 1}', valid + ', "x": ["\\udc00"]}', valid + ', "x": "\\ud83d\\u0041"}',
+                b'{"reason": "\xed\xa0\x80"}', b'{"reason": "\xff"}', '\ufeff{"x": "\\u0000"}'.encode()):
+        r = same_world.call(method, path, role, raw=raw if isinstance(raw, bytes) else raw.encode())
+        same_world.refused(r, method, path, code="VALIDATION_ERROR", status=400)
+
+
+REQUIRED_TEXT = [("/api/app/orders/{order_no}/refund/apply", "reason"),
+                 ("/api/admin/pay/refunds/{refund_no}/reject", "reason")]
+
+
+@pytest.mark.parametrize("path,field", REQUIRED_TEXT)
+def test_required_text_made_of_invisible_characters_is_missing(same_world, path, field):
+    template = next(b for m, p, r, b in ROUTES if p == path)
+    role = next(r for m, p, r, b in ROUTES if p == path)
+    for name, blank in INVISIBLE.items():
+        r = same_world.call("POST", path, role, body=dict(same_world.body(template), **{field: blank * 3}))
+        got = same_world.refused(r, "POST", path, code="VALIDATION_ERROR", status=400)
+        assert got["details"] == {"field": field} and "required" in got["message"], (name, got)
+
+
+@pytest.mark.parametrize("path", ["/api/app/orders/{order_no}/refund/apply", "/api/admin/pay/refunds"])
+def test_a_reason_for_wechat_is_limited_to_80_bytes(same_world, path):
+    template = next(b for m, p, r, b in ROUTES if p == path)
+    role = next(r for m, p, r, b in ROUTES if p == path)
+    r = same_world.call("POST", path, role, body=dict(same_world.body(template), reason="长" * 27))
+    got = same_world.refused(r, "POST", path, code="VALIDATION_ERROR", status=400)
+    assert got["details"]["max_bytes"] == 80 and "80 字节" in got["message"]
+
+
+# ---------------------------------------------------------------- types
+
+WRONG_TYPES = {"array": [1], "object": {"a": 1}, "number as string": "100", "boolean": True, "null": None,
+               "huge integer": 10 ** 40, "float": 100.5, "negative": -1, "zero": 0, "float that is whole": 100.0,
+               "string": "x", "empty string": ""}
+
+
+# values a field may legitimately take besides its valid example (optional text, "approve all")
+ALSO_VALID = {"reason": (None, ""), "note": (None, ""), "amount": (None,)}
+OPTIONAL = {("/api/admin/pay/refunds", "reason"), ("/api/admin/manual-tasks/{task_id}/done", "note"),
+            ("/api/admin/pay/refunds/{refund_no}/approve", "amount")}
+
+
+@pytest.mark.parametrize("route", JSON_POSTS, ids=lambda r: r[1])
+def test_wrong_types_in_every_field_are_refused(same_world, route):
+    method, path, role, template = route
+    valid = same_world.body(template)
+    for field, good in valid.items():
+        for name, bad in WRONG_TYPES.items():
+            if type(bad) is type(good) and name not in ("negative", "zero", "empty string"):
+                continue  # a value of the right type: its rules are checked elsewhere
+            if (path, field) in OPTIONAL and bad in ALSO_VALID[field] and type(bad) is not bool:
+                continue
+            if field in ("bank_type", "real_name", "bank_account") and name == "number as string":
+                continue  # "100" is text, which those fields are
+            r = same_world.call(method, path, role, body=dict(valid, **{field: bad}))
+            same_world.refused(r, method, path, code="VALIDATION_ERROR", status=400)
+    for raw in (b"[]", b'"x"', b"1", b"null", b"true", b"{", b'{"amount": NaN}', b'{"amount": Infinity}',
+                b'{"amount": 1, "amount": 2}', b'{"amount": 1' + b"0" * 5000 + b"}"):
+        r = same_world.call(method, path, role, raw=raw)
+        same_world.refused(r, method, path, code="VALIDATION_ERROR", status=400)
+
+
+# ---------------------------------------------------------------- path ids, query values, headers
+
+ODD_IDS = ["%00", "%0A", "%E2%80%AE", "%F0%9F%92%A9", "..%2F..", "%25", "a" * 3000, "%ED%A0%80", "%FF", "'%20OR%201=1"]
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if "{" in r[1] and "/admin/static" not in r[1]],
+                         ids=lambda r: f"{r[0]} {r[1]}")
+def test_odd_path_ids_are_4xx(same_world, route):
+    method, path, role, template = route
+    for odd in ODD_IDS:
+        url = re.sub(r"\{(order_no|refund_no|abnormal_no|task_id)\}", odd, path)
+        r = same_world.api.call(method, url, same_world.tokens[role],
+                                body=same_world.body(template) if method == "POST" else None)
+        same_world.refused(r, method, path)
+
+
+def test_odd_static_names_are_404(same_world):
+    for odd in ODD_IDS:
+        for path in (f"/admin/static/0/{odd}", f"/admin/static/0/js/{odd}"):
+            r = same_world.api.get(path)
+            assert r.status_code == 404 and r.json()["code"] == "NOT_FOUND", (path, r.status_code)
+        r = same_world.api.get(f"/admin/static/{odd}/console.css")  # any version: served, not cached
+        assert r.status_code == 200 and r.headers["Cache-Control"] == "no-cache", (odd, r.status_code)
+
+
+QUERY_ROUTES = {"/api/admin/orders": ["status", "source_type", "user_id", "limit", "cursor"],
+                "/api/admin/pay/refunds": ["status", "order_no", "order", "limit", "cursor"],
+                "/api/admin/manual-tasks": ["status", "type", "format", "limit", "cursor"]}
+ODD_VALUES = ["%00", "%1B", "%E2%80%AE", "%EF%BF%BF", "x" * 2000, "-1", "1e3", "%C2%B2", "[]", "true", "%FF"]
+
+
+@pytest.mark.parametrize("path", QUERY_ROUTES)
+def test_odd_query_values_are_4xx(same_world, path):
+    base = "status=pending_review" if path == "/api/admin/pay/refunds" else ""
+    for name in QUERY_ROUTES[path]:
+        for odd in ODD_VALUES:
+            r = same_world.api.get(f"{path}?{base}&{name}={odd}", same_world.env.admin)
+            if r.status_code == 200:  # a free-text filter matching nothing is a fine answer
+                assert name in ("user_id", "order_no") and r.json()["items"] == [], (name, odd, r.text[:200])
+                continue
+            same_world.refused(r, "GET", path, code="VALIDATION_ERROR", status=400)
+    r = same_world.api.get(f"{path}?{base}&nope=1", same_world.env.admin)
+    same_world.refused(r, "GET", path, code="VALIDATION_ERROR", status=400)
+
+
+ODD_HEADERS = {
+    "Authorization": ["Bearer " + "a" * 6000, "Bearer \x1b[31m", "Bearer é.é.é", "bearer x", "Bearer  ", "Bearer a.b"],
+    "Idempotency-Key": ["k" * 256, "\u00a0", "ключ", "a\x1bb", "k\x7f"],
+}
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if r[2]], ids=lambda r: f"{r[0]} {r[1]}")
+def test_odd_headers_are_4xx(same_world, route):
+    method, path, role, template = route
+    body = same_world.body(template) if method == "POST" else None
+    for value in ODD_HEADERS["Authorization"]:
+        r = same_world.api.call(method, same_world.url(path), None, body=body,
+                                headers={"Authorization": value.encode("utf-8").decode("latin-1")})
+        same_world.refused(r, method, path, code="UNAUTHENTICATED", status=401)
+    if path in ("/api/admin/pay/refunds", "/api/app/orders/{order_no}/refund/apply"):
+        for value in ODD_HEADERS["Idempotency-Key"]:
+            r = same_world.api.call(method, same_world.url(path), same_world.tokens[role], body=body,
+                                    headers={"Idempotency-Key": value.encode("utf-8").decode("latin-1")})
+            same_world.refused(r, method, path, code="VALIDATION_ERROR", status=400)
+    # a hostile request id is replaced, not logged (POSTs go without a token: they must not act)
+    r = same_world.api.call(method, same_world.url(path), same_world.tokens[role] if method == "GET" else None,
+                            body=body, headers={"X-Request-Id": "\x1b]0;pwned\x07" + "r" * 5000})
+    if r.status_code != 200:  # a GET of the refunds needs a filter
+        same_world.refused(r, method, path, code="VALIDATION_ERROR" if method == "GET" else "UNAUTHENTICATED")
