@@ -99,6 +99,7 @@ class Settings:
     restore_sweep_seconds: int
     notify_max_skew_seconds: int
     notify_dedupe_ttl_days: int
+    max_token_lifetime_seconds: int = 24 * 3600  # a bearer token's exp - iat (and exp - now) at most
 
     @property
     def tables(self) -> Tables:
@@ -135,6 +136,7 @@ def settings() -> Settings:
         restore_sweep_seconds=_int("RESTORE_SWEEP_SECONDS", 300),
         notify_max_skew_seconds=_int("NOTIFY_MAX_SKEW_SECONDS", 300),
         notify_dedupe_ttl_days=_int("NOTIFY_DEDUPE_TTL_DAYS", 30),
+        max_token_lifetime_seconds=_int("MAX_TOKEN_LIFETIME_SECONDS", 24 * 3600),
     )
 
 
