@@ -11,6 +11,7 @@ from ..adapters.models import ManualTask
 from ..domain.enums import TaskStatus
 from ..domain.errors import TaskNotFound, conflict
 from ..domain.refunds import iso, now_utc
+from ..domain.text import neutralise_csv_cell
 from . import views
 
 CSV_COLUMNS = [
@@ -37,11 +38,11 @@ def export_csv(*, status: str, task_type: str | None, limit: int, cursor: str | 
     content type is not base64-encoded; the gateway sends it as UTF-8."""
     page = repo.list_tasks(status=status, task_type=task_type, limit=limit, cursor=cursor)
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL)  # every cell quoted, and none starts a formula
     writer.writerow([title for _, title in CSV_COLUMNS])
     for task in page.items:
         view = views.task_view(task)
-        writer.writerow(["" if view.get(k) is None else view[k] for k, _ in CSV_COLUMNS])
+        writer.writerow([neutralise_csv_cell("" if view.get(k) is None else view[k]) for k, _ in CSV_COLUMNS])
     headers = {"Content-Type": "text/csv; charset=utf-8",
                "Content-Disposition": f'attachment; filename="manual-tasks-{status}.csv"'}
     if page.next_cursor:

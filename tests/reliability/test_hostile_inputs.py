@@ -15,6 +15,8 @@ paying out and spoiling the world for the tests after it.
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import json
 import re
 
@@ -466,3 +468,42 @@ def test_odd_headers_are_4xx(same_world, route):
                             body=body, headers={"X-Request-Id": "\x1b]0;pwned\x07" + "r" * 5000})
     if r.status_code != 200:  # a GET of the refunds needs a filter
         same_world.refused(r, method, path, code="VALIDATION_ERROR" if method == "GET" else "UNAUTHENTICATED")
+
+
+# ---------------------------------------------------------------- CSV export
+
+FORMULAS = ["=HYPERLINK(\"http://evil.example\",\"点我\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
+            "\t=1+1", "\r=1+1", "  =1+1", "\u200b=1+1", "＝1+1"]
+
+
+def test_csv_export_neutralises_cells_that_could_start_a_formula(hostile):
+    """Cells from stored data (an item name in the action, ids from other systems) and a note
+    typed through the API: read back over HTTP, each formula-like cell starts with a quote."""
+    env = hostile.env
+    for i, formula in enumerate(FORMULAS):
+        models.ManualTask(f"TASK-CSV-{i}", type="inventory_not_revocable", order_no=formula, refund_no="RF-CSV",
+                          user_id=formula, action=f"{formula}", status="open",
+                          created_at=f"2026-02-01T00:00:{i:02d}Z").save()
+    try:
+        typed = "=1+1"  # printable: a note may say this, and it must reach the file as text
+        done = env.api.post("/api/admin/manual-tasks/TASK-CSV-0/done", env.admin, {"note": typed})
+        assert done.status_code == 200 and done.json()["note"] == typed, done.text
+        rows = []
+        for status in ("open", "done"):
+            r = env.api.get(f"/api/admin/manual-tasks?status={status}&format=csv", env.admin)
+            assert r.status_code == 200 and r.content.startswith(b"\xef\xbb\xbf"), r.text
+            body = r.content.decode("utf-8-sig")
+            for line in body.split("\r\n")[:-1]:  # no cell here holds a line break after neutralising
+                assert line.startswith('"') and line.endswith('"'), line  # every cell quoted
+            rows += [row for row in csv.DictReader(io.StringIO(body, newline="")) if row["任务编号"].startswith("TASK-CSV-")]
+        assert len(rows) == len(FORMULAS)
+        for row in rows:
+            i = int(row["任务编号"].rsplit("-", 1)[1])
+            for column in ("订单号", "用户ID", "处理事项"):
+                assert row[column] == "'" + FORMULAS[i], (column, row[column])
+        (done_row,) = [row for row in rows if row["状态"] == "已处理"]
+        assert done_row["备注"] == "'" + typed
+        ok = [row for row in rows if row["退款单号"] == "RF-CSV"]
+        assert len(ok) == len(FORMULAS)  # a harmless cell is left as it is
+    finally:
+        hostile.before = _snapshot()  # this test's tasks are part of the world from now on
