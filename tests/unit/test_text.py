@@ -107,3 +107,24 @@ def test_a_neutralised_row_reads_back_as_text():
 ])
 def test_json_depth_is_counted_without_parsing(raw, depth):
     assert json_depth(raw) == depth
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+ANY_TEXT = st.text(alphabet=st.sampled_from("\ud800\x00\x1b\n\u200b\ufeff\u3000\u0301\u202e e长")
+                   | st.characters(exclude_categories=()), max_size=120)  # surrogates too
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=ANY_TEXT, required=st.booleans(), wechat=st.booleans())
+def test_any_text_is_either_refused_or_clean(raw, required, wechat):
+    try:
+        value = parse_reason(raw, required=required, sent_to_wechat=wechat)
+    except ValidationError as err:
+        assert err.details["field"] == "reason"
+        return
+    assert text.forbidden_char(value) is None
+    assert value == unicodedata.normalize("NFC", value) and value == text.trim(value)
+    value.encode("utf-8")  # never a lone surrogate (this would raise)
+    assert len(value) <= 200 and (not wechat or len(value.encode()) <= MAX_WECHAT_REASON_BYTES)
+    assert (value == "") == text.is_blank(value) and (value or not required)
