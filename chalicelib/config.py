@@ -8,7 +8,7 @@ Secrets are never read from the repository. Each secret ``X`` comes from, in
 order: the env var ``X`` (the value itself), ``X_FILE`` (a path to a file
 holding it, used by the local stack), or ``X_PARAM`` (an SSM Parameter Store
 name, SecureString, used in prod). The local stage alone has development
-defaults for the JWT secrets.
+defaults for the JWT and cursor secrets.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 _LOCAL_DEV_SECRETS = {
     "ADMIN_JWT_SECRET": "local-dev-admin-secret-not-for-production",
     "USER_JWT_SECRET": "local-dev-user-secret-not-for-production",
+    "CURSOR_SECRET": "local-dev-cursor-secret-not-for-production",
 }
 
 
@@ -132,6 +133,7 @@ class Settings:
     poll_failure_task_after: int
     payment_query_after_seconds: int
     payment_check_hours: int
+    max_token_lifetime_seconds: int = 24 * 3600  # a bearer token's exp - iat (and exp - now) at most
 
     @property
     def tables(self) -> Tables:
@@ -171,6 +173,7 @@ def settings() -> Settings:
         poll_failure_task_after=_int("POLL_FAILURE_TASK_AFTER", 5),
         payment_query_after_seconds=_int("PAYMENT_QUERY_AFTER_SECONDS", 600),
         payment_check_hours=_int("PAYMENT_CHECK_HOURS", 25),
+        max_token_lifetime_seconds=_int("MAX_TOKEN_LIFETIME_SECONDS", 24 * 3600),
     )
 
 

@@ -4,9 +4,8 @@ write or one transaction. Order balances move only through ``balances.py``. Serv
 these; no service builds an update expression or touches pynamodb's write API."""
 from __future__ import annotations
 
-import base64
-import json
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from pynamodb.transactions import TransactGet, TransactWrite
 
 from ..domain.enums import CouponStatus, InventoryStatus, OrderStatus, RestorationStatus, ShippingStatus, TaskStatus
 from ..domain.errors import ValidationError
-from . import models
+from . import cursors, models
 from .models import (InventoryItem, ManualTask, NotifyReceipt, Order, PointsEntry, Refund, RefundEvent, User,
                      UserCoupon)
 
@@ -41,30 +40,43 @@ def connection() -> Connection:
 # ---------------------------------------------------------------- pagination
 
 
-def encode_cursor(last_key: dict | None) -> str | None:
+def encode_cursor(last_key: dict | None, scope: str) -> str | None:
+    """The opaque, signed cursor of ``last_key`` for the query named ``scope`` (adapters/cursors.py)."""
     if not last_key:
         return None
-    raw = json.dumps(last_key, separators=(",", ":"), sort_keys=True).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursors.sign(last_key, scope)
 
 
-def decode_cursor(cursor: str | None, key_names: frozenset[str] | None = None) -> dict | None:
-    """The DynamoDB start key inside an opaque cursor; it must name exactly the keys of the
-    index being read, each a string or number value, or it is refused as a bad request."""
+def decode_cursor(cursor: str | None, scope: str, key_names: frozenset[str] | None = None) -> dict | None:
+    """The DynamoDB start key inside a cursor issued for the query ``scope``; it must name exactly
+    the keys of the index being read, each a string or number value, or it is refused as a bad
+    request (400 VALIDATION_ERROR), whatever is wrong with it."""
     if not cursor:
         return None
     try:
-        pad = "=" * (-len(cursor) % 4)
-        value = json.loads(base64.urlsafe_b64decode(cursor + pad))
-        if not isinstance(value, dict) or (key_names is not None and set(value) != key_names):
+        value = cursors.verify(cursor, scope)
+        if key_names is not None and set(value) != key_names:
             raise ValueError
         for attr in value.values():
-            if not (isinstance(attr, dict) and len(attr) == 1 and next(iter(attr)) in ("S", "N")
-                    and isinstance(next(iter(attr.values())), str)):
+            if not (isinstance(attr, dict) and len(attr) == 1):
+                raise ValueError
+            (kind, raw), = attr.items()
+            if kind not in ("S", "N") or not isinstance(raw, str) or (kind == "N" and not _NUMBER.match(raw)):
                 raise ValueError
         return value
     except (ValueError, TypeError):
-        raise ValidationError("cursor is not valid; use the next_cursor of a previous page") from None
+        raise ValidationError("cursor is not valid for this list; use the next_cursor of the previous page "
+                              "of the same list", details={"field": "cursor"}) from None
+
+
+_NUMBER = re.compile(r"^-?[0-9]{1,38}(\.[0-9]{1,38})?$")
+
+
+def _scope(model, index, hash_key, newest_first: bool, filter_condition) -> str:
+    """The query a page belongs to: a cursor is valid only for the same one."""
+    return "|".join([model.__name__, index.Meta.index_name, f"{type(hash_key).__name__}:{hash_key}",
+                     str(filter_condition) if filter_condition is not None else "",
+                     "desc" if newest_first else "asc"])
 
 
 def _key_names(model, index=None) -> frozenset[str]:
@@ -86,7 +98,8 @@ def _page(model, index, hash_key, *, newest_first: bool, limit: int, cursor: str
           filter_condition=None) -> Page:
     """Read up to ``limit`` items of one index partition, following DynamoDB pages when a
     filter thins them. The cursor is the opaque start key of the next page."""
-    start = decode_cursor(cursor, _key_names(model, index))
+    scope = _scope(model, index, hash_key, newest_first, filter_condition)
+    start = decode_cursor(cursor, scope, _key_names(model, index))
     items: list = []
     while True:
         result = index.query(hash_key, scan_index_forward=not newest_first, limit=limit - len(items),
@@ -95,7 +108,7 @@ def _page(model, index, hash_key, *, newest_first: bool, limit: int, cursor: str
         start = result.last_evaluated_key
         if len(items) >= limit or not start:
             break
-    return Page(items, encode_cursor(start) if len(items) >= limit and start else None)
+    return Page(items, encode_cursor(start, scope) if len(items) >= limit and start else None)
 
 
 # ---------------------------------------------------------------- orders and users

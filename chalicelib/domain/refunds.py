@@ -24,12 +24,14 @@ from typing import Sequence
 from .enums import InventoryStatus, OrderStatus, RefundStatus, ShippingStatus, SourceType, TaskType
 from .errors import Conflict, ValidationError, conflict
 from .money import fen_to_yuan, pro_rata_step
+from . import text
 
 S = RefundStatus
 
 MAX_REFUNDS_PER_ORDER = 50  # WeChat's limit, enforced here too
 REFUND_WINDOW = timedelta(days=365)
 MAX_REASON_CHARS = 200
+MAX_WECHAT_REASON_BYTES = 80  # WeChat's limit on a refund's reason (UTF-8), which the player sees
 REFUND_NO_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 # The one table of allowed moves. Same-status "moves" are no-ops handled by callers.
@@ -183,23 +185,29 @@ def parse_amount(raw: object, field_name: str = "amount") -> int:
     return raw
 
 
-def parse_reason(raw: object, *, required: bool, field_name: str = "reason") -> str:
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        if required:
-            raise ValidationError(f"{field_name} is required", details={"field": field_name})
-        return ""
-    if not isinstance(raw, str):
-        raise ValidationError(f"{field_name} must be a string", details={"field": field_name})
-    raw = raw.strip()
-    if len(raw) > MAX_REASON_CHARS:
-        raise ValidationError(f"{field_name} must be at most {MAX_REASON_CHARS} characters",
-                              details={"field": field_name})
-    return raw
+def parse_reason(raw: object, *, required: bool, field_name: str = "reason",
+                 sent_to_wechat: bool | None = None) -> str:
+    """Free text from a person, by the rules of ``domain/text.py``: invalid Unicode and control
+    characters refused, NFC, trimmed, blank (only whitespace or invisible characters) counts as
+    missing, at most MAX_REASON_CHARS characters.
+
+    A refund reason is sent to WeChat, which takes at most MAX_WECHAT_REASON_BYTES bytes and shows
+    it to the player; it is limited in that unit here, so what is stored is exactly what WeChat
+    receives. ``sent_to_wechat`` defaults to True for ``reason`` and False for anything else; a
+    reject reason or a task note stays with us and may be longer."""
+    if sent_to_wechat is None:
+        sent_to_wechat = field_name == "reason"
+    return text.clean_text(
+        raw, field=field_name, required=required, max_chars=MAX_REASON_CHARS,
+        max_bytes=MAX_WECHAT_REASON_BYTES if sent_to_wechat else None,
+        bytes_hint=(f"{field_name} must be at most {MAX_WECHAT_REASON_BYTES} bytes in UTF-8, what WeChat accepts "
+                    f"(退款原因最多 {MAX_WECHAT_REASON_BYTES} 字节，约 {MAX_WECHAT_REASON_BYTES // 3} 个汉字)"))
 
 
 def validate_refund_no(raw: str) -> str:
-    if not isinstance(raw, str) or not REFUND_NO_RE.match(raw):
-        raise ValidationError("refund_no may contain only letters, digits, '_' and '-'")
+    if not isinstance(raw, str) or not REFUND_NO_RE.fullmatch(raw):
+        raise ValidationError("refund_no may contain only letters, digits, '_' and '-'",
+                              details={"field": "refund_no"})
     return raw
 
 

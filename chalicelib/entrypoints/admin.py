@@ -81,7 +81,7 @@ def approve_refund(principal, refund_no):
 @endpoint(bp, "admin")
 def reject_refund(principal, refund_no):
     body = only_fields(json_body(bp.current_request), {"reason"})
-    reason = rules.parse_reason(body.get("reason"), required=True)
+    reason = rules.parse_reason(body.get("reason"), required=True, sent_to_wechat=False)
     return views.refund_view(refunds.reject(actor=principal.actor, refund_no=rules.validate_refund_no(refund_no),
                                             reason=reason))
 
@@ -127,7 +127,7 @@ def offline_payout(principal, refund_no):
 @endpoint(bp, "admin")
 def cancel_offline(principal, refund_no):
     body = only_fields(json_body(bp.current_request), {"reason"})
-    reason = rules.parse_reason(body.get("reason"), required=True)
+    reason = rules.parse_reason(body.get("reason"), required=True, sent_to_wechat=False)
     return views.refund_view(refunds.cancel_offline(actor=principal.actor, refund_no=rules.validate_refund_no(refund_no),
                                                     reason=reason))
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import uuid
 
 from chalice import Response
 
 from ..adapters import auth
-from ..domain.errors import DomainError, ErrorCode, ValidationError
+from ..domain import text
+from ..domain.errors import DomainError, ErrorCode, OrderNotFound, TaskNotFound, ValidationError
 from ..log import get_logger, log_context
 from .errors import http_status
 
@@ -54,10 +56,11 @@ def endpoint(bp, role: str | None):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             request = bp.current_request
-            request_id = (request.headers or {}).get("x-request-id") or uuid.uuid4().hex
+            request_id = _request_id(request.headers or {})
             with log_context(request_id=request_id, route=fn.__name__):
                 try:
                     principal = auth.verify(request.headers.get("authorization"), role) if role else None
+                    _check_path_params(kwargs)
                     result = fn(principal, *args, **kwargs)
                     if isinstance(result, Response):
                         return result
@@ -76,17 +79,102 @@ def endpoint(bp, role: str | None):
     return decorate
 
 
+MAX_BODY_BYTES = 16 * 1024  # the largest valid body is well under 2 KB
+MAX_JSON_DEPTH = 32  # the deepest valid body is 1 (an object of scalars)
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply the arrays and objects of the JSON text ``raw`` nest, counted without parsing
+    it (so a hostile body cannot make the parser recurse). Brackets inside strings do not count."""
+    brackets = _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", raw))
+    depth = deepest = 0
+    for b in brackets:
+        if b in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _unique_object(pairs: list) -> dict:
+    obj = {}
+    for key, value in pairs:
+        if key in obj:
+            raise ValidationError(f"field {key!r} appears more than once", details={"field": key})
+        obj[key] = value
+    return obj
+
+
+def _check_strings(value, path: str) -> None:
+    """Every key and string in a parsed body is acceptable text (domain/text.py): no lone
+    surrogates, no control characters. The error names the field."""
+    if isinstance(value, str):
+        text.check_text(value, path or "body")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            text.check_text(key, f"{path}.{key}" if path else "field name")
+            _check_strings(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_strings(item, f"{path}[{i}]")
+
+
 def json_body(request) -> dict:
-    raw = request.raw_body
+    """The request's JSON object, refused with 400 VALIDATION_ERROR when it is larger than
+    MAX_BODY_BYTES, nests deeper than MAX_JSON_DEPTH, is not UTF-8 JSON, repeats a key, uses
+    NaN/Infinity, or holds a string that is not acceptable text."""
+    try:
+        raw = request.raw_body  # from a Lambda event's text body: may not encode as UTF-8
+    except (UnicodeError, ValueError):
+        raise ValidationError("request body is not valid JSON (UTF-8)") from None
     if not raw:
         return {}
+    if len(raw) > MAX_BODY_BYTES:
+        raise ValidationError(f"request body must be at most {MAX_BODY_BYTES // 1024} KB",
+                              details={"field": "body", "max_bytes": MAX_BODY_BYTES})
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise ValidationError(f"request body nests deeper than {MAX_JSON_DEPTH} levels",
+                              details={"field": "body", "max_depth": MAX_JSON_DEPTH})
     try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError("request body is not valid JSON") from None
+        body = json.loads(raw.decode("utf-8").removeprefix("\ufeff"), object_pairs_hook=_unique_object,
+                          parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ValidationError("request body is not valid JSON (UTF-8)") from None
     if not isinstance(body, dict):
         raise ValidationError("request body must be a JSON object")
+    _check_strings(body, "")
     return body
+
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+MAX_PATH_PARAM_CHARS = 128
+# A path parameter that cannot be an id names nothing: the not-found of what it would name.
+_PATH_NOT_FOUND = {"order_no": (OrderNotFound, "订单不存在"), "task_id": (TaskNotFound, "任务不存在")}
+
+
+def _request_id(headers) -> str:
+    """The caller's X-Request-Id when it is a plain token (it goes into every log line), else a new one."""
+    given = headers.get("x-request-id")
+    return given if isinstance(given, str) and _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def _check_path_params(params: dict) -> None:
+    """Ids in the path are printable text of at most MAX_PATH_PARAM_CHARS characters: anything
+    else (control characters, invalid Unicode, a 3 KB id) is refused before any lookup."""
+    for name, value in params.items():
+        if isinstance(value, str) and 0 < len(value) <= MAX_PATH_PARAM_CHARS and value.isprintable():
+            continue
+        if name in _PATH_NOT_FOUND:
+            error, message = _PATH_NOT_FOUND[name]
+            raise error(message)
+        raise ValidationError(f"{name} is not a valid identifier", details={"field": name})
 
 
 def only_fields(body: dict, allowed: set[str]) -> dict:
@@ -96,11 +184,20 @@ def only_fields(body: dict, allowed: set[str]) -> dict:
     return body
 
 
+MAX_QUERY_VALUE_CHARS = 128
+MAX_CURSOR_CHARS = 1024
+
+
 def query(request, allowed: set[str]) -> dict:
     params = dict(request.query_params or {})
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise ValidationError(f"unknown filter(s): {', '.join(unknown)}", details={"fields": unknown})
+    for name, value in params.items():
+        text.check_text(value, name)
+        limit = MAX_CURSOR_CHARS if name == "cursor" else MAX_QUERY_VALUE_CHARS
+        if len(value) > limit:
+            raise ValidationError(f"{name} must be at most {limit} characters", details={"field": name})
     return params
 
 
@@ -126,4 +223,7 @@ def limit_param(params: dict) -> int:
 def idempotency_key(request) -> str | None:
     from ..services.refunds import validate_idempotency_key
 
-    return validate_idempotency_key((request.headers or {}).get("idempotency-key"))
+    key = (request.headers or {}).get("idempotency-key")
+    if key is not None and not (isinstance(key, str) and key.isascii() and key.strip().isprintable()):
+        raise ValidationError("Idempotency-Key must be printable ASCII", details={"field": "Idempotency-Key"})
+    return validate_idempotency_key(key)

@@ -9,6 +9,7 @@ from ..adapters import repository as repo
 from ..domain.enums import TaskStatus
 from ..domain.errors import ErrorCode, TaskNotFound, conflict
 from ..domain.refunds import iso, now_utc
+from ..domain.text import neutralise_csv_cell
 from . import views
 
 CSV_COLUMNS = [
@@ -41,11 +42,11 @@ def export_csv(*, status: str, task_type: str | None, limit: int, cursor: str | 
     follows it and saves one file)."""
     page = repo.list_tasks(status=status, task_type=task_type, limit=limit, cursor=cursor)
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL)  # every cell quoted, and none starts a formula
     writer.writerow([title for _, title in CSV_COLUMNS])
     for task in page.items:
         view = views.task_view(task)
-        writer.writerow(["" if view.get(k) is None else view[k] for k, _ in CSV_COLUMNS])
+        writer.writerow([neutralise_csv_cell("" if view.get(k) is None else view[k]) for k, _ in CSV_COLUMNS])
     return CsvFile("\ufeff" + out.getvalue(), f"manual-tasks-{status}.csv", page.next_cursor)
 
 

@@ -27,9 +27,10 @@ def _secret(role):
     return config.secret({"admin": "ADMIN_JWT_SECRET", "user": "USER_JWT_SECRET"}[role])
 
 
-def _token(role, sub, *, key=None, exp_in=3600, alg="HS256", drop=()):
+def _token(role, sub, *, key=None, exp_in=3600, alg="HS256", drop=(), **extra):
     now = int(time.time())
     claims = {"sub": sub, "role": role, "iat": now, "exp": now + exp_in}
+    claims.update(extra)
     for k in drop:
         claims.pop(k)
     return jwt.encode(claims, key if key is not None else _secret(role), algorithm=alg)
@@ -85,7 +86,23 @@ def test_authorization_matrix(env, world):
             "empty bearer": dict(raw_auth="Bearer "),
             "basic scheme": dict(raw_auth="Basic YWRtaW46YWRtaW4="),
             "garbage": dict(raw_auth="Bearer not.a.jwt"),
-            "expired": dict(token=_token(role, sub, exp_in=-10)),
+            "expired": dict(token=_token(role, sub, exp_in=-120)),  # beyond the 30 s leeway
+            "exp 100 years ahead": dict(token=_token(role, sub, exp_in=100 * 365 * 86400)),
+            "25 h lifetime": dict(token=_token(role, sub, exp_in=25 * 3600)),
+            "issued long ago, still valid": dict(token=_token(role, sub, iat=int(time.time()) - 30 * 3600)),
+            "exp as a string": dict(token=_token(role, sub, exp=str(int(time.time()) + 3600))),
+            "iat as a string": dict(token=_token(role, sub, iat=str(int(time.time())))),
+            "exp as a boolean": dict(token=_token(role, sub, exp=True)),
+            "no iat": dict(token=_token(role, sub, drop=("iat",))),
+            "issued in the future": dict(token=_token(role, sub, iat=int(time.time()) + 600, exp_in=1200)),
+            "not valid yet": dict(token=_token(role, sub, nbf=int(time.time()) + 600)),
+            "whitespace subject": dict(token=_token(role, " \t ")),
+            "padded subject": dict(token=_token(role, f" {sub}")),
+            "control character in subject": dict(token=_token(role, f"{sub}\x00")),
+            "subject not a string": dict(token=_token(role, 1001)),
+            "role not a string": dict(token=jwt.encode({"sub": sub, "role": [role], "iat": int(time.time()),
+                                                        "exp": int(time.time()) + 60}, _secret(role), algorithm="HS256")),
+            "non-ascii token": dict(raw_auth="Bearer é"),
             "wrong key": dict(token=_token(role, sub, key="not-the-right-secret-at-all-32bytes")),
             "signed with the other role's key": dict(token=_token(role, sub, key=_secret(other))),
             "alg none": dict(token=_unsigned(role, sub)),
@@ -128,6 +145,29 @@ def test_authorization_matrix(env, world):
     # the only money that moved: the admin's own approval of the pending application
     assert env.sim.create_calls() == 1
     assert env.refund(world["refund_no"]).reviewer == "admin:ops-1"
+
+
+def test_token_lifetime_limits_and_clock_leeway(env, monkeypatch):
+    ok = {
+        "23 h lifetime": _token("admin", "ops-1", exp_in=23 * 3600),
+        "float times": jwt.encode({"sub": "ops-1", "role": "admin", "iat": time.time(), "exp": time.time() + 60},
+                                  _secret("admin"), algorithm="HS256"),
+        "nbf reached": _token("admin", "ops-1", nbf=int(time.time()) - 5),
+        "iat a little ahead (clock skew)": _token("admin", "ops-1", iat=int(time.time()) + 10),
+        "expired a moment ago (clock skew)": _token("admin", "ops-1", exp_in=-5, iat=int(time.time()) - 3600),
+        "issued by issue()": auth.issue("admin", "ops-1"),
+    }
+    for name, token in ok.items():
+        r = env.api.get("/api/admin/orders?limit=1", token)
+        assert r.status_code == 200, (name, r.text)
+    monkeypatch.setenv("MAX_TOKEN_LIFETIME_SECONDS", "600")
+    r = env.api.get("/api/admin/orders?limit=1", ok["23 h lifetime"])
+    assert r.status_code == 401 and "lifetime" in r.json()["message"], r.text
+    assert env.api.get("/api/admin/orders?limit=1", _token("admin", "ops-1", exp_in=600)).status_code == 200
+    with pytest.raises(ValueError):
+        auth.issue("admin", "ops-1")  # 12 h default: more than this deployment allows
+    with pytest.raises(ValueError):
+        auth.issue("user", "  ", ttl_seconds=60)
 
 
 def test_admin_token_issued_for_a_player_cannot_be_upgraded(env, world):

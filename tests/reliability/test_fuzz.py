@@ -5,12 +5,14 @@ must be documented and match its schema. Bounded: a few hundred requests."""
 from __future__ import annotations
 
 import copy
+import json
 import time
 
 import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import (  # resolved lazily from schemathesis' check registry
@@ -106,3 +108,51 @@ def test_invalid_inputs_are_refused_with_documented_4xx(env):
     print("requests per operation:", calls)
     for o in (1, 2, 3, 11, 13):
         env.check_invariants(env.order(o).order_no)
+
+
+HOSTILE_CHARS = st.sampled_from("\ud800\udfff\x00\x07\x1b\r\n\t\x85\u2028\u200b\ufeff\u202e\uffff\u3000=")
+JSON_LEAVES = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | \
+    st.text(alphabet=HOSTILE_CHARS | st.characters(exclude_categories=()), max_size=40)
+JSON_VALUES = st.recursive(JSON_LEAVES, lambda inner: st.lists(inner, max_size=3) |
+                           st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=12)
+
+
+def test_hostile_text_and_values_in_bodies_never_fail_the_server(env):
+    """Any text (lone surrogates and control characters included) and any JSON value in every
+    field of every JSON route, sent where being accepted changes nothing (a cancelled order,
+    another player's order, a refund and a task that do not exist): never a 5xx, and every
+    refusal is ``{code, message}``. A broad guard: the pointed cases, on targets where a body
+    let through would act, are in test_hostile_inputs.py."""
+    cancelled, theirs = env.order(8).order_no, env.order(2).order_no
+    routes = [
+        ("/api/admin/pay/refunds", env.admin, {"order_no": cancelled, "amount": 100, "reason": "x"}),
+        ("/api/admin/pay/refunds/preview", env.admin, {"order_no": cancelled, "amount": 100}),
+        ("/api/admin/pay/refunds/RFNOSUCH/approve", env.admin, {"amount": 100}),
+        ("/api/admin/pay/refunds/RFNOSUCH/reject", env.admin, {"reason": "x"}),
+        ("/api/admin/pay/refunds/RFNOSUCH/abnormal-refund", env.admin,
+         {"type": "USER_BANK_CARD", "bank_type": "ICBC_DEBIT", "bank_account": "6222", "real_name": "张三"}),
+        ("/api/admin/manual-tasks/no-such-task/done", env.admin, {"note": "x"}),
+        (f"/api/app/orders/{theirs}/refund/apply", env.user("u1001"), {"amount": 100, "reason": "x"}),
+    ]
+    seen: dict[int, int] = {}
+    before = [env.fresh(no).to_simple_dict() for no in (cancelled, theirs)]
+
+    @settings(max_examples=60, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(route=st.sampled_from(routes), data=st.data())
+    def run(route, data):
+        path, token, valid = route
+        field = data.draw(st.sampled_from(sorted(valid)))
+        body = dict(valid, **{field: data.draw(JSON_VALUES)})
+        raw = json.dumps(body, ensure_ascii=True).encode()  # \\ud800 escapes reach the server as such
+        r = env.api.call("POST", path, token, raw=raw, headers={"Content-Type": "application/json"})
+        seen[r.status_code] = seen.get(r.status_code, 0) + 1
+        assert r.status_code < 500, (path, body, r.text)
+        if r.status_code >= 400:
+            assert set(r.json()) >= {"code", "message"}, r.text
+
+    run()
+    assert sum(seen.values()) >= 60 and 400 in seen, seen
+    assert env.sim.create_calls() == 0
+    assert [env.fresh(no).to_simple_dict() for no in (cancelled, theirs)] == before
+    env.check_invariants(theirs)
