@@ -141,3 +141,19 @@ class PayoutChannel(LabelledStrEnum):
 class TaskStatus(LabelledStrEnum):
     OPEN = ("open", "待处理")
     DONE = ("done", "已处理")
+
+
+WECHAT_CHANNEL = "wechat"
+
+
+def refund_channels() -> list[str]:
+    """Where a refund's money went: WeChat Pay, or a channel an operator paid it through."""
+    return [WECHAT_CHANNEL, *PayoutChannel.labels()]
+
+
+def catalogue() -> dict[str, dict]:
+    """Every labelled enum: code -> label, by name. The API documents and serves these; the console
+    reads its labels and choices from here rather than keeping a copy."""
+    return {cls.__name__: {str(k): v for k, v in cls.labels().items()} for cls in (
+        OrderStatus, SourceType, ShippingStatus, WinnerFlag, PrizeLevel, RefundStatus, RefundOrigin, CouponStatus,
+        InventoryStatus, RestorationStatus, TaskType, AbnormalRefundType, OfflineReason, PayoutChannel, TaskStatus)}

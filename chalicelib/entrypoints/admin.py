@@ -91,7 +91,7 @@ def reject_refund(principal, refund_no):
 def abnormal_refund(principal, refund_no):
     body = only_fields(json_body(bp.current_request), {"type", "bank_type", "bank_account", "real_name"})
     kind = body.get("type")
-    if kind not in AbnormalRefundType.labels():
+    if not isinstance(kind, str) or kind not in AbnormalRefundType.labels():
         raise ValidationError(f"type must be one of {list(AbnormalRefundType.labels())}", details={"field": "type"})
     kind = AbnormalRefundType(kind)
     card = {}
@@ -111,7 +111,7 @@ def abnormal_refund(principal, refund_no):
 def offline_payout(principal, refund_no):
     body = only_fields(json_body(bp.current_request), {"channel", "reference", "paid_at", "note"})
     channel = body.get("channel")
-    if channel not in PayoutChannel.labels():
+    if not isinstance(channel, str) or channel not in PayoutChannel.labels():
         raise ValidationError(f"channel must be one of {sorted(PayoutChannel.labels())}", details={"field": "channel"})
     reference = rules.parse_reason(body.get("reference"), required=True, field_name="reference")
     if len(reference) > 64:

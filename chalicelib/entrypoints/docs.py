@@ -19,13 +19,42 @@ _cached: str | None = None
 
 
 def document_text() -> str:
-    """The document as compact JSON text (read and checked once)."""
+    """The document as compact JSON text (read, completed and checked once)."""
     global _cached
     with _lock:
         if _cached is None:
-            _cached = json.dumps(json.loads(SPEC_PATH.read_text(encoding="utf-8")), ensure_ascii=False,
-                                 separators=(",", ":"))
+            doc = with_enums(json.loads(SPEC_PATH.read_text(encoding="utf-8")))
+            _cached = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
         return _cached
+
+
+def enum_values() -> dict[str, list]:
+    """The values of each enum the document names with ``x-enum``, from the domain (one source)."""
+    from ..domain import enums
+    from ..domain.errors import ErrorCode
+
+    values: dict[str, list] = {}
+    for name in enums.catalogue():
+        cls = getattr(enums, name)
+        values[name] = list(cls.labels())
+    values["RefundChannel"] = enums.refund_channels()
+    values["ErrorCode"] = [c.value for c in ErrorCode] + ["FAIL"]  # FAIL: WeChat's notify protocol
+    return values
+
+
+def with_enums(node, values: dict | None = None):
+    """Fill every ``{"x-enum": Name}`` schema with ``enum``: the domain's values (and null when
+    the schema is nullable)."""
+    values = values if values is not None else enum_values()
+    if isinstance(node, dict):
+        if "x-enum" in node:
+            node["enum"] = list(values[node["x-enum"]]) + ([None] if node.get("nullable") else [])
+        for child in node.values():
+            with_enums(child, values)
+    elif isinstance(node, list):
+        for child in node:
+            with_enums(child, values)
+    return node
 
 
 def document() -> dict:

@@ -197,4 +197,5 @@ def task_view(task) -> dict:
         "done_by": task.done_by,
         "done_at": task.done_at,
         "created_at": task.created_at,
+        "detail": task.detail,
     }
