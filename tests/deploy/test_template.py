@@ -36,26 +36,6 @@ SECRET_NAMES = ["WECHAT_PRIVATE_KEY", "WECHAT_APIV3_KEY", "WECHAT_PUBLIC_KEY", "
                 "USER_JWT_SECRET"]
 
 
-def _offline_env() -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("AWS_") and k not in ("STAGE", "TABLE_PREFIX", "RESTORE_QUEUE_NAME")}
-    env.update(AWS_DEFAULT_REGION="ap-east-1", AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
-    return env
-
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory):
-    out = tmp_path_factory.mktemp("package") / STAGE
-    env = _offline_env()
-    check = subprocess.run([sys.executable, "-m", "deploy.build_resources", "--stage", STAGE, "--check"],
-                           cwd=ROOT, env=env, capture_output=True, text=True)
-    proc = subprocess.run([sys.executable, "-m", "deploy.package", "--stage", STAGE, "--out", str(out),
-                           "--no-lint"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return {"out": out, "policy_check": check,
-            "template": json.loads((out / "sam.json").read_text(encoding="utf-8"))}
-
-
 @pytest.fixture(scope="session")
 def template(built):
     return built["template"]
