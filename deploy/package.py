@@ -4,7 +4,7 @@ Steps, each printed as it runs:
 
 1. ``deploy/build_resources.py``: tables, queues, alarms, parameters and the function
    settings derived from the code -> ``deploy/out/resources-<stage>.json``; the IAM
-   policy -> ``.chalice/policy-<stage>.json``;
+   policies -> ``.chalice/policy-<stage>-<function>.json``, one per function;
 2. ``chalice package --stage <stage> --pkg-format cloudformation --merge-template
    deploy/out/resources-<stage>.json <out>`` -> ``<out>/sam.json`` and ``<out>/deployment.zip``,
    run on a copy of the project in ``build/chalice/<stage>/`` whose ``requirements.txt`` is
