@@ -1,17 +1,25 @@
 # Everything a fresh machine needs goes through these targets.
-PY      ?= python3.11
+# Python 3.13 (the Lambda runtime, python3.13): found on PATH, under pyenv, or in /usr/bin;
+# PY=/path/to/python3.13 overrides. .ci/run installs it on a machine that lacks it.
+PYTHON_VERSION := 3.13
+PY      ?= $(shell for c in python$(PYTHON_VERSION) $(sort $(wildcard $(HOME)/.pyenv/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION))) /usr/bin/python$(PYTHON_VERSION); do \
+             "$$c" -c 'import sys, venv; sys.exit(sys.version_info[:2] != ($(subst .,$(comma) ,$(PYTHON_VERSION))))' >/dev/null 2>&1 && { echo "$$c"; break; }; done)
+comma   := ,
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 ROLE    ?= admin
 USER_ID := $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: run test token bench package clean
+.PHONY: run test token bench package lock clean python
 
-$(STAMP): requirements.txt requirements-dev.txt
-	@command -v $(PY) >/dev/null || (echo "Python 3.11 is required ($(PY) not found)" && exit 1)
-	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	@$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+# The dev environment is installed from requirements-dev.lock only, every file checked against
+# its hash. A venv of another Python version is replaced.
+$(STAMP): requirements-dev.lock requirements.lock
+	@test -n "$(PY)" || { echo "Python $(PYTHON_VERSION) is required (not found on PATH, under ~/.pyenv or in /usr/bin; .ci/run installs it)"; exit 1; }
+	@$(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != ($(subst .,$(comma) ,$(PYTHON_VERSION))))' 2>/dev/null \
+		|| { rm -rf $(VENV) && $(PY) -m venv $(VENV); }
+	@$(BIN)/pip install -q --disable-pip-version-check --require-hashes -r requirements-dev.lock
 	@touch $(STAMP)
 
 run: $(STAMP)
@@ -23,8 +31,16 @@ test: $(STAMP)
 token: $(STAMP)
 	@$(BIN)/python -m devstack token --role $(ROLE) $(if $(USER_ID),--user $(USER_ID),)
 
+# Re-resolve requirements.lock and requirements-dev.lock after editing requirements*.txt.
+lock: $(STAMP)
+	$(BIN)/python -m deploy.lock
+
+# The Python the venv is made with (empty when there is none): .ci/run asks.
+python:
+	@echo $(PY)
+
 clean:
-	rm -rf $(VENV) .devstack .pytest_cache
+	rm -rf $(VENV) .devstack .pytest_cache build
 
 STAGE ?= prod
 

@@ -8,7 +8,7 @@ The .pyc files use unchecked-hash invalidation: they are valid whatever the file
 timestamps after extraction, and the zip is rebuilt with its sources whenever they
 change. They must be compiled by the same Python minor version as the Lambda runtime.
 
-Usage: python -m deploy.add_bytecode out/prod/deployment.zip [--runtime python3.11]
+Usage: python -m deploy.add_bytecode out/prod/deployment.zip [--runtime python3.13]
 """
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def add_bytecode(zip_path: Path, runtime: str | None = None) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Add .pyc files to a Lambda deployment zip")
     parser.add_argument("zip", type=Path)
-    parser.add_argument("--runtime", help="the functions' Runtime, e.g. python3.11 (checked against this Python)")
+    parser.add_argument("--runtime", help="the functions' Runtime, e.g. python3.13 (checked against this Python)")
     args = parser.parse_args(argv)
     count = add_bytecode(args.zip, args.runtime)
     print(f"added {count} compiled modules to {args.zip}")

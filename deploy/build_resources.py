@@ -12,14 +12,19 @@ so code and infrastructure cannot drift:
 * the functions' physical names, log groups, environment (queue URL from its Ref,
   WeChat Pay settings from template Parameters, secrets as SSM parameter names);
 * the CloudWatch alarms (dead-letter queue depth, refunds stuck, poller errors/silence);
-* the IAM policy, written to ``.chalice/policy-<stage>.json``: Chalice embeds that file
-  in every function's role, and its ARNs use ``Fn::Sub`` so they name the exact tables,
+* operational settings: the restoration consumer's maximum concurrency, retention of the
+  tables and queues that hold money state, a failure queue (and its alarm) for the scheduled
+  functions' asynchronous invocations, and no extra API stage;
+* one IAM policy per function, written to ``.chalice/policy-<stage>-<function>.json`` from
+  what that function's code calls (``FUNCTION_ACCESS``): Chalice embeds each file in that
+  function's role only (``lambda_functions.<function>.iam_policy_file`` in
+  ``.chalice/config.json``), and its ARNs use ``Fn::Sub`` so they name the exact tables,
   indexes, queues, parameters and log groups of the stack's account and region.
 
 Usage::
 
-    python -m deploy.build_resources --stage prod          # write both files
-    python -m deploy.build_resources --stage prod --check  # fail if the policy file is stale
+    python -m deploy.build_resources --stage prod          # write the template and the policies
+    python -m deploy.build_resources --stage prod --check  # fail if a policy file is stale
 """
 from __future__ import annotations
 
@@ -39,6 +44,12 @@ MONEY_TABLES = frozenset({
     "orders", "payment_refunds", "user_points_ledger", "user_coupons", "user_inventory",
     "manual_tasks", "users",
 })
+
+# Data outlives the stack: deleting the stack, or an update that would replace the resource,
+# keeps every table and the restoration queues (refunds whose points, coupons and items are
+# still to be put back). Only a resource whose very first creation is being rolled back is
+# deleted: it was created empty a moment before.
+RETAIN = {"DeletionPolicy": "RetainExceptOnCreate", "UpdateReplacePolicy": "Retain"}
 
 # SQS: how often a message is tried before it moves to the dead-letter queue, and the
 # visibility timeout as a multiple of the consuming function's timeout (AWS's advice).
@@ -63,6 +74,7 @@ SQS_SEND_ACTIONS = ["sqs:GetQueueUrl", "sqs:SendMessage"]
 # What the Lambda event source mapping does with the function's role.
 SQS_CONSUME_ACTIONS = ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
 
+
 # Secrets, read at runtime from SSM Parameter Store (SecureString) through ``<NAME>_PARAM``
 # (chalicelib.config.secret). Parameter names: /<app>/<stage>/<suffix>.
 SECRETS = {
@@ -72,6 +84,69 @@ SECRETS = {
     "ADMIN_JWT_SECRET": "jwt/admin-secret",
     "USER_JWT_SECRET": "jwt/user-secret",
 }
+
+GET, BATCH_GET, PUT, UPDATE = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
+                               "dynamodb:UpdateItem")
+ALL = "*"  # every table (or index) of the stack
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one function's code calls. ``tables``: table base name (or ALL) -> DynamoDB item
+    actions; ``indexes``: "<table base name>/<index>" (or ALL) it queries; ``send_restore``:
+    it publishes to the restoration queue; ``secrets``: the SECRETS it reads from SSM.
+    Consuming a queue comes from the ``@app.on_sqs_message`` handler itself."""
+
+    tables: dict
+    indexes: tuple = ()
+    send_restore: bool = False
+    secrets: tuple = ()
+
+
+# Read from chalicelib/ (keys: Chalice's function names). Change it with the code it describes;
+# tests/deploy/test_policy_calls.py runs each function against the local AWS endpoint and
+# fails on any call its policy does not allow.
+FUNCTION_ACCESS = {
+    # Every route: the admin and player APIs read and write every table and query every index;
+    # notifications and refund creation/approval publish restorations; WeChat calls need the
+    # merchant key material, tokens the two JWT secrets.
+    "api_handler": Access(tables={ALL: DYNAMODB_ITEM_ACTIONS}, indexes=(ALL,), send_restore=True,
+                          secrets=tuple(sorted(SECRETS))),
+    # services/restoration.py: read the refund and its order, put back points (ledger entry +
+    # balance, one transaction), coupon, lottery inventory (batch read, conditional updates),
+    # virtual goods and shipment flags on the order, open manual tasks, mark the refund done.
+    # No index, no WeChat, no tokens; the queue is consumed through the event source mapping.
+    "restore": Access(tables={
+        "payment_refunds": [GET, UPDATE],
+        "orders": [GET, UPDATE],
+        "user_points_ledger": [PUT],
+        "users": [UPDATE],
+        "user_coupons": [UPDATE],
+        "user_inventory": [BATCH_GET, UPDATE],
+        "manual_tasks": [PUT],
+    }),
+    # services/reconcile.py: poll and sweep read the pending_work index, query WeChat (merchant
+    # key material, no tokens), apply outcomes like a notification (refund + order balances in
+    # one transaction, conflict tasks), resubmit, and enqueue overdue restorations.
+    "poll": Access(tables={
+        "payment_refunds": [GET, UPDATE],
+        "orders": [GET, UPDATE],
+        "manual_tasks": [PUT],
+    }, indexes=("payment_refunds/pending_work",), send_restore=True,
+        secrets=("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY")),
+}
+
+# The restoration consumer's concurrency cap (the SQS event source's MaximumConcurrency), see
+# docs/deploy.md "Concurrency": one restoration makes at most ~10 DynamoDB writes, so 5 workers
+# stay far below a table partition's 1 000 writes/s and take 5 of the account's concurrent
+# executions, leaving the API and the poller the rest. Not a reservation: it cannot make a
+# small account's deploy fail, and excess messages wait in the queue instead of being
+# throttled into the dead-letter queue.
+RESTORE_MAX_CONCURRENCY = 5
+# Scheduled functions are invoked asynchronously. A failed run is not retried (the next run
+# comes POLL_EVERY_MINUTES later and does the same work); its event goes to a failure queue.
+SCHEDULE_RETRY_ATTEMPTS = 0
+FAILURE_RETENTION_SECONDS = 14 * 24 * 3600
 
 # Non-secret WeChat Pay settings: template Parameters -> environment variables.
 WECHAT_PARAMETERS = {
@@ -117,6 +192,7 @@ class Function:
     name: str  # physical name set through the merge template
     timeout: int
     queue: str | None = None  # the SQS queue it consumes, if any
+    scheduled: bool = False  # invoked asynchronously by an EventBridge schedule
 
     @property
     def log_group(self) -> str:
@@ -180,6 +256,7 @@ def load_project(stage: str) -> Project:
                 raise SystemExit(f"{source.name}: queues given by ARN are not created by this stack")
             fn.queue = source.queue
         elif isinstance(source, ScheduledEventConfig):
+            fn.scheduled = True
             expr = source.schedule_expression
             minutes = {"MINUTES": 1, "HOURS": 60, "DAYS": 1440}.get(str(getattr(expr, "unit", "")).upper())
             if minutes:
@@ -251,10 +328,7 @@ def table_resource(project: Project, model, name: str) -> dict:
     props["Tags"] = [{"Key": "app", "Value": project.app_name}, {"Key": "stage", "Value": project.stage}]
     return {
         "Type": "AWS::DynamoDB::Table",
-        # Data outlives the stack: deleting or replacing the stack keeps the table, except
-        # when the very first creation fails (then nothing is worth keeping).
-        "DeletionPolicy": "RetainExceptOnCreate",
-        "UpdateReplacePolicy": "Retain",
+        **RETAIN,
         "Properties": props,
     }
 
@@ -284,6 +358,7 @@ def queue_resources(project: Project, queue: str) -> dict:
     return {
         dlq_logical_id(project, queue): {
             "Type": "AWS::SQS::Queue",
+            **RETAIN,
             "Properties": {
                 "QueueName": f"{queue}-dlq",
                 "MessageRetentionPeriod": DLQ_RETENTION_SECONDS,
@@ -293,6 +368,7 @@ def queue_resources(project: Project, queue: str) -> dict:
         },
         queue_logical_id(project, queue): {
             "Type": "AWS::SQS::Queue",
+            **RETAIN,
             "Properties": {
                 "QueueName": queue,
                 "VisibilityTimeout": visibility,
@@ -320,22 +396,67 @@ def restore_queue(project: Project) -> str:
 # ---------------------------------------------------------------- IAM
 
 
-def policy_document(project: Project) -> dict:
-    tables, indexes = [], []
-    for model, name in project.tables:
-        tables.append(sub(ARN % ("dynamodb", f"table/{name}")))
-        indexes += [sub(ARN % ("dynamodb", f"table/{name}/index/{i}")) for i in index_names(model)]
-    send = [sub(ARN % ("sqs", restore_queue(project)))]
-    consume = [sub(ARN % ("sqs", q)) for q in project.queues()]
-    params = [sub(ARN % ("ssm", "parameter" + project.secret_param(s))) for s in sorted(SECRETS)]
-    logs = [sub(ARN % ("logs", f"log-group:{f.log_group}:*")) for f in project.functions]
-    statements = [
-        {"Sid": "DynamoDBItems", "Effect": "Allow", "Action": DYNAMODB_ITEM_ACTIONS, "Resource": tables},
-        {"Sid": "DynamoDBIndexQueries", "Effect": "Allow", "Action": DYNAMODB_INDEX_ACTIONS, "Resource": indexes},
-        {"Sid": "RestoreQueueSend", "Effect": "Allow", "Action": SQS_SEND_ACTIONS, "Resource": send},
-        {"Sid": "RestoreQueueConsume", "Effect": "Allow", "Action": SQS_CONSUME_ACTIONS, "Resource": consume},
-        {"Sid": "SecretsRead", "Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": params},
-        {
+def policy_file(stage: str, fn: Function) -> str:
+    """The policy file of ``fn``, relative to .chalice/ (as config.json names it)."""
+    return f"policy-{stage}-{fn.handler}.json"
+
+
+def access_of(fn: Function) -> Access:
+    try:
+        return FUNCTION_ACCESS[fn.handler]
+    except KeyError:
+        raise SystemExit(f"{fn.handler}: no entry in FUNCTION_ACCESS (deploy/build_resources.py): "
+                         "declare the tables, indexes, queues and secrets its code uses") from None
+
+
+def failure_queue_name(project: Project, fn: Function) -> str:
+    return f"{fn.name[len(project.app_name) + 1:]}-failures"  # prod-poll-failures
+
+
+def failure_queue_logical_id(fn: Function) -> str:
+    return f"{fn.logical_id}FailureQueue"
+
+
+def policy_document(project: Project, fn: Function) -> dict:
+    """The inline policy of ``fn``'s role: only what its code calls (FUNCTION_ACCESS), on the
+    named resources of this stack."""
+    access = access_of(fn)
+    by_name = {model.Meta.base_name: (model, name) for model, name in project.tables}
+    unknown = [t for t in access.tables if t != ALL and t not in by_name]
+    unknown += [i for i in access.indexes if i != ALL and (i.split("/")[0] not in by_name
+                or i.split("/", 1)[1] not in index_names(by_name[i.split("/")[0]][0]))]
+    unknown += [s for s in access.secrets if s not in SECRETS]
+    if unknown:
+        raise SystemExit(f"{fn.handler}: FUNCTION_ACCESS names what the code does not declare: {unknown}")
+
+    statements = []
+    grants: dict[tuple, list] = {}  # the same actions on several tables: one statement
+    for base, (model, name) in by_name.items():
+        actions = access.tables.get(base) or access.tables.get(ALL)
+        if actions:
+            grants.setdefault(tuple(sorted(actions)), []).append(sub(ARN % ("dynamodb", f"table/{name}")))
+    for n, (actions, tables) in enumerate(sorted(grants.items(), key=lambda g: (-len(g[0]), g[0]))):
+        statements.append({"Sid": "DynamoDBItems" + (str(n + 1) if len(grants) > 1 else ""),
+                           "Effect": "Allow", "Action": list(actions), "Resource": tables})
+    indexes = [sub(ARN % ("dynamodb", f"table/{name}/index/{i}")) for base, (model, name) in by_name.items()
+               for i in index_names(model) if ALL in access.indexes or f"{base}/{i}" in access.indexes]
+    if indexes:
+        statements.append({"Sid": "DynamoDBIndexQueries", "Effect": "Allow", "Action": DYNAMODB_INDEX_ACTIONS,
+                           "Resource": indexes})
+    if access.send_restore:
+        statements.append({"Sid": "RestoreQueueSend", "Effect": "Allow", "Action": SQS_SEND_ACTIONS,
+                           "Resource": [sub(ARN % ("sqs", restore_queue(project)))]})
+    if fn.queue:
+        statements.append({"Sid": "RestoreQueueConsume", "Effect": "Allow", "Action": SQS_CONSUME_ACTIONS,
+                           "Resource": [sub(ARN % ("sqs", fn.queue))]})
+    if fn.scheduled:  # Lambda sends a failed asynchronous invocation with the function's role
+        statements.append({"Sid": "FailureQueueSend", "Effect": "Allow", "Action": ["sqs:SendMessage"],
+                           "Resource": [sub(ARN % ("sqs", failure_queue_name(project, fn)))]})
+    params = [sub(ARN % ("ssm", "parameter" + project.secret_param(s))) for s in sorted(access.secrets)]
+    if params:
+        statements.append({"Sid": "SecretsRead", "Effect": "Allow", "Action": ["ssm:GetParameter"],
+                           "Resource": params})
+        statements.append({
             # SecureString decryption, only through SSM and only for these parameters. With the
             # default aws/ssm key the key policy already allows it; a customer managed key needs it.
             "Sid": "SecretsDecrypt", "Effect": "Allow", "Action": ["kms:Decrypt"],
@@ -344,11 +465,26 @@ def policy_document(project: Project) -> dict:
                 "kms:ViaService": sub("ssm.${AWS::Region}.amazonaws.com"),
                 "kms:EncryptionContext:PARAMETER_ARN": params,
             }},
-        },
-        {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-         "Resource": logs},
-    ]
+        })
+    statements.append({"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                       "Resource": [sub(ARN % ("logs", f"log-group:{fn.log_group}:*"))]})
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def policy_documents(project: Project) -> dict[str, dict]:
+    """Policy file name (in .chalice/) -> document, one per function."""
+    return {policy_file(project.stage, fn): policy_document(project, fn) for fn in project.functions}
+
+
+def check_policy_config(project: Project) -> None:
+    """.chalice/config.json must give every function of the stage its own policy file."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    functions = config["stages"][project.stage].get("lambda_functions") or {}
+    wrong = {fn.handler: policy_file(project.stage, fn) for fn in project.functions
+             if (functions.get(fn.handler) or {}).get("iam_policy_file") != policy_file(project.stage, fn)}
+    if wrong:
+        raise SystemExit(f".chalice/config.json, stage {project.stage}: set lambda_functions.<name>.iam_policy_file "
+                         f"to {wrong}")
 
 
 # ---------------------------------------------------------------- functions and alarms
@@ -439,8 +575,55 @@ def parameters() -> dict:
     return params
 
 
+def operational_resources(project: Project) -> dict:
+    """Concurrency, failure handling of asynchronous invocations, and the API's stages."""
+    out: dict = {
+        # SAM adds a stage named "Stage" beside the configured one unless OpenApiVersion is
+        # set; "2.0" is what Chalice's Swagger definition is.
+        "RestAPI": {"Properties": {"OpenApiVersion": "2.0"}},
+    }
+    for fn in project.functions:
+        if fn.queue:
+            out[fn.logical_id] = {"Properties": {"Events": {f"{fn.logical_id}SqsEventSource": {"Properties": {
+                "ScalingConfig": {"MaximumConcurrency": RESTORE_MAX_CONCURRENCY}}}}}}
+        if fn.scheduled:
+            queue_id = failure_queue_logical_id(fn)
+            out[queue_id] = {
+                "Type": "AWS::SQS::Queue",
+                "Properties": {
+                    "QueueName": failure_queue_name(project, fn),
+                    "MessageRetentionPeriod": FAILURE_RETENTION_SECONDS,
+                    "SqsManagedSseEnabled": True,
+                    "Tags": [{"Key": "app", "Value": project.app_name}, {"Key": "stage", "Value": project.stage}],
+                },
+            }
+            out[fn.logical_id] = {"Properties": {"EventInvokeConfig": {
+                "MaximumRetryAttempts": SCHEDULE_RETRY_ATTEMPTS,
+                "DestinationConfig": {"OnFailure": {"Type": "SQS",
+                                                    "Destination": {"Fn::GetAtt": [queue_id, "Arn"]}}},
+            }}}
+            out[f"{queue_id}Alarm"] = _alarm(
+                project, f"A scheduled run of {fn.name} failed (error or timeout): its event is in "
+                         f"{failure_queue_name(project, fn)}; read the function's logs, fix, then purge the queue.",
+                {"Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible", "Statistic": "Maximum",
+                 "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]},
+                suffix=f"{failure_queue_name(project, fn)[len(project.stage) + 1:]}-not-empty", Period=300,
+                EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
+                TreatMissingData="notBreaching")
+    return out
+
+
+def _merge(into: dict, extra: dict) -> dict:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+    return into
+
+
 def build(project: Project) -> tuple[dict, dict]:
-    """Return (merge template, IAM policy document)."""
+    """Return (merge template, {policy file name: IAM policy document})."""
     resources: dict = {}
     for model, name in project.tables:
         resources[table_logical_id(model)] = table_resource(project, model, name)
@@ -464,6 +647,7 @@ def build(project: Project) -> tuple[dict, dict]:
             resources[fn.logical_id]["DependsOn"].append(queue_logical_id(project, fn.queue))
             resources[fn.logical_id]["Metadata"] = {"cfn-lint": {"config": {"ignore_checks": ["W3005"]}}}
     resources.update(alarms(project))
+    _merge(resources, operational_resources(project))
 
     outputs = {
         "ApiNotifyBaseUrl": {
@@ -485,7 +669,8 @@ def build(project: Project) -> tuple[dict, dict]:
         "Resources": resources,
         "Outputs": outputs,
     }
-    return template, policy_document(project)
+    check_policy_config(project)
+    return template, policy_documents(project)
 
 
 def dump(data: dict) -> str:
@@ -496,27 +681,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage", default=os.environ.get("STAGE") or "prod")
     parser.add_argument("--out", type=Path, help="merge template (default deploy/out/resources-<stage>.json)")
-    parser.add_argument("--policy", type=Path, help="policy file (default .chalice/policy-<stage>.json)")
-    parser.add_argument("--check", action="store_true", help="only check that the policy file is up to date")
+    parser.add_argument("--policy-dir", type=Path, help="where the policy files go (default .chalice/)")
+    parser.add_argument("--check", action="store_true", help="only check that the policy files are up to date")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
     project = load_project(args.stage)
-    template, policy = build(project)
-    policy_path = args.policy or ROOT / ".chalice" / f"policy-{args.stage}.json"
+    template, policies = build(project)
+    policy_dir = args.policy_dir or ROOT / ".chalice"
     if args.check:
-        current = policy_path.read_text(encoding="utf-8") if policy_path.exists() else ""
-        if current != dump(policy):
-            print(f"{policy_path} is stale: run python -m deploy.build_resources --stage {args.stage}",
+        stale = [name for name, doc in policies.items()
+                 if not (policy_dir / name).exists() or (policy_dir / name).read_text(encoding="utf-8") != dump(doc)]
+        for name in stale:
+            print(f"{policy_dir / name} is stale: run python -m deploy.build_resources --stage {args.stage}",
                   file=sys.stderr)
-            return 1
-        return 0
+        return 1 if stale else 0
     out = args.out or OUT_DIR / f"resources-{args.stage}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(dump(template), encoding="utf-8")
-    policy_path.write_text(dump(policy), encoding="utf-8")
-    print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} and "
-          f"{policy_path.relative_to(ROOT) if policy_path.is_relative_to(ROOT) else policy_path}")
+    for name, doc in policies.items():
+        (policy_dir / name).write_text(dump(doc), encoding="utf-8")
+
+    def shown(path: Path) -> str:
+        return str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+    print(f"wrote {shown(out)} and " + ", ".join(shown(policy_dir / n) for n in policies))
     return 0
 
 

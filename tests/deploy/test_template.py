@@ -36,26 +36,6 @@ SECRET_NAMES = ["WECHAT_PRIVATE_KEY", "WECHAT_APIV3_KEY", "WECHAT_PUBLIC_KEY", "
                 "USER_JWT_SECRET"]
 
 
-def _offline_env() -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("AWS_") and k not in ("STAGE", "TABLE_PREFIX", "RESTORE_QUEUE_NAME")}
-    env.update(AWS_DEFAULT_REGION="ap-east-1", AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
-    return env
-
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory):
-    out = tmp_path_factory.mktemp("package") / STAGE
-    env = _offline_env()
-    check = subprocess.run([sys.executable, "-m", "deploy.build_resources", "--stage", STAGE, "--check"],
-                           cwd=ROOT, env=env, capture_output=True, text=True)
-    proc = subprocess.run([sys.executable, "-m", "deploy.package", "--stage", STAGE, "--out", str(out),
-                           "--no-lint"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return {"out": out, "policy_check": check,
-            "template": json.loads((out / "sam.json").read_text(encoding="utf-8"))}
-
-
 @pytest.fixture(scope="session")
 def template(built):
     return built["template"]
@@ -119,6 +99,11 @@ def test_sam_transform_succeeds_and_its_output_is_lint_clean(built, tmp_path, mo
     resources = out["Resources"]
     mapping = next(r for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping")
     assert mapping["Properties"]["BatchSize"] == 1
+    assert mapping["Properties"]["ScalingConfig"]["MaximumConcurrency"] >= 2
+    stages = [r["Properties"]["StageName"] for r in resources.values() if r["Type"] == "AWS::ApiGateway::Stage"]
+    assert stages == ["api"]  # no stray "Stage" stage
+    invoke = [r for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
+    assert len(invoke) == 1 and invoke[0]["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
     restore = resources[mapping["Properties"]["FunctionName"]["Ref"]]
     assert "RefundRestoreQueue" in restore["DependsOn"]
     rule = next(r for r in resources.values() if r["Type"] == "AWS::Events::Rule")
@@ -130,16 +115,36 @@ def test_sam_transform_succeeds_and_its_output_is_lint_clean(built, tmp_path, mo
     assert proc.returncode == 0 and proc.stdout.strip() == "", proc.stdout + proc.stderr
 
 
-def test_committed_policy_file_is_up_to_date(built):
+def test_committed_policy_files_are_up_to_date(built):
     check = built["policy_check"]
     assert check.returncode == 0, check.stderr
+
+
+def test_runtime_is_python_3_13_and_matches_the_packaging_python(template):
+    runtimes = {f["Properties"]["Runtime"] for f in _functions(template).values()}
+    assert runtimes == {"python3.13"}
+    assert runtimes == {f"python{sys.version_info.major}.{sys.version_info.minor}"}
+
+
+def test_bundle_holds_exactly_the_locked_packages(built):
+    from deploy import lock
+
+    locked = {n: e.version for n, e in lock.parse_lock("requirements.lock").items()}
+    with zipfile.ZipFile(built["out"] / "deployment.zip") as zf:
+        bundled = {}
+        for name in zf.namelist():
+            m = re.fullmatch(r"([^/]+)-([^-/]+)\.dist-info/METADATA", name)
+            if m:
+                bundled[lock.normalize(m.group(1))] = m.group(2)
+    assert bundled == locked
 
 
 def test_package_holds_bytecode_and_no_secrets(built):
     with zipfile.ZipFile(built["out"] / "deployment.zip") as zf:
         names = set(zf.namelist())
     assert "app.py" in names
-    assert any(n.startswith("__pycache__/app.cpython-311") and n.endswith(".pyc") for n in names)
+    tag = f"cpython-{sys.version_info.major}{sys.version_info.minor}"
+    assert any(n.startswith(f"__pycache__/app.{tag}") and n.endswith(".pyc") for n in names)
     assert any(n.startswith("chalicelib/__pycache__/config.") for n in names)
     assert not [n for n in names if (n.endswith((".pem", ".key")) and not n.endswith("/cacert.pem"))
                 or n.startswith((".devstack", "tests/", "deploy/", "wechatpay_sim/", "devstack/"))]
@@ -196,6 +201,7 @@ def test_every_model_has_its_table(template, model):
     if model.Meta.base_name in MONEY_TABLES:
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["DeletionPolicy"] in ("Retain", "RetainExceptOnCreate")
+    assert table["UpdateReplacePolicy"] == "Retain"
 
 
 def test_no_table_without_a_model(template):
@@ -269,42 +275,135 @@ def test_functions_get_every_setting_the_code_reads(template, handler, monkeypat
 # ---------------------------------------------------------------- IAM
 
 
-def _policies(template):
-    for role_id, role in _resources(template, "AWS::IAM::Role").items():
-        for policy in role["Properties"]["Policies"]:
-            yield role_id, policy["PolicyDocument"]
+HANDLERS = {"app.app": "api_handler", "app.restore": "restore", "app.poll": "poll"}
+ARN_PREFIX = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}:"
+QUEUE_ARN = ARN_PREFIX % "sqs" + f"{STAGE}-refund-restore"
+TABLE_ARN = ARN_PREFIX % "dynamodb" + "table/"
+PARAM_ARN = ARN_PREFIX % "ssm" + f"parameter/gacha-refunds/{STAGE}/"
+WECHAT_PARAMS = {PARAM_ARN + p for p in ("wechat/private-key", "wechat/apiv3-key", "wechat/public-key")}
+JWT_PARAMS = {PARAM_ARN + p for p in ("jwt/admin-secret", "jwt/user-secret")}
 
 
-def test_every_function_role_is_least_privilege(template):
-    roles = {f["Properties"]["Role"]["Fn::GetAtt"][0] for f in _functions(template).values()}
-    assert roles == set(_resources(template, "AWS::IAM::Role"))
-    tables = {t["Properties"]["TableName"] for t in _resources(template, "AWS::DynamoDB::Table").values()}
-    for role_id, doc in _policies(template):
-        allowed: dict[str, set[str]] = {}
-        for st in doc["Statement"]:
-            assert st["Effect"] == "Allow"
-            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
-            assert not any("*" in a for a in actions), (role_id, actions)
-            for action in actions:
-                for arn in _strings(st["Resource"]):
-                    if action.split(":")[0] in ("dynamodb", "sqs", "ssm", "logs"):
-                        assert "*" not in arn.replace(":*", ""), (role_id, st.get("Sid"), arn)
-                    allowed.setdefault(action, set()).add(arn)
-        prefix = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/"
-        for model in models.ALL_MODELS:
-            name = f"{STAGE}-{model.Meta.base_name}"
-            assert name in tables
-            for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
-                           "dynamodb:ConditionCheckItem", "dynamodb:BatchGetItem"):
-                assert prefix + name in allowed[action], (action, name)
-            for index in model._indexes:
-                assert f"{prefix}{name}/index/{index}" in allowed["dynamodb:Query"]
-        assert not {"dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:*"} & set(allowed)
-        queue = f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{STAGE}-refund-restore"
-        for action in ("sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
-            assert allowed[action] == {queue}
-        assert all(p.startswith(f"arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:"
-                                f"parameter/gacha-refunds/{STAGE}/") for p in allowed["ssm:GetParameter"])
+def _function(template, handler):
+    return next(f for f in _functions(template).values() if f["Properties"]["Handler"] == handler)
+
+
+def _role_policy(template, handler) -> dict:
+    role = template["Resources"][_function(template, handler)["Properties"]["Role"]["Fn::GetAtt"][0]]
+    [policy] = role["Properties"]["Policies"]
+    return policy["PolicyDocument"]
+
+
+def _allowed(doc) -> dict[str, set[str]]:
+    allowed: dict[str, set[str]] = {}
+    for st in doc["Statement"]:
+        assert st["Effect"] == "Allow"
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        for action in actions:
+            allowed.setdefault(action, set()).update(_strings(st["Resource"]))
+    return allowed
+
+
+def _tables_with(allowed, action) -> set[str]:
+    return {a[len(TABLE_ARN):] for a in allowed.get(action, set())}
+
+
+def test_every_function_has_its_own_role(template):
+    roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in _functions(template).values()]
+    assert len(roles) == len(set(roles)) == 3
+    assert set(roles) == set(_resources(template, "AWS::IAM::Role"))
+    assert sorted(f["Properties"]["Handler"] for f in _functions(template).values()) == sorted(HANDLERS)
+
+
+@pytest.mark.parametrize("handler", sorted(HANDLERS))
+def test_each_role_carries_its_committed_policy_and_is_least_privilege(template, handler):
+    committed = json.loads((ROOT / ".chalice" / f"policy-{STAGE}-{HANDLERS[handler]}.json").read_text("utf-8"))
+    doc = _role_policy(template, handler)
+    assert doc == committed  # and the builder regenerates exactly the committed file (policy check)
+    for st in doc["Statement"]:
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        assert not any("*" in a for a in actions), (handler, actions)
+        for arn in _strings(st["Resource"]):
+            if any(a.split(":")[0] in ("dynamodb", "sqs", "ssm", "logs") for a in actions):
+                assert "*" not in arn.replace(":*", ""), (handler, st.get("Sid"), arn)
+    allowed = _allowed(doc)
+    assert not {"dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"} & set(allowed)
+    assert "cloudwatch:PutMetricData" not in allowed  # metrics go through logs (EMF)
+    name = _function(template, handler)["Properties"]["FunctionName"]
+    assert allowed["logs:PutLogEvents"] == allowed["logs:CreateLogStream"] == {
+        ARN_PREFIX % "logs" + f"log-group:/aws/lambda/{name}:*"}
+    if "ssm:GetParameter" in allowed:
         decrypt = next(st for st in doc["Statement"] if st["Action"] == ["kms:Decrypt"])
         assert "kms:ViaService" in decrypt["Condition"]["StringEquals"]
-        assert "cloudwatch:PutMetricData" not in allowed  # metrics go through logs (EMF)
+        assert set(_strings(decrypt["Condition"]["StringEquals"]["kms:EncryptionContext:PARAMETER_ARN"])) \
+            == allowed["ssm:GetParameter"]
+    else:
+        assert "kms:Decrypt" not in allowed
+
+
+def test_api_role_reads_and_writes_every_table_sends_but_never_consumes(template):
+    allowed = _allowed(_role_policy(template, "app.app"))
+    for model in models.ALL_MODELS:
+        name = f"{STAGE}-{model.Meta.base_name}"
+        for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+                       "dynamodb:ConditionCheckItem", "dynamodb:BatchGetItem"):
+            assert TABLE_ARN + name in allowed[action], (action, name)
+        for index in model._indexes:
+            assert f"{TABLE_ARN}{name}/index/{index}" in allowed["dynamodb:Query"]
+    assert allowed["sqs:SendMessage"] == {QUEUE_ARN}
+    assert not {"sqs:ReceiveMessage", "sqs:DeleteMessage"} & set(allowed)
+    assert allowed["ssm:GetParameter"] == WECHAT_PARAMS | JWT_PARAMS
+
+
+def test_restore_role_consumes_the_queue_and_touches_only_what_restoration_writes(template):
+    allowed = _allowed(_role_policy(template, "app.restore"))
+    assert {a for a in allowed if a.startswith("sqs:")} == {"sqs:ReceiveMessage", "sqs:DeleteMessage",
+                                                            "sqs:GetQueueAttributes"}
+    assert allowed["sqs:ReceiveMessage"] == {QUEUE_ARN}
+    assert "ssm:GetParameter" not in allowed  # no merchant key, no JWT secret
+    assert "dynamodb:Query" not in allowed
+    assert _tables_with(allowed, "dynamodb:PutItem") == {f"{STAGE}-user_points_ledger", f"{STAGE}-manual_tasks"}
+    assert _tables_with(allowed, "dynamodb:BatchGetItem") == {f"{STAGE}-user_inventory"}
+    assert _tables_with(allowed, "dynamodb:GetItem") == {f"{STAGE}-payment_refunds", f"{STAGE}-orders"}
+    touched = set().union(*(_tables_with(allowed, a) for a in allowed if a.startswith("dynamodb:")))
+    assert f"{STAGE}-notify_receipts" not in touched
+
+
+def test_poll_role_queries_only_pending_work_and_reads_only_the_wechat_secrets(template):
+    allowed = _allowed(_role_policy(template, "app.poll"))
+    assert allowed["dynamodb:Query"] == {f"{TABLE_ARN}{STAGE}-payment_refunds/index/pending_work"}
+    assert allowed["ssm:GetParameter"] == WECHAT_PARAMS
+    assert allowed["sqs:SendMessage"] == {QUEUE_ARN, ARN_PREFIX % "sqs" + f"{STAGE}-poll-failures"}
+    assert not {"sqs:ReceiveMessage", "sqs:DeleteMessage"} & set(allowed)
+    assert "dynamodb:BatchGetItem" not in allowed
+
+
+# ---------------------------------------------------------------- operational settings
+
+
+def test_restore_consumer_concurrency_is_capped(template):
+    from deploy.build_resources import RESTORE_MAX_CONCURRENCY
+
+    event = next(iter(_function(template, "app.restore")["Properties"]["Events"].values()))
+    assert event["Properties"]["ScalingConfig"] == {"MaximumConcurrency": RESTORE_MAX_CONCURRENCY}
+    assert 2 <= RESTORE_MAX_CONCURRENCY <= 10  # SQS's minimum; far below a partition's write limit
+
+
+def test_money_queues_and_tables_are_retained(template):
+    for key, res in template["Resources"].items():
+        if res["Type"] == "AWS::DynamoDB::Table" or (
+                res["Type"] == "AWS::SQS::Queue" and "refund-restore" in res["Properties"]["QueueName"]):
+            assert res.get("DeletionPolicy") in ("Retain", "RetainExceptOnCreate"), key
+            assert res.get("UpdateReplacePolicy") == "Retain", key
+
+
+def test_failed_scheduled_runs_go_to_an_alarmed_failure_queue(template):
+    poll = _function(template, "app.poll")
+    config = poll["Properties"]["EventInvokeConfig"]
+    assert config["MaximumRetryAttempts"] == 0
+    queue_id = config["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+    assert config["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
+    assert template["Resources"][queue_id]["Properties"]["QueueName"] == f"{STAGE}-poll-failures"
+    alarms = _resources(template, "AWS::CloudWatch::Alarm").values()
+    assert any(a["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [queue_id, "QueueName"]}
+               and a["Properties"]["ComparisonOperator"] == "GreaterThanThreshold" for a in alarms)
