@@ -58,6 +58,12 @@ PAYMENT_ANOMALIES = "PaymentAnomalies"  # a payment we cannot apply (cancelled o
 EVENT_METRICS = (WECHAT_CONFIG_ERRORS, OFFLINE_REFUNDS, PAYMENT_ANOMALIES)
 
 
+def all_metrics() -> frozenset[str]:
+    """Every metric name this code emits (the template's alarms may use only these)."""
+    return frozenset([*_REPORT_METRICS.values(), *_STUCK_METRICS.values(), *_PAYMENT_METRICS.values(),
+                      "RestoreSwept", *EVENT_METRICS])
+
+
 def count(name: str, n: int = 1, *, stream=None) -> dict | None:
     """Count one event of ``name`` (one of ``EVENT_METRICS``)."""
     return emit({name: int(n)}, stream=stream)

@@ -29,11 +29,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import re
 import json
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from chalicelib import metrics as _metrics  # the metric names the code emits: one source
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "deploy" / "out"
@@ -83,6 +86,7 @@ SECRETS = {
     "WECHAT_PUBLIC_KEY": "wechat/public-key",
     "ADMIN_JWT_SECRET": "jwt/admin-secret",
     "USER_JWT_SECRET": "jwt/user-secret",
+    "CURSOR_SECRET": "api/cursor-secret",
 }
 
 GET, BATCH_GET, PUT, UPDATE = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
@@ -112,27 +116,30 @@ FUNCTION_ACCESS = {
     # merchant key material, tokens the two JWT secrets.
     "api_handler": Access(tables={ALL: DYNAMODB_ITEM_ACTIONS}, indexes=(ALL,), send_restore=True,
                           secrets=tuple(sorted(SECRETS))),
-    # services/restoration.py: read the refund and its order, put back points (ledger entry +
-    # balance, one transaction), coupon, lottery inventory (batch read, conditional updates),
-    # virtual goods and shipment flags on the order, open manual tasks, mark the refund done.
-    # No index, no WeChat, no tokens; the queue is consumed through the event source mapping.
+    # services/restoration.py: read the refund and its order (one transactional read), the coupon
+    # and lottery inventory (one batch read), then one transaction: points ledger entry and
+    # balance, coupon, inventory, virtual goods and shipment flags on the order, manual tasks and
+    # the done marker. No index, no WeChat, no tokens; the queue is consumed through the event
+    # source mapping.
     "restore": Access(tables={
         "payment_refunds": [GET, UPDATE],
         "orders": [GET, UPDATE],
         "user_points_ledger": [PUT],
         "users": [UPDATE],
-        "user_coupons": [UPDATE],
+        "user_coupons": [BATCH_GET, UPDATE],
         "user_inventory": [BATCH_GET, UPDATE],
         "manual_tasks": [PUT],
     }),
-    # services/reconcile.py: poll and sweep read the pending_work index, query WeChat (merchant
-    # key material, no tokens), apply outcomes like a notification (refund + order balances in
-    # one transaction, conflict tasks), resubmit, and enqueue overdue restorations.
+    # services/poller.py: poll and sweep read the pending_work index, query WeChat (merchant key
+    # material, no tokens), apply outcomes like a notification (refund + order balances in one
+    # transaction, tasks), resubmit, and enqueue overdue restorations. services/payments.py:
+    # pending orders from the awaiting_payment index are queried at WeChat and booked (order
+    # update, tasks for payments that cannot be applied).
     "poll": Access(tables={
         "payment_refunds": [GET, UPDATE],
         "orders": [GET, UPDATE],
         "manual_tasks": [PUT],
-    }, indexes=("payment_refunds/pending_work",), send_restore=True,
+    }, indexes=("orders/awaiting_payment", "payment_refunds/pending_work"), send_restore=True,
         secrets=("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY")),
 }
 
@@ -166,7 +173,7 @@ NOTIFY_ROUTES = {  # env var -> route the app must serve
     "WECHAT_PAYMENT_NOTIFY_URL": "/api/pay/wechat/notify/payment",
 }
 
-METRICS_NAMESPACE = "GachaRefunds"  # chalicelib.metrics
+METRICS_NAMESPACE = _metrics.NAMESPACE
 LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                       2557, 2922, 3288, 3653]
 
@@ -544,6 +551,19 @@ def alarms(project: Project) -> dict:
         _metric(project, "PollErrors", "Sum"), suffix="poll-errors",
         Period=600, EvaluationPeriods=3, DatapointsToAlarm=2, Threshold={"Ref": "PollErrorsThreshold"},
         ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching")
+    for name, what in ((_metrics.WECHAT_CONFIG_ERRORS,
+                        "WeChat Pay refused our signature, merchant id or permissions: refunds are held "
+                        "(amount reserved) until the configuration (keys, serials, mchid) is fixed."),
+                       (_metrics.OFFLINE_REFUNDS,
+                        "A refund must be paid outside WeChat (the player's account cannot receive, or WeChat "
+                        "returned it to the merchant's card): see the 待线下退款 tasks in the console."),
+                       (_metrics.PAYMENT_ANOMALIES,
+                        "A payment could not be applied (cancelled or unknown order, amount or merchant "
+                        "mismatch, a second payment): see the payment tasks in the console.")):
+        out[f"{name}Alarm"] = _alarm(
+            project, what, _metric(project, name, "Sum"), suffix=re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower(),
+            Period=300, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
+            TreatMissingData="notBreaching")
     silent = max(900, project.poll_minutes * 60 * 5)
     out["PollerSilentAlarm"] = _alarm(
         project, "The scheduled poller reported nothing: it is failing or not running, so overdue "

@@ -236,9 +236,12 @@ def test_restore_queue_has_a_dead_letter_queue_and_long_visibility(template):
 def test_poll_runs_on_a_schedule_and_its_metrics_are_alarmed(template):
     poll = next(f for f in _functions(template).values() if f["Properties"]["Handler"] == "app.poll")
     assert [e["Type"] for e in poll["Properties"]["Events"].values()] == ["Schedule"]
-    metrics = {a["Properties"]["MetricName"] for a in _resources(template, "AWS::CloudWatch::Alarm").values()
-               if a["Properties"].get("Namespace") == "GachaRefunds"}
-    assert {"StuckProcessing", "StuckAbnormal", "PollErrors", "PollDue"} <= metrics
+    from chalicelib import metrics as emitted
+
+    alarmed = {a["Properties"]["MetricName"] for a in _resources(template, "AWS::CloudWatch::Alarm").values()
+               if a["Properties"].get("Namespace") == emitted.NAMESPACE}
+    assert {"StuckProcessing", "StuckAbnormal", "PollErrors", "PollDue", *emitted.EVENT_METRICS} <= alarmed
+    assert alarmed <= emitted.all_metrics()  # an alarm on a name the code never emits would never fire
 
 
 @pytest.mark.parametrize("handler", ["app.app", "app.restore", "app.poll"])
