@@ -107,6 +107,7 @@ class TaskType(LabelledStrEnum):
     ACCOUNT_ABNORMAL = ("account_abnormal", "用户账户异常")
     OUTCOME_CONFLICT = ("outcome_conflict", "微信结果与本地状态冲突")
     POLL_FAILING = ("poll_failing", "退款查询持续失败")
+    RECON_DISCREPANCY = ("recon_discrepancy", "对账差异")
 
 
 class AbnormalRefundType(LabelledStrEnum):
@@ -119,3 +120,20 @@ class AbnormalRefundType(LabelledStrEnum):
 class TaskStatus(LabelledStrEnum):
     OPEN = ("open", "待处理")
     DONE = ("done", "已处理")
+
+
+class ReconClass(LabelledStrEnum):
+    """How one line of WeChat's trade bill (or one of our records) compares with the other side."""
+
+    MATCHED = ("matched", "一致")
+    MISSING_HERE = ("missing_here", "本地无记录")  # WeChat moved money we have no record of
+    MISSING_AT_WECHAT = ("missing_at_wechat", "微信无记录")  # we say success, the bill does not
+    AMOUNT_MISMATCH = ("amount_mismatch", "金额不一致")
+    STATUS_MISMATCH = ("status_mismatch", "状态不一致")
+
+
+class ReconStatus(LabelledStrEnum):
+    RUNNING = ("running", "对账中")
+    DONE = ("done", "已完成")
+    FAILED = ("failed", "失败")
+    NOT_READY = ("not_ready", "账单未出")
