@@ -362,7 +362,15 @@ def throughput(w, counter, clients=(1, 4, 8), per_client: int = 25) -> dict:
     return out
 
 
-BENCHMARKS = ("round_trips", "overhead", "poll_cost", "cold_import", "throughput")
+def reconcile(w, counter) -> dict:
+    """对账 of a 200 000-line bill (bench/reconcile.py)."""
+    from bench.reconcile import reconcile as run
+
+    pairs = int(os.environ.get("BENCH_RECON_PAIRS", "100000"))
+    return run(w, counter, pairs)
+
+
+BENCHMARKS = ("round_trips", "overhead", "poll_cost", "cold_import", "throughput", "reconcile")
 
 
 def main(argv: list[str]) -> int:

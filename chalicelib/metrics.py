@@ -90,3 +90,48 @@ def emit(values: dict[str, int], *, stream=None) -> dict | None:
         return doc
     except Exception:  # noqa: BLE001 - observability must never break the work it observes
         return None
+
+
+# reconciliation class -> metric name
+_RECON_METRICS = {
+    "missing_here": "ReconMissingHere",
+    "missing_at_wechat": "ReconMissingAtWechat",
+    "amount_mismatch": "ReconAmountMismatch",
+    "status_mismatch": "ReconStatusMismatch",
+}
+
+
+def emit_reconciliation(bill_date: str, status: str, figures, *, duration_ms: int | None = None,
+                        stream=None) -> dict | None:
+    """Emit one reconciliation run's figures (a ``Figures``): lines, matched, each discrepancy
+    class, their total (``ReconDiscrepancies``, what the alarm watches), ``ReconFailed`` (1 when
+    the run failed or its bill was refused) and the duration. Every metric on every run, zeros
+    included. Never raises."""
+    try:
+        from .config import stage
+
+        data = figures.to_dict() if hasattr(figures, "to_dict") else dict(figures)
+        classes = data.get("classes") or {}
+        values = {"ReconLines": int(data.get("lines_read") or 0), "ReconMatched": int(data.get("matched") or 0)}
+        values.update({metric: int((classes.get(cls) or {}).get("count") or 0) for cls, metric in _RECON_METRICS.items()})
+        values["ReconDiscrepancies"] = sum(values[m] for m in _RECON_METRICS.values())
+        values["ReconFailed"] = 1 if status == "failed" else 0
+        values["ReconNotReady"] = 1 if status == "not_ready" else 0
+        values["ReconDeferred"] = int(data.get("deferred") or 0)
+        metrics_list = [{"Name": name, "Unit": "Count"} for name in values]
+        if duration_ms is not None:
+            values["ReconDurationMs"] = int(duration_ms)
+            metrics_list.append({"Name": "ReconDurationMs", "Unit": "Milliseconds"})
+        doc = {
+            "_aws": {
+                "Timestamp": int(time.time() * 1000),
+                "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [["Stage"]], "Metrics": metrics_list}],
+            },
+            "Stage": stage(),
+            "BillDate": bill_date,
+            **values,
+        }
+        print(json.dumps(doc, separators=(",", ":")), file=stream or sys.stdout, flush=True)
+        return doc
+    except Exception:  # noqa: BLE001 - observability must never break the work it observes
+        return None

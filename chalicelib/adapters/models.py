@@ -12,7 +12,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 from .. import config
@@ -248,6 +248,19 @@ class RefundsPendingWork(GlobalSecondaryIndex):
     work_due_at = UnicodeAttribute(range_key=True)
 
 
+class RefundsBySuccessDay(GlobalSecondaryIndex):
+    """Sparse: refunds that succeeded, by the Beijing day they succeeded (``success_day``), so
+    a reconciliation reads one day's successes with a Query (never a Scan). Carries what the
+    comparison needs, so a refund that is on the bill costs no further read."""
+
+    class Meta:
+        index_name = "by_success_day"
+        projection = IncludeProjection(["amount", "order_no", "success_time", "success_actor"])
+
+    success_day = UnicodeAttribute(hash_key=True)
+    refund_no = UnicodeAttribute(range_key=True)
+
+
 class Refund(Model):
     class Meta:
         table_name = "payment_refunds"
@@ -273,6 +286,8 @@ class Refund(Model):
     wechat_refund_id = UnicodeAttribute(null=True)
     user_received_account = UnicodeAttribute(null=True)
     success_time = UnicodeAttribute(null=True)
+    success_day = UnicodeAttribute(null=True)  # Beijing date of success_time (the by_success_day index)
+    success_actor = UnicodeAttribute(null=True)  # who learned of the success (wechat, poller, reconciliation)
     failure_code = UnicodeAttribute(null=True)
     failure_message = UnicodeAttribute(null=True)
     offline_reason = UnicodeAttribute(null=True)  # OfflineReason: to be paid outside WeChat
@@ -294,6 +309,7 @@ class Refund(Model):
     by_order = RefundsByOrder()
     by_status = RefundsByStatus()
     pending_work = RefundsPendingWork()
+    by_success_day = RefundsBySuccessDay()
 
 
 class NotifyReceipt(Model):
@@ -340,8 +356,60 @@ class ManualTask(Model):
     by_status = TasksByStatus()
 
 
+# ---------------------------------------------------------------- reconciliation (对账)
+
+
+class ReconRun(Model):
+    """One day's reconciliation against WeChat's trade bill: its status, figures and checkpoint.
+    Shares the ``reconciliations`` table with its discrepancies (``sk`` = "RUN")."""
+
+    class Meta:
+        table_name = "reconciliations"
+        base_name = "reconciliations"
+
+    bill_date = UnicodeAttribute(hash_key=True)  # Beijing date, YYYY-MM-DD
+    sk = UnicodeAttribute(range_key=True, default="RUN")
+    status = UnicodeAttribute()  # ReconStatus
+    generation = NumberAttribute(default=0)  # bumped by every fresh run of the date
+    reason = UnicodeAttribute(null=True)  # why it failed, or why the bill is not there
+    started_by = UnicodeAttribute(null=True)
+    started_at = UnicodeAttribute(null=True)
+    finished_at = UnicodeAttribute(null=True)
+    duration_ms = NumberAttribute(null=True)
+    hash_value = UnicodeAttribute(null=True)  # SHA1 of the bill this generation read
+    lease_until = UnicodeAttribute(null=True)  # a worker holds the run until then
+    figures = JSONAttribute(null=True)  # counts, amounts per class, totals on both sides
+    checkpoint = JSONAttribute(null=True)  # {"offset": lines done, "figures": partial figures}
+    updated_at = UnicodeAttribute(null=True)
+
+
+class ReconDiscrepancy(Model):
+    """One discrepancy of one run (``sk`` = "D#<generation>#<class>#<number>")."""
+
+    class Meta:
+        table_name = "reconciliations"
+        base_name = "reconciliations"
+
+    bill_date = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    generation = NumberAttribute()
+    cls = UnicodeAttribute()  # ReconClass
+    kind = UnicodeAttribute()  # payment | refund
+    order_no = UnicodeAttribute()
+    refund_no = UnicodeAttribute(null=True)
+    ours_amount = NumberAttribute(null=True)
+    theirs_amount = NumberAttribute(null=True)
+    ours_status = UnicodeAttribute(null=True)
+    theirs_status = UnicodeAttribute(null=True)
+    line_no = NumberAttribute(null=True)
+    note = UnicodeAttribute(null=True)
+    task_id = UnicodeAttribute(null=True)
+    found_at = UnicodeAttribute()
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
-    Order, User, PointsEntry, UserCoupon, InventoryItem, Refund, NotifyReceipt, ManualTask,
+    Order, User, PointsEntry, UserCoupon, InventoryItem, Refund, NotifyReceipt, ManualTask, ReconRun,
+    ReconDiscrepancy,
 )
 TTL_ATTRIBUTES = {NotifyReceipt: "expires_at"}
 

@@ -112,6 +112,7 @@ class TaskType(LabelledStrEnum):
     PAID_AFTER_CANCEL = ("paid_after_cancel", "已取消订单收到付款")
     PAYMENT_MISMATCH = ("payment_mismatch", "支付通知与订单不符")
     UNKNOWN_REFUND = ("unknown_refund", "未知退款单的微信通知")
+    RECON_DISCREPANCY = ("recon_discrepancy", "对账差异")
 
 
 class AbnormalRefundType(LabelledStrEnum):
@@ -143,6 +144,23 @@ class TaskStatus(LabelledStrEnum):
     DONE = ("done", "已处理")
 
 
+class ReconClass(LabelledStrEnum):
+    """How one line of WeChat's trade bill (or one of our records) compares with the other side."""
+
+    MATCHED = ("matched", "一致")
+    MISSING_HERE = ("missing_here", "本地无记录")  # WeChat moved money we have no record of
+    MISSING_AT_WECHAT = ("missing_at_wechat", "微信无记录")  # we say success, the bill does not
+    AMOUNT_MISMATCH = ("amount_mismatch", "金额不一致")
+    STATUS_MISMATCH = ("status_mismatch", "状态不一致")
+
+
+class ReconStatus(LabelledStrEnum):
+    RUNNING = ("running", "对账中")
+    DONE = ("done", "已完成")
+    FAILED = ("failed", "失败")
+    NOT_READY = ("not_ready", "账单未出")
+
+
 WECHAT_CHANNEL = "wechat"
 
 
@@ -156,4 +174,5 @@ def catalogue() -> dict[str, dict]:
     reads its labels and choices from here rather than keeping a copy."""
     return {cls.__name__: {str(k): v for k, v in cls.labels().items()} for cls in (
         OrderStatus, SourceType, ShippingStatus, WinnerFlag, PrizeLevel, RefundStatus, RefundOrigin, CouponStatus,
-        InventoryStatus, RestorationStatus, TaskType, AbnormalRefundType, OfflineReason, PayoutChannel, TaskStatus)}
+        InventoryStatus, RestorationStatus, TaskType, AbnormalRefundType, OfflineReason, PayoutChannel, TaskStatus,
+        ReconClass, ReconStatus)}

@@ -20,6 +20,7 @@ class ErrorCode(str, Enum):
     ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
     REFUND_NOT_FOUND = "REFUND_NOT_FOUND"
     TASK_NOT_FOUND = "TASK_NOT_FOUND"
+    RECONCILIATION_NOT_FOUND = "RECONCILIATION_NOT_FOUND"
     # the state does not allow it
     ORDER_NOT_REFUNDABLE = "ORDER_NOT_REFUNDABLE"
     AMOUNT_EXCEEDS_REFUNDABLE = "AMOUNT_EXCEEDS_REFUNDABLE"
@@ -32,8 +33,10 @@ class ErrorCode(str, Enum):
     TASK_ALREADY_DONE = "TASK_ALREADY_DONE"
     WECHAT_REJECTED = "WECHAT_REJECTED"
     OUTCOME_MISMATCH = "OUTCOME_MISMATCH"
+    RECONCILIATION_RUNNING = "RECONCILIATION_RUNNING"
     # our side or WeChat's cannot answer now
     UPSTREAM_UNAVAILABLE = "UPSTREAM_UNAVAILABLE"
+    BILL_HASH_MISMATCH = "BILL_HASH_MISMATCH"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
     def __str__(self) -> str:
@@ -85,6 +88,10 @@ class TaskNotFound(NotFound):
     code = ErrorCode.TASK_NOT_FOUND
 
 
+class ReconciliationNotFound(NotFound):
+    code = ErrorCode.RECONCILIATION_NOT_FOUND
+
+
 class Conflict(DomainError):
     """The request is well formed but the current state does not allow it."""
 
@@ -108,3 +115,9 @@ class OutcomeMismatch(Conflict):
 
 class UpstreamUnavailable(DomainError):
     code = ErrorCode.UPSTREAM_UNAVAILABLE
+
+
+class BillRefused(DomainError):
+    """WeChat's trade bill failed its SHA1 check: it was refused and nothing was recorded."""
+
+    code = ErrorCode.BILL_HASH_MISMATCH

@@ -19,6 +19,7 @@ from ..config import settings
 from ..domain import refunds as rules
 from ..domain.enums import OfflineReason, RefundOrigin, RefundStatus, RestorationStatus, TaskStatus, TaskType
 from ..domain.errors import Conflict, DomainError, ErrorCode, OrderNotFound, OutcomeMismatch, conflict
+from ..domain.reconciliation import beijing_day
 from ..domain.refunds import Balance, Outcome, iso, now_utc
 from ..log import get_logger, log_context
 
@@ -121,6 +122,9 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
         fields["poll_failures"] = 0
     if outcome is not None:
         fields.update(outcome.fields())
+    if dst == S.SUCCESS and dst != src:  # the by_success_day index that reconciliation reads
+        fields["success_day"] = beijing_day(fields.get("success_time"), default=now)
+        fields["success_actor"] = actor
     fields.update(changes or {})
     event = RefundEvent(at=iso(now), actor=actor, from_status=src.value, to_status=dst.value,
                         detail=(detail or (outcome.detail if outcome else None)))

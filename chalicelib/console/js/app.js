@@ -2,6 +2,7 @@
 import { call, errorText, token } from "./api.js";
 import { h, mount, note } from "./dom.js";
 import { showOrderDetail, showOrders } from "./orders.js";
+import { showReconciliation, showReconciliations } from "./reconcile.js";
 import { showReviews } from "./reviews.js";
 import { showTasks } from "./tasks.js";
 
@@ -43,6 +44,8 @@ function render() {
   if (section === "orders" && parts[1]) showOrderDetail(ctx, decodeURIComponent(parts[1]));
   else if (section === "reviews") showReviews(ctx);
   else if (section === "tasks") showTasks(ctx);
+  else if (section === "reconcile" && parts[1]) showReconciliation(ctx, decodeURIComponent(parts[1]));
+  else if (section === "reconcile") showReconciliations(ctx);
   else showOrders(ctx, query);
 }
 

@@ -1,0 +1,294 @@
+"""Reconciliation (对账) rules: how a trade-bill line compares with our order or refund, the
+figures of a run, the dates that may be reconciled, and the crossing-midnight rule. Pure
+Python: the service feeds it records and bill lines, it answers classes and figures.
+
+Our side, in brief: a payment line (交易状态 SUCCESS) is matched by ``out_trade_no`` (our order
+number) against the order, comparing 订单金额 with the order's ``actual_amount``; a refund line
+(交易状态 REFUND) by ``out_refund_no`` against the refund, comparing 申请退款金额 (the whole
+refund, coupon share included) with the refund's ``amount``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+
+from .enums import OrderStatus, ReconClass, RefundStatus
+from .errors import ValidationError
+
+CST = timezone(timedelta(hours=8))  # WeChat's bills and days are Beijing time
+HISTORY_DAYS = 90  # WeChat serves about three months of bills
+ACTOR = "reconciliation"
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+C = ReconClass
+S = RefundStatus
+
+# what a refund line's 退款状态 says, as our statuses
+WECHAT_REFUND_STATUS = {"SUCCESS": S.SUCCESS, "PROCESSING": S.PROCESSING, "CLOSED": S.CLOSED,
+                        "ABNORMAL": S.ABNORMAL}
+# ours may still learn WeChat's SUCCESS through the normal transition
+AWAITING = frozenset({S.SUBMITTED, S.PROCESSING, S.ABNORMAL})
+PAID_STATUSES = frozenset({OrderStatus.PAID.value, OrderStatus.REFUNDED.value})
+DISCREPANCIES = (C.MISSING_HERE, C.MISSING_AT_WECHAT, C.AMOUNT_MISMATCH, C.STATUS_MISMATCH)
+
+
+# ---------------------------------------------------------------- days
+
+
+def beijing_day(timestamp: str | None, default: datetime | None = None) -> str | None:
+    """The Beijing date of an ISO-8601 time (``2024-05-01T23:59:59+08:00``, ``...Z``), or of
+    ``default`` when there is none or it cannot be read."""
+    moment = None
+    if timestamp:
+        try:
+            moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)
+        except ValueError:
+            moment = None
+    moment = moment or default
+    return moment.astimezone(CST).strftime("%Y-%m-%d") if moment is not None else None
+
+
+def bill_time_iso(trade_time: str) -> str:
+    """A bill's 交易时间 (Beijing, ``YYYY-MM-DD HH:MM:SS``) as RFC 3339, as WeChat's APIs write it."""
+    return trade_time.replace(" ", "T") + "+08:00"
+
+
+def today(now: datetime) -> date:
+    return now.astimezone(CST).date()
+
+
+def previous_day(now: datetime) -> str:
+    """The Beijing date before ``now``'s: what the daily run reconciles."""
+    return (today(now) - timedelta(days=1)).isoformat()
+
+
+def parse_bill_date(raw: object, now: datetime) -> str:
+    """A date that may be reconciled: ``YYYY-MM-DD``, from today back ``HISTORY_DAYS`` (Beijing)."""
+    if not isinstance(raw, str) or not _DATE.match(raw):
+        raise ValidationError("bill_date must be a date YYYY-MM-DD", details={"field": "bill_date"})
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise ValidationError("bill_date is not a calendar date", details={"field": "bill_date"}) from None
+    first, last = window(now)
+    if not first <= day <= last:
+        raise ValidationError(f"bill_date must be between {first} and {last} (WeChat keeps about three months)",
+                              details={"field": "bill_date"})
+    return raw
+
+
+def window(now: datetime) -> tuple[date, date]:
+    last = today(now)
+    return last - timedelta(days=HISTORY_DAYS), last
+
+
+def dates(now: datetime) -> list[str]:
+    """Every date that may be reconciled, newest first."""
+    first, last = window(now)
+    return [(last - timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
+def near_midnight(success_time: str | None, bill_date: str, minutes: int) -> tuple[bool, bool]:
+    """Whether a success at ``success_time`` lies within ``minutes`` after the start (first) or
+    before the end (second) of ``bill_date``: WeChat may bill it under the adjacent day."""
+    if not success_time or minutes <= 0:
+        return False, False
+    try:
+        moment = datetime.fromisoformat(success_time.replace("Z", "+00:00")).astimezone(CST)
+    except ValueError:
+        return False, False
+    start = datetime.combine(date.fromisoformat(bill_date), time(0), CST)
+    end = start + timedelta(days=1)
+    margin = timedelta(minutes=minutes)
+    return start <= moment < start + margin, end - margin <= moment < end
+
+
+def adjacent(bill_date: str, days: int) -> str:
+    return (date.fromisoformat(bill_date) + timedelta(days=days)).isoformat()
+
+
+# ---------------------------------------------------------------- one comparison
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one comparison found. ``apply_success``: the bill says SUCCESS for a refund we still
+    await, so the normal transition should record it (the bill is one more source of truth)."""
+
+    cls: ReconClass
+    kind: str  # payment | refund
+    order_no: str
+    refund_no: str | None = None
+    ours_amount: int | None = None
+    theirs_amount: int | None = None
+    ours_status: str | None = None
+    theirs_status: str | None = None
+    line_no: int | None = None
+    note: str | None = None
+    apply_success: bool = False
+
+    @property
+    def subject(self) -> str:
+        return self.refund_no or self.order_no
+
+    @property
+    def amount(self) -> int:
+        """The money a discrepancy is about (for the per-class sums): the larger side."""
+        return max(abs(self.ours_amount or 0), abs(self.theirs_amount or 0))
+
+
+def task_id(bill_date: str, cls: ReconClass, subject: str) -> str:
+    """Deterministic: rerunning a date opens no second task for the same discrepancy."""
+    return f"recon.{bill_date}.{cls.value}.{subject}"
+
+
+def compare_payment(line, order) -> Finding:
+    """A payment line (交易状态 SUCCESS) against our order (None: we have none)."""
+    base = dict(kind="payment", order_no=line.out_trade_no, theirs_amount=line.total,
+                theirs_status=line.trade_state, line_no=line.line_no)
+    if order is None:
+        return Finding(C.MISSING_HERE, note="微信有支付记录，本地无此订单", **base)
+    ours = dict(ours_amount=order.actual_amount, ours_status=OrderStatus(order.status).label)
+    if order.status not in PAID_STATUSES:
+        return Finding(C.STATUS_MISMATCH, note=f"微信显示已支付，本地订单为{OrderStatus(order.status).label}",
+                       **base, **ours)
+    if order.actual_amount != line.total:
+        return Finding(C.AMOUNT_MISMATCH, note="订单金额不一致", **base, **ours)
+    return Finding(C.MATCHED, **base, **ours)
+
+
+def compare_refund(line, refund) -> Finding:
+    """A refund line against our refund record (None: we have none)."""
+    theirs = WECHAT_REFUND_STATUS.get(line.refund_status)
+    base = dict(kind="refund", order_no=line.out_trade_no, refund_no=line.out_refund_no,
+                theirs_amount=line.refund_requested, theirs_status=line.refund_status or line.trade_state,
+                line_no=line.line_no)
+    if refund is None:
+        return Finding(C.MISSING_HERE, note="微信有退款记录，本地无此退款单", **base)
+    ours_status = S(refund.status)
+    ours = dict(ours_amount=refund.amount, ours_status=ours_status.value, order_no=refund.order_no)
+    base.pop("order_no")
+    if refund.amount != line.refund_requested:
+        return Finding(C.AMOUNT_MISMATCH, note="退款金额不一致", **base, **ours)
+    if theirs == ours_status:
+        return Finding(C.MATCHED, **base, **ours)
+    if theirs == S.SUCCESS and ours_status in AWAITING:
+        return Finding(C.STATUS_MISMATCH, note=f"微信退款成功，本地为{ours_status.label}：已按对账单更新为退款成功",
+                       apply_success=True, **base, **ours)
+    if theirs == S.SUCCESS:
+        return Finding(C.STATUS_MISMATCH, note=f"微信退款成功，本地为{ours_status.label}：请核对资金，勿重复退款",
+                       **base, **ours)
+    if ours_status == S.SUCCESS:
+        return Finding(C.STATUS_MISMATCH, note=f"本地退款成功，微信为{line.refund_status or '未知'}", **base, **ours)
+    return Finding(C.STATUS_MISMATCH, note=f"本地为{ours_status.label}，微信为{line.refund_status or '未知'}",
+                   **base, **ours)
+
+
+def compare_known_success(line, amount: int, order_no: str, success_actor: str | None) -> Finding:
+    """A refund line for a refund our index says succeeded that day (no further read)."""
+    base = dict(kind="refund", order_no=order_no, refund_no=line.out_refund_no, ours_amount=amount,
+                ours_status=S.SUCCESS.value, theirs_amount=line.refund_requested,
+                theirs_status=line.refund_status or line.trade_state, line_no=line.line_no)
+    if amount != line.refund_requested:
+        return Finding(C.AMOUNT_MISMATCH, note="退款金额不一致", **base)
+    if WECHAT_REFUND_STATUS.get(line.refund_status) != S.SUCCESS:
+        return Finding(C.STATUS_MISMATCH, note=f"本地退款成功，微信为{line.refund_status or '未知'}", **base)
+    if success_actor == ACTOR:
+        # we learned this success from the bill itself: a rerun reports it as its first run did
+        return Finding(C.STATUS_MISMATCH, note="微信退款成功，本地未收到结果：已按对账单更新为退款成功", **base)
+    return Finding(C.MATCHED, **base)
+
+
+def missing_at_wechat(refund_no: str, order_no: str, amount: int, success_time: str | None) -> Finding:
+    return Finding(C.MISSING_AT_WECHAT, kind="refund", order_no=order_no, refund_no=refund_no, ours_amount=amount,
+                   ours_status=S.SUCCESS.value, note=f"本地退款成功（{success_time or '时间未知'}），微信账单无此退款")
+
+
+# ---------------------------------------------------------------- figures of a run
+
+
+def _zero_classes() -> dict:
+    return {c.value: {"count": 0, "amount": 0} for c in ReconClass}
+
+
+@dataclass
+class Figures:
+    """Counts and sums of a run, JSON-serialisable for the report and the checkpoint."""
+
+    lines_read: int = 0
+    payment_lines: int = 0
+    refund_lines: int = 0
+    classes: dict = field(default_factory=_zero_classes)
+    ours: dict = field(default_factory=lambda: {"payments": 0, "payment_count": 0, "refunds": 0, "refund_count": 0})
+    theirs: dict = field(default_factory=lambda: {"payments": 0, "payment_count": 0, "refunds": 0, "refund_count": 0})
+    summary: dict | None = None  # the bill's summary row
+    bill_consistent: bool | None = None  # the lines add up to the summary row
+    totals_match: bool | None = None  # our totals equal the bill's
+    applied: int = 0  # refunds the bill settled through the normal transition
+    matched_adjacent: int = 0  # successes WeChat billed on the day before or after
+    deferred: int = 0  # successes near midnight whose next-day bill was not out yet
+
+    def add(self, finding: Finding) -> None:
+        entry = self.classes[finding.cls.value]
+        entry["count"] += 1
+        entry["amount"] += finding.amount
+
+    def count_line(self, line) -> None:
+        """A detail line read from the bill (their side)."""
+        self.lines_read += 1
+        if line.is_refund:
+            self.refund_lines += 1
+            self.theirs["refunds"] += line.refund_requested
+            self.theirs["refund_count"] += 1
+        else:
+            self.payment_lines += 1
+            self.theirs["payments"] += line.total
+            self.theirs["payment_count"] += 1
+
+    @property
+    def matched(self) -> int:
+        return self.classes[C.MATCHED.value]["count"]
+
+    @property
+    def discrepancies(self) -> int:
+        return sum(self.classes[c.value]["count"] for c in DISCREPANCIES)
+
+    def to_dict(self) -> dict:
+        return {"lines_read": self.lines_read, "payment_lines": self.payment_lines,
+                "refund_lines": self.refund_lines, "matched": self.matched, "discrepancies": self.discrepancies,
+                "classes": self.classes, "ours": self.ours, "theirs": self.theirs, "summary": self.summary,
+                "bill_consistent": self.bill_consistent, "totals_match": self.totals_match, "applied": self.applied,
+                "matched_adjacent": self.matched_adjacent, "deferred": self.deferred}
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "Figures":
+        f = cls()
+        if not data:
+            return f
+        for name in ("lines_read", "payment_lines", "refund_lines", "applied", "matched_adjacent", "deferred"):
+            setattr(f, name, int(data.get(name) or 0))
+        for name in ("ours", "theirs"):
+            getattr(f, name).update(data.get(name) or {})
+        for key, value in (data.get("classes") or {}).items():
+            if key in f.classes:
+                f.classes[key] = {"count": int(value.get("count", 0)), "amount": int(value.get("amount", 0))}
+        f.summary, f.bill_consistent, f.totals_match = data.get("summary"), data.get("bill_consistent"), \
+            data.get("totals_match")
+        return f
+
+    def close(self, summary) -> None:
+        """The bill's summary row: does it add up, and do our totals equal the bill's?"""
+        if summary is not None:
+            self.summary = {"count": summary.count, "settlement_total": summary.settlement_total,
+                            "refund_total": summary.refund_total, "order_total": summary.order_total,
+                            "refund_requested_total": summary.refund_requested_total,
+                            "fee_total": summary.fee_total}
+            self.bill_consistent = (summary.count == self.lines_read
+                                    and summary.order_total == self.theirs["payments"]
+                                    and summary.refund_requested_total == self.theirs["refunds"])
+        else:  # WeChat has no bill: no line, no money moved
+            self.bill_consistent = True
+        self.totals_match = (self.ours["payments"] == self.theirs["payments"]
+                             and self.ours["refunds"] == self.theirs["refunds"])

@@ -1,0 +1,550 @@
+"""Reconciliation (对账): our orders and refunds against WeChat Pay's trade bill of one day.
+
+A run downloads the day's bill (verified by its SHA1 before anything is recorded), reads our
+refunds that succeeded that day from the sparse ``by_success_day`` index (one Query; a refund
+found there costs no further read), then streams the bill line by line. Lines it cannot match
+from the index are read in batches of up to 100 keys with one BatchGetItem (orders by
+``out_trade_no``, refunds by ``out_refund_no``). Each line is classed by
+``chalicelib/domain/reconciliation.py``; each discrepancy is stored with the run and opens a
+manual task of type 对账差异 whose id is deterministic, so rerunning a date opens no second
+task. A refund the bill says succeeded while we still await WeChat goes through
+``transitions.apply_outcome`` like a notification would.
+
+Our successes the bill lacks are checked against the adjacent day's bill when they lie near
+midnight; when that bill is not out yet they are held back (``deferred``) and the daily run
+reconciles that day again once it is.
+
+Continuation: a run works until its time budget is nearly spent, then stores a checkpoint in
+the run record (lines done and the partial figures) and, when a continuation queue is
+configured (``RECON_QUEUE_URL``), sends itself a message; the next invocation downloads the
+bill again, checks it is the same file (hash), skips the lines done and goes on. Without a
+queue (the local stack) the next scheduled run resumes any run whose lease has lapsed.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from datetime import datetime, timedelta
+
+from ..adapters import reconciliations as store
+from ..adapters import repository as repo
+from ..adapters.models import ManualTask, Order, ReconDiscrepancy, ReconRun, Refund
+from ..domain import reconciliation as rules
+from ..domain.enums import ReconClass, ReconStatus, RefundStatus, TaskStatus, TaskType
+from ..domain.errors import (BillRefused, ErrorCode, OutcomeMismatch, ReconciliationNotFound, UpstreamUnavailable,
+                             conflict)
+from ..domain.reconciliation import Figures, Finding
+from ..domain.refunds import Outcome, iso, now_utc
+from ..domain.text import neutralise_csv_cell
+from ..domain.tradebill import BillFormatError, BillSummary
+from ..log import get_logger, log_context
+from .. import metrics
+
+log = get_logger(__name__)
+C = ReconClass
+BATCH_KEYS = 100  # BatchGetItem's limit
+CHECKPOINT_EVERY = 20_000  # lines between checkpoints while time remains
+CSV_PAGE_ROWS = 5000
+
+
+def _int_env(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name) or default)
+    except ValueError:
+        return default
+
+
+def midnight_minutes() -> int:
+    """How close to midnight a success may be for WeChat to bill it on the adjacent day."""
+    return _int_env("RECON_MIDNIGHT_MINUTES", 15)
+
+
+def lease_seconds() -> int:
+    return _int_env("RECON_LEASE_SECONDS", 960)  # a Lambda runs at most 900 s
+
+
+def api_budget_seconds() -> int:
+    return _int_env("RECON_API_BUDGET_SECONDS", 20)  # API Gateway answers within 29 s
+
+
+class Deadline:
+    """Time left for this invocation: the Lambda context's, or a budget in seconds."""
+
+    def __init__(self, seconds: float | None = None, context=None, margin: float = 15.0):
+        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+            seconds = context.get_remaining_time_in_millis() / 1000.0 - margin
+        self.ends = time.monotonic() + (seconds if seconds is not None else 600.0)
+
+    def near(self) -> bool:
+        return time.monotonic() >= self.ends
+
+
+# ---------------------------------------------------------------- starting and resuming
+
+
+def start(bill_date: str, *, actor: str, deadline: Deadline, gateway=None) -> dict:
+    """Reconcile ``bill_date`` from the start (a new generation of its report).
+
+    Raises ``BillRefused`` (nothing recorded) when the download fails its hash check,
+    ``UpstreamUnavailable`` when WeChat cannot be asked now, a 409 when a run of the date is in
+    progress. Returns the report: done, not_ready, failed, or running (continued later)."""
+    from ..adapters import wechat
+
+    with log_context(bill_date=bill_date):
+        gateway = gateway or wechat.get_gateway()
+        existing = store.get_run(bill_date)
+        now = now_utc()
+        if existing is not None and existing.status == ReconStatus.RUNNING.value and existing.lease_until \
+                and existing.lease_until > iso(now):
+            raise conflict(ErrorCode.RECONCILIATION_RUNNING, "该日期的对账正在进行中，请稍后查看结果",
+                           bill_date=bill_date)
+        bill = _download(gateway, bill_date)
+        generation = (existing.generation if existing is not None else 0) + 1
+        if bill is _NOT_READY:
+            if existing is not None and existing.status == ReconStatus.DONE.value:
+                return report(bill_date)  # a finished report is never replaced by "not ready"
+            run = _new_run(bill_date, generation, actor, now, ReconStatus.NOT_READY)
+            run.reason = "微信账单尚未生成（次日上午10点后可下载）"
+            run.lease_until = None
+            _claim(run, existing)
+            metrics.emit_reconciliation(bill_date, ReconStatus.NOT_READY.value, Figures())
+            log.info("reconciliation: the bill is not ready")
+            return view(run)
+        run = _new_run(bill_date, generation, actor, now, ReconStatus.RUNNING)
+        run.hash_value = bill.hash_value if bill is not None else None
+        try:
+            _claim(run, existing)
+            return _execute(run, bill, Figures(), 0, 0, deadline, gateway)
+        finally:
+            if bill is not None:
+                bill.close()
+
+
+def resume(bill_date: str, generation: int, *, deadline: Deadline, gateway=None) -> dict | None:
+    """Continue a run from its checkpoint, if it is still that generation and nobody holds it.
+    Returns the report, or None when there is nothing to continue (a repeat message)."""
+    from ..adapters import wechat
+
+    with log_context(bill_date=bill_date):
+        run = store.get_run(bill_date)
+        if run is None or run.generation != generation or run.status != ReconStatus.RUNNING.value:
+            return None
+        now = now_utc()
+        lease = iso(now + timedelta(seconds=lease_seconds()))
+        if not store.update_run(bill_date, generation, {"lease_until": lease}, lease_free_before=iso(now),
+                                status=ReconStatus.RUNNING.value):
+            log.info("reconciliation: another worker holds the run")
+            return None
+        run.lease_until = lease
+        gateway = gateway or wechat.get_gateway()
+        try:
+            bill = _download(gateway, bill_date)
+        except BillRefused as err:
+            return _fail(run, f"续跑时账单校验失败：{err.message}")
+        if bill is _NOT_READY or (bill.hash_value if bill is not None else None) != run.hash_value:
+            if bill not in (None, _NOT_READY):
+                bill.close()
+            return _fail(run, "续跑时微信账单与首次下载的不一致，请重新对账")
+        checkpoint = run.checkpoint or {}
+        try:
+            return _execute(run, bill, Figures.from_dict(checkpoint.get("figures")), int(checkpoint.get("offset", 0)),
+                            int(checkpoint.get("active_ms", 0)), deadline, gateway)
+        finally:
+            if bill is not None:
+                bill.close()
+
+
+def run_daily(context=None, now: datetime | None = None) -> list[dict]:
+    """The scheduled run: the previous Beijing day; the day before again when it held back
+    successes near midnight (its next day's bill is out now); and any run whose worker
+    stopped (lease lapsed) is resumed."""
+    now = now or now_utc()
+    deadline = Deadline(context=context)
+    out = []
+    yesterday = rules.previous_day(now)
+    before = rules.adjacent(yesterday, -1)
+    known = store.runs(rules.dates(now)[:14])
+    for bill_date, run in sorted(known.items()):
+        if run.status == ReconStatus.RUNNING.value and (run.lease_until or "") <= iso(now) and not deadline.near():
+            resumed = resume(bill_date, run.generation, deadline=deadline)
+            if resumed is not None:
+                out.append(resumed)
+    wanted = [yesterday]
+    prior = known.get(before)
+    if prior is not None and prior.status == ReconStatus.DONE.value and (prior.figures or {}).get("deferred"):
+        wanted.append(before)
+    for bill_date in wanted:
+        if deadline.near():
+            break
+        try:
+            out.append(start(bill_date, actor="schedule", deadline=deadline))
+        except (BillRefused, UpstreamUnavailable) as err:
+            log.error("scheduled reconciliation could not run", extra={"bill_date": bill_date, "code": err.code.value})
+            metrics.emit_reconciliation(bill_date, ReconStatus.FAILED.value, Figures())
+            out.append({"bill_date": bill_date, "status": ReconStatus.FAILED.value, "reason": err.message})
+        except Exception as err:  # noqa: BLE001 - a 409 (running elsewhere) and the like: logged, next day goes on
+            log.warning("scheduled reconciliation skipped", extra={"bill_date": bill_date, "error": str(err)})
+    return out
+
+
+def continue_from_message(body: str, context=None) -> dict | None:
+    """The continuation queue's message: ``{"bill_date", "generation"}``."""
+    data = json.loads(body)
+    return resume(data["bill_date"], int(data["generation"]), deadline=Deadline(context=context))
+
+
+# ---------------------------------------------------------------- the bill
+
+_NOT_READY = object()
+
+
+def _download(gateway, bill_date: str):
+    """The verified bill, ``None`` when WeChat has none for the day (no trade, no refund), or
+    ``_NOT_READY``. Raises BillRefused / UpstreamUnavailable."""
+    from ..adapters import wechat
+
+    try:
+        return gateway.download_trade_bill(bill_date)
+    except wechat.BillNotReady:
+        return _NOT_READY
+    except wechat.BillNotFound:
+        return None
+    except wechat.BillHashMismatch as exc:
+        log.error("reconciliation refused the bill: hash mismatch", extra={"code": exc.code})
+        metrics.emit_reconciliation(bill_date, ReconStatus.FAILED.value, Figures())
+        raise BillRefused("微信账单的 SHA1 与下载内容不一致，已拒绝，未记录任何结果",
+                          details={"wechat_code": exc.code}) from None
+    except wechat.Rejected as exc:
+        if exc.code == "INVALID_REQUEST":  # a date WeChat does not serve (yet): a future day
+            return _NOT_READY
+        raise UpstreamUnavailable(f"微信拒绝了账单请求：{exc.code}", details={"wechat_code": exc.code}) from None
+    except wechat.WechatError as exc:
+        raise UpstreamUnavailable("暂时无法从微信获取账单，请稍后重试", details={"wechat_code": exc.code}) from None
+
+
+def _adjacent_successes(gateway, bill_date: str, wanted: set[str]):
+    """Which of ``wanted`` (out_refund_nos) the bill of ``bill_date`` has as successful refunds;
+    None when that bill is not out yet."""
+    try:
+        bill = _download(gateway, bill_date)
+    except (BillRefused, UpstreamUnavailable):
+        return None
+    if bill is _NOT_READY:
+        return None
+    if bill is None:
+        return set()
+    found = set()
+    with bill:
+        for item in bill:
+            if not isinstance(item, BillSummary) and item.is_refund and item.out_refund_no in wanted \
+                    and item.refund_status == "SUCCESS":
+                found.add(item.out_refund_no)
+    return found
+
+
+# ---------------------------------------------------------------- one run
+
+
+def _new_run(bill_date: str, generation: int, actor: str, now: datetime, status: ReconStatus) -> ReconRun:
+    return ReconRun(bill_date, "RUN", status=status.value, generation=generation, started_by=actor,
+                    started_at=iso(now), lease_until=iso(now + timedelta(seconds=lease_seconds())),
+                    figures=Figures().to_dict(), checkpoint={"offset": 0}, updated_at=iso(now))
+
+
+def _claim(run: ReconRun, existing: ReconRun | None) -> None:
+    if not store.put_run(run, expected_generation=existing.generation if existing is not None else None):
+        raise conflict(ErrorCode.RECONCILIATION_RUNNING, "该日期的对账刚被另一处启动，请稍后查看结果",
+                       bill_date=run.bill_date)
+
+
+class _Run:
+    """The state of one invocation working on one run."""
+
+    def __init__(self, run: ReconRun, figures: Figures, gateway):
+        self.run, self.figures, self.gateway = run, figures, gateway
+        self.bill_date, self.generation = run.bill_date, run.generation
+        self.expected: dict[str, tuple] = {}  # refund_no -> (amount, order_no, success_time, success_actor)
+        self.indexed_amount = self.indexed_count = 0
+
+    # ---- our side
+    def load_index(self) -> None:
+        for r in store.successes_on(self.bill_date):
+            self.expected[r.refund_no] = (r.amount, r.order_no, r.success_time, r.success_actor)
+            self.indexed_amount += r.amount
+            self.indexed_count += 1
+
+    # ---- lines
+    def known(self, line) -> bool:
+        """Class a refund line from the index alone, if the index has its refund."""
+        entry = self.expected.pop(line.out_refund_no, None) if line.is_refund else None
+        if entry is None:
+            return False
+        amount, order_no, _time, actor = entry
+        self.record(rules.compare_known_success(line, amount, order_no, actor))
+        return True
+
+    def flush(self, pending: list) -> None:
+        if not pending:
+            return
+        keys = {(Refund, (line.out_refund_no,)) if line.is_refund else (Order, (line.out_trade_no,)) for line in pending}
+        found = repo.batch_get(list(keys))
+        for line in pending:
+            if line.is_refund:
+                refund = found.get((Refund, (line.out_refund_no,)))
+                finding = rules.compare_refund(line, refund)
+                if finding.apply_success:
+                    finding = self.apply_success(line, refund, finding)
+                if refund is not None and refund.status == RefundStatus.SUCCESS.value:
+                    self.figures.ours["refunds"] += refund.amount
+                    self.figures.ours["refund_count"] += 1
+            else:
+                order = found.get((Order, (line.out_trade_no,)))
+                finding = rules.compare_payment(line, order)
+                if order is not None and order.status in rules.PAID_STATUSES:
+                    self.figures.ours["payments"] += order.actual_amount
+                    self.figures.ours["payment_count"] += 1
+            self.record(finding)
+        pending.clear()
+
+    def apply_success(self, line, refund: Refund, finding: Finding) -> Finding:
+        """The bill says SUCCESS for a refund we still await: the normal transition records it."""
+        from . import transitions
+
+        outcome = Outcome(status=RefundStatus.SUCCESS, wechat_refund_id=line.refund_id or None,
+                          success_time=rules.bill_time_iso(line.trade_time), amount=line.refund_requested,
+                          detail=f"对账单 {self.bill_date}：微信退款成功")
+        try:
+            transitions.apply_outcome(refund, outcome, actor=rules.ACTOR)
+        except (OutcomeMismatch, transitions.StaleState) as err:
+            log.warning("reconciliation could not apply the bill's success",
+                        extra={"refund_no": refund.refund_no, "error": type(err).__name__})
+            return Finding(**{**finding.__dict__, "apply_success": False,
+                              "note": "微信退款成功，本地未能更新状态：请人工核对"})
+        self.figures.applied += 1
+        return finding
+
+    def record(self, finding: Finding) -> None:
+        self.figures.add(finding)
+        if finding.cls == C.MATCHED:
+            return
+        now = iso(now_utc())
+        tid = rules.task_id(self.bill_date, finding.cls, finding.subject)
+        repo.add_task(ManualTask(tid, type=TaskType.RECON_DISCREPANCY.value, order_no=finding.order_no,
+                                 refund_no=finding.refund_no, action=f"对账 {self.bill_date}：{finding.cls.label}。"
+                                 f"{finding.note or ''}", status=TaskStatus.OPEN.value, created_at=now))
+        store.put_discrepancy(ReconDiscrepancy(
+            self.bill_date, store.discrepancy_sk(self.generation, finding.cls.value, finding.subject),
+            generation=self.generation, cls=finding.cls.value, kind=finding.kind, order_no=finding.order_no,
+            refund_no=finding.refund_no, ours_amount=finding.ours_amount, theirs_amount=finding.theirs_amount,
+            ours_status=finding.ours_status, theirs_status=finding.theirs_status, line_no=finding.line_no,
+            note=finding.note, task_id=tid, found_at=now))
+        log.warning("reconciliation discrepancy", extra={"bill_date": self.bill_date, "class": finding.cls.value,
+                                                         "order_no": finding.order_no, "refund_no": finding.refund_no})
+
+    # ---- our successes the bill lacks
+    def settle_missing(self) -> None:
+        if not self.expected:
+            return
+        minutes = midnight_minutes()
+        near = {no: rules.near_midnight(entry[2], self.bill_date, minutes) for no, entry in self.expected.items()}
+        found_before = found_after = None
+        early = {no for no, (first, _last) in near.items() if first}
+        late = {no for no, (_first, last) in near.items() if last}
+        if early:
+            found_before = _adjacent_successes(self.gateway, rules.adjacent(self.bill_date, -1), early)
+        if late:
+            found_after = _adjacent_successes(self.gateway, rules.adjacent(self.bill_date, 1), late)
+        for no, (amount, order_no, success_time, _actor) in sorted(self.expected.items()):
+            if (no in early and found_before and no in found_before) or (no in late and found_after and no in found_after):
+                self.figures.matched_adjacent += 1
+                self.record(Finding(C.MATCHED, kind="refund", order_no=order_no, refund_no=no, ours_amount=amount,
+                                    theirs_amount=amount, note="微信在相邻日账单中记录"))
+            elif (no in early and found_before is None) or (no in late and found_after is None):
+                self.figures.deferred += 1  # the adjacent bill is not out yet: decided by a later run
+            else:
+                self.record(rules.missing_at_wechat(no, order_no, amount, success_time))
+        self.expected.clear()
+
+    # ---- the record
+    def checkpoint(self, offset: int, active_ms: int) -> None:
+        now = now_utc()
+        store.update_run(self.bill_date, self.generation, {
+            "checkpoint": {"offset": offset, "figures": self.figures.to_dict(), "active_ms": active_ms},
+            "lease_until": iso(now + timedelta(seconds=lease_seconds())), "updated_at": iso(now)},
+            status=ReconStatus.RUNNING.value)
+
+
+def _execute(run: ReconRun, bill, figures: Figures, offset: int, active_ms: int, deadline: Deadline,
+             gateway) -> dict:
+    started = time.monotonic()
+    work = _Run(run, figures, gateway)
+
+    def elapsed_ms() -> int:
+        return active_ms + int((time.monotonic() - started) * 1000)
+
+    try:
+        work.load_index()
+        summary, n, pending = None, 0, []
+        for item in (bill if bill is not None else ()):
+            if isinstance(item, BillSummary):
+                summary = item
+                continue
+            n += 1
+            if n <= offset:  # done by an earlier invocation: only its index entry is consumed
+                if item.is_refund:
+                    work.expected.pop(item.out_refund_no, None)
+                continue
+            figures.count_line(item)
+            if not work.known(item):
+                pending.append(item)
+            if len(pending) >= BATCH_KEYS:
+                work.flush(pending)
+                if deadline.near():
+                    work.checkpoint(n, elapsed_ms())
+                    return _continue_later(run)
+                if n % CHECKPOINT_EVERY < BATCH_KEYS:
+                    work.checkpoint(n, elapsed_ms())
+        work.flush(pending)
+        work.settle_missing()
+        figures.ours["refunds"] += work.indexed_amount
+        figures.ours["refund_count"] += work.indexed_count
+        figures.close(summary)
+    except BillFormatError as exc:
+        return _fail(run, f"账单格式错误：{exc}", figures)
+    except Exception as exc:
+        log.exception("reconciliation failed")
+        _fail(run, f"对账中断：{type(exc).__name__}（可重新对账）", figures)
+        raise
+    now = now_utc()
+    done = {"status": ReconStatus.DONE.value, "figures": figures.to_dict(), "finished_at": iso(now),
+            "duration_ms": elapsed_ms(), "checkpoint": None, "lease_until": None, "reason": None,
+            "updated_at": iso(now)}
+    store.update_run(run.bill_date, run.generation, done)
+    for k, v in done.items():
+        setattr(run, k, v)
+    metrics.emit_reconciliation(run.bill_date, ReconStatus.DONE.value, figures, duration_ms=done["duration_ms"])
+    log.info("reconciliation done", extra={"lines": figures.lines_read, "matched": figures.matched,
+                                           "discrepancies": figures.discrepancies, "ms": done["duration_ms"]})
+    return view(run)
+
+
+def _continue_later(run: ReconRun) -> dict:
+    """Out of time: the checkpoint is stored; ask for a continuation (or leave it to the schedule)."""
+    url = os.environ.get("RECON_QUEUE_URL")
+    if url:
+        try:
+            from ..adapters import queue
+
+            client, _ = queue._client_and_url()
+            client.send_message(QueueUrl=url, MessageBody=json.dumps(
+                {"bill_date": run.bill_date, "generation": run.generation}))
+            # the next invocation takes the run at once: give up this lease
+            store.update_run(run.bill_date, run.generation, {"lease_until": None}, status=ReconStatus.RUNNING.value)
+        except Exception as exc:  # noqa: BLE001 - the schedule resumes it once the lease lapses
+            log.warning("reconciliation continuation not sent", extra={"error": type(exc).__name__})
+    log.info("reconciliation continues in another invocation", extra={"bill_date": run.bill_date})
+    return report(run.bill_date)
+
+
+def _fail(run: ReconRun, reason: str, figures: Figures | None = None) -> dict:
+    now = now_utc()
+    fields = {"status": ReconStatus.FAILED.value, "reason": reason, "lease_until": None, "finished_at": iso(now),
+              "updated_at": iso(now)}
+    if figures is not None:
+        fields["figures"] = figures.to_dict()
+    store.update_run(run.bill_date, run.generation, fields)
+    for k, v in fields.items():
+        setattr(run, k, v)
+    metrics.emit_reconciliation(run.bill_date, ReconStatus.FAILED.value, figures or Figures())
+    log.error("reconciliation failed", extra={"bill_date": run.bill_date, "reason": reason})
+    return view(run)
+
+
+# ---------------------------------------------------------------- the read side
+
+
+def view(run: ReconRun) -> dict:
+    status = ReconStatus(run.status)
+    figures = Figures.from_dict(run.figures).to_dict()
+    if status == ReconStatus.RUNNING and run.checkpoint:
+        figures = Figures.from_dict((run.checkpoint or {}).get("figures")).to_dict()
+    figures["classes"] = [{"class": c.value, "label": c.label, **figures["classes"][c.value]} for c in ReconClass]
+    return {"bill_date": run.bill_date, "status": status.value, "status_label": status.label,
+            "reason": run.reason, "generation": run.generation, "started_by": run.started_by,
+            "started_at": run.started_at, "finished_at": run.finished_at, "duration_ms": run.duration_ms,
+            "lines_done": (run.checkpoint or {}).get("offset") if status == ReconStatus.RUNNING else None,
+            **figures}
+
+
+def report(bill_date: str) -> dict:
+    run = store.get_run(bill_date)
+    if run is None:
+        raise ReconciliationNotFound("该日期尚未对账")
+    return view(run)
+
+
+def list_runs(now: datetime | None = None) -> dict:
+    """Every date that may be reconciled (newest first) with its run's status, if any."""
+    now = now or now_utc()
+    days = rules.dates(now)
+    known = store.runs(days)
+    items = []
+    for day in days:
+        run = known.get(day)
+        if run is None:
+            items.append({"bill_date": day, "status": None, "status_label": "未对账"})
+            continue
+        f = run.figures or {}
+        status = ReconStatus(run.status)
+        items.append({"bill_date": day, "status": status.value, "status_label": status.label, "reason": run.reason,
+                      "lines_read": f.get("lines_read"), "matched": f.get("matched"),
+                      "discrepancies": f.get("discrepancies"), "finished_at": run.finished_at})
+    return {"items": items}
+
+
+def discrepancy_view(d: ReconDiscrepancy) -> dict:
+    cls = ReconClass(d.cls)
+    return {"class": cls.value, "class_label": cls.label, "kind": d.kind, "order_no": d.order_no,
+            "refund_no": d.refund_no, "ours_amount": d.ours_amount, "theirs_amount": d.theirs_amount,
+            "ours_status": d.ours_status, "theirs_status": d.theirs_status, "line_no": d.line_no, "note": d.note,
+            "task_id": d.task_id, "found_at": d.found_at}
+
+
+def _run_for(bill_date: str) -> ReconRun:
+    run = store.get_run(bill_date)
+    if run is None:
+        raise ReconciliationNotFound("该日期尚未对账")
+    return run
+
+
+def list_discrepancies(bill_date: str, *, limit: int, cursor: str | None) -> dict:
+    run = _run_for(bill_date)
+    page = store.discrepancies(bill_date, run.generation, limit=limit, cursor=cursor)
+    return {"items": [discrepancy_view(d) for d in page.items], "next_cursor": page.next_cursor}
+
+
+CSV_COLUMNS = [
+    ("bill_date", "账单日期"), ("class_label", "差异类型"), ("kind", "类别"), ("order_no", "订单号"),
+    ("refund_no", "退款单号"), ("ours_amount", "本地金额(分)"), ("theirs_amount", "微信金额(分)"),
+    ("ours_status", "本地状态"), ("theirs_status", "微信状态"), ("note", "说明"), ("task_id", "任务编号"),
+]
+
+
+def export_csv(bill_date: str, *, limit: int, cursor: str | None):
+    """A day's discrepancies as CSV (UTF-8 with BOM), every cell neutralised against formula
+    injection; ``X-Next-Cursor`` names the next file when more rows follow."""
+    from .tasks import CsvFile
+
+    run = _run_for(bill_date)
+    page = store.discrepancies(bill_date, run.generation, limit=limit, cursor=cursor)
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
+    writer.writerow([title for _, title in CSV_COLUMNS])
+    for d in page.items:
+        row = {**discrepancy_view(d), "bill_date": bill_date,
+               "kind": "退款" if d.kind == "refund" else "支付"}
+        writer.writerow([neutralise_csv_cell("" if row.get(k) is None else row.get(k)) for k, _ in CSV_COLUMNS])
+    return CsvFile("\ufeff" + out.getvalue(), f"reconciliation-{bill_date}.csv", page.next_cursor)

@@ -1,0 +1,253 @@
+"""Reconciliation (对账) through the running stack: refunds made through the API, the simulator's
+trade bill with each injected discrepancy, the run over HTTP, the report, the tasks, the CSV."""
+from __future__ import annotations
+
+import csv
+import io
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from chalicelib.adapters import models
+from chalicelib.adapters.models import ManualTask, ReconRun, Refund
+from chalicelib.domain.reconciliation import beijing_day
+from chalicelib.services import reconciliation as recon
+
+CST = timezone(timedelta(hours=8))
+BASE = "/api/admin/reconciliations"
+
+
+def today() -> str:
+    return datetime.now(CST).strftime("%Y-%m-%d")
+
+
+def run(env, bill_date: str, status: int = 200) -> dict:
+    r = env.api.post(BASE, env.admin, {"bill_date": bill_date})
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+def classes(report: dict) -> dict:
+    return {c["class"]: c["count"] for c in report["classes"]}
+
+
+def discrepancies(env, bill_date: str) -> list[dict]:
+    r = env.api.get(f"{BASE}/{bill_date}/discrepancies?limit=100", env.admin)
+    assert r.status_code == 200, r.text
+    return r.json()["items"]
+
+
+def recon_tasks() -> list[ManualTask]:
+    models.bind()
+    return [t for t in ManualTask.scan() if t.type == "recon_discrepancy"]
+
+
+def refunded(env, n: int, amount: int) -> str:
+    """A refund of seeded order ``n`` made through the API and settled by WeChat's notification."""
+    order = env.order(n)
+    r = env.api.post("/api/admin/pay/refunds", env.admin, {"order_no": order.order_no, "amount": amount})
+    assert r.status_code == 201, r.text
+    refund_no = r.json()["refund_no"]
+    env.wait_status(refund_no, "success")
+    return refund_no
+
+
+def pending_paid(env) -> None:
+    """The seeded pending order (7) is paid at WeChat minutes ago; its notification arrives."""
+    url = env.stack.env["WECHAT_PAYMENT_NOTIFY_URL"]
+    assert env.sim.notify_payment(env.order(7).order_no, url) == 204
+
+
+@pytest.fixture
+def two_refunds(env):
+    """Two refunds that succeeded today (Beijing), both billed today; every payment known."""
+    env._set_env(RECON_MIDNIGHT_MINUTES="0")  # successes near midnight are covered by their own test
+    pending_paid(env)
+    return refunded(env, 2, 500), refunded(env, 13, 700)
+
+
+def test_everything_matches(env, two_refunds):
+    report = run(env, today())
+    assert report["status"] == "done"
+    assert classes(report)["matched"] >= 2 and report["discrepancies"] == 0
+    assert report["theirs"]["refunds"] == report["ours"]["refunds"] and report["totals_match"] is True
+    assert report["bill_consistent"] is True
+    assert report["lines_read"] == report["matched"] and report["duration_ms"] >= 0
+    assert discrepancies(env, today()) == [] and recon_tasks() == []
+    listed = env.api.get(BASE, env.admin).json()["items"]
+    assert listed[0]["bill_date"] == today() and listed[0]["status"] == "done" and len(listed) == 91
+
+
+def test_a_refund_the_bill_lacks_is_missing_at_wechat(env, two_refunds):
+    first, _ = two_refunds
+    env.sim.add_bill_fault(kind="DROP_LINE", out_refund_no=first)
+    report = run(env, today())
+    assert classes(report)["missing_at_wechat"] == 1 and report["discrepancies"] == 1
+    [d] = discrepancies(env, today())
+    assert (d["class"], d["refund_no"], d["ours_amount"], d["ours_status"]) == ("missing_at_wechat", first, 500,
+                                                                                 "success")
+    assert d["order_no"] == env.order(2).order_no
+    [task] = recon_tasks()
+    assert task.task_id == f"recon.{today()}.missing_at_wechat.{first}" and task.refund_no == first
+    assert report["totals_match"] is False and report["ours"]["refunds"] - report["theirs"]["refunds"] == 500
+
+
+def test_an_amount_the_bill_changed_is_an_amount_mismatch(env, two_refunds):
+    _, second = two_refunds
+    env.sim.add_bill_fault(kind="CHANGE_AMOUNT", out_refund_no=second, amount=650)
+    report = run(env, today())
+    assert classes(report)["amount_mismatch"] == 1 and report["discrepancies"] == 1
+    [d] = discrepancies(env, today())
+    assert (d["class"], d["refund_no"], d["ours_amount"], d["theirs_amount"]) == ("amount_mismatch", second, 700, 650)
+    assert [t.task_id for t in recon_tasks()] == [f"recon.{today()}.amount_mismatch.{second}"]
+
+
+def test_a_refund_we_never_made_is_missing_here(env, two_refunds):
+    order = env.order(4)
+    env.sim.add_bill_fault(kind="EXTRA_REFUND", bill_date=today(), out_trade_no=order.order_no, amount=300,
+                           out_refund_no="PLATFORMX1")
+    report = run(env, today())
+    assert classes(report)["missing_here"] == 1 and report["discrepancies"] == 1
+    [d] = discrepancies(env, today())
+    assert (d["class"], d["refund_no"], d["order_no"], d["theirs_amount"], d["ours_amount"]) == \
+        ("missing_here", "PLATFORMX1", order.order_no, 300, None)
+    assert [t.order_no for t in recon_tasks()] == [order.order_no]
+
+
+def test_a_flipped_status_is_a_status_mismatch(env, two_refunds):
+    first, _ = two_refunds
+    env.sim.add_bill_fault(kind="FLIP_STATUS", out_refund_no=first, status="PROCESSING")
+    report = run(env, today())
+    assert classes(report)["status_mismatch"] == 1 and report["discrepancies"] == 1
+    [d] = discrepancies(env, today())
+    assert (d["class"], d["ours_status"], d["theirs_status"]) == ("status_mismatch", "success", "PROCESSING")
+
+
+def test_a_success_we_had_not_heard_of_goes_through_the_transition(env):
+    env._set_env(RECON_MIDNIGHT_MINUTES="0")
+    pending_paid(env)
+    order, refund_no = env.refund_without_notification(14, 990)
+    assert env.refund(refund_no).status == "processing"
+    report = run(env, today())
+    refund = env.refund(refund_no)
+    assert refund.status == "success" and refund.events[-1].actor == "reconciliation"
+    assert refund.success_day == today() and refund.success_actor == "reconciliation"
+    assert env.fresh(order.order_no).refunded_amount == 990
+    env.check_invariants(order.order_no)
+    assert report["applied"] == 1 and classes(report)["status_mismatch"] == 1
+    [d] = discrepancies(env, today())
+    assert (d["class"], d["ours_status"], d["theirs_status"]) == ("status_mismatch", "processing", "SUCCESS")
+    assert env.drain_restorations() == 1  # the normal success path: restoration queued
+    # the rerun reads the refund as settled by the bill and reports the same
+    again = run(env, today())
+    assert classes(again) == classes(report) and again["applied"] == 0
+    assert len(recon_tasks()) == 1
+
+
+def test_payments_every_class_and_a_rerun_opens_no_new_task(env):
+    paid = env.order(1)
+    pay_day = beijing_day(paid.payment.paid_at)
+    cancelled = env.order(8)
+    env.sim.register_transaction(cancelled.actual_amount, cancelled.order_no,
+                                 paid_at=datetime.fromisoformat(paid.payment.paid_at.replace("Z", "+00:00")).timestamp())
+    env.sim.register_transaction(1234, "GBNOTOURS0001",
+                                 paid_at=datetime.fromisoformat(paid.payment.paid_at.replace("Z", "+00:00")).timestamp())
+    env.sim.add_bill_fault(kind="CHANGE_AMOUNT", out_trade_no=paid.order_no, amount=paid.actual_amount + 1)
+    report = run(env, pay_day)
+    found = {(d["class"], d["order_no"]) for d in discrepancies(env, pay_day)}
+    assert found == {("amount_mismatch", paid.order_no), ("status_mismatch", cancelled.order_no),
+                     ("missing_here", "GBNOTOURS0001")}
+    assert report["discrepancies"] == 3 and classes(report)["matched"] == report["lines_read"] - 3
+    assert report["bill_consistent"] is True and report["theirs"]["payments"] > 0
+    tasks = sorted(t.task_id for t in recon_tasks())
+    again = run(env, pay_day)
+    assert classes(again) == classes(report) and again["generation"] == report["generation"] + 1
+    assert {(d["class"], d["order_no"]) for d in discrepancies(env, pay_day)} == found
+    assert sorted(t.task_id for t in recon_tasks()) == tasks and len(tasks) == 3
+
+
+def test_a_bill_that_is_not_ready(env, two_refunds):
+    env.sim.add_bill_fault(kind="NOT_READY", bill_date=today())
+    report = run(env, today())
+    assert report["status"] == "not_ready" and report["lines_read"] == 0
+    assert env.api.get(f"{BASE}/{today()}", env.admin).json()["status_label"] == "账单未出"
+    assert recon_tasks() == []
+
+
+def test_a_hash_mismatch_is_refused_and_nothing_is_recorded(env, two_refunds):
+    first, _ = two_refunds
+    env.sim.add_bill_fault(kind="DROP_LINE", out_refund_no=first)
+    env.sim.add_bill_fault(kind="HASH_MISMATCH", bill_date=today())
+    r = env.api.post(BASE, env.admin, {"bill_date": today()})
+    assert r.status_code == 502 and r.json()["code"] == "BILL_HASH_MISMATCH"
+    missing = env.api.get(f"{BASE}/{today()}", env.admin)
+    assert missing.status_code == 404 and missing.json()["code"] == "RECONCILIATION_NOT_FOUND"
+    assert recon_tasks() == []
+
+
+def test_a_success_billed_the_next_day_matches_across_midnight(env, two_refunds):
+    """Ours says it succeeded at 23:59:50 yesterday; WeChat billed it today."""
+    first, _ = two_refunds
+    env._set_env(RECON_MIDNIGHT_MINUTES="15")
+    yesterday = (datetime.now(CST) - timedelta(days=1)).strftime("%Y-%m-%d")
+    models.bind()
+    Refund(first).update(actions=[Refund.success_day.set(yesterday),
+                                  Refund.success_time.set(f"{yesterday}T23:59:50+08:00")])
+    report = run(env, yesterday)
+    assert report["matched_adjacent"] == 1 and classes(report)["missing_at_wechat"] == 0
+    assert recon_tasks() == []
+
+
+def test_a_success_near_midnight_waits_for_the_next_days_bill(env, two_refunds):
+    first, _ = two_refunds
+    env._set_env(RECON_MIDNIGHT_MINUTES="15")
+    env.sim.add_bill_fault(kind="DROP_LINE", out_refund_no=first)
+    models.bind()
+    Refund(first).update(actions=[Refund.success_time.set(f"{today()}T23:59:50+08:00")])
+    report = run(env, today())  # tomorrow's bill does not exist yet
+    assert report["deferred"] == 1 and report["discrepancies"] == 0 and recon_tasks() == []
+
+
+def test_bad_requests(env):
+    for body in ({"bill_date": "2020-01-01"}, {"bill_date": "yesterday"}, {}, {"bill_date": today(), "x": 1}):
+        r = env.api.post(BASE, env.admin, body)
+        assert r.status_code == 400 and r.json()["code"] == "VALIDATION_ERROR", (body, r.text)
+    assert env.api.get(f"{BASE}/2020-13-01", env.admin).status_code == 400
+    assert env.api.get(f"{BASE}/{today()}/discrepancies?format=xml", env.admin).status_code == 400
+    never = env.api.get(f"{BASE}/{today()}/discrepancies", env.admin)
+    assert never.status_code == 404 and never.json()["code"] == "RECONCILIATION_NOT_FOUND"
+    assert env.api.get(BASE, env.user("u1001")).status_code == 403
+
+
+def test_csv_export_is_injection_safe(env, two_refunds):
+    order = env.order(4)
+    env.sim.add_bill_fault(kind="EXTRA_REFUND", bill_date=today(), out_trade_no=order.order_no, amount=300,
+                           out_refund_no="PLATFORMX2")
+    run(env, today())
+    r = env.api.get(f"{BASE}/{today()}/discrepancies?format=csv", env.admin)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(r.text.lstrip("\ufeff"))))
+    assert rows[0][:4] == ["账单日期", "差异类型", "类别", "订单号"]
+    [row] = rows[1:]
+    assert row[1] == "本地无记录" and row[3] == order.order_no and row[4] == "PLATFORMX2"
+    assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row)
+
+
+def test_a_run_out_of_time_continues_from_its_checkpoint(env, two_refunds, monkeypatch):
+    """Checkpoint after every line (one key a batch, no time left), then resume to the end."""
+    monkeypatch.setattr(recon, "BATCH_KEYS", 1)
+    env.sim.register_transaction(4321, "GBNOTOURS0002", paid_at=time.time())
+    whole = recon.start(today(), actor="test", deadline=recon.Deadline(3600))
+    first = recon.start(today(), actor="test", deadline=recon.Deadline(0))
+    assert first["status"] == "running" and first["lines_done"] >= 1
+    report = first
+    for _ in range(whole["lines_read"] + 1):
+        models.bind()
+        ReconRun(today(), "RUN").update(actions=[ReconRun.lease_until.remove()])  # as if the worker stopped
+        report = recon.resume(today(), first["generation"], deadline=recon.Deadline(0))
+        if report["status"] != "running":
+            break
+    assert report["status"] == "done"
+    assert classes(report) == classes(whole) and report["lines_read"] == whole["lines_read"]
+    assert report["ours"] == whole["ours"] and report["theirs"] == whole["theirs"]
