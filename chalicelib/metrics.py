@@ -61,7 +61,8 @@ EVENT_METRICS = (WECHAT_CONFIG_ERRORS, OFFLINE_REFUNDS, PAYMENT_ANOMALIES)
 def all_metrics() -> frozenset[str]:
     """Every metric name this code emits (the template's alarms may use only these)."""
     return frozenset([*_REPORT_METRICS.values(), *_STUCK_METRICS.values(), *_PAYMENT_METRICS.values(),
-                      "RestoreSwept", *EVENT_METRICS])
+                      "RestoreSwept", *EVENT_METRICS, *_RECON_METRICS.values(), "ReconLines", "ReconMatched",
+                      "ReconDiscrepancies", "ReconFailed", "ReconNotReady", "ReconDeferred", "ReconDurationMs"])
 
 
 def count(name: str, n: int = 1, *, stream=None) -> dict | None:
@@ -69,8 +70,10 @@ def count(name: str, n: int = 1, *, stream=None) -> dict | None:
     return emit({name: int(n)}, stream=stream)
 
 
-def emit(values: dict[str, int], *, stream=None) -> dict | None:
-    """One EMF line with ``values`` (metric name -> count). Never raises."""
+def emit(values: dict[str, int], *, units: dict[str, str] | None = None, extra: dict | None = None,
+         stream=None) -> dict | None:
+    """One EMF line with ``values`` (metric name -> value; Count unless ``units`` says otherwise)
+    and ``extra`` properties that are not metrics. Never raises."""
     try:
         from .config import stage
 
@@ -80,10 +83,11 @@ def emit(values: dict[str, int], *, stream=None) -> dict | None:
                 "CloudWatchMetrics": [{
                     "Namespace": NAMESPACE,
                     "Dimensions": [["Stage"]],
-                    "Metrics": [{"Name": name, "Unit": "Count"} for name in values],
+                    "Metrics": [{"Name": name, "Unit": (units or {}).get(name, "Count")} for name in values],
                 }],
             },
             "Stage": stage(),
+            **(extra or {}),
             **values,
         }
         print(json.dumps(doc, separators=(",", ":")), file=stream or sys.stdout, flush=True)
@@ -108,8 +112,6 @@ def emit_reconciliation(bill_date: str, status: str, figures, *, duration_ms: in
     the run failed or its bill was refused) and the duration. Every metric on every run, zeros
     included. Never raises."""
     try:
-        from .config import stage
-
         data = figures.to_dict() if hasattr(figures, "to_dict") else dict(figures)
         classes = data.get("classes") or {}
         values = {"ReconLines": int(data.get("lines_read") or 0), "ReconMatched": int(data.get("matched") or 0)}
@@ -118,20 +120,10 @@ def emit_reconciliation(bill_date: str, status: str, figures, *, duration_ms: in
         values["ReconFailed"] = 1 if status == "failed" else 0
         values["ReconNotReady"] = 1 if status == "not_ready" else 0
         values["ReconDeferred"] = int(data.get("deferred") or 0)
-        metrics_list = [{"Name": name, "Unit": "Count"} for name in values]
+        units = {}
         if duration_ms is not None:
             values["ReconDurationMs"] = int(duration_ms)
-            metrics_list.append({"Name": "ReconDurationMs", "Unit": "Milliseconds"})
-        doc = {
-            "_aws": {
-                "Timestamp": int(time.time() * 1000),
-                "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [["Stage"]], "Metrics": metrics_list}],
-            },
-            "Stage": stage(),
-            "BillDate": bill_date,
-            **values,
-        }
-        print(json.dumps(doc, separators=(",", ":")), file=stream or sys.stdout, flush=True)
-        return doc
+            units["ReconDurationMs"] = "Milliseconds"
+        return emit(values, units=units, stream=stream, extra={"BillDate": bill_date})
     except Exception:  # noqa: BLE001 - observability must never break the work it observes
         return None

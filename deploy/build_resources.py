@@ -89,8 +89,8 @@ SECRETS = {
     "CURSOR_SECRET": "api/cursor-secret",
 }
 
-GET, BATCH_GET, PUT, UPDATE = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
-                               "dynamodb:UpdateItem")
+GET, BATCH_GET, PUT, UPDATE, QUERY = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
+                                      "dynamodb:UpdateItem", "dynamodb:Query")
 ALL = "*"  # every table (or index) of the stack
 
 
@@ -105,6 +105,7 @@ class Access:
     indexes: tuple = ()
     send_restore: bool = False
     secrets: tuple = ()
+    send_recon: bool = False  # it hands an unfinished reconciliation to its queue
 
 
 # Read from chalicelib/ (keys: Chalice's function names). Change it with the code it describes;
@@ -141,6 +142,19 @@ FUNCTION_ACCESS = {
         "manual_tasks": [PUT],
     }, indexes=("orders/awaiting_payment", "payment_refunds/pending_work"), send_restore=True,
         secrets=("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY")),
+    # services/reconciliation.py (the daily run and its continuation): download the trade bill
+    # (merchant key material), read our orders and refunds in batches and the refunds that
+    # succeeded that day (by_success_day index), store the run and its discrepancies, open
+    # 对账差异 tasks, settle refunds the bill shows successful (refund + order balances, then a
+    # restoration message), and hand an unfinished run to the reconciliation queue.
+    "reconcile": (RECONCILE := Access(tables={
+        "reconciliations": [BATCH_GET, GET, PUT, UPDATE, QUERY],
+        "payment_refunds": [BATCH_GET, GET, UPDATE],
+        "orders": [BATCH_GET, GET, UPDATE],
+        "manual_tasks": [PUT],
+    }, indexes=("payment_refunds/by_success_day",), send_restore=True, send_recon=True,
+        secrets=("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY"))),
+    "reconcile_continue": RECONCILE,
 }
 
 # The restoration consumer's concurrency cap (the SQS event source's MaximumConcurrency), see
@@ -400,6 +414,15 @@ def restore_queue(project: Project) -> str:
     return name
 
 
+def recon_queue(project: Project) -> str:
+    """The queue an unfinished reconciliation continues through (RECON_QUEUE_NAME)."""
+    name = project.env.get("RECON_QUEUE_NAME")
+    if name not in project.queues():
+        raise SystemExit(f"RECON_QUEUE_NAME={name!r} is not consumed by any @app.on_sqs_message handler "
+                         f"(queues: {project.queues()})")
+    return name
+
+
 # ---------------------------------------------------------------- IAM
 
 
@@ -453,8 +476,11 @@ def policy_document(project: Project, fn: Function) -> dict:
     if access.send_restore:
         statements.append({"Sid": "RestoreQueueSend", "Effect": "Allow", "Action": SQS_SEND_ACTIONS,
                            "Resource": [sub(ARN % ("sqs", restore_queue(project)))]})
+    if access.send_recon:
+        statements.append({"Sid": "ReconQueueSend", "Effect": "Allow", "Action": SQS_SEND_ACTIONS,
+                           "Resource": [sub(ARN % ("sqs", recon_queue(project)))]})
     if fn.queue:
-        statements.append({"Sid": "RestoreQueueConsume", "Effect": "Allow", "Action": SQS_CONSUME_ACTIONS,
+        statements.append({"Sid": "QueueConsume", "Effect": "Allow", "Action": SQS_CONSUME_ACTIONS,
                            "Resource": [sub(ARN % ("sqs", fn.queue))]})
     if fn.scheduled:  # Lambda sends a failed asynchronous invocation with the function's role
         statements.append({"Sid": "FailureQueueSend", "Effect": "Allow", "Action": ["sqs:SendMessage"],
@@ -498,7 +524,8 @@ def check_policy_config(project: Project) -> None:
 
 
 def function_environment(project: Project) -> dict:
-    env: dict = {"RESTORE_QUEUE_URL": {"Ref": queue_logical_id(project, restore_queue(project))}}
+    env: dict = {"RESTORE_QUEUE_URL": {"Ref": queue_logical_id(project, restore_queue(project))},
+                 "RECON_QUEUE_URL": {"Ref": queue_logical_id(project, recon_queue(project))}}
     for param, (var, _) in WECHAT_PARAMETERS.items():
         env[var] = {"Ref": param}
     for var, route in NOTIFY_ROUTES.items():
@@ -564,6 +591,22 @@ def alarms(project: Project) -> dict:
             project, what, _metric(project, name, "Sum"), suffix=re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower(),
             Period=300, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
             TreatMissingData="notBreaching")
+    out["ReconDiscrepanciesAlarm"] = _alarm(
+        project, "The daily reconciliation found discrepancies between our books and WeChat Pay's bill: "
+                 "see the 对账差异 tasks and the day's report in the console.",
+        _metric(project, "ReconDiscrepancies", "Sum"), suffix="recon-discrepancies",
+        Period=86400, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching")
+    out["ReconFailedAlarm"] = _alarm(
+        project, "A reconciliation run failed (bill refused, hash mismatch, or an error): see its report.",
+        _metric(project, "ReconFailed", "Sum"), suffix="recon-failed",
+        Period=3600, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching")
+    out["ReconSilentAlarm"] = _alarm(
+        project, "No reconciliation ran for a day: the daily schedule is failing or not running.",
+        _metric(project, "ReconLines", "SampleCount"), suffix="recon-silent",
+        Period=86400, EvaluationPeriods=1, Threshold=1, ComparisonOperator="LessThanThreshold",
+        TreatMissingData="breaching")
     silent = max(900, project.poll_minutes * 60 * 5)
     out["PollerSilentAlarm"] = _alarm(
         project, "The scheduled poller reported nothing: it is failing or not running, so overdue "
