@@ -11,7 +11,8 @@ from chalicelib.adapters.models import (
 )
 from chalicelib.domain.enums import OrderStatus, ShippingStatus, SourceType
 from chalicelib.domain.refunds import iso
-from chalicelib.services.payments import pay_check_due
+from chalicelib.adapters.models import shard_key
+from chalicelib.services.payments import PAY_CHECK, pay_check_due
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,8 @@ def seed(now: datetime | None = None) -> list[PaidTransaction]:
     for o in orders:  # the shop's order writer puts pending orders in the payment-check index
         if o.status == OrderStatus.PENDING.value:
             # the demo's pending order expects its notification: ask WeChat only if none came
-            o.pay_check, o.pay_check_due_at = "pending", max(pay_check_due(o.created_at),
-                                                             iso(datetime.now(timezone.utc) + timedelta(minutes=30)))
+            o.pay_check = shard_key(PAY_CHECK, o.order_no, "pay_check")
+            o.pay_check_due_at = max(pay_check_due(o.created_at), iso(datetime.now(timezone.utc) + timedelta(minutes=30)))
     SEEDED_ORDERS.clear()
     SEEDED_ORDERS.update({int(o.order_no[-4:]): o.order_no for o in orders})
     for group in (users, orders, coupons, inventory, ledger):

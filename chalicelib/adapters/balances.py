@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from ..domain.enums import OrderStatus
 from ..domain.refunds import MAX_REFUNDS_PER_ORDER
-from .models import Order
+from .models import Order, shard_key
 from .repository import TxItem
 
 LABEL = "order"
@@ -34,6 +34,11 @@ LABEL = "order"
 
 def _item(order_no: str, actions: list, condition) -> TxItem:
     return TxItem(LABEL, "update", Order(order_no), condition, actions)
+
+
+def _status(order_no: str, status: OrderStatus) -> list:
+    """Set the order's status and the sharded index key that moves with it."""
+    return [Order.status.set(status.value), Order.status_key.set(shard_key(status.value, order_no, "status"))]
 
 
 def _refundable_order():
@@ -96,7 +101,7 @@ def settle(order_no: str, amount: int, *, refunded_before: int, actual: int, now
     actions = [Order.reserved_amount.add(-amount), Order.refunded_amount.add(amount),
                Order.updated_at.set(now)]
     if refunded_before + amount >= actual:
-        actions.append(Order.status.set(OrderStatus.REFUNDED.value))
+        actions += _status(order_no, OrderStatus.REFUNDED)
     return _item(order_no, actions, Order.refunded_amount == refunded_before)
 
 
@@ -109,7 +114,7 @@ def _payment_arrived(total: int, transaction_id: str | None, paid_at: str, now: 
 def mark_paid(order_no: str, *, total: int, transaction_id: str | None, paid_at: str, now: str) -> TxItem:
     """A pending order's payment arrived for exactly its amount: all of it becomes refundable,
     and the order leaves the payment-check index."""
-    actions = [Order.status.set(OrderStatus.PAID.value)] + _payment_arrived(total, transaction_id, paid_at, now)
+    actions = _status(order_no, OrderStatus.PAID) + _payment_arrived(total, transaction_id, paid_at, now)
     cond = (Order.status == OrderStatus.PENDING.value) & (Order.actual_amount == total)
     return _item(order_no, actions, cond)
 

@@ -3,6 +3,7 @@ bound lazily by ``bind()`` on first use, never at import time."""
 from __future__ import annotations
 
 import threading
+import zlib
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -16,6 +17,25 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProject
 from pynamodb.models import Model
 
 from .. import config
+
+# ---------------------------------------------------------------- sharded index keys
+#
+# An index whose partition key has few values (every order "ORDER", every paid order 2, every
+# pending refund "poll") puts all its writes on one partition (~1 000 writes/s). Such keys are
+# spread over SHARDS partitions, the shard chosen from the item's own key (stable), and the
+# readers fan out over the shards and merge (repository._fanout_page). Changing a shard count
+# needs a backfill of the items' key attributes.
+SHARDS = {"list": 8, "status": 8, "work": 8, "pay_check": 4}
+
+
+def shard_key(value, item_key: str, kind: str) -> str:
+    """``value#n``: ``value`` spread over ``SHARDS[kind]`` partitions by ``item_key``."""
+    return f"{value}#{zlib.crc32(item_key.encode('utf-8')) % SHARDS[kind]}"
+
+
+def shard_keys(value, kind: str) -> list[str]:
+    """Every partition ``value`` is spread over (the readers' fan-out)."""
+    return [f"{value}#{i}" for i in range(SHARDS[kind])]
 
 
 # ---------------------------------------------------------------- orders
@@ -71,16 +91,18 @@ class OrdersByUser(GlobalSecondaryIndex):
 
 
 class OrdersByStatus(GlobalSecondaryIndex):
+    """Orders of one status, newest first; ``status_key`` is the status, sharded."""
+
     class Meta:
-        index_name = "by_status"
+        index_name = "by_status_key"
         projection = AllProjection()
 
-    status = NumberAttribute(hash_key=True)
+    status_key = UnicodeAttribute(hash_key=True)
     created_at = UnicodeAttribute(range_key=True)
 
 
 class OrdersByTime(GlobalSecondaryIndex):
-    """All orders newest first (the unfiltered admin list)."""
+    """All orders newest first (the unfiltered admin list); ``list_pk`` is "ORDER", sharded."""
 
     class Meta:
         index_name = "by_time"
@@ -127,7 +149,8 @@ class Order(Model):
     lottery = ListAttribute(of=Draw, null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute(null=True)
-    list_pk = UnicodeAttribute(default="ORDER")
+    list_pk = UnicodeAttribute(null=True)  # shard_key("ORDER", order_no, "list"), set on creation
+    status_key = UnicodeAttribute(null=True)  # shard_key(status, order_no, "status"), moved with status
     # refund balances (fen); see domain.refunds for the invariant
     refundable_amount = NumberAttribute(default=0)
     reserved_amount = NumberAttribute(default=0)
@@ -147,6 +170,13 @@ class Order(Model):
     by_status = OrdersByStatus()
     by_time = OrdersByTime()
     awaiting_payment = OrdersAwaitingPayment()
+
+    def __init__(self, hash_key=None, range_key=None, _user_instantiated=True, **attributes):
+        super().__init__(hash_key, range_key, _user_instantiated, **attributes)
+        if _user_instantiated and hash_key is not None and attributes:  # a new order, not a key stub
+            self.list_pk = self.list_pk or shard_key("ORDER", hash_key, "list")
+            if self.status is not None:
+                self.status_key = shard_key(self.status, hash_key, "status")
 
 
 class User(Model):
@@ -228,16 +258,18 @@ class RefundsByOrder(GlobalSecondaryIndex):
 
 
 class RefundsByStatus(GlobalSecondaryIndex):
+    """Refunds of one status (the review queue, lists); ``status_key`` is the status, sharded."""
+
     class Meta:
-        index_name = "by_status"
+        index_name = "by_status_key"
         projection = AllProjection()
 
-    status = UnicodeAttribute(hash_key=True)
+    status_key = UnicodeAttribute(hash_key=True)
     created_at = UnicodeAttribute(range_key=True)
 
 
 class RefundsPendingWork(GlobalSecondaryIndex):
-    """Sparse: only refunds with work left (``poll`` while WeChat's outcome is awaited,
+    """Sparse: only refunds with work left (``poll#n`` while WeChat's outcome is awaited,
     ``restore`` while restoration is pending). Its size is the backlog, not history."""
 
     class Meta:
@@ -306,6 +338,8 @@ class Refund(Model):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
 
+    status_key = UnicodeAttribute(null=True)  # shard_key(status, refund_no, "status"), moved with status
+
     by_order = RefundsByOrder()
     by_status = RefundsByStatus()
     pending_work = RefundsPendingWork()
@@ -327,11 +361,13 @@ class NotifyReceipt(Model):
 
 
 class TasksByStatus(GlobalSecondaryIndex):
+    """Tasks open or done, newest first; ``status_key`` is the status, sharded."""
+
     class Meta:
-        index_name = "by_status"
+        index_name = "by_status_key"
         projection = AllProjection()
 
-    status = UnicodeAttribute(hash_key=True)
+    status_key = UnicodeAttribute(hash_key=True)
     created_at = UnicodeAttribute(range_key=True)
 
 
@@ -352,8 +388,14 @@ class ManualTask(Model):
     done_at = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     detail = JSONAttribute(null=True)  # what the task is about, e.g. the payment WeChat reported
+    status_key = UnicodeAttribute(null=True)  # shard_key(status, task_id, "status")
 
     by_status = TasksByStatus()
+
+    def __init__(self, hash_key=None, range_key=None, _user_instantiated=True, **attributes):
+        super().__init__(hash_key, range_key, _user_instantiated, **attributes)
+        if _user_instantiated and hash_key is not None and attributes:  # a new task, not a key stub
+            self.status_key = shard_key(self.status, hash_key, "status")
 
 
 # ---------------------------------------------------------------- reconciliation (对账)

@@ -111,6 +111,96 @@ def _page(model, index, hash_key, *, newest_first: bool, limit: int, cursor: str
     return Page(items, encode_cursor(start, scope) if len(items) >= limit and start else None)
 
 
+def _key_of(model, index, item) -> dict:
+    """The DynamoDB start key that resumes an index query right after ``item``."""
+    attrs = model.get_attributes()
+    out = {}
+    for name in _key_names(model, index):
+        attr = attrs[name]
+        out[name] = {attr.attr_type: attr.serialize(getattr(item, name))}
+    return out
+
+
+def _fanout_page(model, index, hash_keys: list[str], sort_attr: str, *, newest_first: bool, limit: int,
+                 cursor: str | None, filter_condition=None) -> Page:
+    """``_page`` over an index whose partition key is sharded: each shard is read from where the
+    cursor left it (up to ``limit`` items), the shards are merged in ``sort_attr`` order and the
+    first ``limit`` items are the page. The cursor holds each shard's resume key (None once a
+    shard is used up) and is signed for this query like any other."""
+    scope = _scope(model, index, ",".join(hash_keys), newest_first, filter_condition) + "|fanout"
+    names = _key_names(model, index)
+    starts: list = [None] * len(hash_keys)
+    done = [False] * len(hash_keys)
+    if cursor:
+        try:
+            keys = cursors.verify(cursor, scope).get("s")
+        except (ValueError, TypeError):
+            keys = None
+        if not isinstance(keys, list) or len(keys) != len(hash_keys):
+            raise ValidationError("cursor is not valid for this list; use the next_cursor of the previous page "
+                                  "of the same list", details={"field": "cursor"})
+        for i, key in enumerate(keys):
+            if key == 0:
+                done[i] = True
+            elif key is not None:
+                starts[i] = _checked_start(key, names)
+    runs = []
+    for i, hash_key in enumerate(hash_keys):
+        items: list = []
+        start, more = starts[i], not done[i]
+        while more and len(items) < limit:
+            result = index.query(hash_key, scan_index_forward=not newest_first, limit=limit - len(items),
+                                 last_evaluated_key=start, filter_condition=filter_condition)
+            items.extend((i, it) for it in result)
+            start = result.last_evaluated_key
+            more = bool(start)
+        runs.append((items, more))
+    table_keys = [model._hash_keyname] + ([model._range_keyname] if model._range_keyname else [])
+
+    def order(entry):
+        return (getattr(entry[1], sort_attr), *(getattr(entry[1], k) for k in table_keys))
+
+    merged = sorted((e for items, _ in runs for e in items), key=order, reverse=newest_first)
+    page = merged[:limit]
+    taken = [0] * len(hash_keys)
+    last: list = [None] * len(hash_keys)
+    for shard, item in page:
+        taken[shard] += 1
+        last[shard] = item
+    next_keys = []
+    for i, (items, more) in enumerate(runs):
+        if done[i] or (taken[i] == len(items) and not more):
+            next_keys.append(0)  # used up
+        elif last[i] is not None:
+            next_keys.append(_key_of(model, index, last[i]))
+        else:
+            next_keys.append(starts[i])  # nothing of it on this page: resume where it was
+    has_more = any(k != 0 for k in next_keys)
+    return Page([item for _, item in page], cursors.sign({"s": next_keys}, scope) if has_more else None)
+
+
+def _checked_start(value, names) -> dict:
+    """A shard's resume key from a (signed) cursor, checked like a single-query cursor's key."""
+    if not isinstance(value, dict) or set(value) != names:
+        raise ValidationError("cursor is not valid for this list", details={"field": "cursor"})
+    for attr in value.values():
+        if not (isinstance(attr, dict) and len(attr) == 1):
+            raise ValidationError("cursor is not valid for this list", details={"field": "cursor"})
+        (kind, raw), = attr.items()
+        if kind not in ("S", "N") or not isinstance(raw, str) or (kind == "N" and not _NUMBER.match(raw)):
+            raise ValidationError("cursor is not valid for this list", details={"field": "cursor"})
+    return value
+
+
+def _fanout_due(index, hash_keys: list[str], condition, limit: int, sort_attr: str) -> list:
+    """The first ``limit`` items due over every shard of a sparse work index, oldest due first:
+    one Query per shard (the cost follows the backlog, never the history)."""
+    items = []
+    for hash_key in hash_keys:
+        items.extend(index.query(hash_key, condition, limit=limit))
+    return sorted(items, key=lambda it: getattr(it, sort_attr))[:limit]
+
+
 # ---------------------------------------------------------------- orders and users
 
 
@@ -146,14 +236,17 @@ def list_orders(*, status: int | None, source_type: int | None, user_id: str | N
         index, hash_key = Order.by_user, user_id
         if status is not None:
             filt = Order.status == status
-    elif status is not None:
-        index, hash_key = Order.by_status, status
-    else:
-        index, hash_key = Order.by_time, "ORDER"
     if source_type is not None:
         cond = Order.source_type == source_type
         filt = cond if filt is None else (filt & cond)
-    return _page(Order, index, hash_key, newest_first=True, limit=limit, cursor=cursor, filter_condition=filt)
+    if user_id is not None:
+        return _page(Order, index, hash_key, newest_first=True, limit=limit, cursor=cursor, filter_condition=filt)
+    if status is not None:
+        index, hash_keys = Order.by_status, models.shard_keys(status, "status")
+    else:
+        index, hash_keys = Order.by_time, models.shard_keys("ORDER", "list")
+    return _fanout_page(Order, index, hash_keys, "created_at", newest_first=True, limit=limit, cursor=cursor,
+                        filter_condition=filt)
 
 
 # ---------------------------------------------------------------- refunds
@@ -226,20 +319,24 @@ def list_refunds(*, status: str | None, order_no: str | None, oldest_first: bool
                      filter_condition=filt)
     if status is None:
         raise ValidationError("give status or order_no to list refunds")
-    return _page(Refund, Refund.by_status, status, newest_first=not oldest_first, limit=limit, cursor=cursor)
+    return _fanout_page(Refund, Refund.by_status, models.shard_keys(status, "status"), "created_at",
+                        newest_first=not oldest_first, limit=limit, cursor=cursor)
 
 
 def due_work(kind: str, due_before: str, limit: int) -> list[str]:
     """refund_nos whose work of ``kind`` is due: a Query on the sparse index, never a Scan."""
     models.bind()
-    result = Refund.pending_work.query(kind, Refund.work_due_at <= due_before, limit=limit)
-    return [r.refund_no for r in result]
+    due = _fanout_due(Refund.pending_work, models.shard_keys(kind, "work"), Refund.work_due_at <= due_before,
+                      limit, "work_due_at")
+    return [r.refund_no for r in due]
 
 
 def due_payment_checks(kind: str, due_before: str, limit: int) -> list[str]:
     """order_nos whose payment is due to be asked about: a Query on the sparse index."""
     models.bind()
-    return [o.order_no for o in Order.awaiting_payment.query(kind, Order.pay_check_due_at <= due_before, limit=limit)]
+    due = _fanout_due(Order.awaiting_payment, models.shard_keys(kind, "pay_check"),
+                      Order.pay_check_due_at <= due_before, limit, "pay_check_due_at")
+    return [o.order_no for o in due]
 
 
 def schedule_pay_check(order_no: str, *, due_at: str, attempts: int) -> bool:
@@ -387,14 +484,27 @@ def _put(model, condition) -> bool:
 
 def new_refund(refund: Refund) -> TxItem:
     """Put a refund that does not exist yet (its refund_no is the idempotency key's image)."""
+    refund.status_key = models.shard_key(refund.status, refund.refund_no, "status")
+    if refund.work:
+        refund.work = models.shard_key(refund.work, refund.refund_no, "work")
     return TxItem("refund", "put", refund, Refund.refund_no.does_not_exist())
+
+
+def _sharded_refund_fields(refund_no: str, fields: dict) -> dict:
+    """The index keys that move with a refund's status and work queue."""
+    out = dict(fields)
+    if out.get("status") is not None:
+        out["status_key"] = models.shard_key(out["status"], refund_no, "status")
+    if out.get("work"):
+        out["work"] = models.shard_key(out["work"], refund_no, "work")
+    return out
 
 
 def refund_change(refund: Refund, *, expected_status: str, fields: dict, event: RefundEvent | None) -> TxItem:
     """Set ``fields`` (None removes one) and append ``event``, if the refund is still in
     ``expected_status``: the condition every refund transition is keyed on."""
     actions = [getattr(Refund, k).set(v) if v is not None else getattr(Refund, k).remove()
-               for k, v in fields.items()]
+               for k, v in _sharded_refund_fields(refund.refund_no, fields).items()]
     if event is not None:
         actions.append(Refund.events.set(Refund.events.append([event])))
     return TxItem("refund", "update", refund, Refund.status == expected_status, actions)
@@ -426,14 +536,14 @@ def schedule_work(refund_no: str, *, due_at: str, status: str, attempts: int | N
         actions.append(Refund.poll_failures.set(failures))
     cond = Refund.status == status
     if work is not None:
-        cond = cond & (Refund.work == work)
+        cond = cond & Refund.work.startswith(f"{work}#")
     return update(Refund(refund_no), actions, cond)
 
 
 def leave_work_queue(refund_no: str, *, status: str, work: str) -> bool:
     """Drop a refund from the sparse work index (its outcome arrived another way)."""
     return update(Refund(refund_no), [Refund.work.remove(), Refund.work_due_at.remove()],
-                  (Refund.status == status) & (Refund.work == work))
+                  (Refund.status == status) & Refund.work.startswith(f"{work}#"))
 
 
 # ---------------------------------------------------------------- restoration writes
@@ -544,6 +654,7 @@ def get_task(task_id: str) -> ManualTask | None:
 
 def finish_task(task_id: str, fields: dict) -> bool:
     """Mark an open task done with ``fields`` (who, when, note); False if it was not open."""
+    fields = dict(fields, status_key=models.shard_key(fields["status"], task_id, "status"))
     return update(ManualTask(task_id), [getattr(ManualTask, k).set(v) for k, v in fields.items()],
                   ManualTask.status == TaskStatus.OPEN.value)
 
@@ -551,5 +662,5 @@ def finish_task(task_id: str, fields: dict) -> bool:
 def list_tasks(*, status: str, task_type: str | None, limit: int, cursor: str | None) -> Page:
     models.bind()
     filt = (ManualTask.type == task_type) if task_type else None
-    return _page(ManualTask, ManualTask.by_status, status, newest_first=True, limit=limit, cursor=cursor,
-                 filter_condition=filt)
+    return _fanout_page(ManualTask, ManualTask.by_status, models.shard_keys(status, "status"), "created_at",
+                        newest_first=True, limit=limit, cursor=cursor, filter_condition=filt)

@@ -240,7 +240,7 @@ def test_query_errors_during_poll_reschedule_without_changing_anything(env):
     assert report.errors == 1 and report.changed == 0
     refund = env.refund(no)
     assert refund.status == "processing" and refund.poll_attempts == 1
-    assert refund.work == "poll" and refund.work_due_at > refund.updated_at  # pushed back (~5 min)
+    assert refund.work.startswith("poll#") and refund.work_due_at > refund.updated_at  # pushed back (~5 min)
     assert env.poll().due == 0  # not due again yet
     env.check_invariants(o.order_no)
 
@@ -261,7 +261,7 @@ def test_crash_between_commit_and_enqueue_is_swept(env, monkeypatch, how):
     refund = env.wait_status(no, "success")
     time.sleep(1.0)  # let WeChat's retries (if any) arrive while the queue is still broken
     refund = env.refund(no)
-    assert refund.restoration_status == "pending" and refund.work == "restore"  # the durable marker
+    assert refund.restoration_status == "pending" and refund.work.startswith("restore#")  # the durable marker
     assert env.drain_restorations() == 0  # nothing reached the queue
     assert len(events_to(refund, "success")) == 1
     env.check_invariants(o.order_no)

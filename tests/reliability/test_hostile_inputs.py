@@ -50,6 +50,10 @@ ROUTES = [
      {"channel": "bank_transfer", "reference": "BT-20261126-001", "note": "已转账"}),
     ("POST", "/api/admin/pay/refunds/{refund_no}/cancel-offline", ADMIN, {"reason": "用户放弃退款"}),
     ("GET", "/api/admin/manual-tasks", ADMIN, None),
+    ("GET", "/api/admin/reconciliations", ADMIN, None),
+    ("POST", "/api/admin/reconciliations", ADMIN, {"bill_date": "2000-01-01"}),  # too old: refused, nothing runs
+    ("GET", "/api/admin/reconciliations/{bill_date}", ADMIN, None),
+    ("GET", "/api/admin/reconciliations/{bill_date}/discrepancies", ADMIN, None),
     ("POST", "/api/admin/manual-tasks/{task_id}/done", ADMIN, {"note": "已处理"}),
     ("POST", "/api/app/orders/{order_no}/refund/apply", USER, {"amount": 100, "reason": "不想要了"}),
     ("GET", "/api/app/orders/{order_no}/refunds", USER, None),
@@ -104,7 +108,7 @@ class Hostile:
         self.ids = {"order_no": order.order_no, "refund_no": r.json()["refund_no"],
                     "abnormal_no": a.json()["refund_no"], "task_id": "TASK-HOSTILE",
                     "cancelled_no": env.order(8).order_no,
-                    "version": "0", "name": "console.css"}
+                    "version": "0", "name": "console.css", "bill_date": "2026-01-01"}
         self.tokens = {ADMIN: env.admin, USER: env.user("u1001"), None: None}
         self.before = _snapshot()
         self.sim_calls = env.sim.create_calls()
@@ -311,7 +315,10 @@ def test_a_cursor_signed_with_another_secret_is_refused(same_world, issued, monk
     path = LISTS[0]
     _, payload, _ = issued[path].split(".")
     key = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    scope = f"Order|{models.Order.by_time.Meta.index_name}|str:ORDER||desc"
+    from chalicelib.adapters import repository
+
+    hash_keys = ",".join(models.shard_keys("ORDER", "list"))
+    scope = repository._scope(models.Order, models.Order.by_time, hash_keys, True, None) + "|fanout"
     assert cursors.sign(key, scope) == issued[path]  # the same key and query, signed here: identical
     monkeypatch.setenv("CURSOR_SECRET", "another-deployment's-secret")
     forged = cursors.sign(key, scope)
