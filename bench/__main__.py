@@ -370,7 +370,14 @@ def reconcile(w, counter) -> dict:
     return run(w, counter, pairs)
 
 
-BENCHMARKS = ("round_trips", "overhead", "poll_cost", "cold_import", "throughput", "reconcile")
+def capacity(w, counter) -> dict:
+    """Capacity and cost model from what the service writes (bench/capacity.py, docs/capacity.md)."""
+    from bench.capacity import capacity as run
+
+    return run(w, counter)
+
+
+BENCHMARKS = ("round_trips", "overhead", "poll_cost", "cold_import", "throughput", "capacity", "reconcile")
 
 
 def main(argv: list[str]) -> int:

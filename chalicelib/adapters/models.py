@@ -334,7 +334,8 @@ class Refund(Model):
     poll_failures = NumberAttribute(default=0)  # checks in a row that failed (error, mismatch)
     work = UnicodeAttribute(null=True)
     work_due_at = UnicodeAttribute(null=True)
-    events = ListAttribute(of=RefundEvent, default=list)
+    events = ListAttribute(of=RefundEvent, default=list)  # capped: repository.MAX_EVENTS_ON_REFUND
+    events_dropped = NumberAttribute(null=True)  # events left out of a long history (they are in the logs)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
 

@@ -13,6 +13,7 @@ from typing import Iterable
 
 from pynamodb.connection import Connection
 from pynamodb.constants import NONE
+from pynamodb.expressions.condition import size
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactGet, TransactWrite
 
@@ -500,14 +501,29 @@ def _sharded_refund_fields(refund_no: str, fields: dict) -> dict:
     return out
 
 
+MAX_EVENTS_ON_REFUND = 30  # keeps the item (and every write of it) small; all events are also logged
+
+
 def refund_change(refund: Refund, *, expected_status: str, fields: dict, event: RefundEvent | None) -> TxItem:
     """Set ``fields`` (None removes one) and append ``event``, if the refund is still in
-    ``expected_status``: the condition every refund transition is keyed on."""
+    ``expected_status``: the condition every refund transition is keyed on.
+
+    A refund's history is capped at MAX_EVENTS_ON_REFUND: past it, the first event (who asked)
+    and the latest ones are kept and ``events_dropped`` counts the rest. The list is then
+    rewritten whole, conditional on its length as read, so a concurrent append is never lost."""
     actions = [getattr(Refund, k).set(v) if v is not None else getattr(Refund, k).remove()
                for k, v in _sharded_refund_fields(refund.refund_no, fields).items()]
+    condition = Refund.status == expected_status
     if event is not None:
-        actions.append(Refund.events.set(Refund.events.append([event])))
-    return TxItem("refund", "update", refund, Refund.status == expected_status, actions)
+        known = list(refund.events or [])
+        if len(known) + 1 > MAX_EVENTS_ON_REFUND:
+            kept = [known[0]] + known[len(known) - (MAX_EVENTS_ON_REFUND - 2):]
+            actions.append(Refund.events.set(kept + [event]))
+            actions.append(Refund.events_dropped.set((refund.events_dropped or 0) + len(known) - len(kept)))
+            condition = condition & (size(Refund.events) == len(known))
+        else:
+            actions.append(Refund.events.set(Refund.events.append([event])))
+    return TxItem("refund", "update", refund, condition, actions)
 
 
 def notify_receipt(receipt: NotifyReceipt) -> TxItem:

@@ -157,7 +157,14 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
             raise
         for k, v in written.items():
             setattr(refund, k, v)
-        refund.events = list(refund.events or []) + [event]
+        known = list(refund.events or [])
+        if len(known) + 1 > repo.MAX_EVENTS_ON_REFUND:
+            kept = [known[0]] + known[len(known) - (repo.MAX_EVENTS_ON_REFUND - 2):]
+            refund.events_dropped = (refund.events_dropped or 0) + len(known) - len(kept)
+            known = kept
+        refund.events = known + [event]
+        log.info("refund event", extra={"from": event.from_status, "to": event.to_status, "actor": actor,
+                                        "detail": event.detail})
         if dst == S.SUCCESS and src != S.SUCCESS:
             # after the commit; if this send is lost, the durable restore marker lets the sweeper retry
             queue.publish_restore(refund.refund_no, refund.order_no)

@@ -167,6 +167,7 @@ def refund_view(refund, *, with_events: bool = True, for_player: bool = False) -
         "offline_payout": refund.offline_payout,
     })
     if with_events:
+        body["events_dropped"] = refund.events_dropped or 0
         body["events"] = [
             {
                 "at": e.at,

@@ -97,17 +97,20 @@ def test_sam_transform_succeeds_and_its_output_is_lint_clean(built, tmp_path, mo
         fn["Properties"]["CodeUri"] = "s3://artifacts/gacha-refunds/deployment.zip"
     out = transform(template, dict(SAMPLE_PARAMETERS), NoManagedPolicies())
     resources = out["Resources"]
-    mapping = next(r for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping")
+    mappings = [r for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    assert len(mappings) == 2  # restoration and the reconciliation's continuation
+    mapping = next(m for m in mappings if m["Properties"]["FunctionName"]["Ref"] == "Restore")
     assert mapping["Properties"]["BatchSize"] == 1
     assert mapping["Properties"]["ScalingConfig"]["MaximumConcurrency"] >= 2
     stages = [r["Properties"]["StageName"] for r in resources.values() if r["Type"] == "AWS::ApiGateway::Stage"]
     assert stages == ["api"]  # no stray "Stage" stage
     invoke = [r for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
-    assert len(invoke) == 1 and invoke[0]["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+    assert len(invoke) == 2  # the two scheduled functions: poll and the daily reconciliation
+    assert all(i["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] for i in invoke)
     restore = resources[mapping["Properties"]["FunctionName"]["Ref"]]
     assert "RefundRestoreQueue" in restore["DependsOn"]
-    rule = next(r for r in resources.values() if r["Type"] == "AWS::Events::Rule")
-    assert rule["Properties"]["ScheduleExpression"].startswith("rate(")
+    rules = sorted(r["Properties"]["ScheduleExpression"] for r in resources.values() if r["Type"] == "AWS::Events::Rule")
+    assert rules[0].startswith("cron(") and rules[1].startswith("rate(")
     path = tmp_path / "transformed.json"
     path.write_text(json.dumps(out), encoding="utf-8")
     proc = subprocess.run([str(BIN / "cfn-lint"), str(path), "--regions", "ap-east-1"],
@@ -278,13 +281,15 @@ def test_functions_get_every_setting_the_code_reads(template, handler, monkeypat
 # ---------------------------------------------------------------- IAM
 
 
-HANDLERS = {"app.app": "api_handler", "app.restore": "restore", "app.poll": "poll"}
+HANDLERS = {"app.app": "api_handler", "app.restore": "restore", "app.poll": "poll", "app.reconcile": "reconcile",
+            "app.reconcile_continue": "reconcile_continue"}
 ARN_PREFIX = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}:"
 QUEUE_ARN = ARN_PREFIX % "sqs" + f"{STAGE}-refund-restore"
 TABLE_ARN = ARN_PREFIX % "dynamodb" + "table/"
 PARAM_ARN = ARN_PREFIX % "ssm" + f"parameter/gacha-refunds/{STAGE}/"
 WECHAT_PARAMS = {PARAM_ARN + p for p in ("wechat/private-key", "wechat/apiv3-key", "wechat/public-key")}
 JWT_PARAMS = {PARAM_ARN + p for p in ("jwt/admin-secret", "jwt/user-secret")}
+CURSOR_PARAMS = {PARAM_ARN + "api/cursor-secret"}
 
 
 def _function(template, handler):
@@ -313,7 +318,7 @@ def _tables_with(allowed, action) -> set[str]:
 
 def test_every_function_has_its_own_role(template):
     roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in _functions(template).values()]
-    assert len(roles) == len(set(roles)) == 3
+    assert len(roles) == len(set(roles)) == len(HANDLERS)
     assert set(roles) == set(_resources(template, "AWS::IAM::Role"))
     assert sorted(f["Properties"]["Handler"] for f in _functions(template).values()) == sorted(HANDLERS)
 
@@ -355,7 +360,7 @@ def test_api_role_reads_and_writes_every_table_sends_but_never_consumes(template
             assert f"{TABLE_ARN}{name}/index/{index}" in allowed["dynamodb:Query"]
     assert allowed["sqs:SendMessage"] == {QUEUE_ARN}
     assert not {"sqs:ReceiveMessage", "sqs:DeleteMessage"} & set(allowed)
-    assert allowed["ssm:GetParameter"] == WECHAT_PARAMS | JWT_PARAMS
+    assert allowed["ssm:GetParameter"] == WECHAT_PARAMS | JWT_PARAMS | CURSOR_PARAMS
 
 
 def test_restore_role_consumes_the_queue_and_touches_only_what_restoration_writes(template):
@@ -366,15 +371,16 @@ def test_restore_role_consumes_the_queue_and_touches_only_what_restoration_write
     assert "ssm:GetParameter" not in allowed  # no merchant key, no JWT secret
     assert "dynamodb:Query" not in allowed
     assert _tables_with(allowed, "dynamodb:PutItem") == {f"{STAGE}-user_points_ledger", f"{STAGE}-manual_tasks"}
-    assert _tables_with(allowed, "dynamodb:BatchGetItem") == {f"{STAGE}-user_inventory"}
+    assert _tables_with(allowed, "dynamodb:BatchGetItem") == {f"{STAGE}-user_inventory", f"{STAGE}-user_coupons"}
     assert _tables_with(allowed, "dynamodb:GetItem") == {f"{STAGE}-payment_refunds", f"{STAGE}-orders"}
     touched = set().union(*(_tables_with(allowed, a) for a in allowed if a.startswith("dynamodb:")))
     assert f"{STAGE}-notify_receipts" not in touched
 
 
-def test_poll_role_queries_only_pending_work_and_reads_only_the_wechat_secrets(template):
+def test_poll_role_queries_only_the_work_indexes_and_reads_only_the_wechat_secrets(template):
     allowed = _allowed(_role_policy(template, "app.poll"))
-    assert allowed["dynamodb:Query"] == {f"{TABLE_ARN}{STAGE}-payment_refunds/index/pending_work"}
+    assert allowed["dynamodb:Query"] == {f"{TABLE_ARN}{STAGE}-payment_refunds/index/pending_work",
+                                         f"{TABLE_ARN}{STAGE}-orders/index/awaiting_payment"}
     assert allowed["ssm:GetParameter"] == WECHAT_PARAMS
     assert allowed["sqs:SendMessage"] == {QUEUE_ARN, ARN_PREFIX % "sqs" + f"{STAGE}-poll-failures"}
     assert not {"sqs:ReceiveMessage", "sqs:DeleteMessage"} & set(allowed)
@@ -410,3 +416,16 @@ def test_failed_scheduled_runs_go_to_an_alarmed_failure_queue(template):
     alarms = _resources(template, "AWS::CloudWatch::Alarm").values()
     assert any(a["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [queue_id, "QueueName"]}
                and a["Properties"]["ComparisonOperator"] == "GreaterThanThreshold" for a in alarms)
+
+
+def test_reconcile_roles_read_the_bill_and_our_books_but_no_tokens(template):
+    for handler in ("app.reconcile", "app.reconcile_continue"):
+        allowed = _allowed(_role_policy(template, handler))
+        assert allowed["ssm:GetParameter"] == WECHAT_PARAMS  # the bill is a signed download; no JWT
+        assert allowed["dynamodb:Query"] == {f"{TABLE_ARN}{STAGE}-payment_refunds/index/by_success_day",
+                                             f"{TABLE_ARN}{STAGE}-reconciliations"}
+        assert ARN_PREFIX % "sqs" + f"{STAGE}-reconciliation" in allowed["sqs:SendMessage"]
+        assert QUEUE_ARN in allowed["sqs:SendMessage"]  # a refund the bill settles is restored as usual
+        assert not {"dynamodb:DeleteItem", "dynamodb:Scan"} & set(allowed)
+        fn = _function(template, handler)["Properties"]
+        assert fn["Timeout"] == 900

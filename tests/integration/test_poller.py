@@ -232,3 +232,25 @@ def test_the_scheduled_handler_emits_its_metrics_even_when_the_poll_fails(env, m
         pass
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith('{"_aws"')]
     assert len(lines) == 1 and lines[0]["PollDue"] == 0 and "PollDeferred" in lines[0]
+
+
+def test_a_refund_retried_for_a_long_time_keeps_a_bounded_history(env):
+    """Every hold or retry adds an event; past the cap the item keeps the first and the latest."""
+    from chalicelib.adapters import repository as repo
+    from chalicelib.domain.enums import RefundStatus
+    from chalicelib.services import transitions
+
+    env.sim.push_scenario("SYSTEM_ERROR")
+    body = _create(env, 14, 300)
+    refund = env.refund(body["refund_no"])
+    first = refund.events[0].detail
+    for i in range(repo.MAX_EVENTS_ON_REFUND + 5):
+        refund = env.refund(body["refund_no"])
+        transitions.transition(refund, RefundStatus.SUBMITTED, actor="poller", detail=f"retry {i}")
+    stored = env.refund(body["refund_no"])
+    assert len(stored.events) == repo.MAX_EVENTS_ON_REFUND
+    assert stored.events[0].detail == first and stored.events[-1].detail == f"retry {repo.MAX_EVENTS_ON_REFUND + 4}"
+    written = 2 + repo.MAX_EVENTS_ON_REFUND + 5  # created, the unknown outcome, then the retries
+    assert stored.events_dropped == written - repo.MAX_EVENTS_ON_REFUND
+    view = env.api.get(f"/api/admin/pay/refunds/{body['refund_no']}", env.admin).json()
+    assert view["events_dropped"] == stored.events_dropped and len(view["events"]) == repo.MAX_EVENTS_ON_REFUND

@@ -135,3 +135,24 @@ def test_one_restoration_is_one_transaction_ending_in_its_done_marker():
         refund_no="r", user_id="u", order_no="o", points_entry=None, coupon_id=None, revoke_inventory=[],
         revoke_virtual=False, cancel_shipment=False, shipping_exception=None, tasks=[], outcome={},
         now="t")] == ["restoration"]
+
+
+def test_a_long_refund_history_is_capped_without_losing_a_concurrent_append():
+    from chalicelib.adapters.models import RefundEvent
+
+    def refund_with(n):
+        events = [RefundEvent(at=f"t{i}", actor="a", to_status="submitted") for i in range(n)]
+        return Refund("r", order_no="o", user_id="u", origin="admin", amount=1, requested_amount=1, status="submitted",
+                      created_by="a", order_total=1, created_at="t", updated_at="t", events=events)
+
+    new = RefundEvent(at="new", actor="poller", to_status="submitted")
+    short = repo.refund_change(refund_with(3), expected_status="submitted", fields={}, event=new)
+    assert "size" not in str(short.condition)  # an append, nothing to check
+    cap = repo.MAX_EVENTS_ON_REFUND
+    full = repo.refund_change(refund_with(cap), expected_status="submitted", fields={}, event=new)
+    assert f"size (events) = {{'N': '{cap}'}}" in str(full.condition)
+    sets = {a.values[0].path[0]: a.values[1] for a in full.actions if type(a).__name__ == "SetAction"}
+    kept = sets["events"].value["L"]
+    assert len(kept) == cap and kept[0]["M"]["at"] == {"S": "t0"} and kept[-1]["M"]["at"] == {"S": "new"}
+    assert kept[-2]["M"]["at"] == {"S": f"t{cap - 1}"}
+    assert sets["events_dropped"].value == {"N": "1"}
