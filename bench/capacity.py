@@ -79,10 +79,14 @@ class Usage:
 class Recorder:
     """botocore hooks on every client the service uses: what it writes and what reads cost."""
 
-    def __init__(self):
+    def __init__(self, raw_client):
         self._lock = threading.Lock()
         self._hooked: set[int] = set()
         self.usage = Usage()
+        self._raw = raw_client  # not hooked: reads the item as it was before a write
+
+    def _before_write(self, table: str, key: dict) -> dict:
+        return self._raw.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item") or {}
 
     def attach(self):
         from chalicelib.adapters import models
@@ -113,7 +117,8 @@ class Recorder:
                 self.usage.writes.append((params["TableName"], _key_from_item(params["TableName"], params["Item"]),
                                           False, None))
             elif op in ("UpdateItem", "DeleteItem"):
-                self.usage.writes.append((params["TableName"], params["Key"], False, _changed(params)))
+                self.usage.writes.append((params["TableName"], params["Key"], False,
+                                          (_changed(params), self._before_write(params["TableName"], params["Key"]))))
             elif op == "TransactWriteItems":
                 for entry in params["TransactItems"]:
                     (kind, body), = entry.items()
@@ -121,7 +126,9 @@ class Recorder:
                         self.usage.reads.append((2, body["TableName"]))  # a check reads the item, twice the units
                         continue
                     key = body.get("Key") or _key_from_item(body["TableName"], body["Item"])
-                    self.usage.writes.append((body["TableName"], key, True, _changed(body) if kind == "Update" else None))
+                    self.usage.writes.append((body["TableName"], key, True,
+                                              (_changed(body), self._before_write(body["TableName"], key))
+                                              if kind == "Update" else None))
             elif op == "BatchWriteItem":
                 for table, requests in params["RequestItems"].items():
                     for r in requests:
@@ -200,7 +207,8 @@ def cost_of(usage: Usage, tables: dict, client) -> Cost:
     c = Cost(calls=Counter(usage.calls))
     for r, _ in usage.reads:
         c.read_units += r
-    for table, key, transactional, changed in usage.writes:
+    for table, key, transactional, update in usage.writes:
+        changed, before = update if update is not None else (None, {})
         model, keys, indexes = tables[table]
         item = client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item") or key
         size = item_size(item)
@@ -221,7 +229,8 @@ def cost_of(usage: Usage, tables: dict, client) -> Cost:
             else:
                 projected = item_size({k: v for k, v in item.items() if k in names})
             present = all(k in item for k in ikeys)
-            wu = units(projected, 1024) * (2 if key_moved and present else 1)
+            was_in = all(k in before for k in ikeys) and any(before.get(k) != item.get(k) for k in ikeys)
+            wu = units(projected, 1024) * (2 if key_moved and present and was_in else 1)
             c.write_units += wu
             if present:  # (an entry removed from a sparse index is costed; its old key is not known here)
                 c.partitions[(f"{table}/{name}", str(next(iter(item[hash_attr].values()))))] += wu
@@ -249,8 +258,8 @@ def capacity(w, counter=None) -> dict:
 
     w.reset()
     tables = _tables()
-    rec = Recorder().attach()
     raw = boto3.client("dynamodb", region_name=models.Order.Meta.region, endpoint_url=models.Order.Meta.host)
+    rec = Recorder(raw).attach()
     out: dict[str, Cost] = {}
 
     def measure(name, fn):
@@ -292,6 +301,7 @@ def capacity(w, counter=None) -> dict:
     events_size = value_size(refund_item["events"]) if "events" in refund_item else 0
     raw_size = value_size(refund_item["raw"]) if "raw" in refund_item else 0
     refund_size = item_size(refund_item)
+    per_event = -(-events_size // max(events, 1))
 
     life = ["refund create (admin, to WeChat)", "notification REFUND.SUCCESS (settle)",
             "restoration (points, coupon, shipment)"]
@@ -326,7 +336,9 @@ def capacity(w, counter=None) -> dict:
     report = {
         "operations": {n: {"write_units": c.write_units, "read_units": c.read_units, "calls": dict(c.calls),
                            "largest_items": c.item_sizes} for n, c in out.items()},
-        "refund_item": {"bytes": refund_size, "events": events, "events_bytes": events_size, "raw_bytes": raw_size},
+        "refund_item": {"bytes": refund_size, "events": events, "events_bytes": events_size, "raw_bytes": raw_size,
+                        "cap": repo.MAX_EVENTS_ON_REFUND, "per_event": per_event,
+                        "capped_bytes": refund_size + per_event * (repo.MAX_EVENTS_ON_REFUND - events)},
         "per_refund_write_units": life_wu, "per_refund_read_units": life_ru,
         "cost_per_million_refunds_usd": str((cost * million / million).quantize(Decimal("0.01"))),
         "hottest_partition_before": list(hottest_before[0]),
@@ -391,10 +403,11 @@ ${report['cost_per_million_refunds_usd']}** in request units.
 ## The refund item
 After its life the refund item is {item['bytes']} bytes: {item['events']} events ({item['events_bytes']} bytes)
 and WeChat's last payload ({item['raw_bytes']} bytes, replaced, not accumulated). Events are capped
-(`MAX_EVENTS_ON_REFUND` in chalicelib/services/transitions.py): a refund that keeps being retried keeps
-its first event and the latest ones, counts the ones it dropped, and every event is also in the logs.
-So the item stays under ~{(item['bytes'] // 1024) + 4} KB however long its history, and every write of it
-costs a bounded number of units.
+(`MAX_EVENTS_ON_REFUND` = {item['cap']} in chalicelib/adapters/repository.py): a refund that keeps being
+retried keeps its first event and the latest ones, counts the ones it dropped, and every event is also
+in the logs. At the cap the item is about {item['capped_bytes']} bytes however long its history (before the
+cap, each retry added about {item['per_event']} bytes for good), so every write of it costs at most
+{-(-item['capped_bytes'] // 1024)} WRU ({-(-item['capped_bytes'] // 1024) * 2} in a transaction).
 
 ## Hot partitions
 Index partition keys with few values are sharded (chalicelib/adapters/models.py `SHARDS`:
