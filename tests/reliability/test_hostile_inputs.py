@@ -51,6 +51,8 @@ ROUTES = [
     ("POST", "/api/admin/pay/refunds/{refund_no}/cancel-offline", ADMIN, {"reason": "用户放弃退款"}),
     ("GET", "/api/admin/manual-tasks", ADMIN, None),
     ("POST", "/api/admin/manual-tasks/{task_id}/done", ADMIN, {"note": "已处理"}),
+    ("GET", "/api/admin/me", ADMIN, None),
+    ("GET", "/api/admin/activity", ADMIN, None),
     ("POST", "/api/app/orders/{order_no}/refund/apply", USER, {"amount": 100, "reason": "不想要了"}),
     ("GET", "/api/app/orders/{order_no}/refunds", USER, None),
     ("POST", "/api/pay/wechat/notify/refund", None, {"id": "x"}),
