@@ -360,17 +360,28 @@ class OperatorDay(Model):
     expires_at = NumberAttribute(null=True)  # epoch seconds, the table's TTL attribute
 
 
+class ActivityByOperator(GlobalSecondaryIndex):
+    """One partition per operator, sorted by time: the activity view is one Query over a time range."""
+
+    class Meta:
+        index_name = "by_operator"
+        projection = AllProjection()
+
+    operator = UnicodeAttribute(hash_key=True)
+    sort_key = UnicodeAttribute(range_key=True)
+
+
 class StaffActivity(Model):
     """What an operator did to a refund (created, approved, rejected, paid or cancelled offline),
-    written in the transaction of that change. One partition per operator, sorted by time: the
-    activity view is one Query over a time range, never a Scan."""
+    written in the transaction of that change. Read through ``by_operator`` (never a Scan)."""
 
     class Meta:
         table_name = "staff_activity"
         base_name = "staff_activity"
 
-    operator = UnicodeAttribute(hash_key=True)  # the person (the actor's subject)
-    sort_key = UnicodeAttribute(range_key=True)  # "<at ISO UTC>#<refund_no>#<action>"
+    activity_id = UnicodeAttribute(hash_key=True)  # "<refund_no>#<action>#<at>": one per change
+    operator = UnicodeAttribute()  # the person (the actor's subject)
+    sort_key = UnicodeAttribute()  # "<at ISO UTC>#<refund_no>#<action>"
     at = UnicodeAttribute()
     actor = UnicodeAttribute()  # role:subject at the time
     action = UnicodeAttribute()  # StaffAction
@@ -380,6 +391,8 @@ class StaffActivity(Model):
     status = UnicodeAttribute()  # the refund's status after the action
     origin = UnicodeAttribute(null=True)  # RefundOrigin of the refund
     detail = UnicodeAttribute(null=True)
+
+    by_operator = ActivityByOperator()
 
 
 ALL_MODELS: tuple[type[Model], ...] = (

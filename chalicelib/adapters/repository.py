@@ -74,7 +74,7 @@ _NUMBER = re.compile(r"^-?[0-9]{1,38}(\.[0-9]{1,38})?$")
 
 def _scope(model, index, hash_key, newest_first: bool, filter_condition, range_key_condition=None) -> str:
     """The query a page belongs to: a cursor is valid only for the same one."""
-    parts = [model.__name__, getattr(index.Meta, "index_name", "table"), f"{type(hash_key).__name__}:{hash_key}",
+    parts = [model.__name__, index.Meta.index_name, f"{type(hash_key).__name__}:{hash_key}",
              str(filter_condition) if filter_condition is not None else "",
              "desc" if newest_first else "asc"]
     if range_key_condition is not None:
@@ -86,7 +86,7 @@ def _key_names(model, index=None) -> frozenset[str]:
     names = {model._hash_keyname}
     if model._range_keyname:
         names.add(model._range_keyname)
-    if index is not None and index is not model:
+    if index is not None:
         names.update(k["AttributeName"] for k in index._get_schema()["key_schema"])
     return frozenset(names)
 
@@ -99,8 +99,8 @@ class Page:
 
 def _page(model, index, hash_key, *, newest_first: bool, limit: int, cursor: str | None,
           filter_condition=None, range_key_condition=None) -> Page:
-    """Read up to ``limit`` items of one index partition (``index`` may be the model itself: its
-    table), following DynamoDB pages when a filter thins them. The cursor is the opaque start key
+    """Read up to ``limit`` items of one index partition (within ``range_key_condition``, when
+    given), following DynamoDB pages when a filter thins them. The cursor is the opaque start key
     of the next page."""
     scope = _scope(model, index, hash_key, newest_first, filter_condition, range_key_condition)
     start = decode_cursor(cursor, scope, _key_names(model, index))

@@ -45,7 +45,8 @@ def activity(*, operator: str, actor: str, action: str, at: str, refund_no: str,
              status: str, origin: str | None, detail: str | None) -> repo.TxItem:
     """One line of the operator's activity log, put in the transaction of the change it records
     (the key is unique per refund, action and instant, so a retried transaction writes it once)."""
-    item = StaffActivity(operator, f"{at}#{refund_no}#{action}", at=at, actor=actor, action=action,
+    item = StaffActivity(f"{refund_no}#{action}#{at}", operator=operator, sort_key=f"{at}#{refund_no}#{action}",
+                         at=at, actor=actor, action=action,
                          refund_no=refund_no, order_no=order_no, amount=amount, status=status, origin=origin,
                          detail=detail)
     return repo.TxItem(ACTIVITY_LABEL, "put", item, None)
@@ -53,7 +54,7 @@ def activity(*, operator: str, actor: str, action: str, at: str, refund_no: str,
 
 def list_activity(operator: str, *, start: str, end: str, limit: int, cursor: str | None) -> repo.Page:
     """The operator's activity from ``start`` (inclusive) to ``end`` (exclusive), ISO UTC times,
-    oldest first: one Query on the operator's partition, paged with signed cursors."""
+    oldest first: one Query on the operator's partition of ``by_operator``, paged with signed cursors."""
     models.bind()
-    return repo._page(StaffActivity, StaffActivity, operator, newest_first=False, limit=limit, cursor=cursor,
+    return repo._page(StaffActivity, StaffActivity.by_operator, operator, newest_first=False, limit=limit, cursor=cursor,
                       range_key_condition=StaffActivity.sort_key.between(start, end))
