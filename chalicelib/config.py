@@ -201,3 +201,89 @@ def wechat_settings() -> WechatSettings:
 
 def _missing(name: str) -> str:
     raise ConfigError(f"{name} is not configured")
+
+
+# ---------------------------------------------------------------- staff roles and sign-in
+
+
+def _role_amounts(name: str, defaults: dict[str, int]) -> dict[str, int]:
+    """``support=20000,finance=200000,admin=1000000``: an amount in fen per staff role. Roles left
+    out keep their default; an unknown role or a non-integer amount is a deploy-time error."""
+    raw = _env(name)
+    values = dict(defaults)
+    if raw is None:
+        return values
+    for part in raw.split(","):
+        if not part.strip():
+            continue
+        role, sep, amount = part.partition("=")
+        role, amount = role.strip(), amount.strip()
+        if not sep or role not in defaults or not amount.isascii() or not amount.isdigit():
+            raise ConfigError(f"{name} must look like support=20000,finance=200000,admin=1000000 (fen); "
+                              f"got {part!r}")
+        values[role] = int(amount)
+    return values
+
+
+@dataclass(frozen=True)
+class StaffLimits:
+    """Amounts in fen. ``refund``: a refund above this needs another person's approval.
+    ``daily``: what one operator may send to WeChat directly per Beijing day. Above
+    ``finance_approval`` only finance (or admin) may approve."""
+
+    refund: dict
+    daily: dict
+    finance_approval: int
+
+
+DEFAULT_REFUND_LIMITS = {"support": 20000, "finance": 200000, "admin": 1000000}  # 200 / 2000 / 10000 yuan
+DEFAULT_DAILY_LIMITS = {"support": 200000, "finance": 2000000, "admin": 10000000}  # 2000 / 20000 / 100000 yuan
+DEFAULT_FINANCE_APPROVAL = 100000  # 1000 yuan
+
+
+def staff_limits() -> StaffLimits:
+    return StaffLimits(refund=_role_amounts("STAFF_REFUND_LIMITS", DEFAULT_REFUND_LIMITS),
+                       daily=_role_amounts("STAFF_DAILY_LIMITS", DEFAULT_DAILY_LIMITS),
+                       finance_approval=_int("FINANCE_APPROVAL_THRESHOLD", DEFAULT_FINANCE_APPROVAL))
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    """The shop's identity provider, whose RS256/ES256 staff tokens are verified through its JWKS."""
+
+    issuer: str  # exactly the tokens' ``iss``
+    audience: str  # the tokens' ``aud`` must contain it (the console's client id)
+    jwks_url: str | None  # None: discovered from <issuer>/.well-known/openid-configuration
+    role_claim: str  # dotted path to the claim with the role(s), e.g. "roles" or "realm_access.roles"
+    role_map: dict  # the IdP's role or group name -> our StaffRole code
+    subject_claim: str
+    timeout_seconds: float
+    jwks_cache_seconds: int
+    refresh_cooldown_seconds: float  # least time between two refreshes forced by an unknown kid
+
+
+def oidc_settings() -> OidcSettings | None:
+    """None when no issuer is configured: only the shared-secret HS256 tokens are accepted."""
+    issuer = _env("OIDC_ISSUER")
+    if issuer is None:
+        return None
+    audience = _env("OIDC_AUDIENCE") or _missing("OIDC_AUDIENCE")
+    role_map = {}
+    for part in (_env("OIDC_ROLE_MAP") or "support=support,finance=finance,admin=admin").split(","):
+        if not part.strip():
+            continue
+        theirs, sep, ours = part.rpartition("=")
+        if not sep or not theirs.strip() or ours.strip() not in DEFAULT_REFUND_LIMITS:
+            raise ConfigError(f"OIDC_ROLE_MAP must look like refund-support=support,refund-finance=finance; "
+                              f"got {part!r}")
+        role_map[theirs.strip()] = ours.strip()
+    try:
+        timeout = float(_env("OIDC_TIMEOUT_SECONDS", "3") or "3")
+        cooldown = float(_env("OIDC_JWKS_REFRESH_COOLDOWN_SECONDS", "30") or "30")
+    except ValueError as exc:
+        raise ConfigError("OIDC_TIMEOUT_SECONDS and OIDC_JWKS_REFRESH_COOLDOWN_SECONDS must be numbers") from exc
+    return OidcSettings(issuer=issuer, audience=audience, jwks_url=_env("OIDC_JWKS_URL"),
+                        role_claim=_env("OIDC_ROLE_CLAIM", "roles") or "roles", role_map=role_map,
+                        subject_claim=_env("OIDC_SUBJECT_CLAIM", "sub") or "sub", timeout_seconds=timeout,
+                        jwks_cache_seconds=_int("OIDC_JWKS_CACHE_SECONDS", 300),
+                        refresh_cooldown_seconds=cooldown)

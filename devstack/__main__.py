@@ -39,6 +39,7 @@ def _run(args) -> int:
   WeChat sim    {stack.sim.base_url}   (control API under /sim/)
 
   Try:  curl -s -H "Authorization: Bearer $(make -s token)" {stack.api_url}/api/admin/orders
+  Staff tokens: make -s token ROLE=support|finance|admin [USER=<operator id>]
   Player token: make -s token ROLE=user USER=u1001
   Ctrl-C stops everything.
 """, flush=True)
@@ -70,7 +71,9 @@ def _token(args) -> int:
     if args.role == "user" and not args.user:
         print("USER=<user_id> is required for a player token", file=sys.stderr)
         return 2
-    print(auth.issue(args.role, args.user or "admin"))
+    # a staff token's subject is the operator (default: the role's name); four-eyes needs two people,
+    # e.g. make -s token ROLE=support USER=alice and make -s token ROLE=finance USER=bob
+    print(auth.issue(args.role, args.user or args.role))
     return 0
 
 
@@ -85,7 +88,7 @@ def main(argv=None) -> int:
     run.add_argument("--poll-interval", type=float, default=20.0, help="seconds between poll handler calls")
     run.add_argument("--workdir", default=None, help="where keys and state live (default .devstack/)")
     tok = sub.add_parser("token", help="print a token valid for the local stack")
-    tok.add_argument("--role", choices=("admin", "user"), default="admin")
+    tok.add_argument("--role", choices=("support", "finance", "admin", "user"), default="admin")
     tok.add_argument("--user", default=None)
     args = parser.parse_args(argv)
     return _run(args) if args.cmd == "run" else _token(args)

@@ -1,25 +1,57 @@
-"""Bearer JWT verification (HS256). Admin and player tokens use separate secrets."""
+"""Bearer JWT verification.
+
+Two kinds of principal: staff (roles ``support``, ``finance``, ``admin``: domain/staff.py says
+what each may do) and players (role ``user``). Tokens come two ways:
+
+- HS256 with a shared secret: staff tokens with ``ADMIN_JWT_SECRET``, player tokens with
+  ``USER_JWT_SECRET`` (the local stage, and shops whose own backend issues tokens);
+- RS256/ES256 staff tokens from the shop's identity provider (OIDC), verified through its JWKS
+  when ``OIDC_ISSUER`` is configured (docs/sign-in.md). The algorithm is bound to the key the
+  JWKS names, so an HS256 token "signed" with the provider's public key is refused.
+"""
 from __future__ import annotations
 
+import json
 import math
+import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 
 from .. import config
-from ..domain.errors import Forbidden, Unauthenticated
+from ..domain.enums import StaffRole
+from ..domain.errors import Forbidden, Unauthenticated, UpstreamUnavailable
 
-ROLES = ("admin", "user")
-_SECRET_NAME = {"admin": "ADMIN_JWT_SECRET", "user": "USER_JWT_SECRET"}
+STAFF_ROLES = tuple(StaffRole.labels())  # support, finance, admin
+ROLES = STAFF_ROLES + ("user",)
+_STAFF_SECRET = "ADMIN_JWT_SECRET"
+_USER_SECRET = "USER_JWT_SECRET"
+OIDC_ALGORITHMS = ("RS256", "ES256")
+# when an identity-provider token maps to several of our roles, the one with most authority wins
+_ROLE_RANK = {"support": 1, "finance": 2, "admin": 3}
+
+
+def _secret_name(role: str) -> str:
+    return _USER_SECRET if role == "user" else _STAFF_SECRET
 
 
 @dataclass(frozen=True)
 class Principal:
-    role: str
-    subject: str  # admin id or user_id
+    role: str  # a StaffRole code, or "user" for a player
+    subject: str  # the operator's id or the player's user_id
+    issuer: str = "local"  # "local" (shared secret) or the identity provider's issuer URL
 
     @property
     def actor(self) -> str:
         return f"{self.role}:{self.subject}"
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+    @property
+    def staff_role(self) -> StaffRole | None:
+        return StaffRole(self.role) if self.is_staff else None
 
 
 LEEWAY_SECONDS = 30  # clock skew allowed on exp, iat and nbf
@@ -41,7 +73,7 @@ def issue(role: str, subject: str, ttl_seconds: int = 12 * 3600, now: float | No
 
     now = time.time() if now is None else now
     claims = {"sub": subject, "role": role, "iat": int(now), "exp": int(now + ttl_seconds)}
-    return jwt.encode(claims, config.secret(_SECRET_NAME[role]), algorithm="HS256")
+    return jwt.encode(claims, config.secret(_secret_name(role)), algorithm="HS256")
 
 
 def _check_subject(subject, error=Unauthenticated) -> str:
@@ -77,11 +109,13 @@ def _check_times(claims: dict, now: float) -> None:
         raise Unauthenticated(f"token lifetime exceeds {longest} seconds")
 
 
-def verify(authorization: str | None, role: str) -> Principal:
-    """Return the principal of a ``Bearer`` token valid for ``role``.
+def verify(authorization: str | None, kind: str) -> Principal:
+    """Return the principal of a ``Bearer`` token valid for ``kind``: ``"staff"`` (any staff role),
+    ``"user"`` (a player) or ``"admin"`` (the admin staff role only).
 
-    401 when there is no valid token at all; 403 when a valid token has another role. Valid:
-    HS256 with the role's secret; numeric ``exp`` and ``iat`` (a string is refused), not
+    401 when there is no valid token at all; 403 when a valid token is of another kind. Valid:
+    HS256 with the role's shared secret, or RS256/ES256 from the configured identity provider
+    (issuer, audience, a key of its JWKS); numeric ``exp`` and ``iat`` (a string is refused), not
     expired, not issued in the future, ``nbf`` (when present) reached, a lifetime of at most
     MAX_TOKEN_LIFETIME_SECONDS (default 24 h) counted both as exp - iat and exp - now, each
     with LEEWAY_SECONDS of clock skew; a printable, non-blank subject.
@@ -94,19 +128,135 @@ def verify(authorization: str | None, role: str) -> Principal:
     if not token or len(token) > MAX_TOKEN_CHARS or not token.isascii():
         raise Unauthenticated("malformed token")
     try:
-        header_claims = jwt.decode(token, options={"verify_signature": False})
+        header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
         raise Unauthenticated("malformed token") from None
-    token_role = header_claims.get("role")
+    alg = header.get("alg")
+    if alg == "HS256":
+        principal = _verify_shared_secret(token)
+    elif alg in OIDC_ALGORITHMS:
+        principal = _verify_identity_provider(token)
+    else:
+        raise Unauthenticated("unsupported token algorithm")
+    if kind == "user" and principal.role != "user":
+        raise Forbidden("this route needs a player token")
+    if kind == "staff" and not principal.is_staff:
+        raise Forbidden("this route needs a staff token")
+    if kind == "admin" and principal.role != StaffRole.ADMIN.value:
+        raise Forbidden("this route needs an admin token")
+    return principal
+
+
+def _verify_shared_secret(token: str) -> Principal:
+    import jwt
+
+    try:
+        unverified = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise Unauthenticated("malformed token") from None
+    token_role = unverified.get("role")
     if not isinstance(token_role, str) or token_role not in ROLES:
         raise Unauthenticated("token has no valid role")
     try:
-        claims = jwt.decode(token, config.secret(_SECRET_NAME[token_role]), algorithms=["HS256"],
+        claims = jwt.decode(token, config.secret(_secret_name(token_role)), algorithms=["HS256"],
                             options={"require": ["exp", "iat", "sub", "role"], "verify_exp": False,
                                      "verify_iat": False, "verify_nbf": False})
     except jwt.PyJWTError:
         raise Unauthenticated("invalid token") from None
     _check_times(claims, time.time())
-    if claims["role"] != role:
-        raise Forbidden(f"this route needs a {role} token")
-    return Principal(role=role, subject=_check_subject(claims.get("sub")))
+    return Principal(role=claims["role"], subject=_check_subject(claims.get("sub")))
+
+
+# ---------------------------------------------------------------- the shop's identity provider
+
+
+_clients_lock = threading.Lock()
+_clients: dict[tuple, object] = {}  # (jwks_url, settings) -> PyJWKClient: keys cached per container
+_discovered: dict[str, tuple[float, str]] = {}  # issuer -> (fetched at, jwks_uri)
+
+
+def _discover_jwks_url(oidc) -> str:
+    """The provider's ``jwks_uri`` from ``<issuer>/.well-known/openid-configuration`` (cached for
+    the JWKS cache time). The document must name the configured issuer exactly."""
+    now = time.monotonic()
+    with _clients_lock:
+        known = _discovered.get(oidc.issuer)
+        if known is not None and now - known[0] < oidc.jwks_cache_seconds:
+            return known[1]
+    url = oidc.issuer.rstrip("/") + "/.well-known/openid-configuration"
+    if not url.startswith(("https://", "http://")):
+        raise UpstreamUnavailable("identity provider issuer is not an http(s) URL")
+    try:
+        with urllib.request.urlopen(url, timeout=oidc.timeout_seconds) as resp:  # noqa: S310 - http(s) checked
+            document = json.load(resp)
+    except (OSError, ValueError):
+        raise UpstreamUnavailable("identity provider discovery is unavailable; try again") from None
+    jwks_uri = document.get("jwks_uri") if isinstance(document, dict) else None
+    if document.get("issuer") != oidc.issuer or not isinstance(jwks_uri, str) \
+            or not jwks_uri.startswith(("https://", "http://")):
+        raise UpstreamUnavailable("identity provider discovery document does not match OIDC_ISSUER")
+    with _clients_lock:
+        _discovered[oidc.issuer] = (now, jwks_uri)
+    return jwks_uri
+
+
+def _jwks_client(oidc):
+    from jwt import PyJWKClient
+
+    url = oidc.jwks_url or _discover_jwks_url(oidc)
+    key = (url, oidc.timeout_seconds, oidc.jwks_cache_seconds, oidc.refresh_cooldown_seconds)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            # the key set is cached for jwks_cache_seconds; an unknown kid refreshes it once (at most
+            # once per cooldown, so a flood of made-up kids cannot hammer the provider)
+            client = PyJWKClient(url, cache_keys=False, cache_jwk_set=True, lifespan=max(1, oidc.jwks_cache_seconds),
+                                 timeout=oidc.timeout_seconds, cooldown_duration=oidc.refresh_cooldown_seconds)
+            _clients[key] = client
+        return client
+
+
+def _claim(claims: dict, path: str):
+    value = claims
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def staff_role_from_claim(value, role_map: dict) -> str | None:
+    """Our staff role for the provider's role or group claim (a string or a list of them),
+    mapped through ``role_map``; the one with most authority when several map."""
+    names = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    ours = {role_map[n] for n in names if isinstance(n, str) and n in role_map}
+    return max(ours, key=_ROLE_RANK.__getitem__) if ours else None
+
+
+def _verify_identity_provider(token: str) -> Principal:
+    import jwt
+
+    oidc = config.oidc_settings()
+    if oidc is None:
+        raise Unauthenticated("this deployment accepts no identity-provider tokens")
+    client = _jwks_client(oidc)
+    try:
+        signing_key = client.get_signing_key_from_jwt(token)
+    except jwt.PyJWKClientConnectionError:
+        raise UpstreamUnavailable("identity provider keys are unavailable; try again") from None
+    except jwt.PyJWTError:  # unknown kid (after one refresh), no kid, a key set without signing keys
+        raise Unauthenticated("invalid token") from None
+    try:
+        # the PyJWK binds the algorithm to the key: the header's alg must be that algorithm
+        claims = jwt.decode(token, signing_key, algorithms=list(OIDC_ALGORITHMS), audience=oidc.audience,
+                            issuer=oidc.issuer,
+                            options={"require": ["exp", "iat", "iss", "aud"], "verify_exp": False,
+                                     "verify_iat": False, "verify_nbf": False})
+    except jwt.PyJWTError:
+        raise Unauthenticated("invalid token") from None
+    _check_times(claims, time.time())
+    subject = _check_subject(_claim(claims, oidc.subject_claim))
+    role = staff_role_from_claim(_claim(claims, oidc.role_claim), oidc.role_map)
+    if role is None:
+        raise Forbidden("the identity provider gives this account no refund-desk role")
+    return Principal(role=role, subject=subject, issuer=oidc.issuer)

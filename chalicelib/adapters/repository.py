@@ -73,11 +73,14 @@ def decode_cursor(cursor: str | None, scope: str, key_names: frozenset[str] | No
 _NUMBER = re.compile(r"^-?[0-9]{1,38}(\.[0-9]{1,38})?$")
 
 
-def _scope(model, index, hash_key, newest_first: bool, filter_condition) -> str:
+def _scope(model, index, hash_key, newest_first: bool, filter_condition, range_key_condition=None) -> str:
     """The query a page belongs to: a cursor is valid only for the same one."""
-    return "|".join([model.__name__, index.Meta.index_name, f"{type(hash_key).__name__}:{hash_key}",
-                     str(filter_condition) if filter_condition is not None else "",
-                     "desc" if newest_first else "asc"])
+    parts = [model.__name__, index.Meta.index_name, f"{type(hash_key).__name__}:{hash_key}",
+             str(filter_condition) if filter_condition is not None else "",
+             "desc" if newest_first else "asc"]
+    if range_key_condition is not None:
+        parts.append(str(range_key_condition))
+    return "|".join(parts)
 
 
 def _key_names(model, index=None) -> frozenset[str]:
@@ -96,15 +99,16 @@ class Page:
 
 
 def _page(model, index, hash_key, *, newest_first: bool, limit: int, cursor: str | None,
-          filter_condition=None) -> Page:
-    """Read up to ``limit`` items of one index partition, following DynamoDB pages when a
-    filter thins them. The cursor is the opaque start key of the next page."""
-    scope = _scope(model, index, hash_key, newest_first, filter_condition)
+          filter_condition=None, range_key_condition=None) -> Page:
+    """Read up to ``limit`` items of one index partition (within ``range_key_condition``, when
+    given), following DynamoDB pages when a filter thins them. The cursor is the opaque start key
+    of the next page."""
+    scope = _scope(model, index, hash_key, newest_first, filter_condition, range_key_condition)
     start = decode_cursor(cursor, scope, _key_names(model, index))
     items: list = []
     while True:
-        result = index.query(hash_key, scan_index_forward=not newest_first, limit=limit - len(items),
-                             last_evaluated_key=start, filter_condition=filter_condition)
+        result = index.query(hash_key, range_key_condition, scan_index_forward=not newest_first,
+                             limit=limit - len(items), last_evaluated_key=start, filter_condition=filter_condition)
         items.extend(result)
         start = result.last_evaluated_key
         if len(items) >= limit or not start:

@@ -161,6 +161,48 @@ class ReconStatus(LabelledStrEnum):
     NOT_READY = ("not_ready", "账单未出")
 
 
+class StaffRole(LabelledStrEnum):
+    """Who an operator is, carried in the staff token's ``role`` claim (domain/staff.py: what each may do)."""
+
+    SUPPORT = ("support", "客服")
+    FINANCE = ("finance", "财务")
+    ADMIN = ("admin", "管理员")
+
+
+class Permission(LabelledStrEnum):
+    """One action an operator may be allowed; every admin route needs exactly one (domain/staff.py)."""
+
+    ORDERS_VIEW = ("orders.view", "查看订单与退款")
+    REFUNDS_PREVIEW = ("refunds.preview", "退款预览")
+    REFUNDS_CREATE = ("refunds.create", "发起退款（单笔限额内直接退款）")
+    APPLICATIONS_REVIEW = ("applications.review", "审批或拒绝用户退款申请")
+    REFUNDS_APPROVE = ("refunds.approve", "审批需审批的后台退款")
+    REFUNDS_RESOLVE = ("refunds.resolve", "处理异常退款、登记或取消线下退款")
+    TASKS_COMPLETE = ("tasks.complete", "处理人工任务")
+    RECONCILE_RUN = ("reconcile.run", "运行对账")
+    DATA_EXPORT = ("data.export", "导出 CSV")
+    ACTIVITY_VIEW = ("activity.view", "查看操作员操作记录")
+
+
+class ApprovalRule(LabelledStrEnum):
+    """Why a refund needs a second person's approval, and who that may be."""
+
+    ORDER_FULFILLED = ("order_fulfilled", "货已签收或虚拟商品已履约")
+    PLAYER_APPLICATION = ("player_application", "用户申请的退款")
+    ABOVE_ROLE_LIMIT = ("above_role_limit", "金额超过发起人角色的单笔限额")
+    FINANCE_THRESHOLD = ("finance_threshold", "金额超过财务审批线，只有财务或管理员可以审批")
+
+
+class StaffAction(LabelledStrEnum):
+    """What an operator did to a refund, as the activity log records it."""
+
+    CREATED = ("created", "发起退款")
+    APPROVED = ("approved", "审批通过")
+    REJECTED = ("rejected", "审批拒绝")
+    OFFLINE_PAID = ("offline_paid", "登记线下退款")
+    OFFLINE_CANCELLED = ("offline_cancelled", "取消线下退款")
+
+
 WECHAT_CHANNEL = "wechat"
 
 
@@ -175,4 +217,4 @@ def catalogue() -> dict[str, dict]:
     return {cls.__name__: {str(k): v for k, v in cls.labels().items()} for cls in (
         OrderStatus, SourceType, ShippingStatus, WinnerFlag, PrizeLevel, RefundStatus, RefundOrigin, CouponStatus,
         InventoryStatus, RestorationStatus, TaskType, AbnormalRefundType, OfflineReason, PayoutChannel, TaskStatus,
-        ReconClass, ReconStatus)}
+        ReconClass, ReconStatus, StaffRole, Permission, ApprovalRule, StaffAction)}

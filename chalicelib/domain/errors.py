@@ -16,6 +16,8 @@ class ErrorCode(str, Enum):
     VALIDATION_ERROR = "VALIDATION_ERROR"
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    FOUR_EYES_REQUIRED = "FOUR_EYES_REQUIRED"
     NOT_FOUND = "NOT_FOUND"
     ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
     REFUND_NOT_FOUND = "REFUND_NOT_FOUND"
@@ -32,6 +34,7 @@ class ErrorCode(str, Enum):
     AMOUNT_EXCEEDS_REQUESTED = "AMOUNT_EXCEEDS_REQUESTED"
     TASK_ALREADY_DONE = "TASK_ALREADY_DONE"
     WECHAT_REJECTED = "WECHAT_REJECTED"
+    DAILY_LIMIT_EXCEEDED = "DAILY_LIMIT_EXCEEDED"
     OUTCOME_MISMATCH = "OUTCOME_MISMATCH"
     RECONCILIATION_RUNNING = "RECONCILIATION_RUNNING"
     # our side or WeChat's cannot answer now
@@ -70,6 +73,18 @@ class Unauthenticated(DomainError):
 
 class Forbidden(DomainError):
     code = ErrorCode.FORBIDDEN
+
+
+class PermissionDenied(DomainError):
+    """A staff token whose role lacks the permission the action needs."""
+
+    code = ErrorCode.PERMISSION_DENIED
+
+
+class FourEyesRequired(DomainError):
+    """The person who created a refund that needs approval tried to approve it."""
+
+    code = ErrorCode.FOUR_EYES_REQUIRED
 
 
 class NotFound(DomainError):

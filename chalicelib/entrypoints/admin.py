@@ -1,19 +1,24 @@
-"""Admin routes (role admin): orders, refunds, review, manual tasks."""
+"""Staff routes (roles support, finance, admin): orders, refunds, review, manual tasks, the
+operator's own permissions and the activity log. Each route declares the one permission it needs
+(domain/staff.py: the permission table); the use cases check what depends on the refund (who
+may approve it, four-eyes, limits)."""
 from __future__ import annotations
 
 from chalice import Blueprint
 
 from ..domain import refunds as rules
-from ..domain.enums import AbnormalRefundType, OrderStatus, PayoutChannel, RefundStatus, SourceType, TaskStatus, TaskType
+from ..domain import staff as staff_rules
+from ..domain.enums import (AbnormalRefundType, OrderStatus, PayoutChannel, Permission as P, RefundStatus, SourceType,
+                            TaskStatus, TaskType)
 from ..domain.errors import ValidationError
-from ..services import queries, refunds, tasks, views
+from ..services import queries, refunds, staff, tasks, views
 from .http import JSON_TYPES, csv_response, endpoint, idempotency_key, int_param, json_body, json_response, limit_param, only_fields, query
 
 bp = Blueprint(__name__)
 
 
 @bp.route("/orders", methods=["GET"])
-@endpoint(bp, "admin")
+@endpoint(bp, "staff", P.ORDERS_VIEW)
 def list_orders(principal):
     p = query(bp.current_request, {"status", "source_type", "user_id", "limit", "cursor"})
     user_id = p.get("user_id") or None
@@ -23,13 +28,13 @@ def list_orders(principal):
 
 
 @bp.route("/orders/{order_no}", methods=["GET"])
-@endpoint(bp, "admin")
+@endpoint(bp, "staff", P.ORDERS_VIEW)
 def order_detail(principal, order_no):
     return queries.order_detail(order_no)
 
 
 @bp.route("/pay/refunds", methods=["POST"], content_types=JSON_TYPES)
-@endpoint(bp, "admin")
+@endpoint(bp, "staff", P.REFUNDS_CREATE)
 def create_refund(principal):
     request = bp.current_request
     body = only_fields(json_body(request), {"order_no", "amount", "reason"})
@@ -42,14 +47,15 @@ def create_refund(principal):
 
 
 @bp.route("/pay/refunds/preview", methods=["POST"], content_types=JSON_TYPES)
-@endpoint(bp, "admin")
+@endpoint(bp, "staff", P.REFUNDS_PREVIEW)
 def preview_refund(principal):
     body = only_fields(json_body(bp.current_request), {"order_no", "amount"})
-    return refunds.preview(order_no=_order_no(body.get("order_no")), amount=rules.parse_amount(body.get("amount")))
+    return refunds.preview(order_no=_order_no(body.get("order_no")), amount=rules.parse_amount(body.get("amount")),
+                           actor=principal.actor)
 
 
 @bp.route("/pay/refunds", methods=["GET"])
-@endpoint(bp, "admin")
+@endpoint(bp, "staff", P.ORDERS_VIEW)
 def list_refunds(principal):
     p = query(bp.current_request, {"status", "order_no", "limit", "cursor", "order"})
     status = p.get("status") or None
@@ -63,13 +69,13 @@ def list_refunds(principal):
 
 
 @bp.route("/pay/refunds/{refund_no}", methods=["GET"])
-@endpoint(bp, "admin")
+@endpoint(bp, "staff", P.ORDERS_VIEW)
 def refund_detail(principal, refund_no):
     return queries.refund_detail(refund_no)
 
 
 @bp.route("/pay/refunds/{refund_no}/approve", methods=["POST"], content_types=JSON_TYPES)
-@endpoint(bp, "admin")
+@endpoint(bp, "staff", P.APPLICATIONS_REVIEW)
 def approve_refund(principal, refund_no):
     body = only_fields(json_body(bp.current_request), {"amount"})
     amount = rules.parse_amount(body["amount"]) if body.get("amount") is not None else None
@@ -78,7 +84,7 @@ def approve_refund(principal, refund_no):
 
 
 @bp.route("/pay/refunds/{refund_no}/reject", methods=["POST"], content_types=JSON_TYPES)
-@endpoint(bp, "admin")
+@endpoint(bp, "staff", P.APPLICATIONS_REVIEW)
 def reject_refund(principal, refund_no):
     body = only_fields(json_body(bp.current_request), {"reason"})
     reason = rules.parse_reason(body.get("reason"), required=True, sent_to_wechat=False)
@@ -87,7 +93,7 @@ def reject_refund(principal, refund_no):
 
 
 @bp.route("/pay/refunds/{refund_no}/abnormal-refund", methods=["POST"], content_types=JSON_TYPES)
-@endpoint(bp, "admin")
+@endpoint(bp, "staff", P.REFUNDS_RESOLVE)
 def abnormal_refund(principal, refund_no):
     body = only_fields(json_body(bp.current_request), {"type", "bank_type", "bank_account", "real_name"})
     kind = body.get("type")
@@ -107,7 +113,7 @@ def abnormal_refund(principal, refund_no):
 
 
 @bp.route("/pay/refunds/{refund_no}/offline-payout", methods=["POST"], content_types=JSON_TYPES)
-@endpoint(bp, "admin")
+@endpoint(bp, "staff", P.REFUNDS_RESOLVE)
 def offline_payout(principal, refund_no):
     body = only_fields(json_body(bp.current_request), {"channel", "reference", "paid_at", "note"})
     channel = body.get("channel")
@@ -124,7 +130,7 @@ def offline_payout(principal, refund_no):
 
 
 @bp.route("/pay/refunds/{refund_no}/cancel-offline", methods=["POST"], content_types=JSON_TYPES)
-@endpoint(bp, "admin")
+@endpoint(bp, "staff", P.REFUNDS_RESOLVE)
 def cancel_offline(principal, refund_no):
     body = only_fields(json_body(bp.current_request), {"reason"})
     reason = rules.parse_reason(body.get("reason"), required=True, sent_to_wechat=False)
@@ -133,7 +139,7 @@ def cancel_offline(principal, refund_no):
 
 
 @bp.route("/manual-tasks", methods=["GET"])
-@endpoint(bp, "admin")
+@endpoint(bp, "staff", P.ORDERS_VIEW)
 def list_tasks(principal):
     p = query(bp.current_request, {"status", "type", "limit", "cursor", "format"})
     status = p.get("status") or TaskStatus.OPEN.value
@@ -144,6 +150,7 @@ def list_tasks(principal):
         raise ValidationError(f"type must be one of {sorted(TaskType.labels())}", details={"field": "type"})
     fmt = p.get("format") or "json"
     if fmt == "csv":
+        staff_rules.require(principal.staff_role, P.DATA_EXPORT)
         return csv_response(tasks.export_csv(status=status, task_type=task_type, cursor=p.get("cursor"),
                                              limit=int_param(p, "limit", minimum=1, maximum=tasks.CSV_PAGE_ROWS,
                                                              default=tasks.CSV_PAGE_ROWS)))
@@ -153,11 +160,35 @@ def list_tasks(principal):
 
 
 @bp.route("/manual-tasks/{task_id}/done", methods=["POST"], content_types=JSON_TYPES)
-@endpoint(bp, "admin")
+@endpoint(bp, "staff", P.TASKS_COMPLETE)
 def finish_task(principal, task_id):
     body = only_fields(json_body(bp.current_request), {"note"})
     note = rules.parse_reason(body.get("note"), required=False, field_name="note")
     return tasks.mark_done(task_id=task_id, actor=principal.actor, note=note)
+
+
+@bp.route("/me", methods=["GET"])
+@endpoint(bp, "staff", P.ORDERS_VIEW)
+def who_am_i(principal):
+    query(bp.current_request, set())
+    return staff.me(principal)
+
+
+@bp.route("/activity", methods=["GET"])
+@endpoint(bp, "staff", P.ACTIVITY_VIEW)
+def operator_activity(principal):
+    p = query(bp.current_request, {"operator", "from", "to", "limit", "cursor", "format"})
+    operator = staff.parse_operator(p.get("operator"))
+    fmt = p.get("format") or "json"
+    if fmt == "csv":
+        staff_rules.require(principal.staff_role, P.DATA_EXPORT)
+        return csv_response(staff.export_activity_csv(
+            operator=operator, start_day=p.get("from") or None, end_day=p.get("to") or None, cursor=p.get("cursor"),
+            limit=int_param(p, "limit", minimum=1, maximum=staff.CSV_PAGE_ROWS, default=staff.CSV_PAGE_ROWS)))
+    if fmt != "json":
+        raise ValidationError("format must be json or csv", details={"field": "format"})
+    return staff.activity(operator=operator, start_day=p.get("from") or None, end_day=p.get("to") or None,
+                          limit=limit_param(p), cursor=p.get("cursor"))
 
 
 def _order_no(raw) -> str:

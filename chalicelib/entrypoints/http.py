@@ -11,7 +11,8 @@ import uuid
 from chalice import Response
 
 from ..adapters import auth
-from ..domain import text
+from ..domain import staff, text
+from ..domain.enums import Permission
 from ..domain.errors import DomainError, ErrorCode, OrderNotFound, TaskNotFound, ValidationError
 from ..log import get_logger, log_context
 from .errors import http_status
@@ -46,11 +47,18 @@ def error_response(code: str, message: str, status: int, details=None) -> Respon
     return json_response(body, status)
 
 
-def endpoint(bp, role: str | None):
-    """Wrap a route: verify the bearer token for ``role`` (None: public), map errors.
+def endpoint(bp, role: str | None, permission: Permission | None = None):
+    """Wrap a route: verify the bearer token, check the permission, map errors.
 
-    The handler receives the principal (or None) as its first argument.
+    ``role``: None (public), ``"user"`` (a player), ``"staff"`` (any staff role; then
+    ``permission`` is required and a role without it gets 403 PERMISSION_DENIED). The route's
+    permission is kept on the view (``view.permission``) and listed in the OpenAPI document as
+    ``x-permission``. The handler receives the principal (or None) as its first argument.
     """
+    if role == "staff" and not isinstance(permission, Permission):
+        raise TypeError("a staff route declares exactly one Permission")
+    if role != "staff" and permission is not None:
+        raise TypeError("only staff routes declare a permission")
 
     def decorate(fn):
         @functools.wraps(fn)
@@ -60,6 +68,8 @@ def endpoint(bp, role: str | None):
             with log_context(request_id=request_id, route=fn.__name__):
                 try:
                     principal = auth.verify(request.headers.get("authorization"), role) if role else None
+                    if permission is not None:
+                        staff.require(principal.staff_role, permission)
                     _check_path_params(kwargs)
                     result = fn(principal, *args, **kwargs)
                     if isinstance(result, Response):
@@ -74,6 +84,8 @@ def endpoint(bp, role: str | None):
                     log.exception("unhandled error")
                     return error_response(ErrorCode.INTERNAL_ERROR.value, "服务暂时不可用，请稍后重试", 500)
 
+        wrapper.role = role
+        wrapper.permission = permission
         return wrapper
 
     return decorate

@@ -1,10 +1,12 @@
-"""Reconciliation routes (role admin), under /api/admin/reconciliations: run a date, list the
+"""Reconciliation routes (staff: viewing is orders.view, running reconcile.run), under /api/admin/reconciliations: run a date, list the
 dates with their status, one day's report, its discrepancies as JSON pages or CSV."""
 from __future__ import annotations
 
 from chalice import Blueprint
 
 from ..domain import reconciliation as rules
+from ..domain import staff as staff_rules
+from ..domain.enums import Permission as P
 from ..domain.errors import ValidationError
 from ..domain.refunds import now_utc
 from ..log import get_logger
@@ -16,14 +18,14 @@ log = get_logger(__name__)
 
 
 @bp.route("/", methods=["GET"])
-@endpoint(bp, "admin")
+@endpoint(bp, "staff", P.ORDERS_VIEW)
 def list_reconciliations(principal):
     query(bp.current_request, set())
     return recon.list_runs()
 
 
 @bp.route("/", methods=["POST"], content_types=JSON_TYPES)
-@endpoint(bp, "admin")
+@endpoint(bp, "staff", P.RECONCILE_RUN)
 def run_reconciliation(principal):
     body = only_fields(json_body(bp.current_request), {"bill_date"})
     bill_date = rules.parse_bill_date(body.get("bill_date"), now_utc())
@@ -32,19 +34,20 @@ def run_reconciliation(principal):
 
 
 @bp.route("/{bill_date}", methods=["GET"])
-@endpoint(bp, "admin")
+@endpoint(bp, "staff", P.ORDERS_VIEW)
 def reconciliation_report(principal, bill_date):
     query(bp.current_request, set())
     return recon.report(rules.parse_bill_date(bill_date, now_utc()))
 
 
 @bp.route("/{bill_date}/discrepancies", methods=["GET"])
-@endpoint(bp, "admin")
+@endpoint(bp, "staff", P.ORDERS_VIEW)
 def reconciliation_discrepancies(principal, bill_date):
     p = query(bp.current_request, {"limit", "cursor", "format"})
     day = rules.parse_bill_date(bill_date, now_utc())
     fmt = p.get("format") or "json"
     if fmt == "csv":
+        staff_rules.require(principal.staff_role, P.DATA_EXPORT)
         return csv_response(recon.export_csv(day, cursor=p.get("cursor"),
                                              limit=int_param(p, "limit", minimum=1, maximum=recon.CSV_PAGE_ROWS,
                                                              default=recon.CSV_PAGE_ROWS)))

@@ -10,12 +10,15 @@ import json
 import secrets
 from dataclasses import dataclass
 
+from .. import config
 from ..adapters import balances
 from ..adapters import repository as repo
+from ..adapters import staff as staff_store
 from ..adapters.models import Order, Refund, RefundEvent
 from ..domain import refunds as rules
-from ..domain.enums import (AbnormalRefundType, OfflineReason, PayoutChannel, RefundOrigin, RefundStatus, TaskStatus,
-                            TaskType)
+from ..domain import staff as staff_rules
+from ..domain.enums import (AbnormalRefundType, OfflineReason, PayoutChannel, RefundOrigin, RefundStatus, StaffAction,
+                            StaffRole, TaskStatus, TaskType)
 from ..domain.errors import ErrorCode, OrderNotFound, RefundNotFound, ValidationError, conflict
 from ..domain.money import fen_to_yuan
 from ..domain.refunds import iso, now_utc
@@ -87,18 +90,76 @@ def _new_refund(refund_no: str, order: Order, *, amount: int, reason: str, statu
     return refund
 
 
-def _create(refund: Refund, balance_move: repo.TxItem, *, fp: str, against: str) -> Created:
-    """Put the refund and move the order's balance in one transaction."""
+def _create(refund: Refund, balance_move: repo.TxItem, *, fp: str, against: str, also: tuple = ()) -> Created:
+    """Put the refund and move the order's balance in one transaction (with ``also``: the
+    operator's allowance and activity record)."""
     try:
-        repo.write([repo.new_refund(refund), balance_move])
+        repo.write([repo.new_refund(refund), balance_move, *also])
     except repo.WriteConflict as c:
         if c.failed("refund"):
             existing = repo.get_refund(refund.refund_no)
             return _existing_for_key(existing, fp)
         if c.failed(balances.LABEL):
             raise reservation_error(refund.order_no, refund.amount, against=against) from None
+        if c.failed(staff_store.LABEL):
+            raise _daily_limit_error(refund.created_by, refund.amount) from None
         raise
     return Created(refund, created=True)
+
+
+# ---------------------------------------------------------------- staff rules in the use cases
+
+
+def _role_of(actor: str) -> StaffRole:
+    role = actor.partition(":")[0]
+    if not staff_rules.is_staff_role(role):
+        raise ValueError(f"{actor!r} is not a staff actor")
+    return StaffRole(role)
+
+
+def _daily_limit_error(actor: str, amount: int, used: int | None = None):
+    role = _role_of(actor)
+    subject = staff_rules.subject_of(actor)
+    limit = config.staff_limits().daily[role.value]
+    day = staff_rules.beijing_day(now_utc())
+    used = staff_store.used_on(subject, day) if used is None else used
+    remaining = max(0, limit - used)
+    return conflict(ErrorCode.DAILY_LIMIT_EXCEEDED,
+                    f"今日直接退款额度不足：{role.label}每日限额 {fen_to_yuan(limit)} 元，"
+                    f"剩余 {fen_to_yuan(remaining)} 元，本次 {fen_to_yuan(amount)} 元",
+                    daily_limit=limit, used=used, remaining=remaining, amount=amount, day=day)
+
+
+def _activity(refund: Refund, *, actor: str, action: StaffAction, at: str, status: str, amount: int | None = None,
+              detail: str | None = None) -> repo.TxItem:
+    return staff_store.activity(operator=staff_rules.subject_of(actor), actor=actor, action=action.value, at=at,
+                                refund_no=refund.refund_no, order_no=refund.order_no,
+                                amount=amount if amount is not None else refund.amount, status=status,
+                                origin=refund.origin, detail=detail)
+
+
+def approval_plan(order: Order, amount: int, role: StaffRole) -> tuple[tuple, dict]:
+    """Whether an operator of ``role`` refunding ``amount`` of ``order`` needs approval: the
+    reasons (what create does), and what preview tells about them (each reason with its rule,
+    who may approve, the limits)."""
+    limits = config.staff_limits()
+    reasons = staff_rules.creation_reasons(rules.approval_reasons(order), amount, role, limits.refund[role.value])
+    finance = staff_rules.finance_reason(amount, limits.finance_approval) if reasons else None
+    return reasons, {
+        "required": bool(reasons),
+        "reasons": [r.to_dict() for r in reasons],
+        # who may approve it (never its creator); above the finance threshold finance or admin only
+        "approver_roles": (staff_rules.approver_roles(RefundOrigin.ADMIN, amount, limits.finance_approval)
+                           if reasons else []),
+        "finance_only": finance is not None,
+        "finance_rule": finance.to_dict() if finance else None,
+        "role": role.value,
+        "role_label": role.label,
+        "refund_limit": limits.refund[role.value],
+        "refund_limit_yuan": fen_to_yuan(limits.refund[role.value]),
+        "finance_approval_threshold": limits.finance_approval,
+        "finance_approval_threshold_yuan": fen_to_yuan(limits.finance_approval),
+    }
 
 
 def _load_for_create(order_no: str, refund_no: str, key: str | None, fp: str):
@@ -112,7 +173,9 @@ def _load_for_create(order_no: str, refund_no: str, key: str | None, fp: str):
 
 
 def create_admin_refund(*, actor: str, order_no: str, amount: int, reason: str, idempotency_key: str | None) -> Created:
-    """POST /api/admin/pay/refunds: reserve and submit, or open a review when approval is needed."""
+    """POST /api/admin/pay/refunds: reserve and submit, or open a review when approval is needed
+    (the goods were signed for or consumed, or the amount is above the creator's role limit).
+    A refund sent straight to WeChat uses the operator's daily allowance in the same transaction."""
     with log_context(order_no=order_no):
         fp = fingerprint({"op": "admin_refund", "order_no": order_no, "amount": amount, "reason": reason})
         refund_no = make_refund_no(actor, idempotency_key)
@@ -123,16 +186,28 @@ def create_admin_refund(*, actor: str, order_no: str, amount: int, reason: str, 
             raise OrderNotFound("订单不存在")
         now = now_utc()
         rules.check_refundable(order, amount, now)
-        reasons = rules.approval_reasons(order)
+        role = _role_of(actor)
+        reasons, _ = approval_plan(order, amount, role)
         if reasons:
+            texts = [r.message for r in reasons]
             refund = _new_refund(refund_no, order, amount=amount, reason=reason, status=S.PENDING_REVIEW,
                                  origin=RefundOrigin.ADMIN, actor=actor, key=idempotency_key, fp=fp,
-                                 review_reasons=reasons, detail="需人工审批：" + "；".join(reasons))
-            return _create(refund, balances.request(order_no, amount), fp=fp, against="refundable")
+                                 review_reasons=texts, detail="需人工审批：" + "；".join(texts))
+            activity = _activity(refund, actor=actor, action=StaffAction.CREATED, at=refund.created_at,
+                                 status=S.PENDING_REVIEW.value, detail="；".join(texts))
+            return _create(refund, balances.request(order_no, amount), fp=fp, against="refundable", also=(activity,))
+        daily_limit = config.staff_limits().daily[role.value]
+        room = staff_rules.daily_room(daily_limit, amount)
+        if room < 0:
+            raise _daily_limit_error(actor, amount)
         refund = _new_refund(refund_no, order, amount=amount, reason=reason, status=S.SUBMITTED,
                              origin=RefundOrigin.ADMIN, actor=actor, key=idempotency_key, fp=fp,
                              detail="后台发起退款，已预留余额")
-        created = _create(refund, balances.reserve(order_no, amount), fp=fp, against="refundable")
+        also = (staff_store.charge(staff_rules.subject_of(actor), staff_rules.beijing_day(now), amount, room=room,
+                                   now=refund.created_at),
+                _activity(refund, actor=actor, action=StaffAction.CREATED, at=refund.created_at,
+                          status=S.SUBMITTED.value))
+        created = _create(refund, balances.reserve(order_no, amount), fp=fp, against="refundable", also=also)
         if created.created:
             log.info("refund created", extra={"refund_no": refund_no, "amount": amount})
             submission.submit(created.refund, actor=actor, order=order)
@@ -162,7 +237,9 @@ def apply_for_refund(*, user_id: str, order_no: str, amount: int, reason: str, i
 
 def approve(*, actor: str, refund_no: str, amount: int | None) -> Refund:
     """pending_review -> submitted (reserving the balance) -> WeChat, once even when two
-    operators approve at the same moment."""
+    operators approve at the same moment. Never by the refund's creator (four-eyes); an
+    operator's refund needs refunds.approve, and above the finance threshold only finance or
+    admin may approve."""
     refund = get_refund(refund_no)
     with log_context(refund_no=refund_no, order_no=refund.order_no):
         if refund.status != S.PENDING_REVIEW.value:
@@ -171,11 +248,17 @@ def approve(*, actor: str, refund_no: str, amount: int | None) -> Refund:
             raise conflict(ErrorCode.AMOUNT_EXCEEDS_REQUESTED, "批准金额不能超过申请金额",
                            requested_amount=refund.requested_amount)
         approved = amount or refund.requested_amount
+        staff_rules.check_approver(role=_role_of(actor), actor=actor, created_by=refund.created_by,
+                                   origin=refund.origin, amount=approved,
+                                   finance_threshold=config.staff_limits().finance_approval)
         detail = "审批通过" + (f"，批准金额 {fen_to_yuan(approved)} 元（申请 {fen_to_yuan(refund.requested_amount)} 元）"
                             if approved != refund.requested_amount else "")
+        at = iso(now_utc())
         try:
             transition(refund, S.SUBMITTED, actor=actor, detail=detail, approved_amount=approved,
-                       changes={"reviewer": actor})
+                       changes={"reviewer": actor},
+                       also=(_activity(refund, actor=actor, action=StaffAction.APPROVED, at=at,
+                                       status=S.SUBMITTED.value, amount=approved, detail=detail),))
         except StaleState:
             raise invalid_state(repo.get_refund(refund_no), "审批") from None
         return submission.submit(refund, actor=actor)
@@ -186,30 +269,42 @@ def reject(*, actor: str, refund_no: str, reason: str) -> Refund:
     with log_context(refund_no=refund_no, order_no=refund.order_no):
         if refund.status != S.PENDING_REVIEW.value:
             raise invalid_state(refund, "拒绝")
+        staff_rules.check_rejecter(role=_role_of(actor), origin=refund.origin)
         try:
             return transition(refund, S.REJECTED, actor=actor, detail=f"审批拒绝：{reason}",
-                              changes={"reviewer": actor, "reject_reason": reason})
+                              changes={"reviewer": actor, "reject_reason": reason},
+                              also=(_activity(refund, actor=actor, action=StaffAction.REJECTED, at=iso(now_utc()),
+                                              status=S.REJECTED.value, amount=refund.requested_amount,
+                                              detail=reason),))
         except StaleState:
             raise invalid_state(repo.get_refund(refund_no), "拒绝") from None
 
 
-def preview(*, order_no: str, amount: int) -> dict:
-    """What a refund of ``amount`` would do, by the code that executes it. Writes nothing."""
+def preview(*, order_no: str, amount: int, actor: str) -> dict:
+    """What a refund of ``amount`` by ``actor`` would do, by the code that executes it: the
+    restoration plan, whether it needs approval and why (``approval``), and the actor's daily
+    allowance (``allowance``). Writes nothing."""
     from . import restoration  # the plan's inventory read lives with restoration
+    from . import staff as staff_service
 
     order = repo.get_order(order_no)
     if order is None:
         raise OrderNotFound("订单不存在")
     now = now_utc()
     rules.check_refundable(order, amount, now)
-    reasons = rules.approval_reasons(order)
+    role = _role_of(actor)
+    reasons, approval = approval_plan(order, amount, role)
+    allowance = staff_service.allowance(staff_rules.subject_of(actor), role, now)
+    allowance["fits"] = bool(reasons) or amount <= allowance["daily_remaining"]
     inventory = restoration.inventory_of(order)
     plan = rules.restoration_plan(order, amount, order.refunded_amount + order.reserved_amount, inventory)
     body = plan.to_dict()
     body.update({
         "order_no": order_no,
         "requires_approval": bool(reasons),
-        "approval_reasons": list(reasons),
+        "approval_reasons": [r.message for r in reasons],
+        "approval": approval,
+        "allowance": allowance,
         "resulting_status": S.PENDING_REVIEW.value if reasons else S.SUBMITTED.value,
         "resulting_status_label": (S.PENDING_REVIEW if reasons else S.SUBMITTED).label,
         "remaining_after": order.refundable_amount - amount,
@@ -252,10 +347,12 @@ def record_offline_payout(*, actor: str, refund_no: str, channel: PayoutChannel,
                   "paid_at": paid_at or now, "recorded_by": actor, "recorded_at": now, "note": note or None}
         order = repo.get_order(refund.order_no)
         try:
-            transition(refund, S.SUCCESS, actor=actor, order=order,
-                       detail=f"已登记线下退款：{channel.label}，凭证 {reference}",
+            detail = f"已登记线下退款：{channel.label}，凭证 {reference}"
+            transition(refund, S.SUCCESS, actor=actor, order=order, detail=detail,
                        changes={"offline_payout": payout, "channel": channel.value,
-                                "success_time": payout["paid_at"]})
+                                "success_time": payout["paid_at"]},
+                       also=(_activity(refund, actor=actor, action=StaffAction.OFFLINE_PAID, at=now,
+                                       status=S.SUCCESS.value, detail=detail),))
         except StaleState:
             raise invalid_state(repo.get_refund(refund_no), "登记线下退款") from None
         _close_offline_task(refund, actor, f"已登记线下退款（{channel.label}，凭证 {reference}）")
@@ -276,7 +373,9 @@ def cancel_offline(*, actor: str, refund_no: str, reason: str) -> Refund:
                            status=refund.status, offline_reason=refund.offline_reason)
         try:
             transition(refund, S.CLOSED, actor=actor, detail=f"取消线下退款：{reason}",
-                       changes={"reviewer": actor, "reject_reason": reason})
+                       changes={"reviewer": actor, "reject_reason": reason},
+                       also=(_activity(refund, actor=actor, action=StaffAction.OFFLINE_CANCELLED,
+                                       at=iso(now_utc()), status=S.CLOSED.value, detail=reason),))
         except StaleState:
             raise invalid_state(repo.get_refund(refund_no), "取消线下退款") from None
         _close_offline_task(refund, actor, f"已取消：{reason}")

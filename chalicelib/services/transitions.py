@@ -103,13 +103,14 @@ def _balance_move(effect: Balance, src: RefundStatus, dst: RefundStatus, refund:
 def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | None = None,
                outcome: Outcome | None = None, changes: dict | None = None,
                receipt: NotifyReceipt | None = None, order: Order | None = None,
-               approved_amount: int | None = None, tasks: tuple = ()) -> Refund:
+               approved_amount: int | None = None, tasks: tuple = (), also: tuple = ()) -> Refund:
     """Move ``refund`` to ``dst`` (or, when ``dst`` is its status, record an event and
     field changes) as one conditional write. Updates ``refund`` in place.
 
     Raises StaleState when the refund is no longer in the status it was read in,
     DuplicateNotification when ``receipt`` was seen before, and a 409 Conflict when a
-    reservation does not fit the order's balance.
+    reservation does not fit the order's balance. ``also``: more transaction items committed
+    with the change (e.g. the operator's activity record).
     """
     src = RefundStatus(refund.status)
     if dst != src and not rules.can_transition(src, dst):
@@ -141,6 +142,7 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
         if receipt is not None:
             items.append(repo.notify_receipt(receipt))
         items.extend(repo.new_task(t) for t in tasks)
+        items.extend(also)
         try:
             repo.write(items)
         except repo.WriteConflict as c:

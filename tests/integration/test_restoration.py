@@ -11,7 +11,8 @@ def _refund(env, order_no, amount, approve=False):
     assert r.status_code == 201, r.text
     no = r.json()["refund_no"]
     if approve:
-        assert env.api.post(f"/api/admin/pay/refunds/{no}/approve", env.admin, {}).status_code == 200
+        # four-eyes: another operator approves what ops-1 created
+        assert env.api.post(f"/api/admin/pay/refunds/{no}/approve", env.admin2, {}).status_code == 200
     env.wait_status(no, "success")
     return no
 

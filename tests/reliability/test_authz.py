@@ -1,6 +1,7 @@
 """Hostile callers: every route, walked with no token, a player's token, another player's
 token, an expired token, tokens signed with the wrong key or algorithm, a role-confused token,
-and an admin token. Plus inputs built to break parsing (forged cursors, odd digits)."""
+and a token of every staff role (support, finance, admin). Plus inputs built to break parsing
+(forged cursors, odd digits)."""
 from __future__ import annotations
 
 import base64
@@ -23,8 +24,22 @@ def _routes():
     return sorted((m, p) for p, entries in app.routes.items() for m in entries)
 
 
+STAFF = ("admin", "finance", "support")
+# the staff routes a role may not use (403 PERMISSION_DENIED), written out rather than derived from
+# the permission table, so a change to either shows up here
+DENIED = {
+    "admin": set(),
+    "finance": set(),
+    "support": {("POST", "/api/admin/pay/refunds/{refund_no}/abnormal-refund"),
+                ("POST", "/api/admin/pay/refunds/{refund_no}/offline-payout"),
+                ("POST", "/api/admin/pay/refunds/{refund_no}/cancel-offline"),
+                ("GET", "/api/admin/activity")},
+}
+QUERIES = {"/api/admin/activity": "?operator=ops-1"}
+
+
 def _secret(role):
-    return config.secret({"admin": "ADMIN_JWT_SECRET", "user": "USER_JWT_SECRET"}[role])
+    return config.secret("USER_JWT_SECRET" if role == "user" else "ADMIN_JWT_SECRET")
 
 
 def _token(role, sub, *, key=None, exp_in=3600, alg="HS256", drop=(), **extra):
@@ -59,7 +74,7 @@ BODIES = {"/api/app/orders/{order_no}/refund/apply": {"amount": 1, "reason": "æŽ
 
 
 def _call(env, method, path, world, token=None, raw_auth=None):
-    url = path.format(**world)
+    url = path.format(**world) + QUERIES.get(path, "")
     headers = {"Authorization": raw_auth} if raw_auth is not None else None
     body = BODIES.get(path, {}) if method == "POST" else None
     return env.api.call(method, url, token, body=body, headers=headers)
@@ -128,12 +143,23 @@ def test_authorization_matrix(env, world):
         for name, kw in bad_for(role).items():
             r = _call(env, method, path, world, **kw)
             assert r.status_code == 401 and r.json()["code"] == "UNAUTHENTICATED", (name, method, path, r.text)
-        wrong_role = env.user("u1001") if role == "admin" else env.admin
-        r = _call(env, method, path, world, wrong_role)
-        assert r.status_code == 403 and r.json()["code"] == "FORBIDDEN", (method, path, r.text)
-        right = env.admin if role == "admin" else env.user("u1001")
-        r = _call(env, method, path, world, right)
-        assert r.status_code not in (401, 403, 500), (method, path, r.status_code, r.text)
+        wrong_kind = [env.user("u1001")] if role == "admin" else [auth.issue(r, "ops-1") for r in STAFF]
+        for token in wrong_kind:
+            r = _call(env, method, path, world, token)
+            assert r.status_code == 403 and r.json()["code"] == "FORBIDDEN", (method, path, r.text)
+        if role == "admin":  # every staff role: allowed, or refused for the route's permission
+            view = app.routes[path][method].view_function
+            for staff_role in STAFF:
+                r = _call(env, method, path, world, auth.issue(staff_role, "ops-1"))
+                if (method, path) in DENIED[staff_role]:
+                    assert r.status_code == 403 and r.json()["code"] == "PERMISSION_DENIED", \
+                        (staff_role, method, path, r.text)
+                    assert r.json()["details"] == {"permission": view.permission.value, "role": staff_role}
+                else:
+                    assert r.status_code not in (401, 403, 500), (staff_role, method, path, r.status_code, r.text)
+        else:
+            r = _call(env, method, path, world, env.user("u1001"))
+            assert r.status_code not in (401, 403, 500), (method, path, r.status_code, r.text)
         if role == "user":  # another player's token sees nothing of u1001's order
             r = _call(env, method, path, world, other_user)
             assert r.status_code == 404 and r.json()["code"] == "ORDER_NOT_FOUND", (method, path, r.text)
@@ -142,9 +168,11 @@ def test_authorization_matrix(env, world):
     # nothing above changed any money
     for key in ("order_no", "other_order_no"):
         env.check_invariants(world[key])
-    # the only money that moved: the admin's own approval of the pending application
+    # the only money that moved: the first staff role's approval of the pending application
     assert env.sim.create_calls() == 1
     assert env.refund(world["refund_no"]).reviewer == "admin:ops-1"
+    # every staff role was tried on every staff route
+    assert all(DENIED[r] <= set(seen) for r in STAFF)
 
 
 def test_token_lifetime_limits_and_clock_leeway(env, monkeypatch):

@@ -55,6 +55,8 @@ ROUTES = [
     ("GET", "/api/admin/reconciliations/{bill_date}", ADMIN, None),
     ("GET", "/api/admin/reconciliations/{bill_date}/discrepancies", ADMIN, None),
     ("POST", "/api/admin/manual-tasks/{task_id}/done", ADMIN, {"note": "已处理"}),
+    ("GET", "/api/admin/me", ADMIN, None),
+    ("GET", "/api/admin/activity", ADMIN, None),
     ("POST", "/api/app/orders/{order_no}/refund/apply", USER, {"amount": 100, "reason": "不想要了"}),
     ("GET", "/api/app/orders/{order_no}/refunds", USER, None),
     ("POST", "/api/pay/wechat/notify/refund", None, {"id": "x"}),

@@ -1,0 +1,123 @@
+"""The staff rules (domain/staff.py) and their settings, without AWS."""
+from datetime import date, datetime, timezone
+
+import pytest
+
+from chalicelib import config
+from chalicelib.adapters.auth import staff_role_from_claim
+from chalicelib.domain import staff
+from chalicelib.domain.enums import ApprovalRule, Permission, StaffRole
+from chalicelib.domain.errors import ErrorCode, FourEyesRequired, PermissionDenied, ValidationError
+
+P = Permission
+
+# the issue's table, written out: a change to domain/staff.py must change this too
+TABLE = {
+    "support": {"orders.view", "refunds.preview", "refunds.create", "applications.review", "tasks.complete"},
+    "finance": {"orders.view", "refunds.preview", "refunds.create", "applications.review", "refunds.approve",
+                "refunds.resolve", "tasks.complete", "reconcile.run", "data.export", "activity.view"},
+    "admin": {p.value for p in Permission},
+}
+
+
+def test_permission_table():
+    assert {r.value: {p.value for p in staff.PERMISSIONS[r]} for r in StaffRole} == TABLE
+    assert StaffRole.SUPPORT.label == "客服" and StaffRole.FINANCE.label == "财务" and StaffRole.ADMIN.label == "管理员"
+    assert staff.permissions_of(StaffRole.SUPPORT) == ["orders.view", "refunds.preview", "refunds.create",
+                                                        "applications.review", "tasks.complete"]
+
+
+def test_missing_permission_is_its_own_403_code():
+    with pytest.raises(PermissionDenied) as err:
+        staff.require(StaffRole.SUPPORT, P.REFUNDS_RESOLVE)
+    assert err.value.code == ErrorCode.PERMISSION_DENIED
+    assert err.value.details == {"permission": "refunds.resolve", "role": "support"}
+    staff.require(StaffRole.ADMIN, P.RECONCILE_RUN)
+
+
+@pytest.mark.parametrize("a,b,same", [
+    ("support:alice", "support:alice", True),
+    ("support:alice", "finance:alice", True),  # the person, not the role
+    ("support:alice", "support:bob", False),
+    ("user:u1001", "support:u1001", False),  # a player is never the operator
+    ("user:u1001", "user:u1001", False),
+    ("wechat", "wechat", False),
+    (None, "admin:x", False),
+])
+def test_same_person(a, b, same):
+    assert staff.same_person(a, b) is same
+
+
+def test_creation_reasons_name_their_rule():
+    none = staff.creation_reasons((), 20000, StaffRole.SUPPORT, 20000)
+    assert none == ()  # at the limit is within it
+    both = staff.creation_reasons(("货已签收，需人工审批",), 20001, StaffRole.SUPPORT, 20000)
+    assert [r.rule for r in both] == [ApprovalRule.ORDER_FULFILLED, ApprovalRule.ABOVE_ROLE_LIMIT]
+    assert "200.01" in both[1].message and "客服" in both[1].message and "200.00" in both[1].message
+
+
+def test_approver_rules():
+    kw = dict(created_by="support:alice", origin="admin", finance_threshold=100000)
+    with pytest.raises(FourEyesRequired):
+        staff.check_approver(role=StaffRole.ADMIN, actor="admin:alice", amount=100, **kw)
+    with pytest.raises(PermissionDenied) as err:
+        staff.check_approver(role=StaffRole.SUPPORT, actor="support:carol", amount=100, **kw)
+    assert err.value.details["permission"] == "refunds.approve"
+    staff.check_approver(role=StaffRole.FINANCE, actor="finance:bob", amount=100, **kw)
+    # a player's application: support may approve up to the finance threshold
+    app = dict(created_by="user:u1001", origin="user", finance_threshold=100000)
+    staff.check_approver(role=StaffRole.SUPPORT, actor="support:carol", amount=100000, **app)
+    with pytest.raises(PermissionDenied) as err:
+        staff.check_approver(role=StaffRole.SUPPORT, actor="support:carol", amount=100001, **app)
+    assert err.value.details["rule"] == "finance_threshold"
+    staff.check_approver(role=StaffRole.ADMIN, actor="admin:x", amount=100001, **app)
+    assert staff.approver_roles("user", 100001, 100000) == ["finance", "admin"]
+    assert staff.approver_roles("user", 100000, 100000) == ["support", "finance", "admin"]
+    assert staff.approver_roles("admin", 1, 100000) == ["finance", "admin"]
+
+
+def test_beijing_day_and_ranges():
+    assert staff.beijing_day(datetime(2026, 11, 26, 15, 59, tzinfo=timezone.utc)) == "2026-11-26"
+    assert staff.beijing_day(datetime(2026, 11, 26, 16, 0, tzinfo=timezone.utc)) == "2026-11-27"
+    first, last = staff.day_range(date(2026, 11, 26), date(2026, 11, 26))
+    assert (first.isoformat(), last.isoformat()) == ("2026-11-25T16:00:00+00:00", "2026-11-26T16:00:00+00:00")
+    with pytest.raises(ValidationError):
+        staff.day_range(date(2026, 11, 26), date(2026, 11, 25))
+    with pytest.raises(ValidationError):
+        staff.day_range(date(2026, 1, 1), date(2026, 12, 31))
+    for bad in ("2026-11-31", "26-11-2026", 20261126, "2026-11-26T00:00"):
+        with pytest.raises(ValidationError):
+            staff.parse_day(bad, "from")
+    assert staff.daily_room(5000, 700) == 4300
+
+
+def test_limit_settings(monkeypatch):
+    limits = config.staff_limits()
+    assert limits.refund == {"support": 20000, "finance": 200000, "admin": 1000000}
+    assert limits.finance_approval == 100000
+    monkeypatch.setenv("STAFF_DAILY_LIMITS", "support=1, admin=7")
+    assert config.staff_limits().daily == {"support": 1, "finance": 2000000, "admin": 7}
+    for bad in ("root=1", "support=1.5", "support", "support=-1"):
+        monkeypatch.setenv("STAFF_REFUND_LIMITS", bad)
+        with pytest.raises(config.ConfigError):
+            config.staff_limits()
+
+
+def test_identity_provider_settings_and_role_mapping(monkeypatch):
+    assert config.oidc_settings() is None
+    monkeypatch.setenv("OIDC_ISSUER", "https://login.example.com/realms/shop")
+    with pytest.raises(config.ConfigError):
+        config.oidc_settings()  # an issuer without an audience
+    monkeypatch.setenv("OIDC_AUDIENCE", "refund-console")
+    monkeypatch.setenv("OIDC_ROLE_MAP", "refund-support=support,refund-finance=finance,ops=admin")
+    oidc = config.oidc_settings()
+    assert oidc.role_map == {"refund-support": "support", "refund-finance": "finance", "ops": "admin"}
+    assert oidc.role_claim == "roles" and oidc.jwks_url is None and oidc.timeout_seconds == 3
+    assert staff_role_from_claim(["refund-support", "other"], oidc.role_map) == "support"
+    assert staff_role_from_claim(["refund-support", "refund-finance"], oidc.role_map) == "finance"
+    assert staff_role_from_claim("ops", oidc.role_map) == "admin"
+    assert staff_role_from_claim(["support"], oidc.role_map) is None  # only mapped names count
+    assert staff_role_from_claim({"ops": 1}, oidc.role_map) is None
+    monkeypatch.setenv("OIDC_ROLE_MAP", "refund-support=root")
+    with pytest.raises(config.ConfigError):
+        config.oidc_settings()
