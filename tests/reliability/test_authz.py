@@ -33,7 +33,8 @@ DENIED = {
     "support": {("POST", "/api/admin/pay/refunds/{refund_no}/abnormal-refund"),
                 ("POST", "/api/admin/pay/refunds/{refund_no}/offline-payout"),
                 ("POST", "/api/admin/pay/refunds/{refund_no}/cancel-offline"),
-                ("GET", "/api/admin/activity")},
+                ("GET", "/api/admin/activity"),
+                ("POST", "/api/admin/reconciliations")},
 }
 QUERIES = {"/api/admin/activity": "?operator=ops-1"}
 
@@ -67,10 +68,11 @@ def world(env):
                      {"amount": 100, "reason": "授权测试"})
     assert r.status_code == 201, r.text
     return {"order_no": mine.order_no, "other_order_no": theirs.order_no, "refund_no": r.json()["refund_no"],
-            "task_id": "no-such-task", "version": "0", "name": "console.css"}
+            "task_id": "no-such-task", "version": "0", "name": "console.css", "bill_date": "2026-01-01"}
 
 
-BODIES = {"/api/app/orders/{order_no}/refund/apply": {"amount": 1, "reason": "授权测试"}}
+BODIES = {"/api/app/orders/{order_no}/refund/apply": {"amount": 1, "reason": "授权测试"},
+          "/api/admin/reconciliations": {"bill_date": "2000-01-01"}}  # refused as too old: nothing runs
 
 
 def _call(env, method, path, world, token=None, raw_auth=None):
