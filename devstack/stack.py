@@ -17,6 +17,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Connections the listening sockets queue before they are accepted. Python's servers
+# default to 5, so a burst of 20 clients already met "Connection reset by peer"; API
+# Gateway takes far more, and the local endpoint of AWS (werkzeug) queues 128.
+LISTEN_BACKLOG = 128
+
+
+def _api_server_class():
+    from chalice.local import ThreadedHTTPServer
+
+    return type("ApiServer", (ThreadedHTTPServer,), {"request_queue_size": LISTEN_BACKLOG})
+
+
 @dataclass
 class StackConfig:
     workdir: Path = ROOT / ".devstack"
@@ -96,6 +108,7 @@ class Stack:
             self.driver.stop()
         if self.server:
             self.server.shutdown()
+            self.server.server.server_close()
         if self.sim:
             self.sim.stop()
         if self.moto:
@@ -163,8 +176,9 @@ class Stack:
     def _start_api(self, port: int) -> None:
         import threading
 
-        from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer
+        from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer
 
+        ApiServer = _api_server_class()
         access_log = self.cfg.access_log
         busy = self._busy = threading.Condition()
         stack = self
@@ -191,9 +205,8 @@ class Stack:
         config = self.app()
         app = config.chalice_app
         if not isinstance(app, LocalChalice):  # per-thread current_request, as `chalice local` does it
-            CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
-            app.__class__ = CustomLocalChalice
-        self.server = LocalDevServer(app, config, "127.0.0.1", port, handler_cls=Handler)
+            app.__class__ = type(f"Local{type(app).__name__}", (LocalChalice, type(app)), {})
+        self.server = LocalDevServer(app, config, "127.0.0.1", port, handler_cls=Handler, server_cls=ApiServer)
         self._server_thread = threading.Thread(target=self.server.server.serve_forever, name="api", daemon=True)
         self._server_thread.start()
 
