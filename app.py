@@ -6,6 +6,7 @@ from chalice import Chalice, Cron, Rate
 from chalicelib.entrypoints import admin, meta, notify, player, reconciliation, workers
 from chalicelib.entrypoints import console
 from chalicelib.entrypoints import docs
+from chalicelib.entrypoints import contract
 
 app = Chalice(app_name="gacha-refunds")
 app.register_blueprint(meta.bp, url_prefix="/api")
@@ -15,6 +16,7 @@ app.register_blueprint(reconciliation.bp, url_prefix="/api/admin/reconciliations
 app.register_blueprint(player.bp, url_prefix="/api/app")
 app.register_blueprint(notify.bp, url_prefix="/api/pay/wechat/notify")
 app.register_blueprint(console.bp)
+app.register_middleware(contract.middleware(app), "http")  # every non-2xx answer is {"code", "message"}
 
 RESTORE_QUEUE = os.environ.get("RESTORE_QUEUE_NAME", "local-refund-restore")
 POLL_MINUTES = int(os.environ.get("POLL_EVERY_MINUTES", "2"))

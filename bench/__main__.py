@@ -377,7 +377,55 @@ def capacity(w, counter) -> dict:
     return run(w, counter)
 
 
-BENCHMARKS = ("round_trips", "overhead", "poll_cost", "cold_import", "throughput", "capacity", "reconcile")
+
+# ---------------------------------------------------------------- the stack process under load
+
+
+def long_session(rounds=(300, 300, 300)) -> dict:
+    """`make run` as a process: resident memory after each round of refunds (bounded: it must
+    not grow with the round), then the time SIGTERM takes to stop it (target <= 5 s)."""
+    from bench.session import StackProcess, drive
+
+    print(f"Long session: `python -m devstack run` after {' + '.join(map(str, rounds))} refunds "
+          "(8 clients, each refund followed by an order read and a list page); targets: RSS bounded, stop <= 5 s")
+    sp = StackProcess()
+    out = {"start_rss_mb": sp.rss_mb(), "rounds": []}
+    _line("resident memory after start", f"{out['start_rss_mb']:.0f} MB")
+    done = 0
+    for n in rounds:
+        r = drive(sp, n)
+        done += n
+        r.update(rss_mb=sp.rss_mb(), peak_rss_mb=sp.peak_rss_mb())
+        out["rounds"].append(r)
+        _line(f"after {done} refunds: RSS / peak", f"{r['rss_mb']:.0f} MB",
+              f"peak {r['peak_rss_mb']:.0f} MB; {r['created']} created, {r['refused']} refused "
+              f"(refund limit per order), {r['created'] / r['seconds']:.1f}/s")
+    out["stop_seconds"] = sp.stop()
+    _line("SIGTERM to exit", f"{out['stop_seconds']:.2f} s", "ok" if out["stop_seconds"] <= 5 else "OVER target 5 s")
+    return out
+
+
+def burst(clients: int = 100) -> dict:
+    """``clients`` connections at the same moment on the API and on the simulator of a `make run`
+    process: every one must be answered (no 'Connection reset by peer')."""
+    from bench.session import StackProcess, burst as run_burst
+
+    print(f"Burst: {clients} concurrent clients, one connection each (target: all answered, 0 resets)")
+    sp = StackProcess()
+    try:
+        sim_url = sp.sim_url()
+        out = {"api": run_burst(sp.base, "/api/health", clients),
+               "simulator": run_burst(sim_url, "/v3/refund/domestic/refunds/RF-BURST", clients)}
+    finally:
+        sp.stop()
+    for name, r in out.items():
+        _line(f"{name}: answered / reset / other failures", f"{r['answered']}/{r['reset']}/{r['failed'] + r['empty']}",
+              "ok" if r["answered"] == clients else "NOT all answered")
+    return out
+
+
+BENCHMARKS = ("round_trips", "overhead", "poll_cost", "cold_import", "throughput", "capacity", "reconcile", "burst",
+              "long_session")
 
 
 def main(argv: list[str]) -> int:
@@ -390,10 +438,12 @@ def main(argv: list[str]) -> int:
         return 2
     logging.disable(logging.WARNING)  # the service's warnings are expected here (dropped notifications)
     results = {}
-    if "cold_import" in wanted:
-        results["cold_import"] = cold_import()
-        print()
-    rest = [b for b in wanted if b != "cold_import"]
+    standalone = ("cold_import", "burst", "long_session")  # each starts what it needs itself
+    for name in standalone:
+        if name in wanted:
+            results[name] = globals()[name]()
+            print()
+    rest = [b for b in wanted if b not in standalone]
     if rest:
         from bench.counting import CallCounter
         from bench.world import BenchWorld

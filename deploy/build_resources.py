@@ -685,6 +685,40 @@ def _merge(into: dict, extra: dict) -> dict:
     return into
 
 
+# ---------------------------------------------------------------- API Gateway's own answers
+
+
+def gateway_responses(project: Project) -> dict:
+    """What API Gateway answers itself (no route, body too large, throttled, Lambda failed) in the
+    service's error contract: ``{"code", "message"}`` JSON, the codes of
+    ``chalicelib.entrypoints.contract``. A path (or a method) the API does not have is
+    MISSING_AUTHENTICATION_TOKEN to API Gateway: answered 404 NOT_FOUND."""
+    from chalicelib.domain.errors import ErrorCode
+    from chalicelib.entrypoints.contract import ERRORS
+
+    def body(code: str, message: str) -> str:
+        return json.dumps({"code": code, "message": message}, ensure_ascii=False)
+
+    answers = {  # response type -> status (None: API Gateway's own status is kept)
+        "MISSING_AUTHENTICATION_TOKEN": 404, "RESOURCE_NOT_FOUND": 404, "REQUEST_TOO_LARGE": 413,
+        "UNSUPPORTED_MEDIA_TYPE": 415, "THROTTLED": 429, "QUOTA_EXCEEDED": 429,
+        "BAD_REQUEST_BODY": 400, "BAD_REQUEST_PARAMETERS": 400, "INTEGRATION_TIMEOUT": 504,
+        "INTEGRATION_FAILURE": 502, "DEFAULT_4XX": None, "DEFAULT_5XX": None,
+    }
+    out = {}
+    for kind, status in answers.items():
+        code, message = ERRORS[status] if status else (("INTERNAL_ERROR", ERRORS[500][1]) if kind == "DEFAULT_5XX"
+                                                       else (ErrorCode.REQUEST_REJECTED.value, "请求被拒绝"))
+        out[kind] = {
+            "responseParameters": {"gatewayresponse.header.Cache-Control": "'no-store'"},
+            "responseTemplates": {"application/json": body(code, message)},
+            **({"statusCode": str(status)} if status else {}),
+        }
+    # in the API's own definition (which Chalice generates and the merge template extends), not
+    # as separate resources that would drift from it
+    return {"RestAPI": {"Properties": {"DefinitionBody": {"x-amazon-apigateway-gateway-responses": out}}}}
+
+
 def build(project: Project) -> tuple[dict, dict]:
     """Return (merge template, {policy file name: IAM policy document})."""
     resources: dict = {}
@@ -711,6 +745,7 @@ def build(project: Project) -> tuple[dict, dict]:
             resources[fn.logical_id]["Metadata"] = {"cfn-lint": {"config": {"ignore_checks": ["W3005"]}}}
     resources.update(alarms(project))
     _merge(resources, operational_resources(project))
+    _merge(resources, gateway_responses(project))
 
     outputs = {
         "ApiNotifyBaseUrl": {

@@ -49,14 +49,38 @@ def _run(args) -> int:
     except KeyboardInterrupt:
         print("stopping...", flush=True)
     finally:
-        stack.stop()
+        _stop_within(stack, STOP_SECONDS)
     return 0
 
 
+STOP_SECONDS = 4.0
+
+
+def _stop_within(stack, seconds: float) -> None:
+    """Stop the stack's servers and threads, giving up after ``seconds``, then leave at once.
+
+    Everything the stack holds is in memory and is thrown away: after a long session the
+    interpreter's own teardown (freeing every object one by one) took longer than the work
+    itself, so the process ends with ``os._exit`` once the output is flushed."""
+    import threading
+
+    stopper = threading.Thread(target=stack.stop, name="stop", daemon=True)
+    stopper.start()
+    stopper.join(seconds)
+    if stopper.is_alive():
+        print(f"stopped without waiting for the rest (more than {seconds:g} s)", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def _port_free(port: int) -> bool:
+    """True unless something listens on ``port``. SO_REUSEADDR, as the servers bind: connections
+    of an earlier run still in TIME_WAIT do not count, a listening socket does."""
     import socket
 
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
             return True

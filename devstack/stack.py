@@ -17,6 +17,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Connections the listening sockets queue before they are accepted. Python's servers
+# default to 5, so a burst of 20 clients already met "Connection reset by peer"; API
+# Gateway takes far more, and the local endpoint of AWS (werkzeug) queues 128.
+LISTEN_BACKLOG = 128
+# Request headers together (names and values), at most: API Gateway allows a REST API 10 240 bytes.
+MAX_HEADER_BYTES = 10 * 1024
+
+
+def _api_server_class():
+    from chalice.local import ThreadedHTTPServer
+
+    return type("ApiServer", (ThreadedHTTPServer,), {"request_queue_size": LISTEN_BACKLOG})
+
+
 @dataclass
 class StackConfig:
     workdir: Path = ROOT / ".devstack"
@@ -98,6 +112,7 @@ class Stack:
             self.driver.stop()
         if self.server:
             self.server.shutdown()
+            self.server.server.server_close()
         if self.sim:
             self.sim.stop()
         if self.moto:
@@ -165,8 +180,13 @@ class Stack:
     def _start_api(self, port: int) -> None:
         import threading
 
-        from chalice.local import ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer
+        from chalice.local import ChaliceRequestHandler, LocalChalice, LocalDevServer
 
+        from urllib.parse import urlsplit
+
+        from chalicelib.entrypoints import contract
+
+        ApiServer = _api_server_class()
         access_log = self.cfg.access_log
         busy = self._busy = threading.Condition()
         stack = self
@@ -182,22 +202,74 @@ class Stack:
                 with busy:
                     stack._in_flight += 1
                 try:
-                    super()._generic_handle()
+                    refused = self._refusal()
+                    if refused:
+                        self._send_contract(refused)
+                    else:
+                        super()._generic_handle()
                 finally:
                     with busy:
                         stack._in_flight -= 1
                         busy.notify_all()
+
+            # The error contract at the server: what the HTTP server or chalice local would
+            # answer in HTML or in API Gateway's words is answered as {"code", "message"}.
+            def _refusal(self) -> int | None:
+                """413/431/400 for a request the server will not pass on (its body is not read)."""
+                if sum(len(k) + len(v) for k, v in self.headers.items()) > MAX_HEADER_BYTES:
+                    return 431
+                length = self.headers.get("content-length", "0").strip() or "0"
+                if not (length.isascii() and length.isdigit()):
+                    return 400
+                return 413 if int(length) > contract.MAX_BODY_BYTES else None
+
+            def _send_contract(self, status: int, headers: dict | None = None) -> None:
+                response = contract.error_for(status, headers)
+                body = response.body.encode("utf-8") if self.command != "HEAD" else b""
+                self.close_connection = True  # a body left unread must not be taken for the next request
+                if self.request_version == "HTTP/0.9":  # an unparsable request line: answer with a status line
+                    self.request_version = "HTTP/1.0"
+                self.send_response(status)
+                for name, value in {**response.headers, "Content-Length": str(len(body)),
+                                    "Connection": "close"}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def send_error(self, code, message=None, explain=None):
+                # the server's own refusals: bad request line, URI or headers too long, a method
+                # it has no handler for (501: answered 405 with the methods the path has)
+                if code == 501:
+                    allowed = stack._route_methods(urlsplit(self.path or "/").path)
+                    if allowed is None:
+                        return self._send_contract(404)
+                    return self._send_contract(405, {"Allow": ", ".join(allowed)})
+                self._send_contract(code)
+
+            def _send_error_response(self, error) -> None:
+                # chalice local's API Gateway answer for a path no route has (403 Missing
+                # Authentication Token); the app has no authorizers, so that is its only case
+                self._send_contract(404)
 
             do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
         config = self.app()
         app = config.chalice_app
         if not isinstance(app, LocalChalice):  # per-thread current_request, as `chalice local` does it
-            CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
-            app.__class__ = CustomLocalChalice
-        self.server = LocalDevServer(app, config, "127.0.0.1", port, handler_cls=Handler)
+            app.__class__ = type(f"Local{type(app).__name__}", (LocalChalice, type(app)), {})
+        self.server = LocalDevServer(app, config, "127.0.0.1", port, handler_cls=Handler, server_cls=ApiServer)
         self._server_thread = threading.Thread(target=self.server.server.serve_forever, name="api", daemon=True)
         self._server_thread.start()
+
+    def _route_methods(self, path: str) -> list[str] | None:
+        """The methods the route matching ``path`` has; None when no route matches."""
+        from chalice.local import RouteMatcher
+
+        routes = self.app().chalice_app.routes
+        try:
+            return sorted(routes[RouteMatcher(list(routes)).match_route(path).route])
+        except ValueError:
+            return None
 
     def wait_api_idle(self, timeout: float) -> bool:
         """Wait until the local API is handling no request (e.g. a notification handler has

@@ -124,6 +124,7 @@ class Simulator:
         self._stopping.clear()
         self.timers.start()
         httpd = ThreadingHTTPServer((self.host, self.port), _Handler)
+        httpd.socket.listen(128)  # backlog of 128, as the AWS endpoint: the default 5 resets bursts of clients
         httpd.daemon_threads = True
         httpd.simulator = self  # type: ignore[attr-defined]
         self._httpd = httpd

@@ -56,6 +56,21 @@ const MESSAGES = {
   UPSTREAM_UNAVAILABLE: "微信支付暂时不可用，请稍后重试",
   INTERNAL_ERROR: "服务暂时不可用，请稍后重试",
   NETWORK: "网络连接失败，请检查网络后重试",
+  // answers of the API layer itself (the server or the gateway, before any handler)
+  METHOD_NOT_ALLOWED: "服务器不支持该操作（请求方法不正确），请刷新页面后重试",
+  PAYLOAD_TOO_LARGE: "提交的内容过大，请精简后重试",
+  UNSUPPORTED_MEDIA_TYPE: "提交的数据格式不受支持，请刷新页面后重试",
+  HEADERS_TOO_LARGE: "请求头过大（如令牌过长），请重新登录后重试",
+  URI_TOO_LONG: "请求地址过长，请减少筛选条件后重试",
+  TOO_MANY_REQUESTS: "请求过于频繁，请稍后重试",
+  REQUEST_REJECTED: "请求被拒绝，请稍后重试",
+};
+
+// An answer without a code of ours (e.g. an HTML error page of a proxy): worded by its status.
+const STATUS_CODES = {
+  400: "VALIDATION_ERROR", 401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
+  413: "PAYLOAD_TOO_LARGE", 414: "URI_TOO_LONG", 415: "UNSUPPORTED_MEDIA_TYPE", 429: "TOO_MANY_REQUESTS",
+  431: "HEADERS_TOO_LARGE",
 };
 
 /** A Chinese sentence for any error thrown by ``call``. */
@@ -103,7 +118,11 @@ async function send(method, path, { query, body, headers, authToken } = {}) {
   } catch {
     payload = {};
   }
-  const err = new ApiError(resp.status, payload.code || `HTTP_${resp.status}`, payload.message || "", payload.details);
+  if (!payload || typeof payload !== "object") payload = {};
+  const code = typeof payload.code === "string" && payload.code
+    ? payload.code : STATUS_CODES[resp.status] || `HTTP_${resp.status}`;
+  const err = new ApiError(resp.status, code, typeof payload.message === "string" ? payload.message : "",
+    payload.details);
   // The stored token stopped working (expired, revoked): back to sign-in. A token being tried
   // at sign-in (``authToken``) reports its error where it was typed instead.
   if (resp.status === 401 && authToken === undefined) window.dispatchEvent(new CustomEvent("console:unauthenticated"));

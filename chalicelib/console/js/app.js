@@ -27,9 +27,22 @@ function takeTokenFromUrl() {
   history.replaceState(null, "", `${location.pathname}${location.search}#/orders`);
 }
 
+// The hash the current view was rendered for: a hashchange for it (after ``navigate``) is not
+// rendered a second time.
+let renderedHash = null;
+
+/** Go to ``hash`` and render it now (also when it is the current one, e.g. 查询 again). The
+ * view is replaced before the click that asked for it returns, so nothing typed right after
+ * lands in a form that is about to go. */
+function navigate(hash) {
+  if (location.hash !== hash) location.hash = hash;
+  render();
+}
+
 function render() {
   const gen = ++generation;
-  const ctx = { main, alive: () => gen === generation, rerender: render };
+  renderedHash = location.hash;
+  const ctx = { main, alive: () => gen === generation, rerender: render, navigate };
   if (!token.get()) {
     nav.hidden = true;
     showLogin();
@@ -104,7 +117,7 @@ document.getElementById("logout").addEventListener("click", () => {
 
 window.addEventListener("hashchange", () => {
   if (/^#token=/.test(location.hash)) takeTokenFromUrl();
-  render();
+  if (location.hash !== renderedHash) render();
 });
 
 takeTokenFromUrl();

@@ -92,6 +92,19 @@ export async function busy(button, fn) {
 }
 
 /**
+ * Only the latest request of a view may render. ``const begin = latest(ctx)`` once per view; each
+ * request then takes ``const current = begin()`` and renders only while ``current()`` holds: a
+ * response that arrives after a newer request was made (or after the view was left) is dropped.
+ */
+export function latest(ctx) {
+  let seq = 0;
+  return () => {
+    const mine = ++seq;
+    return () => ctx.alive() && mine === seq;
+  };
+}
+
+/**
  * A list that loads page by page with a 加载更多 button, into `list`.
  * `fetchPage(cursor)` returns `{items, next_cursor}`; `render(items)` builds the list element;
  * `empty` is the text shown when there is nothing; `errorText(err)` words a failure.
@@ -99,19 +112,21 @@ export async function busy(button, fn) {
  */
 export function pagedList(ctx, list, { fetchPage, render, empty, errorText }) {
   const items = [];
+  const begin = latest(ctx);
   const load = async (cursor = null) => {
+    const current = begin();
     if (!cursor) mount(list, h("p", { class: "muted" }, "加载中…"));
     let page;
     try {
       page = await fetchPage(cursor);
     } catch (err) {
-      if (!ctx.alive()) return;
+      if (!current()) return;
       const error = note();
       mount(list, error);
       error.show(errorText(err));
       return;
     }
-    if (!ctx.alive()) return;
+    if (!current()) return;
     if (!cursor) items.length = 0;
     items.push(...page.items);
     const more = page.next_cursor

@@ -1,6 +1,6 @@
 // Order list (filters, cursor pages) and order detail (blocks, refund records, polling).
 import { call, errorText, seg } from "./api.js";
-import { block, dash, fields, fmtTime, h, mount, note, pill } from "./dom.js";
+import { block, dash, fields, fmtTime, h, latest, mount, note, pill } from "./dom.js";
 import { yuan } from "./money.js";
 import { openAbnormalDialog } from "./abnormal-dialog.js";
 import { openRefundDialog } from "./refund-dialog.js";
@@ -46,7 +46,7 @@ export async function showOrders(ctx, query) {
         autocomplete: "off" })),
     h("div", { class: "actions" },
       h("button", { type: "submit", class: "primary" }, "查询"),
-      h("button", { type: "button", onclick: () => { location.hash = "#/orders"; } }, "重置")));
+      h("button", { type: "button", onclick: () => ctx.navigate("#/orders") }, "重置")));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const data = new FormData(form);
@@ -55,15 +55,15 @@ export async function showOrders(ctx, query) {
       const value = String(data.get(name) || "").trim();
       if (value) params.set(name, value);
     }
-    const target = `#/orders${params.toString() ? `?${params}` : ""}`;
-    if (location.hash === target) ctx.rerender();
-    else location.hash = target;
+    ctx.navigate(`#/orders${params.toString() ? `?${params}` : ""}`);
   });
 
   const body = h("div", { class: "list-body" }, h("p", { class: "muted" }, "加载中…"));
   mount(ctx.main, h("div", { class: "page-head" }, h("h1", {}, "订单")), form, body);
 
+  const begin = latest(ctx);
   const load = async () => {
+    const current = begin();
     const error = note();
     let page;
     try {
@@ -71,12 +71,12 @@ export async function showOrders(ctx, query) {
         query: { ...filters, limit: PAGE_SIZE, cursor: listState.cursors[listState.page] },
       });
     } catch (err) {
-      if (!ctx.alive()) return;
+      if (!current()) return;
       mount(body, error);
       error.show(errorText(err));
       return;
     }
-    if (!ctx.alive()) return;
+    if (!current()) return;
     listState.cursors[listState.page + 1] = page.next_cursor || undefined;
     const prev = h("button", { type: "button", id: "page-prev", disabled: listState.page === 0 }, "上一页");
     const next = h("button", { type: "button", id: "page-next", disabled: !page.next_cursor }, "下一页");
@@ -119,19 +119,21 @@ function userText(user) {
 export async function showOrderDetail(ctx, orderNo) {
   mount(ctx.main, h("p", { class: "muted" }, "加载中…"));
   let timer = null;
+  const begin = latest(ctx);
   const refresh = async () => {
     clearTimeout(timer);
+    const current = begin();  // a poll and a refresh after an action may overlap: the later one renders
     let detail;
     try {
       detail = await call("GET", `/api/admin/orders/${seg(orderNo)}`);
     } catch (err) {
-      if (!ctx.alive()) return;
+      if (!current()) return;
       const error = note();
       mount(ctx.main, backLink(), error);
       error.show(errorText(err));
       return;
     }
-    if (!ctx.alive()) return;
+    if (!current()) return;
     renderDetail(ctx, detail, refresh);
     if (needsPolling(detail)) schedule();
   };
