@@ -115,8 +115,10 @@ FUNCTION_ACCESS = {
     # Every route: the admin and player APIs read and write every table and query every index;
     # notifications and refund creation/approval publish restorations; WeChat calls need the
     # merchant key material, tokens the two JWT secrets.
-    "api_handler": Access(tables={ALL: DYNAMODB_ITEM_ACTIONS}, indexes=(ALL,), send_restore=True,
-                          secrets=tuple(sorted(SECRETS))),
+    # The reconciliation routes run a date inside the request for up to RECON_API_BUDGET_SECONDS,
+    # then hand the rest to the reconciliation queue; a day's discrepancies are a Query on its table.
+    "api_handler": Access(tables={ALL: DYNAMODB_ITEM_ACTIONS, "reconciliations": DYNAMODB_ITEM_ACTIONS + [QUERY]},
+                          indexes=(ALL,), send_restore=True, send_recon=True, secrets=tuple(sorted(SECRETS))),
     # services/restoration.py: read the refund and its order (one transactional read), the coupon
     # and lottery inventory (one batch read), then one transaction: points ledger entry and
     # balance, coupon, inventory, virtual goods and shipment flags on the order, manual tasks and
