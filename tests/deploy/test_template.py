@@ -358,7 +358,8 @@ def test_api_role_reads_and_writes_every_table_sends_but_never_consumes(template
             assert TABLE_ARN + name in allowed[action], (action, name)
         for index in model._indexes:
             assert f"{TABLE_ARN}{name}/index/{index}" in allowed["dynamodb:Query"]
-    assert allowed["sqs:SendMessage"] == {QUEUE_ARN}
+    # restorations, and a reconciliation run from the console that needs more than one request
+    assert allowed["sqs:SendMessage"] == {QUEUE_ARN, ARN_PREFIX % "sqs" + f"{STAGE}-reconciliation"}
     assert not {"sqs:ReceiveMessage", "sqs:DeleteMessage"} & set(allowed)
     assert allowed["ssm:GetParameter"] == WECHAT_PARAMS | JWT_PARAMS | CURSOR_PARAMS
 
