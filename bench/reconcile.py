@@ -23,9 +23,55 @@ ROOT = Path(__file__).resolve().parent.parent
 CST = timezone(timedelta(hours=8))
 
 
+SEED_WRITERS = 4  # parallel BatchWriteItem callers while seeding (bounded)
+WRITE_BATCH = 25  # BatchWriteItem's limit
+
+
+def _write_all(client, table: str, items) -> None:
+    """Put pre-serialised ``items`` into ``table``: BatchWriteItem calls of 25 from a small
+    thread pool, unprocessed items retried."""
+    import concurrent.futures as cf
+
+    def write(chunk: list) -> None:
+        request = {table: [{"PutRequest": {"Item": item}} for item in chunk]}
+        for attempt in range(20):
+            left = client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+            if not left:
+                return
+            request = left
+            time.sleep(min(0.05 * 2 ** attempt, 1.0))
+        raise RuntimeError(f"{table}: items left unprocessed after retries")
+
+    def chunks():
+        chunk = []
+        for item in items:
+            chunk.append(item)
+            if len(chunk) == WRITE_BATCH:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    with cf.ThreadPoolExecutor(SEED_WRITERS) as pool:
+        pending = set()
+        for chunk in chunks():
+            pending.add(pool.submit(write, chunk))
+            if len(pending) >= 4 * SEED_WRITERS:  # keep the queue (and memory) bounded
+                done, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                for f in done:
+                    f.result()
+        for f in cf.as_completed(pending):
+            f.result()
+
+
 def seed(w, pairs: int, bill_date: str) -> None:
-    """``pairs`` paid orders and one successful refund each, on ``bill_date``, here and at WeChat."""
+    """``pairs`` paid orders and one successful refund each, on ``bill_date``, here and at WeChat.
+
+    Each table gets one item serialised by its pynamodb model as a template; the others are
+    that template with their own numbers, written with raw BatchWriteItem calls in parallel. The
+    simulator's ledger takes the same payments and refunds in one call."""
     from chalicelib.adapters import models
+    from chalicelib.adapters import repository as repo
     from chalicelib.adapters.models import Order, Payment, Refund
     from wechatpay_sim.state import Refund as SimRefund
     from wechatpay_sim.state import Transaction
@@ -34,29 +80,35 @@ def seed(w, pairs: int, bill_date: str) -> None:
     noon = datetime.fromisoformat(f"{bill_date}T12:00:00+08:00")
     at = noon.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
     success = f"{bill_date}T13:00:00+08:00"
-    with Order.batch_write() as batch:
+    order = Order("BO0", user_id="u1001", status=2, source_type=1, total_amount=1000, actual_amount=1000,
+                  payment=Payment(out_trade_no="BO0", transaction_id="4200", paid_at=at), created_at=at,
+                  refundable_amount=900, refunded_amount=100).serialize()
+    refund = Refund("BR0", order_no="BO0", user_id="u1001", origin="admin", amount=100, requested_amount=100,
+                    status="success", created_by="bench", order_total=1000, success_time=success,
+                    success_day=bill_date, success_actor="wechat", created_at=at, updated_at=at).serialize()
+    payment = order["payment"]["M"]
+
+    def orders():
         for i in range(pairs):
             no = f"BO{i:010d}"
-            batch.save(Order(no, user_id="u1001", status=2, source_type=1, total_amount=1000, actual_amount=1000,
-                             payment=Payment(out_trade_no=no, transaction_id=f"4200{i:024d}", paid_at=at),
-                             created_at=at, refundable_amount=900, refunded_amount=100))
-    with Refund.batch_write() as batch:
+            yield {**order, "order_no": {"S": no}, "payment": {"M": {
+                **payment, "out_trade_no": {"S": no}, "transaction_id": {"S": f"4200{i:024d}"}}}}
+
+    def refunds():
         for i in range(pairs):
-            batch.save(Refund(f"BR{i:010d}", order_no=f"BO{i:010d}", user_id="u1001", origin="admin", amount=100,
-                              requested_amount=100, status="success", created_by="bench", order_total=1000,
-                              success_time=success, success_day=bill_date, success_actor="wechat",
-                              created_at=at, updated_at=at))
-    store = w.sim.store
+            yield {**refund, "refund_no": {"S": f"BR{i:010d}"}, "order_no": {"S": f"BO{i:010d}"}}
+
+    client = repo.connection().client
+    _write_all(client, Order.Meta.table_name, orders())
+    _write_all(client, Refund.Meta.table_name, refunds())
     paid_at, succeeded = noon.timestamp(), noon.timestamp() + 3600
-    with store._lock:
-        for i in range(pairs):
-            t = Transaction(out_trade_no=f"BO{i:010d}", transaction_id=f"4200{i:024d}", total=1000, paid_at=paid_at,
-                            openid="obench", payer_total=1000)
-            store._transactions[t.out_trade_no] = t
-            r = SimRefund(refund_id=f"5030{i:025d}", out_refund_no=f"BR{i:010d}", transaction_id=t.transaction_id,
-                          out_trade_no=t.out_trade_no, refund=100, total=1000, reason=None, notify_url=None,
-                          created_at=succeeded, payer_total=1000, status="SUCCESS", success_at=succeeded)
-            store._refunds[r.out_refund_no] = r
+    transactions = [Transaction(out_trade_no=f"BO{i:010d}", transaction_id=f"4200{i:024d}", total=1000,
+                                paid_at=paid_at, openid="obench", payer_total=1000) for i in range(pairs)]
+    w.sim.store.register_ledger(transactions, [
+        SimRefund(refund_id=f"5030{i:025d}", out_refund_no=f"BR{i:010d}", transaction_id=f"4200{i:024d}",
+                  out_trade_no=f"BO{i:010d}", refund=100, total=1000, reason=None, notify_url=None,
+                  created_at=succeeded, payer_total=1000, status="SUCCESS", success_at=succeeded)
+        for i in range(pairs)])
 
 
 def reconcile(w, counter, pairs: int = 100_000) -> dict:
@@ -102,9 +154,19 @@ def child(bill_date: str) -> None:
     sys.stdout = open(os.devnull, "w")  # the service's JSON logs and metrics
     counter = CallCounter().attach()
     counter.reset()
+    profile_to = os.environ.get("BENCH_RECON_PROFILE")  # a file for cProfile's stats (pstats)
+    profiler = None
+    if profile_to:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     t = time.perf_counter()
     report = recon.start(bill_date, actor="bench", deadline=recon.Deadline(3600))
     seconds = time.perf_counter() - t
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile_to)
     sys.stdout = sys.__stdout__
     print(json.dumps({"status": report["status"], "lines_read": report["lines_read"], "matched": report["matched"],
                       "discrepancies": report["discrepancies"], "seconds": seconds,
