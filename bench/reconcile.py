@@ -1,13 +1,15 @@
 """Reconciliation at scale: a 200 000-line trade bill (100 000 payments, 100 000 refunds) on the
-local stack. Orders and refunds are written directly with batch writes and the same payments and
-refunds are put into the simulator's ledger (no 100 000 refunds through the API). The run itself
-happens in a fresh child process, as a Lambda would run it, so its peak memory (ru_maxrss) is the
-reconciliation's own and not the embedded stack's.
+local stack. Orders and refunds are written directly (raw BatchWriteItem of pre-serialised items,
+a few writers at once) and the same payments and refunds are put into the simulator's ledger in one
+call (no 100 000 refunds through the API). The run itself happens in a fresh child process, as a
+Lambda would run it, so its peak memory (VmHWM) is the reconciliation's own and not the embedded
+stack's. Each target is printed with PASS or FAIL.
 
 Targets: >= 2 000 lines/s, peak memory < 256 MB, DynamoDB items read per line <= 1.
 
-    python -m bench reconcile                    # through the bench runner
+    python -m bench reconcile                    # through the bench runner (BENCH_RECON_PAIRS: size)
     python -m bench.reconcile --child DATE       # (internal) the measured run
+    BENCH_RECON_PROFILE=/tmp/recon.pstats ...    # cProfile statistics of the measured run
 """
 from __future__ import annotations
 

@@ -1,11 +1,12 @@
 """Reconciliation (对账): our orders and refunds against WeChat Pay's trade bill of one day.
 
 A run downloads the day's bill (verified by its SHA1 before anything is recorded), reads our
-refunds that succeeded that day from the sparse ``by_success_day`` index (a Query of 1 MB pages,
-kept as compact tuples; a refund found there costs no further read), then streams the bill line by line. Lines it cannot match
-from the index are read in batches of up to 100 keys with one BatchGetItem (orders by
-``out_trade_no``, only their status and amount; refunds by ``out_refund_no``); a small thread
-pool (``RECON_READERS``) keeps a few batches in flight, their results taken in order. Each line is classed by
+refunds that succeeded that day from the sparse ``by_success_day`` index (a Query of 1 MB
+pages, kept as compact tuples; a refund found there costs no further read), then streams the
+bill line by line. Lines it cannot match from the index are read in batches of up to 100 keys
+with one BatchGetItem (orders by ``out_trade_no``, only their status and amount; refunds by
+``out_refund_no``); a small thread pool (``RECON_READERS``) keeps a few batches in flight,
+their results taken in bill order. Each line is classed by
 ``chalicelib/domain/reconciliation.py``; each discrepancy is stored with the run and opens a
 manual task of type 对账差异 whose id is deterministic, so rerunning a date opens no second
 task. A refund the bill says succeeded while we still await WeChat goes through
