@@ -3,15 +3,19 @@ discrepancies of a run, and the index of refunds by success day. Writes are cond
 the run's generation, so a superseded worker cannot overwrite a newer run."""
 from __future__ import annotations
 
-from typing import Iterator
+import random
+import time
+from typing import Iterator, NamedTuple
 
 from pynamodb.exceptions import PutError
 
 from . import models
 from . import repository as repo
-from .models import ReconDiscrepancy, ReconRun, Refund
+from .models import Order, ReconDiscrepancy, ReconRun, Refund
 
 RUN_SK = "RUN"
+BATCH_KEYS = 100  # BatchGetItem's limit
+_RETRIES = 8
 
 
 def get_run(bill_date: str) -> ReconRun | None:
@@ -79,8 +83,81 @@ def discrepancies(bill_date: str, generation: int, *, limit: int, cursor: str | 
     return repo.Page(items, repo.encode_cursor(result.last_evaluated_key) if len(items) == limit else None)
 
 
-def successes_on(day: str) -> Iterator[Refund]:
-    """Refunds that succeeded on ``day`` (Beijing), from the sparse by_success_day index: only the
-    projected attributes (refund_no, amount, order_no, success_time, success_actor) are set."""
+class Success(NamedTuple):
+    """A refund that succeeded on the day, as the by_success_day index projects it."""
+
+    refund_no: str
+    amount: int
+    order_no: str
+    success_time: str | None
+    success_actor: str | None
+
+
+class OrderBrief(NamedTuple):
+    """What a payment line is compared with: the order's status and paid amount."""
+
+    status: int
+    actual_amount: int
+
+
+_SUCCESS_PROJECTION = "refund_no, amount, order_no, success_time, success_actor"
+
+
+def successes_on(day: str) -> Iterator[Success]:
+    """Refunds that succeeded on ``day`` (Beijing), from the sparse by_success_day index: one
+    Query page (up to 1 MB) at a time, only the projected attributes, as plain tuples."""
     models.bind()
-    return iter(Refund.by_success_day.query(day, page_size=1000))
+    client = repo.connection().client
+    request = {"TableName": Refund.Meta.table_name, "IndexName": Refund.by_success_day.Meta.index_name,
+               "KeyConditionExpression": "success_day = :day", "ExpressionAttributeValues": {":day": {"S": day}},
+               "ProjectionExpression": _SUCCESS_PROJECTION}
+    actors: dict[str, str] = {}  # one string object per actor, however many refunds name it
+    while True:
+        page = client.query(**request)
+        for item in page.get("Items", ()):
+            actor = item.get("success_actor", {}).get("S")
+            if actor is not None:
+                actor = actors.setdefault(actor, actor)
+            yield Success(item["refund_no"]["S"], int(item["amount"]["N"]), item["order_no"]["S"],
+                          item.get("success_time", {}).get("S"), actor)
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return
+        request["ExclusiveStartKey"] = start
+
+
+def records_for_lines(order_nos: list[str], refund_nos: list[str]) -> tuple[dict[str, OrderBrief], dict[str, Refund]]:
+    """Our side of up to 100 bill lines in one BatchGetItem (more only for unprocessed keys):
+    orders by number, only status and paid amount (a projection); refunds whole (a refund the bill
+    settles goes through the normal transition, which needs the record). Safe to call from
+    several threads at once."""
+    if len(order_nos) + len(refund_nos) > BATCH_KEYS:
+        raise ValueError(f"at most {BATCH_KEYS} keys a call")
+    models.bind()
+    request: dict[str, dict] = {}
+    if order_nos:
+        request[Order.Meta.table_name] = {
+            "Keys": [{"order_no": {"S": no}} for no in dict.fromkeys(order_nos)],
+            "ProjectionExpression": "#no, #st, #amt",
+            "ExpressionAttributeNames": {"#no": "order_no", "#st": "status", "#amt": "actual_amount"}}
+    if refund_nos:
+        request[Refund.Meta.table_name] = {"Keys": [{"refund_no": {"S": no}} for no in dict.fromkeys(refund_nos)]}
+    orders: dict[str, OrderBrief] = {}
+    refunds: dict[str, Refund] = {}
+    client = repo.connection().client
+    for attempt in range(_RETRIES):
+        if not request:
+            return orders, refunds
+        resp = client.batch_get_item(RequestItems=request)
+        responses = resp.get("Responses", {})
+        for raw in responses.get(Order.Meta.table_name, ()):
+            orders[raw["order_no"]["S"]] = OrderBrief(int(raw["status"]["N"]), int(raw["actual_amount"]["N"]))
+        for raw in responses.get(Refund.Meta.table_name, ()):
+            refund = Refund.from_raw_data(raw)
+            refunds[refund.refund_no] = refund
+        request = resp.get("UnprocessedKeys") or {}
+        if request:
+            time.sleep(min(0.2, 0.005 * (2 ** attempt)) * (0.5 + random.random()))
+    if request:
+        raise RuntimeError("BatchGetItem left keys unprocessed")
+    return orders, refunds

@@ -1,10 +1,12 @@
 """Reconciliation (对账): our orders and refunds against WeChat Pay's trade bill of one day.
 
 A run downloads the day's bill (verified by its SHA1 before anything is recorded), reads our
-refunds that succeeded that day from the sparse ``by_success_day`` index (one Query; a refund
-found there costs no further read), then streams the bill line by line. Lines it cannot match
-from the index are read in batches of up to 100 keys with one BatchGetItem (orders by
-``out_trade_no``, refunds by ``out_refund_no``). Each line is classed by
+refunds that succeeded that day from the sparse ``by_success_day`` index (a Query of 1 MB
+pages, kept as compact tuples; a refund found there costs no further read), then streams the
+bill line by line. Lines it cannot match from the index are read in batches of up to 100 keys
+with one BatchGetItem (orders by ``out_trade_no``, only their status and amount; refunds by
+``out_refund_no``); a small thread pool (``RECON_READERS``) keeps a few batches in flight,
+their results taken in bill order. Each line is classed by
 ``chalicelib/domain/reconciliation.py``; each discrepancy is stored with the run and opens a
 manual task of type 对账差异 whose id is deterministic, so rerunning a date opens no second
 task. A refund the bill says succeeded while we still await WeChat goes through
@@ -27,11 +29,13 @@ import io
 import json
 import os
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from ..adapters import reconciliations as store
 from ..adapters import repository as repo
-from ..adapters.models import ManualTask, Order, ReconDiscrepancy, ReconRun, Refund
+from ..adapters.models import ManualTask, ReconDiscrepancy, ReconRun, Refund
 from ..domain import reconciliation as rules
 from ..domain.enums import ReconClass, ReconStatus, RefundStatus, TaskStatus, TaskType
 from ..domain.errors import (BillRefused, ErrorCode, OutcomeMismatch, ReconciliationNotFound, UpstreamUnavailable,
@@ -45,7 +49,7 @@ from .. import metrics
 
 log = get_logger(__name__)
 C = ReconClass
-BATCH_KEYS = 100  # BatchGetItem's limit
+BATCH_KEYS = store.BATCH_KEYS  # BatchGetItem's limit
 CHECKPOINT_EVERY = 20_000  # lines between checkpoints while time remains
 CSV_PAGE_ROWS = 5000
 
@@ -64,6 +68,11 @@ def midnight_minutes() -> int:
 
 def lease_seconds() -> int:
     return _int_env("RECON_LEASE_SECONDS", 960)  # a Lambda runs at most 900 s
+
+
+def readers() -> int:
+    """BatchGetItem calls in flight at once (bounded: memory, and the table's read rate)."""
+    return max(1, min(_int_env("RECON_READERS", 4), 16))
 
 
 def api_budget_seconds() -> int:
@@ -276,6 +285,13 @@ class _Run:
             self.indexed_amount += r.amount
             self.indexed_count += 1
 
+    @staticmethod
+    def read(pending: list) -> tuple[dict, dict]:
+        """Our records for a batch of lines (runs in a reader thread)."""
+        order_nos = [line.out_trade_no for line in pending if not line.is_refund]
+        refund_nos = [line.out_refund_no for line in pending if line.is_refund]
+        return store.records_for_lines(order_nos, refund_nos)
+
     # ---- lines
     def known(self, line) -> bool:
         """Class a refund line from the index alone, if the index has its refund."""
@@ -286,14 +302,12 @@ class _Run:
         self.record(rules.compare_known_success(line, amount, order_no, actor))
         return True
 
-    def flush(self, pending: list) -> None:
-        if not pending:
-            return
-        keys = {(Refund, (line.out_refund_no,)) if line.is_refund else (Order, (line.out_trade_no,)) for line in pending}
-        found = repo.batch_get(list(keys))
+    def flush(self, pending: list, found: tuple[dict, dict]) -> None:
+        """Class a batch of lines with our records read for them (``read``)."""
+        orders, refunds = found
         for line in pending:
             if line.is_refund:
-                refund = found.get((Refund, (line.out_refund_no,)))
+                refund = refunds.get(line.out_refund_no)
                 finding = rules.compare_refund(line, refund)
                 if finding.apply_success:
                     finding = self.apply_success(line, refund, finding)
@@ -301,13 +315,12 @@ class _Run:
                     self.figures.ours["refunds"] += refund.amount
                     self.figures.ours["refund_count"] += 1
             else:
-                order = found.get((Order, (line.out_trade_no,)))
+                order = orders.get(line.out_trade_no)
                 finding = rules.compare_payment(line, order)
                 if order is not None and order.status in rules.PAID_STATUSES:
                     self.figures.ours["payments"] += order.actual_amount
                     self.figures.ours["payment_count"] += 1
             self.record(finding)
-        pending.clear()
 
     def apply_success(self, line, refund: Refund, finding: Finding) -> Finding:
         """The bill says SUCCESS for a refund we still await: the normal transition records it."""
@@ -385,9 +398,22 @@ def _execute(run: ReconRun, bill, figures: Figures, offset: int, active_ms: int,
     def elapsed_ms() -> int:
         return active_ms + int((time.monotonic() - started) * 1000)
 
+    width = readers()
+    reading = ThreadPoolExecutor(width, thread_name_prefix="recon-read")
+    inflight: deque = deque()  # (lines, future of their records), oldest first
+
+    def take_oldest() -> None:
+        lines, future = inflight.popleft()
+        work.flush(lines, future.result())
+
+    def drain() -> None:
+        while inflight:
+            take_oldest()
+
     try:
         work.load_index()
         summary, n, pending = None, 0, []
+        last_checkpoint = offset
         for item in (bill if bill is not None else ()):
             if isinstance(item, BillSummary):
                 summary = item
@@ -401,13 +427,21 @@ def _execute(run: ReconRun, bill, figures: Figures, offset: int, active_ms: int,
             if not work.known(item):
                 pending.append(item)
             if len(pending) >= BATCH_KEYS:
-                work.flush(pending)
+                inflight.append((pending, reading.submit(work.read, pending)))
+                pending = []
+                while len(inflight) > width:
+                    take_oldest()
                 if deadline.near():
+                    drain()
                     work.checkpoint(n, elapsed_ms())
                     return _continue_later(run)
-                if n % CHECKPOINT_EVERY < BATCH_KEYS:
+                if n - last_checkpoint >= CHECKPOINT_EVERY:
+                    drain()  # every line up to n is classed before n is stored
                     work.checkpoint(n, elapsed_ms())
-        work.flush(pending)
+                    last_checkpoint = n
+        drain()
+        if pending:
+            work.flush(pending, work.read(pending))
         work.settle_missing()
         figures.ours["refunds"] += work.indexed_amount
         figures.ours["refund_count"] += work.indexed_count
@@ -418,6 +452,10 @@ def _execute(run: ReconRun, bill, figures: Figures, offset: int, active_ms: int,
         log.exception("reconciliation failed")
         _fail(run, f"对账中断：{type(exc).__name__}（可重新对账）", figures)
         raise
+    finally:
+        for _lines, future in inflight:
+            future.cancel()
+        reading.shutdown(wait=True)
     now = now_utc()
     done = {"status": ReconStatus.DONE.value, "figures": figures.to_dict(), "finished_at": iso(now),
             "duration_ms": elapsed_ms(), "checkpoint": None, "lease_until": None, "reason": None,
