@@ -23,6 +23,7 @@ const FIELD_NAMES = {
   amount: "金额", reason: "原因", note: "备注", order_no: "订单号", status: "状态", source_type: "来源",
   user_id: "用户ID", cursor: "分页", limit: "每页数量",
   type: "退款去向", bank_type: "银行类型", bank_account: "银行卡号", real_name: "户名",
+  channel: "付款渠道", reference: "付款凭证号", paid_at: "付款时间",
 };
 
 const hasChinese = (text) => /[\u4e00-\u9fff]/.test(text || "");

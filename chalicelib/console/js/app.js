@@ -106,6 +106,7 @@ window.addEventListener("console:unauthenticated", () => {
   nav.hidden = true;
   document.getElementById("refund-dialog").close?.();
   document.getElementById("abnormal-dialog").close?.();
+  document.getElementById("offline-dialog").close?.();
   showLogin("登录已失效或令牌无效，请重新登录");
 });
 

@@ -3,6 +3,7 @@ import { call, errorText, seg } from "./api.js";
 import { block, dash, fields, fmtTime, h, latest, mount, note, pill } from "./dom.js";
 import { yuan } from "./money.js";
 import { openAbnormalDialog } from "./abnormal-dialog.js";
+import { openCancelOfflineDialog, openOfflinePayoutDialog } from "./offline-dialog.js";
 import { openRefundDialog } from "./refund-dialog.js";
 
 // Same codes and labels as chalicelib/domain/enums.py (the API sends labels with every
@@ -261,7 +262,7 @@ function lotteryBlock(lottery) {
 
 const REFUND_KIND = {
   pending_review: "warn", submitted: "info", processing: "info", success: "ok",
-  rejected: "muted", closed: "muted", abnormal: "bad", failed: "bad",
+  rejected: "muted", closed: "muted", abnormal: "bad", failed: "bad", offline_pending: "warn",
 };
 
 function refundsBlock(refunds, refresh) {
@@ -283,9 +284,12 @@ function refundsBlock(refunds, refresh) {
         ["到账时间", r.success_time ? fmtTime(r.success_time) : undefined],
         ["入账账户", r.user_received_account || undefined],
         ["失败原因", r.failure_message || r.failure_code || undefined],
+        ["线下退款原因", r.offline_reason_label || undefined],
+        ["线下退款", r.offline_payout ? payoutText(r.offline_payout) : undefined],
         ["数据还原", restorationText(r)],
       ]),
       r.status === "abnormal" ? abnormalAction(r, refresh) : null,
+      r.status === "offline_pending" ? offlineActions(r, refresh) : null,
       events(r.refund_no, r.events || [])))));
 }
 
@@ -296,6 +300,31 @@ function abnormalAction(r, refresh) {
   button.addEventListener("click", () => openAbnormalDialog(r, refresh));
   return h("div", { class: "refund-actions" }, button,
     h("span", { class: "hint" }, "原路退款失败（如用户银行卡已注销或冻结），需改退至银行卡"));
+}
+
+/** A refund WeChat cannot (or did not) pay to the player: paid outside WeChat and recorded here. */
+function offlineActions(r, refresh) {
+  const record = h("button", { type: "button", class: "primary", dataset: { action: "offline-payout" } },
+    "登记线下退款");
+  record.addEventListener("click", () => openOfflinePayoutDialog(r, refresh));
+  // only money WeChat never moved may be given up; money returned to the merchant's card is the player's
+  let cancel = null;
+  if (r.offline_reason === "USER_ACCOUNT_ABNORMAL") {
+    cancel = h("button", { type: "button", class: "danger", dataset: { action: "cancel-offline" } }, "取消线下退款");
+    cancel.addEventListener("click", () => openCancelOfflineDialog(r, refresh));
+  }
+  return h("div", { class: "refund-actions" }, record, cancel,
+    h("span", { class: "hint" }, "通过其他渠道付款给用户后登记"));
+}
+
+function payoutText(p) {
+  return h("div", { class: "payout" }, fields([
+    ["付款渠道", p.channel_label || p.channel],
+    ["付款凭证号", h("span", { class: "mono" }, p.reference)],
+    ["付款时间", fmtTime(p.paid_at)],
+    ["登记人", p.recorded_by],
+    ["备注", p.note || undefined],
+  ]));
 }
 
 function restorationText(r) {
