@@ -159,3 +159,68 @@ def test_abnormal_refund_to_the_merchant_and_a_refund_resolved_elsewhere(console
     assert refund.offline_payout["note"] == "已电话告知用户"
     o = env.fresh(order_no)
     assert o.refunded_amount == 300 and o.reserved_amount == 200
+
+
+def make_offline(env, n: int, amount: int) -> str:
+    """A refund of order ``n`` WeChat cannot pay (the player's WeChat account is closed)."""
+    env.sim.push_scenario("USER_ACCOUNT_ABNORMAL", op="create")
+    r = env.api.post("/api/admin/pay/refunds", env.admin, {"order_no": env.order(n).order_no, "amount": amount,
+                                                           "reason": "用户微信已注销"})
+    assert r.status_code == 201, r.text
+    no = r.json()["refund_no"]
+    env.wait_status(no, "offline_pending")
+    return no
+
+
+def test_a_refund_wechat_cannot_pay_is_paid_offline_or_cancelled(console):
+    page, env = console.page, console.env
+    paid = make_offline(env, 17, 500)
+    cancelled = make_offline(env, 17, 200)
+    console.login("#/tasks")
+    cards = page.locator("#task-list > li", has_text="用户账户异常")
+    expect(cards).to_have_count(2)
+    expect(cards.first).to_contain_text("请通过其他方式退款给用户")
+
+    order_no = console.open_order(17)
+    record = page.locator(f"#refund-list > li[data-refund='{paid}']")
+    expect(record.locator(".refund-head .pill")).to_have_text("待线下退款")
+    expect(record).to_contain_text("用户微信账户异常，微信无法退款")
+    expect(record.locator("button[data-action=cancel-offline]")).to_have_text("取消线下退款")
+
+    record.locator("button[data-action=offline-payout]").click()
+    options = page.locator("#offline-channel option").evaluate_all("os => os.map(o => [o.value, o.textContent])")
+    assert options == [["", "请选择"], ["bank_transfer", "银行转账"], ["alipay", "支付宝"],
+                       ["wechat_transfer", "微信转账"], ["cash", "现金"], ["other", "其他"]]
+    page.select_option("#offline-channel", "alipay")
+    page.fill("#offline-reference", "A" * 65)  # the field stops at 64
+    expect(page.locator("#offline-reference")).to_have_value("A" * 64)
+    page.fill("#offline-reference", "2026112622001400001")
+    page.fill("#offline-paid-at", "2026-01-02T10:30:00")
+    page.click("#offline-confirm")
+    expect(page.locator("#offline-dialog")).to_be_hidden()
+    expect(record.locator(".refund-head .pill")).to_have_text("退款成功")
+    expect(record.locator(".payout")).to_contain_text("支付宝")
+    expect(record.locator(".payout")).to_contain_text("2026/01/02 10:30:00")  # typed in the operator's (Beijing) time
+    payout = env.refund(paid).offline_payout
+    assert payout["paid_at"].startswith("2026-01-02T02:30:00")
+    assert payout["channel"] == "alipay" and payout["reference"] == "2026112622001400001"
+    assert payout["recorded_by"] == "admin:ops-1"
+
+    other = page.locator(f"#refund-list > li[data-refund='{cancelled}']")
+    other.locator("button[data-action=cancel-offline]").click()
+    page.click("#offline-confirm")
+    expect(page.locator("#offline-field-error")).to_have_text("请填写取消原因")
+    page.fill("#offline-cancel-reason", "用户同意改发优惠券")
+    page.click("#offline-confirm")
+    expect(page.locator("#offline-dialog")).to_be_hidden()
+    expect(other.locator(".refund-head .pill")).to_have_text("已关闭")
+    expect(other.locator("button[data-action]")).to_have_count(0)
+    o = env.fresh(order_no)
+    assert o.refunded_amount == 500 and o.reserved_amount == 0
+    assert env.refund(cancelled).status == "closed"
+
+    # both tasks were closed by what was recorded
+    console.go("#/tasks")
+    expect(page.locator("#task-list > li", has_text="用户账户异常")).to_have_count(0)
+    page.select_option("#task-status", "done")
+    expect(page.locator("#task-list > li", has_text="用户账户异常")).to_have_count(2)

@@ -37,6 +37,16 @@ export async function showTasks(ctx) {
   await load();
 }
 
+/** What the system recorded about the case (WeChat's answer, the amounts that differ...), as is. */
+function detailView(detail) {
+  if (!detail || typeof detail !== "object") return null;
+  const entries = Object.entries(detail);
+  if (!entries.length) return null;
+  const text = (v) => (v !== null && typeof v === "object" ? JSON.stringify(v) : dash(v));
+  return h("details", { class: "task-detail", open: true }, h("summary", {}, "详情"),
+    h("dl", { class: "fields" }, entries.map(([k, v]) => [h("dt", { class: "mono" }, k), h("dd", {}, text(v))])));
+}
+
 function taskCard(t) {
   const rows = [
     ["订单号", h("a", { href: `#/orders/${seg(t.order_no)}` }, t.order_no)],
@@ -51,7 +61,8 @@ function taskCard(t) {
     h("div", { class: "refund-head" }, h("strong", {}, t.type_label || t.type),
       h("span", { class: `pill ${t.status === "open" ? "warn" : "ok"}` }, t.status_label)),
     h("p", { class: "action-text" }, t.action),
-    h("dl", { class: "fields" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
+    h("dl", { class: "fields" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+    detailView(t.detail));
   if (t.status !== "open") return card;
 
   const noteInput = h("input", { name: "note", maxlength: 200, autocomplete: "off", placeholder: "处理备注，如 已退货入库",
