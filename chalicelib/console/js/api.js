@@ -32,6 +32,10 @@ const apiText = (err, fallback) => (hasChinese(err.message) ? err.message : fall
 const MESSAGES = {
   UNAUTHENTICATED: "登录已失效或令牌无效，请重新登录",
   FORBIDDEN: "该令牌没有管理员权限",
+  // the operator is signed in but their role (or four-eyes, or today's allowance) does not allow it
+  PERMISSION_DENIED: (err) => apiText(err, "你的角色没有执行该操作的权限"),
+  FOUR_EYES_REQUIRED: (err) => apiText(err, "需审批的退款不能由发起人本人审批，请由其他有权限的人员审批"),
+  DAILY_LIMIT_EXCEEDED: (err) => apiText(err, "超过你今日的退款额度，请由其他有权限的人员发起或次日再试"),
   VALIDATION_ERROR: (err) => {
     const field = FIELD_NAMES[err.details?.field];
     return field ? `输入有误：请检查“${field}”` : "输入有误，请检查后重试";

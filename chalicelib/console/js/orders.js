@@ -1,19 +1,17 @@
 // Order list (filters, cursor pages) and order detail (blocks, refund records, polling).
 import { call, errorText, seg } from "./api.js";
 import { block, dash, fields, fmtTime, h, latest, mount, note, pill } from "./dom.js";
+import { choices, group } from "./catalogue.js";
 import { yuan } from "./money.js";
 import { openAbnormalDialog } from "./abnormal-dialog.js";
 import { openCancelOfflineDialog, openOfflinePayoutDialog } from "./offline-dialog.js";
 import { openRefundDialog } from "./refund-dialog.js";
-
-// Same codes and labels as chalicelib/domain/enums.py (the API sends labels with every
-// record; these are only needed for the filter choices).
-export const ORDER_STATUS = [[1, "待支付"], [2, "已支付"], [3, "已取消"], [4, "已退款"]];
-export const SOURCE_TYPE = [[1, "商城直购"], [2, "抽奖票据"], [3, "其他"]];
+import { can } from "./session.js";
 
 const PAGE_SIZE = 20;
 const POLL_MS = 2000;
-const IN_FLIGHT = new Set(["submitted", "processing"]);
+// refunds whose outcome is WeChat's to give (chalicelib/domain/refunds.py): the page follows them
+const AWAITING_WECHAT = group("AWAITING_WECHAT");
 
 // Pages already visited for the current filters, so "上一页" and coming back from a
 // detail keep their place: cursors[i] opens page i.
@@ -40,8 +38,8 @@ export async function showOrders(ctx, query) {
   if (listState.key !== key) Object.assign(listState, { key, cursors: [null], page: 0 });
 
   const form = h("form", { class: "filters", id: "order-filters" },
-    select("status", "订单状态", ORDER_STATUS, filters.status),
-    select("source_type", "来源", SOURCE_TYPE, filters.source_type),
+    select("status", "订单状态", choices("OrderStatus"), filters.status),
+    select("source_type", "来源", choices("SourceType"), filters.source_type),
     h("label", { class: "field" }, h("span", {}, "用户ID"),
       h("input", { name: "user_id", id: "filter-user_id", value: filters.user_id, placeholder: "如 u1001",
         autocomplete: "off" })),
@@ -151,7 +149,7 @@ export async function showOrderDetail(ctx, orderNo) {
 
 /** Refresh while WeChat is still working on a refund or its restoration is pending. */
 function needsPolling(detail) {
-  return detail.refunds.some((r) => IN_FLIGHT.has(r.status)
+  return detail.refunds.some((r) => AWAITING_WECHAT.has(r.status)
     || (r.status === "success" && r.restoration_status === "pending"));
 }
 
@@ -162,10 +160,10 @@ function backLink() {
 function renderDetail(ctx, d, refresh) {
   const o = d.order;
   const actions = d.refund_actions;
-  const button = h("button", {
+  const button = can("refunds.create") ? h("button", {
     type: "button", id: "refund-button", class: "primary", disabled: !actions.can_refund,
-  }, actions.button_label || "退款");
-  button.addEventListener("click", () => openRefundDialog(o, actions, refresh));
+  }, actions.button_label || "退款") : null;
+  button?.addEventListener("click", () => openRefundDialog(o, actions, refresh));
   const why = actions.why_not
     ? h("span", { class: "why-not", id: "refund-why-not" }, actions.why_not.message || "当前不可退款")
     : null;
@@ -288,8 +286,8 @@ function refundsBlock(refunds, refresh) {
         ["线下退款", r.offline_payout ? payoutText(r.offline_payout) : undefined],
         ["数据还原", restorationText(r)],
       ]),
-      r.status === "abnormal" ? abnormalAction(r, refresh) : null,
-      r.status === "offline_pending" ? offlineActions(r, refresh) : null,
+      r.status === "abnormal" && can("refunds.resolve") ? abnormalAction(r, refresh) : null,
+      r.status === "offline_pending" && can("refunds.resolve") ? offlineActions(r, refresh) : null,
       events(r.refund_no, r.events || [])))));
 }
 
