@@ -7,10 +7,12 @@ can be cached for a long time; the page itself is never cached.
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 from chalice import Blueprint, Response
 
+from ..domain import enums, refunds
 from .http import error_response
 
 bp = Blueprint(__name__)
@@ -45,8 +47,24 @@ def _load() -> tuple[str, dict[str, tuple[str, str]]]:
     return digest.hexdigest()[:12], assets
 
 
+def catalogue_json() -> str:
+    """The domain's labels (code -> label for every enum) and the refund status groups, as JSON that
+    is safe inside a ``<script type="application/json">`` element: ``<``, ``>`` and ``&`` are escaped
+    so no text can close the element or open a comment, and JSON.parse reads it back unchanged."""
+    data = {
+        "labels": enums.catalogue(),
+        "groups": {"RESERVED": sorted(refunds.RESERVED), "AWAITING_WECHAT": sorted(refunds.AWAITING_WECHAT)},
+    }
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    for char, escaped in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"),
+                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return text
+
+
 VERSION, ASSETS = _load()
-INDEX = (CONSOLE_DIR / "index.html").read_text(encoding="utf-8")
+# the page with everything but the request's base path filled in
+INDEX = (CONSOLE_DIR / "index.html").read_text(encoding="utf-8").replace("{{CATALOGUE}}", catalogue_json())
 
 
 def _base_path(request) -> str:

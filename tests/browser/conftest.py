@@ -81,7 +81,7 @@ class Console:
 
 @pytest.fixture
 def console(browser, env):
-    context = browser.new_context(viewport=WIDE, locale="zh-CN", accept_downloads=True)
+    context = browser.new_context(viewport=WIDE, locale="zh-CN", timezone_id="Asia/Shanghai", accept_downloads=True)
     context.set_default_timeout(10_000)
     page = context.new_page()
     c = Console(page, env)

@@ -96,29 +96,131 @@ def test_abnormal_refund_goes_to_the_players_bank_card(console):
 
 
 def test_abnormal_refund_to_the_merchant_and_a_refund_resolved_elsewhere(console):
+    """WeChat pays the merchant's card, not the player: the refund waits for an offline payout."""
     page, env = console.page, console.env
     first = make_abnormal(env, 16, 300)
     second = make_abnormal(env, 16, 200)
     console.login()
-    console.open_order(16)
+    order_no = console.open_order(16)
     buttons = page.locator("button[data-action=abnormal-refund]")
     expect(buttons).to_have_count(2)
 
-    # resolved by another operator while this one was looking: Chinese reason, then the fresh state
+    # resolved by another operator while this one had the dialog open: Chinese reason, then the fresh state
+    other = page.locator(f"#refund-list > li[data-refund='{second}']")
+    other.locator("button[data-action=abnormal-refund]").click()
+    page.check("input[value=MERCHANT_BANK_CARD]")
     r = env.api.post(f"/api/admin/pay/refunds/{second}/abnormal-refund", env.admin2, {"type": "MERCHANT_BANK_CARD"})
     assert r.status_code == 200, r.text
-    page.locator(f"#refund-list > li[data-refund='{second}'] button[data-action=abnormal-refund]").click()
-    page.check("input[value=MERCHANT_BANK_CARD]")
     page.click("#abnormal-confirm")
     expect(page.locator("#abnormal-error")).to_contain_text("不能发起异常退款")
     page.click("#abnormal-cancel")
     expect(page.locator("#abnormal-dialog")).to_be_hidden()
-    expect(page.locator(f"#refund-list > li[data-refund='{second}'] button[data-action=abnormal-refund]")).to_have_count(0)
+    expect(other.locator("button[data-action=abnormal-refund]")).to_have_count(0)
 
     record = page.locator(f"#refund-list > li[data-refund='{first}']")
     record.locator("button[data-action=abnormal-refund]").click()
     page.check("input[value=MERCHANT_BANK_CARD]")
     page.click("#abnormal-confirm")
     expect(page.locator("#flash")).to_contain_text("退至商户银行卡")
+    # WeChat paid the merchant: the player is paid outside WeChat, by an operator
+    expect(record.locator(".refund-head .pill")).to_have_text("待线下退款")
+    env.wait_status(first, "offline_pending")
+    expect(record).to_contain_text("异常退款已退至商户银行卡")
+    # money already with the merchant is the player's: it can only be paid, never cancelled
+    expect(record.locator("button[data-action=cancel-offline]")).to_have_count(0)
+    assert env.fresh(order_no).reserved_amount == 500
+
+    record.locator("button[data-action=offline-payout]").click()
+    dialog = page.locator("#offline-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("¥3.00")
+    page.click("#offline-confirm")
+    expect(page.locator("#offline-field-error")).to_have_text("请选择付款渠道")
+    page.select_option("#offline-channel", "bank_transfer")
+    page.click("#offline-confirm")
+    expect(page.locator("#offline-field-error")).to_have_text("请填写付款凭证号")
+    expect(page.locator("#offline-reference")).to_be_focused()
+    page.fill("#offline-reference", "BT-20261126-0001")
+    page.fill("#offline-note", "已电话告知用户")
+    console.shot("offline-payout-dialog", full_page=False)
+    page.click("#offline-confirm")
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#flash")).to_contain_text("已登记线下退款（银行转账）")
     expect(record.locator(".refund-head .pill")).to_have_text("退款成功")
-    env.wait_status(first, "success")
+    expect(record.locator("button[data-action=offline-payout]")).to_have_count(0)
+    payout = record.locator(".payout")
+    expect(payout).to_contain_text("银行转账")
+    expect(payout).to_contain_text("BT-20261126-0001")
+    expect(payout).to_contain_text("admin:ops-1")
+    refund = env.refund(first)
+    assert refund.status == "success"
+    assert refund.offline_payout["channel"] == "bank_transfer"
+    assert refund.offline_payout["reference"] == "BT-20261126-0001"
+    assert refund.offline_payout["note"] == "已电话告知用户"
+    o = env.fresh(order_no)
+    assert o.refunded_amount == 300 and o.reserved_amount == 200
+
+
+def make_offline(env, n: int, amount: int) -> str:
+    """A refund of order ``n`` WeChat cannot pay (the player's WeChat account is closed)."""
+    env.sim.push_scenario("USER_ACCOUNT_ABNORMAL", op="create")
+    r = env.api.post("/api/admin/pay/refunds", env.admin, {"order_no": env.order(n).order_no, "amount": amount,
+                                                           "reason": "用户微信已注销"})
+    assert r.status_code == 201, r.text
+    no = r.json()["refund_no"]
+    env.wait_status(no, "offline_pending")
+    return no
+
+
+def test_a_refund_wechat_cannot_pay_is_paid_offline_or_cancelled(console):
+    page, env = console.page, console.env
+    paid = make_offline(env, 17, 500)
+    cancelled = make_offline(env, 17, 200)
+    console.login("#/tasks")
+    cards = page.locator("#task-list > li", has_text="用户账户异常")
+    expect(cards).to_have_count(2)
+    expect(cards.first).to_contain_text("请通过其他方式退款给用户")
+
+    order_no = console.open_order(17)
+    record = page.locator(f"#refund-list > li[data-refund='{paid}']")
+    expect(record.locator(".refund-head .pill")).to_have_text("待线下退款")
+    expect(record).to_contain_text("用户微信账户异常，微信无法退款")
+    expect(record.locator("button[data-action=cancel-offline]")).to_have_text("取消线下退款")
+
+    record.locator("button[data-action=offline-payout]").click()
+    options = page.locator("#offline-channel option").evaluate_all("os => os.map(o => [o.value, o.textContent])")
+    assert options == [["", "请选择"], ["bank_transfer", "银行转账"], ["alipay", "支付宝"],
+                       ["wechat_transfer", "微信转账"], ["cash", "现金"], ["other", "其他"]]
+    page.select_option("#offline-channel", "alipay")
+    page.fill("#offline-reference", "A" * 65)  # the field stops at 64
+    expect(page.locator("#offline-reference")).to_have_value("A" * 64)
+    page.fill("#offline-reference", "2026112622001400001")
+    page.fill("#offline-paid-at", "2026-01-02T10:30:00")
+    page.click("#offline-confirm")
+    expect(page.locator("#offline-dialog")).to_be_hidden()
+    expect(record.locator(".refund-head .pill")).to_have_text("退款成功")
+    expect(record.locator(".payout")).to_contain_text("支付宝")
+    expect(record.locator(".payout")).to_contain_text("2026/01/02 10:30:00")  # typed in the operator's (Beijing) time
+    payout = env.refund(paid).offline_payout
+    assert payout["paid_at"].startswith("2026-01-02T02:30:00")
+    assert payout["channel"] == "alipay" and payout["reference"] == "2026112622001400001"
+    assert payout["recorded_by"] == "admin:ops-1"
+
+    other = page.locator(f"#refund-list > li[data-refund='{cancelled}']")
+    other.locator("button[data-action=cancel-offline]").click()
+    page.click("#offline-confirm")
+    expect(page.locator("#offline-field-error")).to_have_text("请填写取消原因")
+    page.fill("#offline-cancel-reason", "用户同意改发优惠券")
+    page.click("#offline-confirm")
+    expect(page.locator("#offline-dialog")).to_be_hidden()
+    expect(other.locator(".refund-head .pill")).to_have_text("已关闭")
+    expect(other.locator("button[data-action]")).to_have_count(0)
+    o = env.fresh(order_no)
+    assert o.refunded_amount == 500 and o.reserved_amount == 0
+    assert env.refund(cancelled).status == "closed"
+
+    # both tasks were closed by what was recorded
+    console.go("#/tasks")
+    expect(page.locator("#task-list > li", has_text="用户账户异常")).to_have_count(0)
+    page.select_option("#task-status", "done")
+    expect(page.locator("#task-list > li", has_text="用户账户异常")).to_have_count(2)

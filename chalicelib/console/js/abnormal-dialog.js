@@ -3,6 +3,7 @@
 // The card number and the holder's name live only in the form's inputs: never stored,
 // never logged, wiped after each submit and when the dialog closes.
 import { call, errorText, seg } from "./api.js";
+import { label } from "./catalogue.js";
 import { flash, h, mount, note } from "./dom.js";
 import { yuan } from "./money.js";
 
@@ -16,6 +17,7 @@ const BANK_TYPES = [
   ["CITIC_DEBIT", "中信银行借记卡"], ["CMBC_DEBIT", "民生银行借记卡"], ["CEB_DEBIT", "光大银行借记卡"],
 ];
 const MAX_LEN = 64;
+const destination = (type) => `退至${label("AbnormalRefundType", type)}`;
 
 function abnormalErrorText(err) {
   if (err?.code === "UPSTREAM_UNAVAILABLE") {
@@ -56,7 +58,7 @@ export function openAbnormalDialog(r, onDone) {
     h("p", {}, `退款金额 ${yuan(r.amount)} 未能退回原支付账户（如用户银行卡已注销或冻结）。选择新的退款去向后重新发起，`
       + "提交后退款单变为“退款中”，到账后变为“退款成功”。"),
     h("div", { class: "choices", role: "radiogroup", "aria-label": "退款去向" },
-      choice(USER_CARD, "退至用户银行卡", true), choice(MERCHANT_CARD, "退至商户银行卡", false)),
+      choice(USER_CARD, destination(USER_CARD), true), choice(MERCHANT_CARD, destination(MERCHANT_CARD), false)),
     card,
     h("p", { class: "muted small", id: "abnormal-merchant-hint", hidden: true },
       "退款将退至商户的银行账户，由商户线下转给用户。"),
@@ -113,7 +115,7 @@ export function openAbnormalDialog(r, onDone) {
       const refund = await call("POST", `/api/admin/pay/refunds/${seg(r.refund_no)}/abnormal-refund`,
         { body: payload });
       dialog.close();
-      flash(`已发起异常退款（${payload.type === USER_CARD ? "退至用户银行卡" : "退至商户银行卡"}），`
+      flash(`已发起异常退款（${destination(payload.type)}），`
         + `状态：${refund.status_label}`);
       onDone();
     } catch (err) {

@@ -23,6 +23,7 @@ const FIELD_NAMES = {
   amount: "金额", reason: "原因", note: "备注", order_no: "订单号", status: "状态", source_type: "来源",
   user_id: "用户ID", cursor: "分页", limit: "每页数量",
   type: "退款去向", bank_type: "银行类型", bank_account: "银行卡号", real_name: "户名",
+  channel: "付款渠道", reference: "付款凭证号", paid_at: "付款时间",
 };
 
 const hasChinese = (text) => /[\u4e00-\u9fff]/.test(text || "");
@@ -31,6 +32,10 @@ const apiText = (err, fallback) => (hasChinese(err.message) ? err.message : fall
 const MESSAGES = {
   UNAUTHENTICATED: "登录已失效或令牌无效，请重新登录",
   FORBIDDEN: "该令牌没有管理员权限",
+  // the operator is signed in but their role (or four-eyes, or today's allowance) does not allow it
+  PERMISSION_DENIED: (err) => apiText(err, "你的角色没有执行该操作的权限"),
+  FOUR_EYES_REQUIRED: (err) => apiText(err, "需审批的退款不能由发起人本人审批，请由其他有权限的人员审批"),
+  DAILY_LIMIT_EXCEEDED: (err) => apiText(err, "超过你今日的退款额度，请由其他有权限的人员发起或次日再试"),
   VALIDATION_ERROR: (err) => {
     const field = FIELD_NAMES[err.details?.field];
     return field ? `输入有误：请检查“${field}”` : "输入有误，请检查后重试";

@@ -4,10 +4,12 @@ import { h, mount, note } from "./dom.js";
 import { showOrderDetail, showOrders } from "./orders.js";
 import { showReconciliation, showReconciliations } from "./reconcile.js";
 import { showReviews } from "./reviews.js";
+import { session } from "./session.js";
 import { showTasks } from "./tasks.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
+const whoami = document.getElementById("whoami");
 
 // Each view gets a context; ``alive()`` turns false once the user navigates away, so
 // timers and late responses of a left view do nothing.
@@ -24,6 +26,7 @@ function takeTokenFromUrl() {
   const m = /^#token=([^&]+)/.exec(location.hash);
   if (!m) return;
   token.set(decodeURIComponent(m[1]));
+  session.clear(); // another token: ask again who this is
   history.replaceState(null, "", `${location.pathname}${location.search}#/orders`);
 }
 
@@ -39,7 +42,22 @@ function navigate(hash) {
   render();
 }
 
-function render() {
+function signedIn(me) {
+  session.set(me);
+  whoami.textContent = `${me.role_label} · ${me.actor}`;
+  whoami.title = me.role;
+  whoami.dataset.role = me.role;
+  whoami.hidden = false;
+}
+
+function signedOut() {
+  token.clear();
+  session.clear();
+  whoami.hidden = true;
+  whoami.textContent = "";
+}
+
+async function render() {
   const gen = ++generation;
   renderedHash = location.hash;
   const ctx = { main, alive: () => gen === generation, rerender: render, navigate };
@@ -47,6 +65,22 @@ function render() {
     nav.hidden = true;
     showLogin();
     return;
+  }
+  if (!session.get()) {
+    // who this is and what they may do, once per sign-in (a page reload asks again)
+    mount(main, h("p", { class: "muted" }, "加载中…"));
+    let me;
+    try {
+      me = await call("GET", "/api/admin/me");
+    } catch (err) {
+      if (gen !== generation || err.status === 401) return; // a 401 already went back to sign-in
+      const error = note();
+      mount(main, error);
+      error.show(errorText(err));
+      return;
+    }
+    if (gen !== generation) return;
+    signedIn(me);
   }
   nav.hidden = false;
   const { parts, query } = route();
@@ -85,8 +119,9 @@ function showLogin(message) {
     }
     submit.disabled = true;
     try {
-      await call("GET", "/api/admin/orders", { query: { limit: 1 }, authToken: value });
+      const me = await call("GET", "/api/admin/me", { authToken: value });
       token.set(value);
+      signedIn(me);
       if (!location.hash.startsWith("#/")) history.replaceState(null, "", "#/orders");
       render();
     } catch (err) {
@@ -101,16 +136,17 @@ function showLogin(message) {
 }
 
 window.addEventListener("console:unauthenticated", () => {
-  token.clear();
+  signedOut();
   generation++;
   nav.hidden = true;
   document.getElementById("refund-dialog").close?.();
   document.getElementById("abnormal-dialog").close?.();
+  document.getElementById("offline-dialog").close?.();
   showLogin("登录已失效或令牌无效，请重新登录");
 });
 
 document.getElementById("logout").addEventListener("click", () => {
-  token.clear();
+  signedOut();
   history.replaceState(null, "", `${location.pathname}${location.search}`);
   render();
 });

@@ -1,18 +1,17 @@
 // Order list (filters, cursor pages) and order detail (blocks, refund records, polling).
 import { call, errorText, seg } from "./api.js";
 import { block, dash, fields, fmtTime, h, latest, mount, note, pill } from "./dom.js";
+import { choices, group } from "./catalogue.js";
 import { yuan } from "./money.js";
 import { openAbnormalDialog } from "./abnormal-dialog.js";
+import { openCancelOfflineDialog, openOfflinePayoutDialog } from "./offline-dialog.js";
 import { openRefundDialog } from "./refund-dialog.js";
-
-// Same codes and labels as chalicelib/domain/enums.py (the API sends labels with every
-// record; these are only needed for the filter choices).
-export const ORDER_STATUS = [[1, "待支付"], [2, "已支付"], [3, "已取消"], [4, "已退款"]];
-export const SOURCE_TYPE = [[1, "商城直购"], [2, "抽奖票据"], [3, "其他"]];
+import { can } from "./session.js";
 
 const PAGE_SIZE = 20;
 const POLL_MS = 2000;
-const IN_FLIGHT = new Set(["submitted", "processing"]);
+// refunds whose outcome is WeChat's to give (chalicelib/domain/refunds.py): the page follows them
+const AWAITING_WECHAT = group("AWAITING_WECHAT");
 
 // Pages already visited for the current filters, so "上一页" and coming back from a
 // detail keep their place: cursors[i] opens page i.
@@ -39,8 +38,8 @@ export async function showOrders(ctx, query) {
   if (listState.key !== key) Object.assign(listState, { key, cursors: [null], page: 0 });
 
   const form = h("form", { class: "filters", id: "order-filters" },
-    select("status", "订单状态", ORDER_STATUS, filters.status),
-    select("source_type", "来源", SOURCE_TYPE, filters.source_type),
+    select("status", "订单状态", choices("OrderStatus"), filters.status),
+    select("source_type", "来源", choices("SourceType"), filters.source_type),
     h("label", { class: "field" }, h("span", {}, "用户ID"),
       h("input", { name: "user_id", id: "filter-user_id", value: filters.user_id, placeholder: "如 u1001",
         autocomplete: "off" })),
@@ -150,7 +149,7 @@ export async function showOrderDetail(ctx, orderNo) {
 
 /** Refresh while WeChat is still working on a refund or its restoration is pending. */
 function needsPolling(detail) {
-  return detail.refunds.some((r) => IN_FLIGHT.has(r.status)
+  return detail.refunds.some((r) => AWAITING_WECHAT.has(r.status)
     || (r.status === "success" && r.restoration_status === "pending"));
 }
 
@@ -161,10 +160,10 @@ function backLink() {
 function renderDetail(ctx, d, refresh) {
   const o = d.order;
   const actions = d.refund_actions;
-  const button = h("button", {
+  const button = can("refunds.create") ? h("button", {
     type: "button", id: "refund-button", class: "primary", disabled: !actions.can_refund,
-  }, actions.button_label || "退款");
-  button.addEventListener("click", () => openRefundDialog(o, actions, refresh));
+  }, actions.button_label || "退款") : null;
+  button?.addEventListener("click", () => openRefundDialog(o, actions, refresh));
   const why = actions.why_not
     ? h("span", { class: "why-not", id: "refund-why-not" }, actions.why_not.message || "当前不可退款")
     : null;
@@ -261,7 +260,7 @@ function lotteryBlock(lottery) {
 
 const REFUND_KIND = {
   pending_review: "warn", submitted: "info", processing: "info", success: "ok",
-  rejected: "muted", closed: "muted", abnormal: "bad", failed: "bad",
+  rejected: "muted", closed: "muted", abnormal: "bad", failed: "bad", offline_pending: "warn",
 };
 
 function refundsBlock(refunds, refresh) {
@@ -283,9 +282,12 @@ function refundsBlock(refunds, refresh) {
         ["到账时间", r.success_time ? fmtTime(r.success_time) : undefined],
         ["入账账户", r.user_received_account || undefined],
         ["失败原因", r.failure_message || r.failure_code || undefined],
+        ["线下退款原因", r.offline_reason_label || undefined],
+        ["线下退款", r.offline_payout ? payoutText(r.offline_payout) : undefined],
         ["数据还原", restorationText(r)],
       ]),
-      r.status === "abnormal" ? abnormalAction(r, refresh) : null,
+      r.status === "abnormal" && can("refunds.resolve") ? abnormalAction(r, refresh) : null,
+      r.status === "offline_pending" && can("refunds.resolve") ? offlineActions(r, refresh) : null,
       events(r.refund_no, r.events || [])))));
 }
 
@@ -296,6 +298,31 @@ function abnormalAction(r, refresh) {
   button.addEventListener("click", () => openAbnormalDialog(r, refresh));
   return h("div", { class: "refund-actions" }, button,
     h("span", { class: "hint" }, "原路退款失败（如用户银行卡已注销或冻结），需改退至银行卡"));
+}
+
+/** A refund WeChat cannot (or did not) pay to the player: paid outside WeChat and recorded here. */
+function offlineActions(r, refresh) {
+  const record = h("button", { type: "button", class: "primary", dataset: { action: "offline-payout" } },
+    "登记线下退款");
+  record.addEventListener("click", () => openOfflinePayoutDialog(r, refresh));
+  // only money WeChat never moved may be given up; money returned to the merchant's card is the player's
+  let cancel = null;
+  if (r.offline_reason === "USER_ACCOUNT_ABNORMAL") {
+    cancel = h("button", { type: "button", class: "danger", dataset: { action: "cancel-offline" } }, "取消线下退款");
+    cancel.addEventListener("click", () => openCancelOfflineDialog(r, refresh));
+  }
+  return h("div", { class: "refund-actions" }, record, cancel,
+    h("span", { class: "hint" }, "通过其他渠道付款给用户后登记"));
+}
+
+function payoutText(p) {
+  return h("div", { class: "payout" }, fields([
+    ["付款渠道", p.channel_label || p.channel],
+    ["付款凭证号", h("span", { class: "mono" }, p.reference)],
+    ["付款时间", fmtTime(p.paid_at)],
+    ["登记人", p.recorded_by],
+    ["备注", p.note || undefined],
+  ]));
 }
 
 function restorationText(r) {

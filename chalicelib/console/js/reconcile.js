@@ -3,6 +3,7 @@
 import { call, download, errorText, seg } from "./api.js";
 import { busy, dash, flash, fmtTime, h, mount, note, pagedList, pill } from "./dom.js";
 import { yuan } from "./money.js";
+import { can } from "./session.js";
 
 const PAGE_SIZE = 50;
 // codes whose server message says more than the generic text
@@ -44,7 +45,8 @@ export async function showReconciliation(ctx, billDate) {
   const error = note();
   mount(ctx.main,
     h("p", {}, h("a", { href: "#/reconcile" }, "← 对账列表")),
-    h("div", { class: "page-head" }, h("h1", {}, `对账 ${billDate}`), runButton, csv),
+    h("div", { class: "page-head" }, h("h1", {}, `对账 ${billDate}`), can("reconcile.run") ? runButton : null,
+      can("data.export") ? csv : null),
     error, summary, h("h2", {}, "差异明细"), list);
 
   const loadList = pagedList(ctx, list, {

@@ -1,10 +1,19 @@
 // The refund dialog: amount in yuan (exact fen conversion), reason, the live maximum and
 // the rules, a preview of what will be restored, then the refund (or the application).
 import { call, errorText, newIdempotencyKey } from "./api.js";
+import { label } from "./catalogue.js";
 import { flash, h, mount, note } from "./dom.js";
 import { fenToYuan, parseYuan, yuan } from "./money.js";
 
 const PREVIEW_DELAY_MS = 350;
+// WeChat takes a refund reason of at most 80 bytes (UTF-8) and shows it to the player; the
+// server counts the same way, after trimming and NFC, and refuses control characters.
+const MAX_REASON_BYTES = 80;
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+export function reasonBytes(text) {
+  return new TextEncoder().encode(text.trim().normalize("NFC")).length;
+}
 
 export function openRefundDialog(order, actions, onDone) {
   const dialog = document.getElementById("refund-dialog");
@@ -19,8 +28,12 @@ export function openRefundDialog(order, actions, onDone) {
     id: "refund-amount", name: "amount", inputmode: "decimal", autocomplete: "off", required: true,
     value: fenToYuan(max), "aria-describedby": "refund-max",
   });
-  const reason = h("textarea", { id: "refund-reason", name: "reason", rows: 2, maxlength: 200,
-    placeholder: approval ? "说明退款原因，供审核参考" : "如 用户取消、商品缺货" });
+  const reason = h("textarea", { id: "refund-reason", name: "reason", rows: 2,
+    "aria-describedby": "refund-reason-count",
+    placeholder: approval ? "说明退款原因，供审核参考（会显示给用户）" : "如 用户取消、商品缺货（会显示给用户）" });
+  const reasonCount = h("span", { id: "refund-reason-count", class: "muted small" });
+  const reasonError = note();
+  reasonError.id = "refund-reason-error";
   const maxText = h("span", { id: "refund-max" }, yuan(max));
   const amountError = note();
   const error = note();
@@ -44,6 +57,8 @@ export function openRefundDialog(order, actions, onDone) {
     amountError,
     h("label", { for: "refund-reason" }, "退款原因"),
     reason,
+    h("div", { class: "reason-count" }, reasonCount),
+    reasonError,
     h("h3", {}, "退款预览"),
     preview,
     h("div", { class: "actions" }, cancel, confirm),
@@ -56,9 +71,21 @@ export function openRefundDialog(order, actions, onDone) {
 
   const current = () => ({ parsed: parseYuan(amount.value), reasonText: reason.value.trim() });
 
+  /** What is wrong with the reason, or "" (the counter is updated on the way). */
+  const reasonProblem = () => {
+    const bytes = reasonBytes(reason.value);
+    reasonCount.textContent = `${bytes} / ${MAX_REASON_BYTES} 字节`;
+    reasonCount.classList.toggle("over", bytes > MAX_REASON_BYTES);
+    if (CONTROL.test(reason.value)) return "退款原因不能包含换行、制表符等控制字符";
+    if (bytes > MAX_REASON_BYTES) return `退款原因最多 ${MAX_REASON_BYTES} 字节（约 ${MAX_REASON_BYTES / 4}–${Math.floor(MAX_REASON_BYTES / 3)} 个汉字）`;
+    return "";
+  };
+
   const updateConfirm = () => {
     const { parsed } = current();
-    confirm.disabled = !previewed || parsed.fen !== previewed.fen;
+    const problem = reasonProblem();
+    reasonError.show(problem);
+    confirm.disabled = Boolean(problem) || !previewed || parsed.fen !== previewed.fen;
   };
 
   const runPreview = async () => {
@@ -82,6 +109,7 @@ export function openRefundDialog(order, actions, onDone) {
       if (mine !== seq) return;
       setMax(plan.max_refundable);
       mount(preview, planView(plan));
+      confirm.textContent = plan.approval?.required ? "提交申请" : "确认退款";
       previewed = { fen: parsed.fen };
     } catch (err) {
       if (mine !== seq) return;
@@ -104,10 +132,16 @@ export function openRefundDialog(order, actions, onDone) {
     runPreview();
   });
   cancel.addEventListener("click", () => dialog.close());
+  // one line of text: Enter does not make a new line (the server refuses control characters)
+  reason.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.isComposing) event.preventDefault();
+  });
+  reason.addEventListener("input", updateConfirm);
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const { parsed, reasonText } = current();
+    if (reasonProblem()) return updateConfirm();
     if (parsed.error || !previewed || parsed.fen !== previewed.fen) return;
     confirm.disabled = true;
     cancel.disabled = true;
@@ -157,5 +191,23 @@ function planView(plan) {
         h("ul", {}, plan.manual_tasks.map((t) => h("li", {}, `${t.type_label}：${t.action}`))))
       : null,
     plan.notes.length ? h("ul", { class: "notes" }, plan.notes.map((n) => h("li", {}, n))) : null,
-    plan.requires_approval ? h("p", { class: "warn" }, `需审批：${plan.approval_reasons.join("；")}`) : null);
+    approvalView(plan.approval),
+    allowanceView(plan));
+}
+
+/** Before submitting: whether this refund goes to review, why, and who may approve it. */
+function approvalView(approval) {
+  if (!approval?.required) return null;
+  const roles = (approval.approver_roles || []).map((role) => label("StaffRole", role)).join("、");
+  return h("div", { class: "approval warn", id: "refund-approval-detail" },
+    h("p", {}, "提交后生成待审核申请，审核通过后才会退款："),
+    h("ul", {}, (approval.reasons || []).map((r) => h("li", {}, r.message))),
+    roles ? h("p", { id: "refund-approver-roles" }, `可审批：${roles}（不能由发起人本人审批）`) : null);
+}
+
+function allowanceView(plan) {
+  const a = plan.allowance;
+  if (!a || a.fits !== false) return null;
+  return h("p", { class: "warn", id: "refund-allowance" },
+    `超过你今日的退款额度：今日已退 ${yuan(a.daily_used)}，剩余 ${yuan(a.daily_remaining)}（每日 ${yuan(a.daily_limit)}）`);
 }

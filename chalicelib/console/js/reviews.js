@@ -2,6 +2,7 @@
 import { call, errorText, seg } from "./api.js";
 import { busy, dash, flash, fmtTime, h, mount, note, pagedList } from "./dom.js";
 import { fenToYuan, parseYuan, yuan } from "./money.js";
+import { can } from "./session.js";
 
 const PAGE_SIZE = 50;
 
@@ -22,6 +23,11 @@ export async function showReviews(ctx) {
   await load();
 }
 
+/** A player's application needs applications.review; an operator's refund also refunds.approve. */
+function mayReview(r) {
+  return can("applications.review") && (r.origin === "user" || can("refunds.approve"));
+}
+
 function reviewCard(r) {
   const amount = h("input", { name: "approve_amount", inputmode: "decimal", autocomplete: "off",
     placeholder: fenToYuan(r.requested_amount), "aria-label": "批准金额（元）" });
@@ -40,11 +46,12 @@ function reviewCard(r) {
       h("dt", {}, "订单号"), h("dd", {}, h("a", { href: `#/orders/${seg(r.order_no)}` }, r.order_no)),
       h("dt", {}, "退款单号"), h("dd", { class: "mono" }, r.refund_no),
       h("dt", {}, "用户"), h("dd", { title: r.user?.user_id || r.user_id || null }, dash(r.user?.display_name || r.user_id)),
+      h("dt", {}, "发起人"), h("dd", { class: "mono", dataset: { field: "created_by" } }, dash(r.created_by)),
       h("dt", {}, "原因"), h("dd", {}, dash(r.reason)),
       r.review_reasons?.length ? [h("dt", {}, "需审批"), h("dd", {}, r.review_reasons.join("；"))] : null),
-    h("div", { class: "decide" },
+    mayReview(r) ? h("div", { class: "decide" },
       h("label", { class: "inline" }, h("span", {}, "批准金额 ¥"), amount, approve),
-      h("label", { class: "inline" }, rejectReason, reject)),
+      h("label", { class: "inline" }, rejectReason, reject)) : null,
     error);
 
   const done = (refund, verb) => {

@@ -1,5 +1,7 @@
 // Manual tasks: what a refund could not undo by itself. Mark done with a note; export CSV.
 import { call, download, errorText, seg } from "./api.js";
+import { choices } from "./catalogue.js";
+import { can } from "./session.js";
 import { busy, dash, flash, fmtTime, h, mount, note, pagedList } from "./dom.js";
 
 const PAGE_SIZE = 50;
@@ -8,7 +10,7 @@ export async function showTasks(ctx) {
   let status = "open";
   const list = h("div", { class: "list-body" });
   const statusSelect = h("select", { id: "task-status", name: "status" },
-    h("option", { value: "open" }, "待处理"), h("option", { value: "done" }, "已处理"));
+    choices("TaskStatus").map(([code, text]) => h("option", { value: code }, text)));
   const csv = h("button", { type: "button", id: "tasks-csv" }, "导出 CSV");
   const csvError = note();
   statusSelect.addEventListener("change", () => { status = statusSelect.value; load(); });
@@ -23,7 +25,7 @@ export async function showTasks(ctx) {
   }));
   mount(ctx.main,
     h("div", { class: "page-head" }, h("h1", {}, "人工任务"),
-      h("label", { class: "inline" }, h("span", {}, "状态"), statusSelect), csv),
+      h("label", { class: "inline" }, h("span", {}, "状态"), statusSelect), can("data.export") ? csv : null),
     csvError,
     h("p", { class: "muted" }, "退款成功后系统无法自动还原的事项（退货入库、不可撤销的资产或履约等），处理后标记完成。"),
     list);
@@ -31,10 +33,20 @@ export async function showTasks(ctx) {
   const load = pagedList(ctx, list, {
     fetchPage: (cursor) => call("GET", "/api/admin/manual-tasks", { query: { status, limit: PAGE_SIZE, cursor } }),
     render: (items) => h("ol", { class: "task-list", id: "task-list" }, items.map(taskCard)),
-    empty: () => (status === "open" ? "没有待处理的任务" : "没有已处理的任务"),
+    empty: () => `没有${statusSelect.selectedOptions[0]?.textContent || ""}的任务`,
     errorText,
   });
   await load();
+}
+
+/** What the system recorded about the case (WeChat's answer, the amounts that differ...), as is. */
+function detailView(detail) {
+  if (!detail || typeof detail !== "object") return null;
+  const entries = Object.entries(detail);
+  if (!entries.length) return null;
+  const text = (v) => (v !== null && typeof v === "object" ? JSON.stringify(v) : dash(v));
+  return h("details", { class: "task-detail", open: true }, h("summary", {}, "详情"),
+    h("dl", { class: "fields" }, entries.map(([k, v]) => [h("dt", { class: "mono" }, k), h("dd", {}, text(v))])));
 }
 
 function taskCard(t) {
@@ -51,8 +63,9 @@ function taskCard(t) {
     h("div", { class: "refund-head" }, h("strong", {}, t.type_label || t.type),
       h("span", { class: `pill ${t.status === "open" ? "warn" : "ok"}` }, t.status_label)),
     h("p", { class: "action-text" }, t.action),
-    h("dl", { class: "fields" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
-  if (t.status !== "open") return card;
+    h("dl", { class: "fields" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+    detailView(t.detail));
+  if (t.status !== "open" || !can("tasks.complete")) return card;
 
   const noteInput = h("input", { name: "note", maxlength: 200, autocomplete: "off", placeholder: "处理备注，如 已退货入库",
     "aria-label": "处理备注" });
