@@ -116,14 +116,31 @@ def _page(model, index, hash_key, *, newest_first: bool, limit: int, cursor: str
     return Page(items, encode_cursor(start, scope) if len(items) >= limit and start else None)
 
 
-def _key_of(model, index, item) -> dict:
-    """The DynamoDB start key that resumes an index query right after ``item``."""
+def _resume_names(model, index) -> list[str]:
+    """The key attributes (other than the index's partition key) that resume an index query."""
+    schema = index._get_schema()["key_schema"]
+    index_range = [k["AttributeName"] for k in schema if k["KeyType"] == "RANGE"]
+    table = [model._hash_keyname] + ([model._range_keyname] if model._range_keyname else [])
+    return index_range + [n for n in table if n not in index_range]
+
+
+def _resume_of(model, index, item) -> list[str]:
+    """Where to resume a shard right after ``item``: its key values, compactly (the shard's own
+    partition key is known from its position)."""
     attrs = model.get_attributes()
-    out = {}
-    for name in _key_names(model, index):
-        attr = attrs[name]
-        out[name] = {attr.attr_type: attr.serialize(getattr(item, name))}
-    return out
+    return [str(attrs[n].serialize(getattr(item, n))) for n in _resume_names(model, index)]
+
+
+def _start_from(model, index, hash_key: str, values) -> dict:
+    """The DynamoDB start key of a shard from its compact resume values (checked like any key)."""
+    names = _resume_names(model, index)
+    attrs = model.get_attributes()
+    hash_name = next(k["AttributeName"] for k in index._get_schema()["key_schema"] if k["KeyType"] == "HASH")
+    if not isinstance(values, list) or len(values) != len(names) or not all(isinstance(v, str) for v in values):
+        raise ValidationError("cursor is not valid for this list", details={"field": "cursor"})
+    key = {hash_name: {"S": hash_key}}
+    key.update({n: {attrs[n].attr_type: v} for n, v in zip(names, values)})
+    return _checked_start(key, _key_names(model, index))
 
 
 def _fanout_page(model, index, hash_keys: list[str], sort_attr: str, *, newest_first: bool, limit: int,
@@ -133,7 +150,6 @@ def _fanout_page(model, index, hash_keys: list[str], sort_attr: str, *, newest_f
     first ``limit`` items are the page. The cursor holds each shard's resume key (None once a
     shard is used up) and is signed for this query like any other."""
     scope = _scope(model, index, ",".join(hash_keys), newest_first, filter_condition) + "|fanout"
-    names = _key_names(model, index)
     starts: list = [None] * len(hash_keys)
     done = [False] * len(hash_keys)
     if cursor:
@@ -148,7 +164,7 @@ def _fanout_page(model, index, hash_keys: list[str], sort_attr: str, *, newest_f
             if key == 0:
                 done[i] = True
             elif key is not None:
-                starts[i] = _checked_start(key, names)
+                starts[i] = _start_from(model, index, hash_keys[i], key)
     runs = []
     for i, hash_key in enumerate(hash_keys):
         items: list = []
@@ -177,9 +193,11 @@ def _fanout_page(model, index, hash_keys: list[str], sort_attr: str, *, newest_f
         if done[i] or (taken[i] == len(items) and not more):
             next_keys.append(0)  # used up
         elif last[i] is not None:
-            next_keys.append(_key_of(model, index, last[i]))
+            next_keys.append(_resume_of(model, index, last[i]))
+        elif starts[i] is not None:  # nothing of it on this page: resume where it was
+            next_keys.append([starts[i][n][next(iter(starts[i][n]))] for n in _resume_names(model, index)])
         else:
-            next_keys.append(starts[i])  # nothing of it on this page: resume where it was
+            next_keys.append(None)  # not started
     has_more = any(k != 0 for k in next_keys)
     return Page([item for _, item in page], cursors.sign({"s": next_keys}, scope) if has_more else None)
 
