@@ -117,28 +117,11 @@ def drive(sp: StackProcess, refunds: int, clients: int = 8) -> dict:
 
 def burst(base_url: str, path: str, clients: int = 100) -> dict:
     """``clients`` connections opened at the same moment, one GET each: how many got an HTTP
-    answer, how many were reset, how many failed otherwise."""
-    import socket
-    import threading
-    from urllib.parse import urlsplit
+    answer, how many were reset, how many failed otherwise (devstack/burst.py)."""
+    from devstack.burst import answered, burst as run
 
-    parts = urlsplit(base_url)
-    start = threading.Barrier(clients, timeout=30)
-
-    def one(_):
-        start.wait()
-        try:
-            with socket.create_connection((parts.hostname, parts.port), timeout=20) as s:
-                s.sendall(f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n\r\n".encode())
-                first = s.recv(16)
-                while s.recv(65536):
-                    pass
-            return "answered" if first.startswith(b"HTTP/1.") else "empty"
-        except ConnectionResetError:
-            return "reset"
-        except OSError:
-            return "failed"
-
-    with cf.ThreadPoolExecutor(clients) as pool:
-        outcomes = list(pool.map(one, range(clients)))
-    return {k: outcomes.count(k) for k in ("answered", "reset", "failed", "empty")}
+    outcomes = run(base_url, path, clients)
+    got = answered(outcomes)
+    reset = outcomes.get("reset", 0)
+    empty = outcomes.get("empty", 0)
+    return {"answered": got, "reset": reset, "empty": empty, "failed": clients - got - reset - empty}

@@ -96,10 +96,7 @@ def reject_refund(principal, refund_no):
 @endpoint(bp, "staff", P.REFUNDS_RESOLVE)
 def abnormal_refund(principal, refund_no):
     body = only_fields(json_body(bp.current_request), {"type", "bank_type", "bank_account", "real_name"})
-    kind = body.get("type")
-    if not isinstance(kind, str) or kind not in AbnormalRefundType.labels():
-        raise ValidationError(f"type must be one of {list(AbnormalRefundType.labels())}", details={"field": "type"})
-    kind = AbnormalRefundType(kind)
+    kind = _choice(body, "type", AbnormalRefundType)
     card = {}
     if kind == AbnormalRefundType.USER_BANK_CARD:
         for name in ("bank_type", "bank_account", "real_name"):
@@ -116,14 +113,12 @@ def abnormal_refund(principal, refund_no):
 @endpoint(bp, "staff", P.REFUNDS_RESOLVE)
 def offline_payout(principal, refund_no):
     body = only_fields(json_body(bp.current_request), {"channel", "reference", "paid_at", "note"})
-    channel = body.get("channel")
-    if not isinstance(channel, str) or channel not in PayoutChannel.labels():
-        raise ValidationError(f"channel must be one of {sorted(PayoutChannel.labels())}", details={"field": "channel"})
+    channel = _choice(body, "channel", PayoutChannel)
     reference = rules.parse_reason(body.get("reference"), required=True, field_name="reference")
     if len(reference) > 64:
         raise ValidationError("reference must be at most 64 characters", details={"field": "reference"})
     refund = refunds.record_offline_payout(
-        actor=principal.actor, refund_no=rules.validate_refund_no(refund_no), channel=PayoutChannel(channel),
+        actor=principal.actor, refund_no=rules.validate_refund_no(refund_no), channel=channel,
         reference=reference, paid_at=_past_time(body.get("paid_at"), "paid_at"),
         note=rules.parse_reason(body.get("note"), required=False, field_name="note") or None)
     return views.refund_view(refund)
@@ -216,3 +211,11 @@ def _past_time(raw, field: str) -> str | None:
     if value > rules.now_utc():
         raise ValidationError(f"{field} cannot be in the future", details={"field": field})
     return rules.iso(value)
+
+
+def _choice(body: dict, field: str, enum):
+    """A body field that must be one of ``enum``'s codes, as that enum member."""
+    value = body.get(field)
+    if not isinstance(value, str) or value not in enum.labels():
+        raise ValidationError(f"{field} must be one of {list(enum.labels())}", details={"field": field})
+    return enum(value)

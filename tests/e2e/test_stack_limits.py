@@ -2,45 +2,19 @@
 session, and the in-memory AWS endpoint's transactions. Loopback only, bounded in count and time."""
 from __future__ import annotations
 
-import concurrent.futures as cf
 import os
 import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
 from devstack.__main__ import _port_free
+from devstack.burst import answered, burst as _burst
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENTS = 100
-
-
-def _burst(base_url: str, path: str, clients: int = CLIENTS) -> dict:
-    """``clients`` connections opened at the same moment, one GET each; outcome counts."""
-    parts = urlsplit(base_url)
-    start = threading.Barrier(clients, timeout=30)
-
-    def one(_):
-        start.wait()
-        try:
-            with socket.create_connection((parts.hostname, parts.port), timeout=20) as s:
-                s.sendall(f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n\r\n".encode())
-                data = b""
-                while chunk := s.recv(65536):
-                    data += chunk
-            return data.split(b" ", 2)[1].decode() if data.startswith(b"HTTP/1.") else "empty"
-        except ConnectionResetError:
-            return "reset"
-        except OSError as err:
-            return type(err).__name__
-
-    with cf.ThreadPoolExecutor(clients) as pool:
-        outcomes = list(pool.map(one, range(clients)))
-    return {k: outcomes.count(k) for k in set(outcomes)}
 
 
 def test_a_hundred_concurrent_clients_get_answers_from_the_api(stack):
@@ -51,7 +25,7 @@ def test_a_hundred_concurrent_clients_get_answers_from_the_api(stack):
 def test_a_hundred_concurrent_clients_get_answers_from_the_simulator(stack):
     # any answer of the simulator will do (an unsigned GET is refused): what counts is no reset
     outcomes = _burst(stack.sim.base_url, "/v3/refund/domestic/refunds/RF-BURST")
-    assert sum(n for k, n in outcomes.items() if k.isdigit()) == CLIENTS, outcomes
+    assert answered(outcomes) == CLIENTS, outcomes
 
 
 def _port_in_time_wait() -> int:
