@@ -7,7 +7,6 @@ import random
 import time
 from typing import Iterator, NamedTuple
 
-from pynamodb.exceptions import PutError
 
 from . import models
 from . import repository as repo
@@ -40,13 +39,7 @@ def put_run(run: ReconRun, *, expected_generation: int | None) -> bool:
         condition = ReconRun.bill_date.does_not_exist()
     else:
         condition = ReconRun.generation == expected_generation
-    try:
-        run.save(condition=condition)
-        return True
-    except PutError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
+    return repo.put(run, condition)
 
 
 def update_run(bill_date: str, generation: int, fields: dict, *, lease_free_before: str | None = None,

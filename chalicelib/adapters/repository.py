@@ -412,7 +412,7 @@ def write(items: list[TxItem]) -> None:
     condition failed. One item is a plain conditional write (half the cost of a transaction)."""
     if len(items) == 1 and items[0].kind in ("update", "put"):
         it = items[0]
-        ok = update(it.model, it.actions, it.condition) if it.kind == "update" else _put(it.model, it.condition)
+        ok = update(it.model, it.actions, it.condition) if it.kind == "update" else put(it.model, it.condition)
         if not ok:
             raise WriteConflict({it.label: "ConditionalCheckFailed"})
         return
@@ -491,7 +491,8 @@ def update(model, actions: list, condition=None) -> bool:
     return False  # pragma: no cover - the loop returns or raises
 
 
-def _put(model, condition) -> bool:
+def put(model, condition) -> bool:
+    """A single conditional put; False when the condition did not hold."""
     models.bind()
     try:
         model.save(condition=condition)
@@ -560,7 +561,7 @@ def new_task(task: ManualTask) -> TxItem:
 
 def add_task(task: ManualTask) -> bool:
     """Open ``task`` unless a task with its id exists already (then False)."""
-    return _put(task, ManualTask.task_id.does_not_exist())
+    return put(task, ManualTask.task_id.does_not_exist())
 
 
 def schedule_work(refund_no: str, *, due_at: str, status: str, attempts: int | None = None,
