@@ -1,6 +1,7 @@
 """Local stand-in for the Lambda event sources `chalice local` does not run: it long-polls
-the restoration queue and invokes the SQS handler with real SQS-shaped events (deleting a
-message only when the handler returned), and calls the schedule handler on a timer."""
+the restoration queue and the reconciliation's continuation queue and invokes their SQS
+handlers with real SQS-shaped events (deleting a message only when the handler returned),
+calls the poll schedule on a timer, and the daily reconciliation at its cron time (UTC)."""
 from __future__ import annotations
 
 import hashlib
@@ -8,7 +9,7 @@ import logging
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 log = logging.getLogger("devstack.driver")
 
@@ -44,18 +45,37 @@ def schedule_event(region: str) -> dict:
             "region": region, "resources": [], "detail": {}}
 
 
+RECON_TIMEOUT_SECONDS = 900  # the reconciliation functions' Lambda timeout (deploy/build_resources.py)
+
+
+def next_daily(now: datetime, cron) -> datetime:
+    """The next time after ``now`` a daily cron (``cron.hours``:``cron.minutes``, UTC) fires."""
+    at = now.astimezone(timezone.utc).replace(hour=int(cron.hours), minute=int(cron.minutes), second=0,
+                                              microsecond=0)
+    return at if at > now else at + timedelta(days=1)
+
+
 class Driver:
-    def __init__(self, handlers, sqs, queue_url: str, queue_arn: str, region: str, poll_interval: float):
-        """``handlers`` is the app module: its ``restore`` (SQS) and ``poll`` (schedule) Lambda handlers."""
+    def __init__(self, handlers, sqs, queue_url: str, queue_arn: str, region: str, poll_interval: float,
+                 recon_queue: tuple[str, str] | None = None, daily=None):
+        """``handlers`` is the app module: its ``restore`` (SQS) and ``poll`` (schedule) Lambda
+        handlers, and with ``recon_queue`` (url, arn) and ``daily`` (the app's ``RECON_CRON``)
+        its ``reconcile_continue`` (SQS) and ``reconcile`` (schedule) handlers."""
         self.app, self.sqs, self.queue_url, self.queue_arn, self.region = handlers, sqs, queue_url, queue_arn, region
         self.poll_interval = poll_interval
+        self.recon_queue, self.daily = recon_queue, daily
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.processed = 0
         self.failed = 0
 
     def start(self) -> "Driver":
-        for target, name in ((self._sqs_loop, "sqs-driver"), (self._timer_loop, "poll-timer")):
+        loops = [(self._sqs_loop, "sqs-driver"), (self._timer_loop, "poll-timer")]
+        if self.recon_queue:
+            loops.append((self._recon_loop, "recon-driver"))
+        if self.daily is not None:
+            loops.append((self._daily_loop, "recon-daily"))
+        for target, name in loops:
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
@@ -91,6 +111,44 @@ class Driver:
 
     def tick(self):
         return self.app.poll(schedule_event(self.region), LambdaContext("poll"))
+
+    # ---- reconciliation
+    def deliver_reconciliation(self, message: dict) -> bool:
+        """One continuation message to ``reconcile_continue``; deleted when the handler returned."""
+        url, arn = self.recon_queue
+        try:
+            self.app.reconcile_continue(sqs_event(message, arn, self.region),
+                                        LambdaContext("reconcile_continue", RECON_TIMEOUT_SECONDS))
+        except Exception:  # noqa: BLE001 - like Lambda: visible again after the timeout, then the DLQ
+            log.warning("reconciliation continuation failed; message left for redelivery", exc_info=True)
+            return False
+        self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return True
+
+    def reconcile_daily(self):
+        return self.app.reconcile(schedule_event(self.region), LambdaContext("reconcile", RECON_TIMEOUT_SECONDS))
+
+    def _recon_loop(self) -> None:
+        url, _arn = self.recon_queue
+        while not self._stop.is_set():
+            try:
+                resp = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1)
+            except Exception:  # noqa: BLE001 - endpoint going away at shutdown
+                if self._stop.wait(0.5):
+                    return
+                continue
+            for message in resp.get("Messages", []):
+                self.deliver_reconciliation(message)
+
+    def _daily_loop(self) -> None:
+        while True:
+            now = datetime.now(timezone.utc)
+            if self._stop.wait((next_daily(now, self.daily) - now).total_seconds()):
+                return
+            try:
+                self.reconcile_daily()
+            except Exception:  # noqa: BLE001 - tomorrow's run goes on; the run records its own failure
+                log.exception("daily reconciliation failed")
 
     def _timer_loop(self) -> None:
         while not self._stop.wait(self.poll_interval):

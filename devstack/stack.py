@@ -85,6 +85,7 @@ class Stack:
             "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
             "RESTORE_QUEUE_NAME": f"{cfg.stage}-refund-restore",
+            "RECON_QUEUE_NAME": f"{cfg.stage}-reconciliation",
             "WECHAT_BASE_URL": self.sim.base_url,
             "WECHAT_REFUND_NOTIFY_URL": f"{self.api_url}/api/pay/wechat/notify/refund",
             "WECHAT_PAYMENT_NOTIFY_URL": f"{self.api_url}/api/pay/wechat/notify/payment",
@@ -140,18 +141,23 @@ class Stack:
         from chalicelib.adapters import models
 
         models.create_tables(wait=False)  # moto creates tables ACTIVE at once
+        self.queue_url, self.queue_arn, self.dlq_url = self._queue(os.environ["RESTORE_QUEUE_NAME"])
+        # the reconciliation's continuation queue: a run out of time sends itself there
+        self.recon_queue_url, self.recon_queue_arn, self.recon_dlq_url = self._queue(os.environ["RECON_QUEUE_NAME"])
+        self.env["RECON_QUEUE_URL"] = os.environ["RECON_QUEUE_URL"] = self.recon_queue_url
+
+    def _queue(self, name: str) -> tuple[str, str, str]:
+        """A queue with its dead-letter queue, as the template makes them: (url, arn, dlq url)."""
         sqs = self.sqs()
-        name = os.environ["RESTORE_QUEUE_NAME"]
         dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        self.queue_url = sqs.create_queue(QueueName=name, Attributes={
+        url = sqs.create_queue(QueueName=name, Attributes={
             "VisibilityTimeout": str(self.cfg.visibility_timeout),
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
                                          "maxReceiveCount": str(self.cfg.max_receive_count)}),
         })["QueueUrl"]
-        self.dlq_url = dlq_url
-        self.queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url,
-                                                  AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return url, arn, dlq_url
 
     def reset(self) -> None:
         """Forget all AWS and WeChat state, then create the tables and queues and seed anew."""
@@ -281,7 +287,8 @@ class Stack:
         from devstack.driver import Driver
 
         self.driver = Driver(self.handlers(), self.sqs(), self.queue_url, self.queue_arn, REGION,
-                             self.cfg.poll_interval).start()
+                             self.cfg.poll_interval, recon_queue=(self.recon_queue_url, self.recon_queue_arn),
+                             daily=self.handlers().RECON_CRON).start()
 
     def handlers(self):
         """The app module, whose ``restore`` and ``poll`` functions are the Lambda handlers."""
