@@ -30,7 +30,8 @@ PARTITION_WRITE_UNITS = 1000
 PARTITION_READ_UNITS = 3000
 # indexes whose partition key every refund or order shares -> its shard kind (None: not sharded)
 SHARED_INDEXES = {"by_time": "list", "by_status_key": "status", "pending_work": "work",
-                  "awaiting_payment": "pay_check", "by_success_day": None}
+                  "awaiting_payment": "pay_check", "by_success_day": "day",
+                  "by_paid_day": "day"}
 DOC = Path(__file__).resolve().parent.parent / "docs" / "capacity.md"
 
 

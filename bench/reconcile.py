@@ -153,7 +153,7 @@ def seed(w, pairs: int, bill_date: str) -> None:
     simulator's ledger takes the same payments and refunds in one call."""
     from chalicelib.adapters import models
     from chalicelib.adapters import repository as repo
-    from chalicelib.adapters.models import Order, Payment, Refund
+    from chalicelib.adapters.models import Order, Payment, Refund, paid_day_key, shard_key
     from wechatpay_sim.state import Refund as SimRefund
     from wechatpay_sim.state import Transaction
 
@@ -166,18 +166,20 @@ def seed(w, pairs: int, bill_date: str) -> None:
                   refundable_amount=900, refunded_amount=100).serialize()
     refund = Refund("BR0", order_no="BO0", user_id="u1001", origin="admin", amount=100, requested_amount=100,
                     status="success", created_by="bench", order_total=1000, success_time=success,
-                    success_day=bill_date, success_actor="wechat", created_at=at, updated_at=at).serialize()
+                    success_actor="wechat", created_at=at, updated_at=at).serialize()
     payment = order["payment"]["M"]
 
     def orders():
         for i in range(pairs):
             no = f"BO{i:010d}"
-            yield {**order, "order_no": {"S": no}, "payment": {"M": {
+            yield {**order, "order_no": {"S": no}, "paid_day_key": {"S": paid_day_key(no, at)}, "payment": {"M": {
                 **payment, "out_trade_no": {"S": no}, "transaction_id": {"S": f"4200{i:024d}"}}}}
 
     def refunds():
         for i in range(pairs):
-            yield {**refund, "refund_no": {"S": f"BR{i:010d}"}, "order_no": {"S": f"BO{i:010d}"}}
+            no = f"BR{i:010d}"
+            yield {**refund, "refund_no": {"S": no}, "order_no": {"S": f"BO{i:010d}"},
+                   "success_day_key": {"S": shard_key(bill_date, no, "day")}}
 
     client = repo.connection().client
     _write_all(client, Order.Meta.table_name, orders())

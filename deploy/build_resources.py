@@ -145,8 +145,9 @@ FUNCTION_ACCESS = {
     }, indexes=("orders/awaiting_payment", "payment_refunds/pending_work"), send_restore=True,
         secrets=("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY")),
     # services/reconciliation.py (the daily run and its continuation): download the trade bill
-    # (merchant key material), read our orders and refunds in batches and the refunds that
-    # succeeded that day (by_success_day index), store the run and its discrepancies, open
+    # (merchant key material), read our orders and refunds in batches, the refunds that
+    # succeeded and the payments recorded that day (by_success_day, by_paid_day), store the
+    # run and its discrepancies, open
     # 对账差异 tasks, settle refunds the bill shows successful (refund + order balances, then a
     # restoration message), and hand an unfinished run to the reconciliation queue.
     "reconcile": (RECONCILE := Access(tables={
@@ -154,7 +155,7 @@ FUNCTION_ACCESS = {
         "payment_refunds": [BATCH_GET, GET, UPDATE],
         "orders": [BATCH_GET, GET, UPDATE],
         "manual_tasks": [PUT],
-    }, indexes=("payment_refunds/by_success_day",), send_restore=True, send_recon=True,
+    }, indexes=("payment_refunds/by_success_day", "orders/by_paid_day"), send_restore=True, send_recon=True,
         secrets=("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY"))),
     "reconcile_continue": RECONCILE,
 }

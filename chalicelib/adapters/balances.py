@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from ..domain.enums import OrderStatus
 from ..domain.refunds import MAX_REFUNDS_PER_ORDER
-from .models import Order, shard_key
+from .models import Order, paid_day_key, shard_key
 from .repository import TxItem
 
 LABEL = "order"
@@ -105,8 +105,10 @@ def settle(order_no: str, amount: int, *, refunded_before: int, actual: int, now
     return _item(order_no, actions, Order.refunded_amount == refunded_before)
 
 
-def _payment_arrived(total: int, transaction_id: str | None, paid_at: str, now: str) -> list:
+def _payment_arrived(order_no: str, total: int, transaction_id: str | None, paid_at: str, now: str) -> list:
+    """The payment recorded, and the order entered in the by_paid_day index reconciliation reads."""
     return [Order.payment.transaction_id.set(transaction_id), Order.payment.paid_at.set(paid_at),
+            Order.paid_day_key.set(paid_day_key(order_no, paid_at, default=now)),
             Order.refundable_amount.set(total), Order.applicable_amount.set(total), Order.updated_at.set(now),
             Order.pay_check.remove(), Order.pay_check_due_at.remove()]
 
@@ -114,7 +116,7 @@ def _payment_arrived(total: int, transaction_id: str | None, paid_at: str, now: 
 def mark_paid(order_no: str, *, total: int, transaction_id: str | None, paid_at: str, now: str) -> TxItem:
     """A pending order's payment arrived for exactly its amount: all of it becomes refundable,
     and the order leaves the payment-check index."""
-    actions = _status(order_no, OrderStatus.PAID) + _payment_arrived(total, transaction_id, paid_at, now)
+    actions = _status(order_no, OrderStatus.PAID) + _payment_arrived(order_no, total, transaction_id, paid_at, now)
     cond = (Order.status == OrderStatus.PENDING.value) & (Order.actual_amount == total)
     return _item(order_no, actions, cond)
 
@@ -122,7 +124,7 @@ def mark_paid(order_no: str, *, total: int, transaction_id: str | None, paid_at:
 def mark_paid_after_cancel(order_no: str, *, total: int, transaction_id: str, paid_at: str, now: str) -> TxItem:
     """A payment arrived for an order already cancelled (balances all zero): the order stays
     已取消, records the payment, and exactly that payment becomes refundable by an operator."""
-    actions = [Order.paid_after_cancel.set(True)] + _payment_arrived(total, transaction_id, paid_at, now)
+    actions = [Order.paid_after_cancel.set(True)] + _payment_arrived(order_no, total, transaction_id, paid_at, now)
     cond = ((Order.status == OrderStatus.CANCELLED.value) & (Order.actual_amount == total)
             & Order.paid_after_cancel.does_not_exist() & (Order.refunded_amount == 0)
             & (Order.reserved_amount == 0) & (Order.refundable_amount == 0))

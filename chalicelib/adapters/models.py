@@ -17,6 +17,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProject
 from pynamodb.models import Model
 
 from .. import config
+from ..domain.reconciliation import beijing_day
 
 # ---------------------------------------------------------------- sharded index keys
 #
@@ -25,7 +26,8 @@ from .. import config
 # spread over SHARDS partitions, the shard chosen from the item's own key (stable), and the
 # readers fan out over the shards and merge (repository._fanout_page). Changing a shard count
 # needs a backfill of the items' key attributes.
-SHARDS = {"list": 8, "status": 8, "work": 8, "pay_check": 4}
+# The reconciliation's day indexes take every payment or success of a day on one key: "day".
+SHARDS = {"list": 8, "status": 8, "work": 8, "pay_check": 4, "day": 4}
 
 
 def shard_key(value, item_key: str, kind: str) -> str:
@@ -125,6 +127,26 @@ class OrdersAwaitingPayment(GlobalSecondaryIndex):
     pay_check_due_at = UnicodeAttribute(range_key=True)
 
 
+class OrdersByPaidDay(GlobalSecondaryIndex):
+    """Sparse: orders whose payment we recorded, by the Beijing day WeChat says it was paid
+    (``paid_day_key``, sharded), so a reconciliation reads one day's payments with Queries
+    (never a Scan) and finds payments we hold that WeChat's bill lacks. Carries what the
+    comparison needs, so a payment on the bill costs no further read."""
+
+    class Meta:
+        index_name = "by_paid_day"
+        projection = IncludeProjection(["status", "actual_amount", "payment"])
+
+    paid_day_key = UnicodeAttribute(hash_key=True)
+    order_no = UnicodeAttribute(range_key=True)
+
+
+def paid_day_key(order_no: str, paid_at: str | None, default: str | None = None) -> str | None:
+    """The by_paid_day key of a payment at ``paid_at`` (else ``default``, an ISO time)."""
+    day = beijing_day(paid_at) or beijing_day(default)
+    return shard_key(day, order_no, "day") if day else None
+
+
 class Order(Model):
     class Meta:
         table_name = "orders"
@@ -165,11 +187,13 @@ class Order(Model):
     pay_check = UnicodeAttribute(null=True)
     pay_check_due_at = UnicodeAttribute(null=True)
     pay_check_attempts = NumberAttribute(null=True)
+    paid_day_key = UnicodeAttribute(null=True)  # set with the payment: paid_day_key(), the by_paid_day index
 
     by_user = OrdersByUser()
     by_status = OrdersByStatus()
     by_time = OrdersByTime()
     awaiting_payment = OrdersAwaitingPayment()
+    by_paid_day = OrdersByPaidDay()
 
     def __init__(self, hash_key=None, range_key=None, _user_instantiated=True, **attributes):
         super().__init__(hash_key, range_key, _user_instantiated, **attributes)
@@ -177,6 +201,8 @@ class Order(Model):
             self.list_pk = self.list_pk or shard_key("ORDER", hash_key, "list")
             if self.status is not None:
                 self.status_key = shard_key(self.status, hash_key, "status")
+            if self.payment is not None and self.payment.paid_at and self.paid_day_key is None:
+                self.paid_day_key = paid_day_key(hash_key, self.payment.paid_at)
 
 
 class User(Model):
@@ -281,15 +307,15 @@ class RefundsPendingWork(GlobalSecondaryIndex):
 
 
 class RefundsBySuccessDay(GlobalSecondaryIndex):
-    """Sparse: refunds that succeeded, by the Beijing day they succeeded (``success_day``), so
-    a reconciliation reads one day's successes with a Query (never a Scan). Carries what the
-    comparison needs, so a refund that is on the bill costs no further read."""
+    """Sparse: refunds that succeeded, by the Beijing day they succeeded (``success_day_key``,
+    sharded), so a reconciliation reads one day's successes with Queries (never a Scan).
+    Carries what the comparison needs, so a refund that is on the bill costs no further read."""
 
     class Meta:
         index_name = "by_success_day"
         projection = IncludeProjection(["amount", "order_no", "success_time", "success_actor"])
 
-    success_day = UnicodeAttribute(hash_key=True)
+    success_day_key = UnicodeAttribute(hash_key=True)
     refund_no = UnicodeAttribute(range_key=True)
 
 
@@ -318,7 +344,8 @@ class Refund(Model):
     wechat_refund_id = UnicodeAttribute(null=True)
     user_received_account = UnicodeAttribute(null=True)
     success_time = UnicodeAttribute(null=True)
-    success_day = UnicodeAttribute(null=True)  # Beijing date of success_time (the by_success_day index)
+    # shard_key(Beijing date of success_time, refund_no, "day"): the by_success_day index
+    success_day_key = UnicodeAttribute(null=True)
     success_actor = UnicodeAttribute(null=True)  # who learned of the success (wechat, poller, reconciliation)
     failure_code = UnicodeAttribute(null=True)
     failure_message = UnicodeAttribute(null=True)

@@ -93,30 +93,54 @@ class OrderBrief(NamedTuple):
     actual_amount: int
 
 
-_SUCCESS_PROJECTION = "refund_no, amount, order_no, success_time, success_actor"
+class Paid(NamedTuple):
+    """An order whose payment we recorded on the day, as the by_paid_day index projects it."""
+
+    order_no: str
+    status: int
+    actual_amount: int
+    paid_at: str | None
+
+
+def _day_index(model, index, key_attr: str, day: str, names: tuple[str, ...]) -> Iterator[dict]:
+    """Every item of ``index`` on ``day`` (each of its shards in turn): Query pages of up to
+    1 MB, only the attributes ``names``, raw."""
+    models.bind()
+    client = repo.connection().client
+    aliases = {f"#a{i}": name for i, name in enumerate(names)}
+    for key in models.shard_keys(day, "day"):
+        request = {"TableName": model.Meta.table_name, "IndexName": index.Meta.index_name,
+                   "KeyConditionExpression": "#k = :k", "ExpressionAttributeNames": {"#k": key_attr, **aliases},
+                   "ExpressionAttributeValues": {":k": {"S": key}}, "ProjectionExpression": ", ".join(aliases)}
+        while True:
+            page = client.query(**request)
+            yield from page.get("Items", ())
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+            request["ExclusiveStartKey"] = start
 
 
 def successes_on(day: str) -> Iterator[Success]:
-    """Refunds that succeeded on ``day`` (Beijing), from the sparse by_success_day index: one
-    Query page (up to 1 MB) at a time, only the projected attributes, as plain tuples."""
-    models.bind()
-    client = repo.connection().client
-    request = {"TableName": Refund.Meta.table_name, "IndexName": Refund.by_success_day.Meta.index_name,
-               "KeyConditionExpression": "success_day = :day", "ExpressionAttributeValues": {":day": {"S": day}},
-               "ProjectionExpression": _SUCCESS_PROJECTION}
+    """Refunds that succeeded on ``day`` (Beijing), from the sparse by_success_day index, as
+    plain tuples."""
     actors: dict[str, str] = {}  # one string object per actor, however many refunds name it
-    while True:
-        page = client.query(**request)
-        for item in page.get("Items", ()):
-            actor = item.get("success_actor", {}).get("S")
-            if actor is not None:
-                actor = actors.setdefault(actor, actor)
-            yield Success(item["refund_no"]["S"], int(item["amount"]["N"]), item["order_no"]["S"],
-                          item.get("success_time", {}).get("S"), actor)
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            return
-        request["ExclusiveStartKey"] = start
+    for item in _day_index(Refund, Refund.by_success_day, "success_day_key", day,
+                           ("refund_no", "amount", "order_no", "success_time", "success_actor")):
+        actor = item.get("success_actor", {}).get("S")
+        if actor is not None:
+            actor = actors.setdefault(actor, actor)
+        yield Success(item["refund_no"]["S"], int(item["amount"]["N"]), item["order_no"]["S"],
+                      item.get("success_time", {}).get("S"), actor)
+
+
+def payments_on(day: str) -> Iterator[Paid]:
+    """Orders whose payment we recorded on ``day`` (Beijing), from the sparse by_paid_day
+    index, as plain tuples."""
+    for item in _day_index(Order, Order.by_paid_day, "paid_day_key", day,
+                           ("order_no", "status", "actual_amount", "payment")):
+        paid_at = item.get("payment", {}).get("M", {}).get("paid_at", {}).get("S")
+        yield Paid(item["order_no"]["S"], int(item["status"]["N"]), int(item["actual_amount"]["N"]), paid_at)
 
 
 def records_for_lines(order_nos: list[str], refund_nos: list[str]) -> tuple[dict[str, OrderBrief], dict[str, Refund]]:

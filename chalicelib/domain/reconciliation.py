@@ -206,6 +206,12 @@ def missing_at_wechat(refund_no: str, order_no: str, amount: int, success_time: 
                    ours_status=S.SUCCESS.value, note=f"本地退款成功（{success_time or '时间未知'}），微信账单无此退款")
 
 
+def payment_missing_at_wechat(order_no: str, amount: int, status: int, paid_at: str | None) -> Finding:
+    return Finding(C.MISSING_AT_WECHAT, kind="payment", order_no=order_no, ours_amount=amount,
+                   ours_status=OrderStatus(status).label,
+                   note=f"本地已记录支付（{paid_at or '时间未知'}），微信账单无此支付")
+
+
 # ---------------------------------------------------------------- figures of a run
 
 

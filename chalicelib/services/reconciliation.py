@@ -1,9 +1,10 @@
 """Reconciliation (对账): our orders and refunds against WeChat Pay's trade bill of one day.
 
 A run downloads the day's bill (verified by its SHA1 before anything is recorded), reads our
-refunds that succeeded that day from the sparse ``by_success_day`` index (a Query of 1 MB
-pages, kept as compact tuples; a refund found there costs no further read), then streams the
-bill line by line. Lines it cannot match from the index are read in batches of up to 100 keys
+refunds that succeeded that day and our payments recorded that day from the sparse
+``by_success_day`` and ``by_paid_day`` indexes (Queries of 1 MB pages over the day's shards,
+kept as compact tuples; a line found there costs no further read), then streams the bill line
+by line. Lines it cannot match from the index are read in batches of up to 100 keys
 with one BatchGetItem (orders by ``out_trade_no``, only their status and amount; refunds by
 ``out_refund_no``); a small thread pool (``RECON_READERS``) keeps a few batches in flight,
 their results taken in bill order. Each line is classed by
@@ -12,8 +13,8 @@ manual task of type 对账差异 whose id is deterministic, so rerunning a date 
 task. A refund the bill says succeeded while we still await WeChat goes through
 ``transitions.apply_outcome`` like a notification would.
 
-Our successes the bill lacks are checked against the adjacent day's bill when they lie near
-midnight; when that bill is not out yet they are held back (``deferred``) and the daily run
+Our successes and payments the bill lacks are checked against the adjacent day's bill when
+they lie near midnight; when that bill is not out yet they are held back (``deferred``) and the daily run
 reconciles that day again once it is.
 
 Continuation: a run works until its time budget is nearly spent, then stores a checkpoint in
@@ -234,9 +235,9 @@ def _download(gateway, bill_date: str):
         raise UpstreamUnavailable("暂时无法从微信获取账单，请稍后重试", details={"wechat_code": exc.code}) from None
 
 
-def _adjacent_successes(gateway, bill_date: str, wanted: set[str]):
-    """Which of ``wanted`` (out_refund_nos) the bill of ``bill_date`` has as successful refunds;
-    None when that bill is not out yet."""
+def _adjacent_lines(gateway, bill_date: str, wanted: set[tuple[str, str]]):
+    """Which of ``wanted`` (("refund", out_refund_no) or ("payment", out_trade_no)) the bill
+    of ``bill_date`` has as a successful refund or payment; None when that bill is not out yet."""
     try:
         bill = _download(gateway, bill_date)
     except (BillRefused, UpstreamUnavailable):
@@ -248,9 +249,14 @@ def _adjacent_successes(gateway, bill_date: str, wanted: set[str]):
     found = set()
     with bill:
         for item in bill:
-            if not isinstance(item, BillSummary) and item.is_refund and item.out_refund_no in wanted \
-                    and item.refund_status == "SUCCESS":
-                found.add(item.out_refund_no)
+            if isinstance(item, BillSummary):
+                continue
+            if item.is_refund:
+                key = ("refund", item.out_refund_no)
+                if key in wanted and item.refund_status == "SUCCESS":
+                    found.add(key)
+            elif ("payment", item.out_trade_no) in wanted:
+                found.add(("payment", item.out_trade_no))
     return found
 
 
@@ -276,14 +282,29 @@ class _Run:
         self.run, self.figures, self.gateway = run, figures, gateway
         self.bill_date, self.generation = run.bill_date, run.generation
         self.expected: dict[str, tuple] = {}  # refund_no -> (amount, order_no, success_time, success_actor)
+        self.expected_payments: dict[str, tuple] = {}  # order_no -> (status, actual_amount, paid_at)
         self.indexed_amount = self.indexed_count = 0
+        self.indexed_payments = self.indexed_payment_count = 0
 
     # ---- our side
     def load_index(self) -> None:
+        """Our refunds that succeeded and our payments recorded on the day (the two day indexes)."""
         for r in store.successes_on(self.bill_date):
             self.expected[r.refund_no] = (r.amount, r.order_no, r.success_time, r.success_actor)
             self.indexed_amount += r.amount
             self.indexed_count += 1
+        for p in store.payments_on(self.bill_date):
+            self.expected_payments[p.order_no] = (p.status, p.actual_amount, p.paid_at)
+            if p.status in rules.PAID_STATUSES:
+                self.indexed_payments += p.actual_amount
+                self.indexed_payment_count += 1
+
+    def consume(self, line) -> None:
+        """A line an earlier invocation classed: only its index entry is taken."""
+        if line.is_refund:
+            self.expected.pop(line.out_refund_no, None)
+        else:
+            self.expected_payments.pop(line.out_trade_no, None)
 
     @staticmethod
     def read(pending: list) -> tuple[dict, dict]:
@@ -294,8 +315,15 @@ class _Run:
 
     # ---- lines
     def known(self, line) -> bool:
-        """Class a refund line from the index alone, if the index has its refund."""
-        entry = self.expected.pop(line.out_refund_no, None) if line.is_refund else None
+        """Class a line from the day indexes alone, if they have its refund or payment."""
+        if not line.is_refund:
+            paid = self.expected_payments.pop(line.out_trade_no, None)
+            if paid is None:
+                return False
+            status, amount, _paid_at = paid
+            self.record(rules.compare_payment(line, store.OrderBrief(status, amount)))
+            return True
+        entry = self.expected.pop(line.out_refund_no, None)
         if entry is None:
             return False
         amount, order_no, _time, actor = entry
@@ -357,29 +385,38 @@ class _Run:
         log.warning("reconciliation discrepancy", extra={"bill_date": self.bill_date, "class": finding.cls.value,
                                                          "order_no": finding.order_no, "refund_no": finding.refund_no})
 
-    # ---- our successes the bill lacks
+    # ---- our successes and payments the bill lacks
     def settle_missing(self) -> None:
-        if not self.expected:
+        """What the day indexes hold and no line named: matched on the adjacent day's bill
+        when it lies near midnight and WeChat billed it there, held back (``deferred``) when
+        that bill is not out yet, else missing at WeChat."""
+        left = [("payment", no, amount, no, paid_at, status)
+                for no, (status, amount, paid_at) in self.expected_payments.items()]
+        left += [("refund", no, amount, order_no, when, None)
+                 for no, (amount, order_no, when, _actor) in self.expected.items()]
+        self.expected.clear()
+        self.expected_payments.clear()
+        if not left:
             return
         minutes = midnight_minutes()
-        near = {no: rules.near_midnight(entry[2], self.bill_date, minutes) for no, entry in self.expected.items()}
-        found_before = found_after = None
-        early = {no for no, (first, _last) in near.items() if first}
-        late = {no for no, (_first, last) in near.items() if last}
-        if early:
-            found_before = _adjacent_successes(self.gateway, rules.adjacent(self.bill_date, -1), early)
-        if late:
-            found_after = _adjacent_successes(self.gateway, rules.adjacent(self.bill_date, 1), late)
-        for no, (amount, order_no, success_time, _actor) in sorted(self.expected.items()):
-            if (no in early and found_before and no in found_before) or (no in late and found_after and no in found_after):
+        near = {(kind, no): rules.near_midnight(when, self.bill_date, minutes) for kind, no, _a, _o, when, _s in left}
+        early = {key for key, (first, _last) in near.items() if first}
+        late = {key for key, (_first, last) in near.items() if last}
+        found_before = _adjacent_lines(self.gateway, rules.adjacent(self.bill_date, -1), early) if early else None
+        found_after = _adjacent_lines(self.gateway, rules.adjacent(self.bill_date, 1), late) if late else None
+        for kind, no, amount, order_no, when, status in sorted(left, key=lambda entry: entry[:2]):
+            key = (kind, no)
+            if (key in early and found_before and key in found_before) or (key in late and found_after
+                                                                          and key in found_after):
                 self.figures.matched_adjacent += 1
-                self.record(Finding(C.MATCHED, kind="refund", order_no=order_no, refund_no=no, ours_amount=amount,
-                                    theirs_amount=amount, note="微信在相邻日账单中记录"))
-            elif (no in early and found_before is None) or (no in late and found_after is None):
+                self.record(Finding(C.MATCHED, kind=kind, order_no=order_no, refund_no=no if kind == "refund" else None,
+                                    ours_amount=amount, theirs_amount=amount, note="微信在相邻日账单中记录"))
+            elif (key in early and found_before is None) or (key in late and found_after is None):
                 self.figures.deferred += 1  # the adjacent bill is not out yet: decided by a later run
+            elif kind == "refund":
+                self.record(rules.missing_at_wechat(no, order_no, amount, when))
             else:
-                self.record(rules.missing_at_wechat(no, order_no, amount, success_time))
-        self.expected.clear()
+                self.record(rules.payment_missing_at_wechat(no, amount, status, when))
 
     # ---- the record
     def checkpoint(self, offset: int, active_ms: int) -> None:
@@ -420,8 +457,7 @@ def _execute(run: ReconRun, bill, figures: Figures, offset: int, active_ms: int,
                 continue
             n += 1
             if n <= offset:  # done by an earlier invocation: only its index entry is consumed
-                if item.is_refund:
-                    work.expected.pop(item.out_refund_no, None)
+                work.consume(item)
                 continue
             figures.count_line(item)
             if not work.known(item):
@@ -445,6 +481,8 @@ def _execute(run: ReconRun, bill, figures: Figures, offset: int, active_ms: int,
         work.settle_missing()
         figures.ours["refunds"] += work.indexed_amount
         figures.ours["refund_count"] += work.indexed_count
+        figures.ours["payments"] += work.indexed_payments
+        figures.ours["payment_count"] += work.indexed_payment_count
         figures.close(summary)
     except BillFormatError as exc:
         return _fail(run, f"账单格式错误：{exc}", figures)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from ..adapters import balances, queue
 from ..adapters import repository as repo
-from ..adapters.models import ManualTask, NotifyReceipt, Order, Refund, RefundEvent
+from ..adapters.models import ManualTask, NotifyReceipt, Order, Refund, RefundEvent, shard_key
 from ..config import settings
 from ..domain import refunds as rules
 from ..domain.enums import OfflineReason, RefundOrigin, RefundStatus, RestorationStatus, TaskStatus, TaskType
@@ -124,7 +124,8 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
     if outcome is not None:
         fields.update(outcome.fields())
     if dst == S.SUCCESS and dst != src:  # the by_success_day index that reconciliation reads
-        fields["success_day"] = beijing_day(fields.get("success_time"), default=now)
+        fields["success_day_key"] = shard_key(beijing_day(fields.get("success_time"), default=now),
+                                              refund.refund_no, "day")
         fields["success_actor"] = actor
     fields.update(changes or {})
     event = RefundEvent(at=iso(now), actor=actor, from_status=src.value, to_status=dst.value,

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from chalicelib.adapters import models
-from chalicelib.adapters.models import ManualTask, ReconRun, Refund
+from chalicelib.adapters.models import ManualTask, Order, ReconRun, Refund, paid_day_key, shard_key
 from chalicelib.domain.reconciliation import beijing_day
 from chalicelib.services import reconciliation as recon
 
@@ -132,7 +132,7 @@ def test_a_success_we_had_not_heard_of_goes_through_the_transition(env):
     report = run(env, today())
     refund = env.refund(refund_no)
     assert refund.status == "success" and refund.events[-1].actor == "reconciliation"
-    assert refund.success_day == today() and refund.success_actor == "reconciliation"
+    assert refund.success_day_key == shard_key(today(), refund_no, "day") and refund.success_actor == "reconciliation"
     assert env.fresh(order.order_no).refunded_amount == 990
     env.check_invariants(order.order_no)
     assert report["applied"] == 1 and classes(report)["status_mismatch"] == 1
@@ -167,6 +167,30 @@ def test_payments_every_class_and_a_rerun_opens_no_new_task(env):
     assert sorted(t.task_id for t in recon_tasks()) == tasks and len(tasks) == 3
 
 
+def test_a_payment_we_recorded_that_the_bill_lacks_is_missing_at_wechat(env):
+    """Our books say order 1 was paid on its day (the by_paid_day index); WeChat's bill of that
+    day has no such payment. A payment recorded through a notification is in the index too."""
+    env._set_env(RECON_MIDNIGHT_MINUTES="0")
+    paid = env.order(1)
+    pay_day = beijing_day(paid.payment.paid_at)
+    assert paid.paid_day_key == paid_day_key(paid.order_no, paid.payment.paid_at)
+    pending_paid(env)  # order 7's payment arrives by notification: mark_paid keys it by its day
+    notified = env.fresh(env.order(7).order_no)
+    assert notified.paid_day_key == paid_day_key(notified.order_no, notified.payment.paid_at)
+    env.sim.add_bill_fault(kind="DROP_LINE", out_trade_no=paid.order_no)
+    report = run(env, pay_day)
+    found = [(d["class"], d["kind"], d["order_no"], d["ours_amount"], d["theirs_amount"])
+             for d in discrepancies(env, pay_day)]
+    assert found == [("missing_at_wechat", "payment", paid.order_no, paid.actual_amount, None)]
+    assert report["discrepancies"] == 1 and classes(report)["matched"] == report["lines_read"]
+    assert report["ours"]["payments"] == report["theirs"]["payments"] + paid.actual_amount
+    assert report["totals_match"] is False and report["bill_consistent"] is True
+    [task] = recon_tasks()
+    assert task.order_no == paid.order_no and "微信账单无此支付" in task.action
+    again = run(env, pay_day)
+    assert classes(again) == classes(report) and len(recon_tasks()) == 1
+
+
 def test_a_bill_that_is_not_ready(env, two_refunds):
     env.sim.add_bill_fault(kind="NOT_READY", bill_date=today())
     report = run(env, today())
@@ -192,11 +216,26 @@ def test_a_success_billed_the_next_day_matches_across_midnight(env, two_refunds)
     env._set_env(RECON_MIDNIGHT_MINUTES="15")
     yesterday = (datetime.now(CST) - timedelta(days=1)).strftime("%Y-%m-%d")
     models.bind()
-    Refund(first).update(actions=[Refund.success_day.set(yesterday),
+    Refund(first).update(actions=[Refund.success_day_key.set(shard_key(yesterday, first, "day")),
                                   Refund.success_time.set(f"{yesterday}T23:59:50+08:00")])
     report = run(env, yesterday)
     assert report["matched_adjacent"] == 1 and classes(report)["missing_at_wechat"] == 0
     assert recon_tasks() == []
+
+
+def test_a_payment_billed_the_next_day_matches_across_midnight(env):
+    """Ours says order 7 was paid at 23:59:50 yesterday; WeChat billed it today."""
+    env._set_env(RECON_MIDNIGHT_MINUTES="15")
+    pending_paid(env)
+    order_no = env.order(7).order_no
+    yesterday = (datetime.now(CST) - timedelta(days=1)).strftime("%Y-%m-%d")
+    late = f"{yesterday}T23:59:50+08:00"
+    models.bind()
+    Order(order_no).update(actions=[Order.payment.paid_at.set(late),
+                                    Order.paid_day_key.set(paid_day_key(order_no, late))])
+    report = run(env, yesterday)
+    assert report["matched_adjacent"] == 1 and classes(report)["missing_at_wechat"] == 0
+    assert all(t.order_no != order_no for t in recon_tasks())
 
 
 def test_a_success_near_midnight_waits_for_the_next_days_bill(env, two_refunds):
@@ -251,3 +290,33 @@ def test_a_run_out_of_time_continues_from_its_checkpoint(env, two_refunds, monke
     assert report["status"] == "done"
     assert classes(report) == classes(whole) and report["lines_read"] == whole["lines_read"]
     assert report["ours"] == whole["ours"] and report["theirs"] == whole["theirs"]
+
+
+def test_a_run_the_api_could_not_finish_continues_through_the_queue(env, two_refunds, monkeypatch):
+    """The console's run has no time left after its first batch: it answers 'running', its
+    continuation message reaches the reconciliation queue, and the local driver's delivery of
+    that message to ``reconcile_continue`` finishes the run (the message is then deleted)."""
+    from devstack.driver import Driver
+
+    monkeypatch.setattr(recon, "BATCH_KEYS", 1)
+    env.sim.register_transaction(4321, "GBNOTOURS0003", paid_at=time.time())
+    whole = recon.start(today(), actor="test", deadline=recon.Deadline(3600))
+    env._set_env(RECON_API_BUDGET_SECONDS="0")
+    first = run(env, today(), status=202)  # accepted: it goes on elsewhere
+    assert first["status"] == "running" and first["generation"] == whole["generation"] + 1
+    stack = env.stack
+    sqs = stack.sqs()
+    messages = sqs.receive_message(QueueUrl=stack.recon_queue_url, MaxNumberOfMessages=10,
+                                   WaitTimeSeconds=1).get("Messages", [])
+    assert len(messages) == 1
+    driver = Driver(stack.handlers(), sqs, stack.queue_url, stack.queue_arn, "ap-east-1", 3600,
+                    recon_queue=(stack.recon_queue_url, stack.recon_queue_arn))
+    assert driver.deliver_reconciliation(messages[0]) is True
+    report = env.api.get(f"{BASE}/{today()}", env.admin).json()
+    assert report["status"] == "done" and report["lines_read"] == whole["lines_read"]
+    assert classes(report) == classes(whole) and report["ours"] == whole["ours"]
+    attributes = sqs.get_queue_attributes(QueueUrl=stack.recon_queue_url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0" and attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+    # SQS delivers at least once: the same message again finds nothing to continue
+    assert recon.continue_from_message(messages[0]["Body"]) is None
+    assert env.api.get(f"{BASE}/{today()}", env.admin).json()["status"] == "done"
