@@ -424,8 +424,8 @@ before sharding ({report['hottest_partition_before'][0].split('-', 1)[-1]} = {re
 **{report['refunds_per_second_after']}** after ({report['hottest_partition_after'][0].split('-', 1)[-1]} =
 {report['hottest_partition_after'][1]}).
 
-Table partitions are keyed by order, refund, user or task and spread by nature. The by-day index of
-successful refunds (reconciliation) has one partition per day and is not sharded: when it is the
-binding row above, it is the next key to shard (its reader, the daily reconciliation, would fan out the
-same way). Beyond that, raise the shard counts (a backfill of the items' key attributes).
+Table partitions are keyed by order, refund, user or task and spread by nature. The reconciliation's
+by-day indexes (payments recorded and refunds that succeeded, one day per key) are sharded like the
+lists; the daily run reads every shard of its day. Beyond the figure above, raise the shard counts
+of the binding row (a backfill of the items' key attributes).
 """, encoding="utf-8")
