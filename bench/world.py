@@ -15,7 +15,8 @@ class BenchWorld:
         self.tmp = tempfile.TemporaryDirectory(prefix="bench-")
         cfg = StackConfig(workdir=Path(self.tmp.name), api_port=0, aws_port=0, sim_port=0, seed=False,
                           driver=False, outcome_delay=outcome_delay, poll_after_seconds=0,
-                          restore_sweep_seconds=0, notify_retry_schedule=(0.2, 0.4), visibility_timeout=1)
+                          restore_sweep_seconds=0, notify_retry_schedule=(0.2, 0.4), visibility_timeout=1,
+                          refund_interval_seconds=0)  # benchmarks refund one order many times
         cfg.access_log = False
         self.stack = Stack(cfg).start()
         self.sim = self.stack.sim
