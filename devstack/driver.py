@@ -87,16 +87,20 @@ class Driver:
             t.join(5)
 
     def _sqs_loop(self) -> None:
+        self._consume(self.queue_url, self.deliver)
+
+    def _consume(self, url: str, deliver) -> None:
+        """Long-poll ``url`` one message at a time (as an event source with batch size 1) until stopped."""
         while not self._stop.is_set():
             try:
-                resp = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1,
+                resp = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1,
                                                 AttributeNames=["All"], MessageAttributeNames=["All"])
             except Exception:  # noqa: BLE001 - endpoint going away at shutdown
                 if self._stop.wait(0.5):
                     return
                 continue
             for message in resp.get("Messages", []):
-                self.deliver(message)
+                deliver(message)
 
     def deliver(self, message: dict) -> bool:
         try:
@@ -129,16 +133,7 @@ class Driver:
         return self.app.reconcile(schedule_event(self.region), LambdaContext("reconcile", RECON_TIMEOUT_SECONDS))
 
     def _recon_loop(self) -> None:
-        url, _arn = self.recon_queue
-        while not self._stop.is_set():
-            try:
-                resp = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1)
-            except Exception:  # noqa: BLE001 - endpoint going away at shutdown
-                if self._stop.wait(0.5):
-                    return
-                continue
-            for message in resp.get("Messages", []):
-                self.deliver_reconciliation(message)
+        self._consume(self.recon_queue[0], self.deliver_reconciliation)
 
     def _daily_loop(self) -> None:
         while True:
