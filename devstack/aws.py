@@ -42,6 +42,7 @@ import json
 import threading
 import types
 from collections import OrderedDict
+from typing import NamedTuple
 
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
@@ -243,13 +244,13 @@ def _call_action(self):
         _writes.end()
 
 
-class _Partition:
+class _Partition(NamedTuple):
     """The items of one index partition in moto's query order, with their sort keys."""
 
-    __slots__ = ("table", "generation", "items", "keys")
-
-    def __init__(self, table, generation, items, keys):
-        self.table, self.generation, self.items, self.keys = table, generation, items, keys
+    table: Table
+    generation: int | None
+    items: list
+    keys: list
 
 
 _PARTITIONS_KEPT = 16
@@ -295,37 +296,46 @@ def _partition(table: Table, index_name: str, hash_name: str, hash_value: Dynamo
 _original_query = Table.query
 
 
+def _index_plan(table: Table, index_name, consistent_read, filter_kwargs, hash_key_conditions, range_key_conditions,
+                range_comparison, exclusive_start_key):
+    """(index, its range key names, the sort attributes) when a query can be paged here: one
+    index, one hash attribute, at most one range condition, a start key naming every sort
+    attribute. None leaves it to moto (table queries, several key attributes, errors)."""
+    if not index_name or consistent_read or filter_kwargs or not hash_key_conditions \
+            or len(hash_key_conditions) != 1 or len(range_key_conditions or ()) > 1:
+        return None
+    index = next((i for i in table.all_indexes() if i.name == index_name), None)
+    if index is None:
+        return None
+    hashes = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
+    ranges = [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"]
+    if hashes != [hash_key_conditions[0][0]] or (range_comparison and not ranges):
+        return None
+    # moto's sort attributes for an index: its hash, its range (or the table's), the table's keys
+    range_attrs = ranges + [table.range_key_attr] if ranges else [table.range_key_attr or table.hash_key_attr,
+                                                                    table.range_key_attr]
+    sort_attrs = table._generate_attr_to_sort_by(hashes + [table.hash_key_attr], range_attrs)
+    if exclusive_start_key is not None and not all(a in exclusive_start_key for a in sort_attrs):
+        return None
+    return index, ranges, sort_attrs
+
+
 def _query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward,
            projection_expressions, index_name=None, consistent_read=False, filter_expression=None,
            hash_key_conditions=None, range_key_conditions=None, **filter_kwargs):
-    plan = None
-    if index_name and not consistent_read and not filter_kwargs and hash_key_conditions \
-            and len(hash_key_conditions) == 1 and len(range_key_conditions or ()) <= 1:
-        index = next((i for i in self.all_indexes() if i.name == index_name), None)
-        if index is not None:
-            hashes = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
-            ranges = [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"]
-            if hashes == [hash_key_conditions[0][0]] and (ranges or not range_comparison):
-                plan = index, hashes, ranges
-    if plan is None:  # moto's own code: table queries, several key attributes, errors
+    plan = _index_plan(self, index_name, consistent_read, filter_kwargs, hash_key_conditions, range_key_conditions,
+                       range_comparison, exclusive_start_key)
+    if plan is None:
         return _original_query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
                                scan_index_forward, projection_expressions, index_name, consistent_read,
                                filter_expression, hash_key_conditions=hash_key_conditions,
                                range_key_conditions=range_key_conditions, **filter_kwargs)
-    index, hashes, ranges = plan
-    # moto's sort attributes for an index: its hash, its range (or the table's), the table's keys
-    range_attrs = ranges + [self.range_key_attr] if ranges else [self.range_key_attr or self.hash_key_attr,
-                                                                   self.range_key_attr]
-    sort_attrs = self._generate_attr_to_sort_by(hashes + [self.hash_key_attr], range_attrs)
-    part = _partition(self, index_name, hashes[0], hash_key_conditions[0][1], ranges, sort_attrs)
+    index, ranges, sort_attrs = plan
+    hash_name, hash_value = hash_key_conditions[0]
+    part = _partition(self, index_name, hash_name, hash_value, ranges, sort_attrs)
     count = len(part.items)
     start = 0
     if exclusive_start_key is not None:
-        if not all(a in exclusive_start_key for a in sort_attrs):
-            return _original_query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key,
-                                   scan_index_forward, projection_expressions, index_name, consistent_read,
-                                   filter_expression, hash_key_conditions=hash_key_conditions,
-                                   range_key_conditions=range_key_conditions)
         after = tuple(DynamoType(exclusive_start_key[a]).cast_value for a in sort_attrs)
         # moto skips every item at or before the start key in the query's direction
         start = bisect.bisect_right(part.keys, after) if scan_index_forward \

@@ -256,6 +256,13 @@ class Refund:
         return body
 
 
+
+def _check_fits(siblings: list, txn: Transaction, amount: int) -> None:
+    """WeChat refuses a refund beyond what the order's open and settled refunds leave."""
+    committed = sum(r.refund for r in siblings if r.status != "CLOSED")
+    if committed + amount > txn.total:
+        raise ApiError(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额 (refund amount exceeds)")
+
 class Store:
     def __init__(
         self,
@@ -540,32 +547,37 @@ class Store:
             siblings = [r for r in self._refunds.values() if r.transaction_id == txn.transaction_id]
             if len(siblings) >= MAX_REFUNDS_PER_ORDER:
                 raise ApiError(400, "INVALID_REQUEST", "部分退款次数超过50次")
-            committed = sum(r.refund for r in siblings if r.status != "CLOSED")
-            if committed + refund > txn.total:
-                raise ApiError(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额 (refund amount exceeds)")
+            _check_fits(siblings, txn, refund)
             last = max((r.created_at for r in siblings), default=None)
             if last is not None and now - last < self.refund_interval_seconds:
                 raise ApiError(*SAME_ORDER_TOO_SOON)
 
             outcome = self._next_outcomes.popleft() if self._next_outcomes else self.default_outcome
-            r = Refund(
-                refund_id="5030" + _digits(25),
-                out_refund_no=out_refund_no,
-                transaction_id=txn.transaction_id,
-                out_trade_no=txn.out_trade_no,
-                refund=refund,
-                total=txn.total,
-                reason=reason,
-                notify_url=notify_url,
-                created_at=now,
-                payer_total=txn.payer_total,
-                pending_outcome=outcome,
-                create_calls=self._create_calls.get(out_refund_no, 0),
-            )
-            r.history.append(["PROCESSING", rfc3339(now)])
-            self._refunds[out_refund_no] = r
-            self._by_refund_id[r.refund_id] = r
+            r = self._add_refund(txn, out_refund_no, refund, now, outcome, reason=reason, notify_url=notify_url,
+                                 create_calls=self._create_calls.get(out_refund_no, 0))
             return copy.deepcopy(r), True
+
+    def _add_refund(self, txn: Transaction, out_refund_no: str, amount: int, now: float, outcome: str, *,
+                    reason: str | None = None, notify_url: str | None = None, create_calls: int = 0) -> Refund:
+        """A new refund of ``txn``, PROCESSING with ``outcome`` pending, in the ledger (lock held)."""
+        r = Refund(
+            refund_id="5030" + _digits(25),
+            out_refund_no=out_refund_no,
+            transaction_id=txn.transaction_id,
+            out_trade_no=txn.out_trade_no,
+            refund=amount,
+            total=txn.total,
+            reason=reason,
+            notify_url=notify_url,
+            created_at=now,
+            payer_total=txn.payer_total,
+            pending_outcome=outcome,
+            create_calls=create_calls,
+        )
+        r.history.append(["PROCESSING", rfc3339(now)])
+        self._refunds[out_refund_no] = r
+        self._by_refund_id[r.refund_id] = r
+        return r
 
     def foreign_refund(
         self, out_trade_no: str, amount: int, *, out_refund_no: str | None = None, status: str = "SUCCESS"
@@ -583,28 +595,8 @@ class Store:
             no = out_refund_no or "PLATFORM" + _digits(20)
             if no in self._refunds:
                 raise ApiError(409, "CONFLICT", "out_refund_no already used")
-            committed = sum(
-                r.refund for r in self._refunds.values() if r.transaction_id == txn.transaction_id and r.status != "CLOSED"
-            )
-            if committed + amount > txn.total:
-                raise ApiError(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额 (refund amount exceeds)")
-            now = self._clock()
-            r = Refund(
-                refund_id="5030" + _digits(25),
-                out_refund_no=no,
-                transaction_id=txn.transaction_id,
-                out_trade_no=txn.out_trade_no,
-                refund=amount,
-                total=txn.total,
-                reason=None,
-                notify_url=None,
-                created_at=now,
-                payer_total=txn.payer_total,
-                pending_outcome=status,
-            )
-            r.history.append(["PROCESSING", rfc3339(now)])
-            self._refunds[no] = r
-            self._by_refund_id[r.refund_id] = r
+            _check_fits([r for r in self._refunds.values() if r.transaction_id == txn.transaction_id], txn, amount)
+            self._add_refund(txn, no, amount, self._clock(), status)
             return self.settle(no, status)  # type: ignore[return-value]
 
     def register_ledger(self, transactions: list[Transaction], refunds: list[Refund]) -> None:

@@ -361,10 +361,6 @@ class NotificationEvent:
     def is_refund(self) -> bool:
         return self.event_type in REFUND_EVENT_TYPES
 
-    @property
-    def is_payment(self) -> bool:
-        return self.event_type.startswith("TRANSACTION.")
-
     def refund_result(self) -> RefundResult:
         """The decrypted resource of a REFUND.* event as a RefundResult (status = refund_status)."""
         if not self.is_refund:
