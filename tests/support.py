@@ -90,6 +90,18 @@ class World:
             time.sleep(interval)
         raise AssertionError("condition not met in time")
 
+    def wait_deliveries(self, refund_nos, at_least: int = 1) -> list[dict]:
+        """The simulator's delivery records for ``refund_nos``, once each has one and there are
+        ``at_least`` in all. The simulator logs a delivery when our answer is back, which may be
+        after the refund is settled, so its log is waited for, not read at once."""
+        wanted = set(refund_nos)
+
+        def found():
+            records = [n for n in self.sim.notifications() if n["out_refund_no"] in wanted]
+            return records if len(records) >= at_least and {n["out_refund_no"] for n in records} == wanted else None
+
+        return self.wait_for(found)
+
     def refund_without_notification(self, n: int, amount: int):
         """An admin refund of seeded order ``n`` that WeChat has settled but whose notification
         the simulator dropped (the refund is still processing here): ``(order, refund_no)``."""

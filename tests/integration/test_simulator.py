@@ -210,8 +210,12 @@ def test_notifications_are_retried_until_acknowledged(wechat_sim):
     created = _refund_now(wechat_sim)
     got = wechat_sim.receiver.wait_for(3)
     assert len({json.loads(r.body)["id"] for r in got}) == 1
-    time.sleep(0.4)
-    attempts = [d for d in wechat_sim.notifications() if d["out_refund_no"] == created.out_refund_no]
+
+    def logged():  # an attempt is logged once the receiver's answer is back: wait for the third
+        found = [d for d in wechat_sim.notifications() if d["out_refund_no"] == created.out_refund_no]
+        return found if len(found) >= 3 else None
+
+    attempts = wait_until(logged)
     assert [(d["attempt"], d["result"]) for d in attempts] == [(1, 500), (2, 503), (3, 200)]
 
 

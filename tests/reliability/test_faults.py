@@ -220,8 +220,7 @@ def test_duplicated_notifications_change_things_once(env):
     o = env.order(11)
     no = created_no(create(env, o.order_no, 3000))
     _settled_ok(env, o, no, 3000)
-    time.sleep(0.5)
-    deliveries = [n for n in env.sim.notifications() if n["out_refund_no"] == no]
+    deliveries = env.wait_deliveries([no], at_least=3)
     assert len(deliveries) >= 3 and all(n["ok"] for n in deliveries), deliveries
     assert env.sim.redeliver(no) == 204
     assert env.drain_restorations() == 0
