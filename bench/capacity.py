@@ -255,6 +255,7 @@ def capacity(w, counter=None) -> dict:
 
     from chalicelib.adapters import models
     from chalicelib.adapters import repository as repo
+    from chalicelib.domain import refunds as refund_rules
     from chalicelib.services import poller
 
     w.reset()
@@ -309,7 +310,7 @@ def capacity(w, counter=None) -> dict:
     per_refund = Counter()
     for name in life:
         per_refund.update(out[name].partitions)
-    from chalicelib.adapters.models import SHARDS
+    from chalicelib.adapters.keys import SHARDS
 
     # index partitions every refund shares (per-order and per-user partitions are not shared)
     shared = {k: v for k, v in per_refund.items() if k[0].rsplit("/", 1)[-1] in SHARED_INDEXES}
@@ -338,8 +339,8 @@ def capacity(w, counter=None) -> dict:
         "operations": {n: {"write_units": c.write_units, "read_units": c.read_units, "calls": dict(c.calls),
                            "largest_items": c.item_sizes} for n, c in out.items()},
         "refund_item": {"bytes": refund_size, "events": events, "events_bytes": events_size, "raw_bytes": raw_size,
-                        "cap": repo.MAX_EVENTS_ON_REFUND, "per_event": per_event,
-                        "capped_bytes": refund_size + per_event * (repo.MAX_EVENTS_ON_REFUND - events)},
+                        "cap": refund_rules.MAX_EVENTS_ON_REFUND, "per_event": per_event,
+                        "capped_bytes": refund_size + per_event * (refund_rules.MAX_EVENTS_ON_REFUND - events)},
         "per_refund_write_units": life_wu, "per_refund_read_units": life_ru,
         "cost_per_million_refunds_usd": str((cost * million / million).quantize(Decimal("0.01"))),
         "hottest_partition_before": list(hottest_before[0]),
@@ -404,7 +405,7 @@ ${report['cost_per_million_refunds_usd']}** in request units.
 ## The refund item
 After its life the refund item is {item['bytes']} bytes: {item['events']} events ({item['events_bytes']} bytes)
 and WeChat's last payload ({item['raw_bytes']} bytes, replaced, not accumulated). Events are capped
-(`MAX_EVENTS_ON_REFUND` = {item['cap']} in chalicelib/adapters/repository.py): a refund that keeps being
+(`MAX_EVENTS_ON_REFUND` = {item['cap']} in chalicelib/domain/refunds.py): a refund that keeps being
 retried keeps its first event and the latest ones, counts the ones it dropped, and every event is also
 in the logs. At the cap the item is about {item['capped_bytes']} bytes however long its history (before the
 cap, each retry added about {item['per_event']} bytes for good), so every write of it costs at most

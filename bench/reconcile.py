@@ -153,7 +153,8 @@ def seed(w, pairs: int, bill_date: str) -> None:
     simulator's ledger takes the same payments and refunds in one call."""
     from chalicelib.adapters import models
     from chalicelib.adapters import repository as repo
-    from chalicelib.adapters.models import Order, Payment, Refund, paid_day_key, shard_key
+    from chalicelib.adapters.keys import day_key, shard_key
+    from chalicelib.adapters.models import Order, Payment, Refund
     from wechatpay_sim.state import Refund as SimRefund
     from wechatpay_sim.state import Transaction
 
@@ -172,7 +173,7 @@ def seed(w, pairs: int, bill_date: str) -> None:
     def orders():
         for i in range(pairs):
             no = f"BO{i:010d}"
-            yield {**order, "order_no": {"S": no}, "paid_day_key": {"S": paid_day_key(no, at)}, "payment": {"M": {
+            yield {**order, "order_no": {"S": no}, "paid_day_key": {"S": day_key(no, at)}, "payment": {"M": {
                 **payment, "out_trade_no": {"S": no}, "transaction_id": {"S": f"4200{i:024d}"}}}}
 
     def refunds():

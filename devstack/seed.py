@@ -10,9 +10,9 @@ from chalicelib.adapters.models import (
     Draw, InventoryItem, Item, Order, Payment, PointsEntry, Shipping, User, UserCoupon, Virtual,
 )
 from chalicelib.domain.enums import OrderStatus, ShippingStatus, SourceType
-from chalicelib.domain.refunds import iso
-from chalicelib.adapters.models import shard_key
-from chalicelib.services.payments import PAY_CHECK, pay_check_due
+from chalicelib.adapters import keys
+from chalicelib.services.payments import pay_check_due
+from chalicelib.domain import clock
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,8 @@ def _order(n: int, *, user: str, status: OrderStatus, source: SourceType, items,
         items=[Item(sku=f"SKU-{i}", name=name, qty=q, unit_price=p) for i, (name, q, p) in enumerate(items, 1)],
         payment=Payment(out_trade_no=order_no,
                         transaction_id=f"42000{n:05d}{created:%Y%m%d%H%M%S}" if paid else None,
-                        paid_at=iso(created + timedelta(minutes=1)) if paid else None),
-        shipping=shipping, virtual=virtual, lottery=lottery, created_at=iso(created), updated_at=iso(created),
+                        paid_at=clock.iso(created + timedelta(minutes=1)) if paid else None),
+        shipping=shipping, virtual=virtual, lottery=lottery, created_at=clock.iso(created), updated_at=clock.iso(created),
         refundable_amount=actual if status == OrderStatus.PAID else 0,
         applicable_amount=actual if status == OrderStatus.PAID else 0,
         refunded_amount=actual if status == OrderStatus.REFUNDED else 0,
@@ -57,7 +57,7 @@ def build(now: datetime | None = None):
     P, S = OrderStatus, SourceType
     ship = lambda st, **kw: Shipping(status=st.value, carrier=kw.get("carrier"), tracking_no=kw.get("tracking_no"),  # noqa: E731
                                      shipped_at=kw.get("shipped_at"), signed_at=kw.get("signed_at"), cancelled=False)
-    shipped_at = iso(now - timedelta(days=1))
+    shipped_at = clock.iso(now - timedelta(days=1))
     orders = [
         _order(1, user="u1001", status=P.PAID, source=S.MALL, items=[("星空系列盲盒", 2, 5900)], discount=1000,
                points_used=5000, coupon="CP-1001-A", shipping=ship(ShippingStatus.PENDING), now=now),
@@ -66,7 +66,7 @@ def build(now: datetime | None = None):
                              shipped_at=shipped_at), now=now),
         _order(3, user="u1003", status=P.PAID, source=S.MALL, items=[("限定隐藏款", 1, 19900)],
                shipping=ship(ShippingStatus.SIGNED, carrier="中通快递", tracking_no="ZT9876543210",
-                             shipped_at=shipped_at, signed_at=iso(now - timedelta(hours=3))), now=now),
+                             shipped_at=shipped_at, signed_at=clock.iso(now - timedelta(hours=3))), now=now),
         _order(4, user="u1001", status=P.PAID, source=S.OTHER, items=[("会员月卡（虚拟）", 1, 3000)],
                virtual=Virtual(name="会员月卡", is_consumed=True, revocable=True, revoked=False), activity=None, now=now),
         _order(5, user="u1004", status=P.PAID, source=S.OTHER, items=[("游戏点券（虚拟）", 1, 1990)],
@@ -87,7 +87,7 @@ def build(now: datetime | None = None):
         _order(11, user="u1005", status=P.PAID, source=S.MALL, items=[("盲盒整盒（12只）", 1, 70800)],
                discount=5000, points_used=10000, coupon="CP-1005-B", shipping=ship(ShippingStatus.PENDING), now=now),
         _order(12, user="u1004", status=P.PAID, source=S.MALL, items=[("旧款盲盒", 1, 2900)],
-               shipping=ship(ShippingStatus.SIGNED, signed_at=iso(now - timedelta(days=390))), paid_days_ago=400,
+               shipping=ship(ShippingStatus.SIGNED, signed_at=clock.iso(now - timedelta(days=390))), paid_days_ago=400,
                now=now),
     ]
     # more paid orders so lists have pages
@@ -96,7 +96,7 @@ def build(now: datetime | None = None):
         orders.append(_order(n, user=user, status=P.PAID, source=S.MALL,
                              items=[(f"日常系列盲盒 #{n}", 1 + n % 3, 2900 + 100 * (n % 7))],
                              shipping=ship(ShippingStatus.PENDING), paid_days_ago=3 + n / 10, now=now))
-    users = [User(uid, nickname=nick, points_balance=20000, created_at=iso(now - timedelta(days=90)))
+    users = [User(uid, nickname=nick, points_balance=20000, created_at=clock.iso(now - timedelta(days=90)))
              for uid, nick in USERS]
     coupons = [
         UserCoupon("u1001", "CP-1001-A", name="满100减10", value=1000, status="used", order_no=orders[0].order_no),
@@ -130,8 +130,8 @@ def seed(now: datetime | None = None) -> list[PaidTransaction]:
     for o in orders:  # the shop's order writer puts pending orders in the payment-check index
         if o.status == OrderStatus.PENDING.value:
             # the demo's pending order expects its notification: ask WeChat only if none came
-            o.pay_check = shard_key(PAY_CHECK, o.order_no, "pay_check")
-            o.pay_check_due_at = max(pay_check_due(o.created_at), iso(datetime.now(timezone.utc) + timedelta(minutes=30)))
+            o.pay_check = keys.pay_check_key(o.order_no)
+            o.pay_check_due_at = max(pay_check_due(o.created_at), clock.iso(datetime.now(timezone.utc) + timedelta(minutes=30)))
     SEEDED_ORDERS.clear()
     SEEDED_ORDERS.update({int(o.order_no[-4:]): o.order_no for o in orders})
     for group in (users, orders, coupons, inventory, ledger):

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 from ..domain.enums import OrderStatus
 from ..domain.refunds import MAX_REFUNDS_PER_ORDER
-from .models import Order, paid_day_key, shard_key
+from . import keys
+from .models import Order
 from .repository import TxItem
 
 LABEL = "order"
@@ -38,7 +39,11 @@ def _item(order_no: str, actions: list, condition) -> TxItem:
 
 def _status(order_no: str, status: OrderStatus) -> list:
     """Set the order's status and the sharded index key that moves with it."""
-    return [Order.status.set(status.value), Order.status_key.set(shard_key(status.value, order_no, "status"))]
+    return [Order.status.set(status.value)] + _keys(order_no, {"status": status.value})
+
+
+def _keys(order_no: str, fields: dict) -> list:
+    return [getattr(Order, name).set(value) for name, value in keys.order_keys(order_no, fields).items()]
 
 
 def _refundable_order():
@@ -108,9 +113,8 @@ def settle(order_no: str, amount: int, *, refunded_before: int, actual: int, now
 def _payment_arrived(order_no: str, total: int, transaction_id: str | None, paid_at: str, now: str) -> list:
     """The payment recorded, and the order entered in the by_paid_day index reconciliation reads."""
     return [Order.payment.transaction_id.set(transaction_id), Order.payment.paid_at.set(paid_at),
-            Order.paid_day_key.set(paid_day_key(order_no, paid_at, default=now)),
             Order.refundable_amount.set(total), Order.applicable_amount.set(total), Order.updated_at.set(now),
-            Order.pay_check.remove(), Order.pay_check_due_at.remove()]
+            Order.pay_check.remove(), Order.pay_check_due_at.remove()] + _keys(order_no, {"paid_at": paid_at or now})
 
 
 def mark_paid(order_no: str, *, total: int, transaction_id: str | None, paid_at: str, now: str) -> TxItem:

@@ -3,7 +3,6 @@ bound lazily by ``bind()`` on first use, never at import time."""
 from __future__ import annotations
 
 import threading
-import zlib
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -12,33 +11,13 @@ from pynamodb.attributes import (
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
 )
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 from .. import config
-from ..domain.reconciliation import beijing_day
-
-# ---------------------------------------------------------------- sharded index keys
-#
-# An index whose partition key has few values (every order "ORDER", every paid order 2, every
-# pending refund "poll") puts all its writes on one partition (~1 000 writes/s). Such keys are
-# spread over SHARDS partitions, the shard chosen from the item's own key (stable), and the
-# readers fan out over the shards and merge (repository._fanout_page). Changing a shard count
-# needs a backfill of the items' key attributes.
-# The reconciliation's day indexes take every payment or success of a day on one key: "day".
-SHARDS = {"list": 8, "status": 8, "work": 8, "pay_check": 4, "day": 4}
-
-
-def shard_key(value, item_key: str, kind: str) -> str:
-    """``value#n``: ``value`` spread over ``SHARDS[kind]`` partitions by ``item_key``."""
-    return f"{value}#{zlib.crc32(item_key.encode('utf-8')) % SHARDS[kind]}"
-
-
-def shard_keys(value, kind: str) -> list[str]:
-    """Every partition ``value`` is spread over (the readers' fan-out)."""
-    return [f"{value}#{i}" for i in range(SHARDS[kind])]
-
+from .keys import list_key, order_keys, task_keys
 
 # ---------------------------------------------------------------- orders
 
@@ -141,12 +120,6 @@ class OrdersByPaidDay(GlobalSecondaryIndex):
     order_no = UnicodeAttribute(range_key=True)
 
 
-def paid_day_key(order_no: str, paid_at: str | None, default: str | None = None) -> str | None:
-    """The by_paid_day key of a payment at ``paid_at`` (else ``default``, an ISO time)."""
-    day = beijing_day(paid_at) or beijing_day(default)
-    return shard_key(day, order_no, "day") if day else None
-
-
 class Order(Model):
     class Meta:
         table_name = "orders"
@@ -171,8 +144,8 @@ class Order(Model):
     lottery = ListAttribute(of=Draw, null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute(null=True)
-    list_pk = UnicodeAttribute(null=True)  # shard_key("ORDER", order_no, "list"), set on creation
-    status_key = UnicodeAttribute(null=True)  # shard_key(status, order_no, "status"), moved with status
+    list_pk = UnicodeAttribute(null=True)  # keys.shard_key("ORDER", order_no, "list"), set on creation
+    status_key = UnicodeAttribute(null=True)  # keys.shard_key(status, order_no, "status"), moved with status
     # refund balances (fen); see domain.refunds for the invariant
     refundable_amount = NumberAttribute(default=0)
     reserved_amount = NumberAttribute(default=0)
@@ -187,7 +160,7 @@ class Order(Model):
     pay_check = UnicodeAttribute(null=True)
     pay_check_due_at = UnicodeAttribute(null=True)
     pay_check_attempts = NumberAttribute(null=True)
-    paid_day_key = UnicodeAttribute(null=True)  # set with the payment: paid_day_key(), the by_paid_day index
+    paid_day_key = UnicodeAttribute(null=True)  # keys.order_keys(), set with the payment: the by_paid_day index
 
     by_user = OrdersByUser()
     by_status = OrdersByStatus()
@@ -198,11 +171,10 @@ class Order(Model):
     def __init__(self, hash_key=None, range_key=None, _user_instantiated=True, **attributes):
         super().__init__(hash_key, range_key, _user_instantiated, **attributes)
         if _user_instantiated and hash_key is not None and attributes:  # a new order, not a key stub
-            self.list_pk = self.list_pk or shard_key("ORDER", hash_key, "list")
-            if self.status is not None:
-                self.status_key = shard_key(self.status, hash_key, "status")
-            if self.payment is not None and self.payment.paid_at and self.paid_day_key is None:
-                self.paid_day_key = paid_day_key(hash_key, self.payment.paid_at)
+            self.list_pk = self.list_pk or list_key(hash_key)
+            paid_at = self.payment.paid_at if self.payment is not None else None
+            for name, value in order_keys(hash_key, {"status": self.status, "paid_at": paid_at}).items():
+                setattr(self, name, getattr(self, name) or value)
 
 
 class User(Model):
@@ -344,7 +316,7 @@ class Refund(Model):
     wechat_refund_id = UnicodeAttribute(null=True)
     user_received_account = UnicodeAttribute(null=True)
     success_time = UnicodeAttribute(null=True)
-    # shard_key(Beijing date of success_time, refund_no, "day"): the by_success_day index
+    # keys.shard_key(Beijing date of success_time, refund_no, "day"): the by_success_day index
     success_day_key = UnicodeAttribute(null=True)
     success_actor = UnicodeAttribute(null=True)  # who learned of the success (wechat, poller, reconciliation)
     failure_code = UnicodeAttribute(null=True)
@@ -361,12 +333,14 @@ class Refund(Model):
     poll_failures = NumberAttribute(default=0)  # checks in a row that failed (error, mismatch)
     work = UnicodeAttribute(null=True)
     work_due_at = UnicodeAttribute(null=True)
-    events = ListAttribute(of=RefundEvent, default=list)  # capped: repository.MAX_EVENTS_ON_REFUND
+    events = ListAttribute(of=RefundEvent, default=list)  # capped: domain.refunds.MAX_EVENTS_ON_REFUND
     events_dropped = NumberAttribute(null=True)  # events left out of a long history (they are in the logs)
+    # the ids of its open tasks bound to its money (domain/tasks.py): closed when the money settles
+    open_tasks = UnicodeSetAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
 
-    status_key = UnicodeAttribute(null=True)  # shard_key(status, refund_no, "status"), moved with status
+    status_key = UnicodeAttribute(null=True)  # keys.shard_key(status, refund_no, "status"), moved with status
 
     by_order = RefundsByOrder()
     by_status = RefundsByStatus()
@@ -399,12 +373,21 @@ class TasksByStatus(GlobalSecondaryIndex):
     created_at = UnicodeAttribute(range_key=True)
 
 
+class TaskEntry(MapAttribute):
+    """One line of a task's history: opened, reopened, done, closed by the money settling."""
+
+    at = UnicodeAttribute()
+    what = UnicodeAttribute()  # opened | done | reopened | settled
+    by = UnicodeAttribute(null=True)
+    note = UnicodeAttribute(null=True)
+
+
 class ManualTask(Model):
     class Meta:
         table_name = "manual_tasks"
         base_name = "manual_tasks"
 
-    task_id = UnicodeAttribute(hash_key=True)  # deterministic: "<refund_no>.<type>.<subject>"
+    task_id = UnicodeAttribute(hash_key=True)  # domain/tasks.task_id: "<cause>.<subject>[.<part>]"
     type = UnicodeAttribute()
     order_no = UnicodeAttribute()
     refund_no = UnicodeAttribute(null=True)
@@ -416,14 +399,15 @@ class ManualTask(Model):
     done_at = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     detail = JSONAttribute(null=True)  # what the task is about, e.g. the payment WeChat reported
-    status_key = UnicodeAttribute(null=True)  # shard_key(status, task_id, "status")
+    status_key = UnicodeAttribute(null=True)  # keys.shard_key(status, task_id, "status")
+    history = ListAttribute(of=TaskEntry, null=True)
 
     by_status = TasksByStatus()
 
     def __init__(self, hash_key=None, range_key=None, _user_instantiated=True, **attributes):
         super().__init__(hash_key, range_key, _user_instantiated, **attributes)
         if _user_instantiated and hash_key is not None and attributes:  # a new task, not a key stub
-            self.status_key = shard_key(self.status, hash_key, "status")
+            self.status_key = task_keys(hash_key, {"status": self.status})["status_key"]
 
 
 # ---------------------------------------------------------------- reconciliation (对账)

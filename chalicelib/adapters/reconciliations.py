@@ -8,7 +8,7 @@ import time
 from typing import Iterator, NamedTuple
 
 
-from . import models
+from . import keys, models
 from . import repository as repo
 from .models import Order, ReconDiscrepancy, ReconRun, Refund
 
@@ -108,7 +108,7 @@ def _day_index(model, index, key_attr: str, day: str, names: tuple[str, ...]) ->
     models.bind()
     client = repo.connection().client
     aliases = {f"#a{i}": name for i, name in enumerate(names)}
-    for key in models.shard_keys(day, "day"):
+    for key in keys.shard_keys(day, "day"):
         request = {"TableName": model.Meta.table_name, "IndexName": index.Meta.index_name,
                    "KeyConditionExpression": "#k = :k", "ExpressionAttributeNames": {"#k": key_attr, **aliases},
                    "ExpressionAttributeValues": {":k": {"S": key}}, "ProjectionExpression": ", ".join(aliases)}

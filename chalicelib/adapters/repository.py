@@ -18,10 +18,12 @@ from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, Upda
 from pynamodb.transactions import TransactGet, TransactWrite
 
 from ..domain.enums import CouponStatus, InventoryStatus, OrderStatus, RestorationStatus, ShippingStatus, TaskStatus
+from ..domain.refunds import capped_events
+from ..domain.tasks import Task
 from ..domain.errors import ValidationError
-from . import cursors, models
-from .models import (InventoryItem, ManualTask, NotifyReceipt, Order, PointsEntry, Refund, RefundEvent, User,
-                     UserCoupon)
+from . import cursors, keys, models
+from .models import (InventoryItem, ManualTask, NotifyReceipt, Order, PointsEntry, Refund, RefundEvent, TaskEntry,
+                     User, UserCoupon)
 
 _conn_lock = threading.Lock()
 _conn: tuple | None = None
@@ -265,9 +267,9 @@ def list_orders(*, status: int | None, source_type: int | None, user_id: str | N
     if user_id is not None:
         return _page(Order, index, hash_key, newest_first=True, limit=limit, cursor=cursor, filter_condition=filt)
     if status is not None:
-        index, hash_keys = Order.by_status, models.shard_keys(status, "status")
+        index, hash_keys = Order.by_status, keys.shard_keys(status, "status")
     else:
-        index, hash_keys = Order.by_time, models.shard_keys("ORDER", "list")
+        index, hash_keys = Order.by_time, keys.shard_keys("ORDER", "list")
     return _fanout_page(Order, index, hash_keys, "created_at", newest_first=True, limit=limit, cursor=cursor,
                         filter_condition=filt)
 
@@ -342,22 +344,22 @@ def list_refunds(*, status: str | None, order_no: str | None, oldest_first: bool
                      filter_condition=filt)
     if status is None:
         raise ValidationError("give status or order_no to list refunds")
-    return _fanout_page(Refund, Refund.by_status, models.shard_keys(status, "status"), "created_at",
+    return _fanout_page(Refund, Refund.by_status, keys.shard_keys(status, "status"), "created_at",
                         newest_first=not oldest_first, limit=limit, cursor=cursor)
 
 
 def due_work(kind: str, due_before: str, limit: int) -> list[str]:
     """refund_nos whose work of ``kind`` is due: a Query on the sparse index, never a Scan."""
     models.bind()
-    due = _fanout_due(Refund.pending_work, models.shard_keys(kind, "work"), Refund.work_due_at <= due_before,
+    due = _fanout_due(Refund.pending_work, keys.shard_keys(kind, "work"), Refund.work_due_at <= due_before,
                       limit, "work_due_at")
     return [r.refund_no for r in due]
 
 
-def due_payment_checks(kind: str, due_before: str, limit: int) -> list[str]:
+def due_payment_checks(due_before: str, limit: int) -> list[str]:
     """order_nos whose payment is due to be asked about: a Query on the sparse index."""
     models.bind()
-    due = _fanout_due(Order.awaiting_payment, models.shard_keys(kind, "pay_check"),
+    due = _fanout_due(Order.awaiting_payment, keys.shard_keys(keys.PAY_CHECK, "pay_check"),
                       Order.pay_check_due_at <= due_before, limit, "pay_check_due_at")
     return [o.order_no for o in due]
 
@@ -506,62 +508,86 @@ def put(model, condition) -> bool:
 # ---------------------------------------------------------------- refund writes
 
 
-def new_refund(refund: Refund) -> TxItem:
-    """Put a refund that does not exist yet (its refund_no is the idempotency key's image)."""
-    refund.status_key = models.shard_key(refund.status, refund.refund_no, "status")
-    if refund.work:
-        refund.work = models.shard_key(refund.work, refund.refund_no, "work")
+def refund_event(*, at: str, actor: str, from_status: str | None, to_status: str, detail: str | None) -> RefundEvent:
+    """One line of a refund's history (written by ``new_refund`` and ``refund_change``)."""
+    return RefundEvent(at=at, actor=actor, from_status=from_status, to_status=to_status, detail=detail)
+
+
+def new_refund(refund_no: str, fields: dict) -> TxItem:
+    """Put a refund that does not exist yet (its refund_no is the idempotency key's image); the
+    item's ``model`` is the refund as written."""
+    refund = Refund(refund_no, **fields)
+    for name, value in keys.refund_keys(refund.refund_no, {"status": refund.status, "work": refund.work,
+                                                        "success_time": refund.success_time,
+                                                        "updated_at": refund.updated_at}).items():
+        setattr(refund, name, value)
     return TxItem("refund", "put", refund, Refund.refund_no.does_not_exist())
 
 
-def _sharded_refund_fields(refund_no: str, fields: dict) -> dict:
-    """The index keys that move with a refund's status and work queue."""
-    out = dict(fields)
-    if out.get("status") is not None:
-        out["status_key"] = models.shard_key(out["status"], refund_no, "status")
-    if out.get("work"):
-        out["work"] = models.shard_key(out["work"], refund_no, "work")
-    return out
+def _with_keys(refund: Refund, fields: dict) -> dict:
+    """``fields`` and the index keys that follow from the refund as it will be once they are
+    written (a success's day comes from its success time, whoever sets it)."""
+    after = {"status": refund.status, "success_time": refund.success_time, "updated_at": refund.updated_at, **fields}
+    touched = {"status_key": "status" in fields, "work": bool(fields.get("work")),
+               "success_day_key": "status" in fields or "success_time" in fields}
+    return {**fields, **{k: v for k, v in keys.refund_keys(refund.refund_no, after).items() if touched[k]}}
 
 
-MAX_EVENTS_ON_REFUND = 30  # keeps the item (and every write of it) small; all events are also logged
-
-
-def refund_change(refund: Refund, *, expected_status: str, fields: dict, event: RefundEvent | None) -> TxItem:
+def refund_change(refund: Refund, *, expected_status: str, fields: dict, event: RefundEvent | None,
+                  bind_tasks: Iterable[str] = (), settle_tasks: bool = False) -> TxItem:
     """Set ``fields`` (None removes one) and append ``event``, if the refund is still in
     ``expected_status``: the condition every refund transition is keyed on.
 
-    A refund's history is capped at MAX_EVENTS_ON_REFUND: past it, the first event (who asked)
+    ``bind_tasks``: ids of tasks bound to the refund's money, opened in the same write;
+    ``settle_tasks``: the money is settled, the refund lets go of its bound tasks (the caller
+    closes them, ``settle_task``). Either is conditional on the bound tasks as read, so a task
+    bound meanwhile is never left open behind a settled refund.
+
+    A refund's history is capped (``domain.refunds.capped_events``): past the cap, the first event (who asked)
     and the latest ones are kept and ``events_dropped`` counts the rest. The list is then
     rewritten whole, conditional on its length as read, so a concurrent append is never lost."""
     actions = [getattr(Refund, k).set(v) if v is not None else getattr(Refund, k).remove()
-               for k, v in _sharded_refund_fields(refund.refund_no, fields).items()]
+               for k, v in _with_keys(refund, fields).items()]
     condition = Refund.status == expected_status
     if event is not None:
         known = list(refund.events or [])
-        if len(known) + 1 > MAX_EVENTS_ON_REFUND:
-            kept = [known[0]] + known[len(known) - (MAX_EVENTS_ON_REFUND - 2):]
-            actions.append(Refund.events.set(kept + [event]))
-            actions.append(Refund.events_dropped.set((refund.events_dropped or 0) + len(known) - len(kept)))
+        events, dropped = capped_events(known, event)
+        if dropped:
+            actions.append(Refund.events.set(events))
+            actions.append(Refund.events_dropped.set((refund.events_dropped or 0) + dropped))
             condition = condition & (size(Refund.events) == len(known))
         else:
             actions.append(Refund.events.set(Refund.events.append([event])))
+    if bind_tasks or settle_tasks:
+        known = len(refund.open_tasks or ())
+        condition = condition & (size(Refund.open_tasks) == known if known else Refund.open_tasks.does_not_exist())
+        actions.append(Refund.open_tasks.remove() if settle_tasks else Refund.open_tasks.add(set(bind_tasks)))
     return TxItem("refund", "update", refund, condition, actions)
 
 
-def notify_receipt(receipt: NotifyReceipt) -> TxItem:
+def bind_task(refund: Refund, task: Task, *, now: str, by: str) -> list[TxItem]:
+    """Open a task bound to ``refund``'s money while the refund is still in the status read."""
+    return [open_task(task, now=now, by=by),
+            TxItem("refund", "update", Refund(refund.refund_no), Refund.status == refund.status,
+                   [Refund.open_tasks.add({task.task_id})])]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """A WeChat notification being processed: its id is remembered with the change it causes."""
+
+    notify_id: str
+    event_type: str
+    subject: str | None
+    received_at: str
+    expires_at: int  # epoch seconds (the table's TTL)
+
+
+def notify_receipt(receipt: Receipt) -> TxItem:
     """Remember a processed notification id; fails when it was processed before."""
-    return TxItem("receipt", "put", receipt, NotifyReceipt.notify_id.does_not_exist())
-
-
-def new_task(task: ManualTask) -> TxItem:
-    """A manual task born with another change (deterministic id: a repeat is the same task)."""
-    return TxItem(f"task:{task.task_id}", "put", task, None)
-
-
-def add_task(task: ManualTask) -> bool:
-    """Open ``task`` unless a task with its id exists already (then False)."""
-    return put(task, ManualTask.task_id.does_not_exist())
+    item = NotifyReceipt(receipt.notify_id, event_type=receipt.event_type, subject=receipt.subject,
+                         received_at=receipt.received_at, expires_at=receipt.expires_at)
+    return TxItem("receipt", "put", item, NotifyReceipt.notify_id.does_not_exist())
 
 
 def schedule_work(refund_no: str, *, due_at: str, status: str, attempts: int | None = None,
@@ -588,16 +614,18 @@ def leave_work_queue(refund_no: str, *, status: str, work: str) -> bool:
 # ---------------------------------------------------------------- restoration writes
 
 
-def restoration_items(*, refund_no: str, user_id: str, order_no: str, points_entry: PointsEntry | None,
+def restoration_items(*, refund_no: str, user_id: str, order_no: str, points: int,
                       coupon_id: str | None, revoke_inventory: Iterable[str], revoke_virtual: bool,
-                      cancel_shipment: bool, shipping_exception: str | None, tasks: Iterable[ManualTask],
+                      cancel_shipment: bool, shipping_exception: str | None, tasks: Iterable[Task],
                       outcome: dict, now: str) -> list[TxItem]:
     """Everything a successful refund puts back, as one transaction: the points ledger entry
     and balance, the coupon, lottery inventory, the order's fulfilment and shipment flags,
     manual tasks, and the done marker that makes a redelivered message a no-op. Each item keeps
     the condition under which the plan was made, so a concurrent change cancels the whole."""
     items: list[TxItem] = []
-    if points_entry is not None:
+    if points:
+        points_entry = PointsEntry(user_id, f"refund_restore#{refund_no}", action="refund_restore", points=points,
+                                   order_no=order_no, refund_no=refund_no, created_at=now)
         items.append(TxItem("points_entry", "put", points_entry, PointsEntry.entry_id.does_not_exist()))
         items.append(TxItem("points_balance", "update", User(user_id), None,
                             [User.points_balance.add(points_entry.points)]))
@@ -628,7 +656,7 @@ def restoration_items(*, refund_no: str, user_id: str, order_no: str, points_ent
         for extra in conditions[1:]:
             cond = cond & extra
         items.append(TxItem("order", "update", Order(order_no), cond, actions + [Order.updated_at.set(now)]))
-    items.extend(new_task(t) for t in tasks)
+    items.extend(open_task(t, now=now, by="restoration") for t in tasks)
     items.append(TxItem("restoration", "update", Refund(refund_no),
                         Refund.restoration_status == RestorationStatus.PENDING.value,
                         [Refund.restoration_status.set(RestorationStatus.DONE.value), Refund.restoration.set(outcome),
@@ -680,7 +708,7 @@ def batch_get(keys: list[tuple[type, tuple]]) -> dict:
     raise RuntimeError("BatchGetItem left keys unprocessed")
 
 
-# ---------------------------------------------------------------- tasks
+# ---------------------------------------------------------------- tasks (domain/tasks.py)
 
 
 def get_task(task_id: str) -> ManualTask | None:
@@ -691,15 +719,45 @@ def get_task(task_id: str) -> ManualTask | None:
         return None
 
 
-def finish_task(task_id: str, fields: dict) -> bool:
-    """Mark an open task done with ``fields`` (who, when, note); False if it was not open."""
-    fields = dict(fields, status_key=models.shard_key(fields["status"], task_id, "status"))
-    return update(ManualTask(task_id), [getattr(ManualTask, k).set(v) for k, v in fields.items()],
+def open_task(task: Task, *, now: str, by: str) -> TxItem:
+    """Open ``task``: the one way a task comes to be. A new id is created; an open task with the
+    id stays open (its action and detail refreshed); a done one is reopened, its history keeping
+    who had closed it. Never fails the transaction it is part of, so a repeated cause is a no-op."""
+    fields = {"type": task.type.value, "order_no": task.order_no, "action": task.action,
+              "status": TaskStatus.OPEN.value, "refund_no": task.refund_no, "user_id": task.user_id,
+              "detail": task.detail}
+    entry = TaskEntry(at=now, what="opened", by=by)
+    actions = [getattr(ManualTask, k).set(v) for k, v in {**fields, **keys.task_keys(task.task_id, fields)}.items()
+               if v is not None]
+    actions += [ManualTask.created_at.set(ManualTask.created_at | now),
+                ManualTask.history.set((ManualTask.history | []).append([entry])),
+                ManualTask.done_by.remove(), ManualTask.done_at.remove(), ManualTask.note.remove()]
+    return TxItem(f"task:{task.task_id}", "update", ManualTask(task.task_id), None, actions)
+
+
+def _task_closed(task_id: str, *, what: str, by: str, note: str | None, now: str) -> list:
+    fields = {"status": TaskStatus.DONE.value, "done_by": by, "done_at": now}
+    if note:
+        fields["note"] = note
+    entry = TaskEntry(at=now, what=what, by=by, note=note)
+    return ([getattr(ManualTask, k).set(v) for k, v in {**fields, **keys.task_keys(task_id, fields)}.items()]
+            + [ManualTask.history.set((ManualTask.history | []).append([entry]))])
+
+
+def finish_task(task_id: str, *, by: str, note: str | None, now: str) -> bool:
+    """A person marks an open task done; False if it was not open."""
+    return update(ManualTask(task_id), _task_closed(task_id, what="done", by=by, note=note, now=now),
                   ManualTask.status == TaskStatus.OPEN.value)
+
+
+def settle_task(task_id: str, *, by: str, note: str, now: str) -> TxItem:
+    """A task bound to money closes itself with the write that settles the money (if still open)."""
+    return TxItem(f"task:{task_id}", "update", ManualTask(task_id), ManualTask.task_id.exists(),
+                  _task_closed(task_id, what="settled", by=by, note=note, now=now))
 
 
 def list_tasks(*, status: str, task_type: str | None, limit: int, cursor: str | None) -> Page:
     models.bind()
     filt = (ManualTask.type == task_type) if task_type else None
-    return _fanout_page(ManualTask, ManualTask.by_status, models.shard_keys(status, "status"), "created_at",
+    return _fanout_page(ManualTask, ManualTask.by_status, keys.shard_keys(status, "status"), "created_at",
                         newest_first=True, limit=limit, cursor=cursor, filter_condition=filt)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 
+from . import clock
 from .enums import OrderStatus, ReconClass, RefundStatus
 from .errors import ValidationError
 
-CST = timezone(timedelta(hours=8))  # WeChat's bills and days are Beijing time
 HISTORY_DAYS = 90  # WeChat serves about three months of bills
 ACTOR = "reconciliation"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -35,33 +35,14 @@ DISCREPANCIES = (C.MISSING_HERE, C.MISSING_AT_WECHAT, C.AMOUNT_MISMATCH, C.STATU
 # ---------------------------------------------------------------- days
 
 
-def beijing_day(timestamp: str | None, default: datetime | None = None) -> str | None:
-    """The Beijing date of an ISO-8601 time (``2024-05-01T23:59:59+08:00``, ``...Z``), or of
-    ``default`` when there is none or it cannot be read."""
-    moment = None
-    if timestamp:
-        try:
-            moment = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=timezone.utc)
-        except ValueError:
-            moment = None
-    moment = moment or default
-    return moment.astimezone(CST).strftime("%Y-%m-%d") if moment is not None else None
-
-
 def bill_time_iso(trade_time: str) -> str:
     """A bill's 交易时间 (Beijing, ``YYYY-MM-DD HH:MM:SS``) as RFC 3339, as WeChat's APIs write it."""
     return trade_time.replace(" ", "T") + "+08:00"
 
 
-def today(now: datetime) -> date:
-    return now.astimezone(CST).date()
-
-
 def previous_day(now: datetime) -> str:
     """The Beijing date before ``now``'s: what the daily run reconciles."""
-    return (today(now) - timedelta(days=1)).isoformat()
+    return (clock.beijing_date(now) - timedelta(days=1)).isoformat()
 
 
 def parse_bill_date(raw: object, now: datetime) -> str:
@@ -80,7 +61,7 @@ def parse_bill_date(raw: object, now: datetime) -> str:
 
 
 def window(now: datetime) -> tuple[date, date]:
-    last = today(now)
+    last = clock.beijing_date(now)
     return last - timedelta(days=HISTORY_DAYS), last
 
 
@@ -95,11 +76,10 @@ def near_midnight(success_time: str | None, bill_date: str, minutes: int) -> tup
     before the end (second) of ``bill_date``: WeChat may bill it under the adjacent day."""
     if not success_time or minutes <= 0:
         return False, False
-    try:
-        moment = datetime.fromisoformat(success_time.replace("Z", "+00:00")).astimezone(CST)
-    except ValueError:
+    moment = clock.parse(success_time)
+    if moment is None:
         return False, False
-    start = datetime.combine(date.fromisoformat(bill_date), time(0), CST)
+    start = datetime.combine(date.fromisoformat(bill_date), time(0), clock.BEIJING)
     end = start + timedelta(days=1)
     margin = timedelta(minutes=minutes)
     return start <= moment < start + margin, end - margin <= moment < end
@@ -137,11 +117,6 @@ class Finding:
     def amount(self) -> int:
         """The money a discrepancy is about (for the per-class sums): the larger side."""
         return max(abs(self.ours_amount or 0), abs(self.theirs_amount or 0))
-
-
-def task_id(bill_date: str, cls: ReconClass, subject: str) -> str:
-    """Deterministic: rerunning a date opens no second task for the same discrepancy."""
-    return f"recon.{bill_date}.{cls.value}.{subject}"
 
 
 def compare_payment(line, order) -> Finding:

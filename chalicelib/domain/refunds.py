@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Sequence
 
 from .enums import InventoryStatus, OrderStatus, RefundStatus, ShippingStatus, SourceType, TaskType
 from .errors import Conflict, ValidationError, conflict
 from .money import fen_to_yuan, pro_rata_step
-from . import text
+from . import clock, text
 
 S = RefundStatus
 
@@ -83,6 +83,19 @@ class RefundTotals:
             (self.refunded, self.reserved, self.requested)
 
 
+MAX_EVENTS_ON_REFUND = 30  # keeps the item (and every write of it) small; all events are also logged
+
+
+def capped_events(known: list, event) -> tuple[list, int]:
+    """A refund's history once ``event`` is appended, and how many earlier events it leaves
+    out: past MAX_EVENTS_ON_REFUND, the first event (who asked) and the latest are kept."""
+    events = list(known) + [event]
+    if len(events) <= MAX_EVENTS_ON_REFUND:
+        return events, 0
+    kept = [events[0]] + events[len(events) - (MAX_EVENTS_ON_REFUND - 1):]
+    return kept, len(events) - len(kept)
+
+
 MAX_POLL_BACKOFF_SECONDS = 3600
 MAX_ABNORMAL_BACKOFF_SECONDS = 6 * 3600
 
@@ -127,11 +140,6 @@ def release_uncounts(src: RefundStatus, dst: RefundStatus) -> bool:
     """A released refund that WeChat refused outright (failed, or an offline refund cancelled
     after WeChat said the account cannot receive) never counted towards WeChat's 50 per order."""
     return dst == S.FAILED or (src == S.OFFLINE_PENDING and dst == S.CLOSED)
-
-
-def sources_for(dst: RefundStatus) -> frozenset[RefundStatus]:
-    """Statuses from which ``dst`` may be entered: the condition of the conditional write."""
-    return frozenset(src for src, nxt in TRANSITIONS.items() if dst in nxt)
 
 
 WECHAT_STATUS = {
@@ -214,12 +222,6 @@ def validate_refund_no(raw: str) -> str:
 # ---------------------------------------------------------------- order rules
 
 
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 @dataclass(frozen=True)
 class RefundActions:
     can_refund: bool
@@ -260,7 +262,7 @@ def refund_blocker(order, now: datetime) -> Conflict | None:
                         order_status=status.value)
     if order.refund_count >= MAX_REFUNDS_PER_ORDER:
         return conflict("REFUND_LIMIT_REACHED", f"每笔订单最多退款{MAX_REFUNDS_PER_ORDER}次")
-    paid_at = _parse_time(order.payment.paid_at if order.payment else None)
+    paid_at = clock.parse(order.payment.paid_at if order.payment else None)
     if paid_at is None:
         return conflict("ORDER_NOT_REFUNDABLE", "订单没有支付记录，不可退款")
     if now - paid_at > REFUND_WINDOW:
@@ -302,17 +304,12 @@ def check_refundable(order, amount: int, now: datetime, *, against: str = "refun
 
 @dataclass(frozen=True)
 class ManualTaskSpec:
+    """A task restoration leaves for a person (``domain/tasks.py``), one per ``subject`` of the
+    refund: a lottery prize's inventory id, "shipment" or "virtual"."""
+
     type: TaskType
-    subject: str  # what the task is about (inventory id, "shipment", "virtual")
+    subject: str
     action: str  # what a person should do
-
-    def task_id(self, refund_no: str) -> str:
-        return task_id(refund_no, self.type, self.subject)
-
-
-def task_id(refund_no: str, task_type: TaskType, subject: str) -> str:
-    """Deterministic, so creating the same task twice is one task; URL-safe characters only."""
-    return f"{refund_no}.{task_type.value}.{subject}"
 
 
 @dataclass(frozen=True)
@@ -331,11 +328,6 @@ class RestorationPlan:
     mark_shipping_exception: bool
     manual_tasks: tuple[ManualTaskSpec, ...] = field(default_factory=tuple)
     notes: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def needs_restoration(self) -> bool:
-        return bool(self.points or self.restore_coupon or self.revoke_inventory or self.revoke_virtual
-                    or self.cancel_shipment or self.mark_shipping_exception or self.manual_tasks)
 
     def to_dict(self) -> dict:
         return {
@@ -425,11 +417,3 @@ def restoration_plan(order, amount: int, cumulative_before: int, inventory: Sequ
         manual_tasks=tuple(tasks),
         notes=tuple(notes),
     )
-
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -27,6 +27,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from .enums import ApprovalRule, Permission, RefundOrigin, StaffRole
 from .errors import FourEyesRequired, PermissionDenied, ValidationError
+from . import clock
 from .money import fen_to_yuan
 
 P = Permission
@@ -41,7 +42,6 @@ PERMISSIONS: dict[StaffRole, frozenset[Permission]] = {
 }
 # who may approve above the finance threshold
 FINANCE_APPROVERS = frozenset({R.FINANCE, R.ADMIN})
-BEIJING = timezone(timedelta(hours=8))
 MAX_ACTIVITY_DAYS = 92
 
 
@@ -156,11 +156,6 @@ def check_rejecter(*, role: StaffRole, origin: str) -> None:
 # ---------------------------------------------------------------- the daily allowance
 
 
-def beijing_day(now: datetime) -> str:
-    """The Beijing (UTC+8) calendar day of ``now``: the daily allowance's day."""
-    return now.astimezone(BEIJING).date().isoformat()
-
-
 def daily_room(limit: int, amount: int) -> int:
     """The most an operator may have used today for ``amount`` more to fit under ``limit``.
     DynamoDB conditions cannot add, so the counter's condition is ``used <= room``."""
@@ -182,6 +177,6 @@ def day_range(start: date, end: date) -> tuple[datetime, datetime]:
         raise ValidationError("to must not be before from", details={"field": "to"})
     if (end - start).days >= MAX_ACTIVITY_DAYS:
         raise ValidationError(f"a range covers at most {MAX_ACTIVITY_DAYS} days", details={"field": "to"})
-    first = datetime.combine(start, time.min, BEIJING)
-    last = datetime.combine(end + timedelta(days=1), time.min, BEIJING)
+    first = datetime.combine(start, time.min, clock.BEIJING)
+    last = datetime.combine(end + timedelta(days=1), time.min, clock.BEIJING)
     return first.astimezone(timezone.utc), last.astimezone(timezone.utc)

@@ -13,6 +13,7 @@ from ..domain.enums import (AbnormalRefundType, OrderStatus, PayoutChannel, Perm
 from ..domain.errors import ValidationError
 from ..services import queries, refunds, staff, tasks, views
 from .http import JSON_TYPES, csv_response, endpoint, idempotency_key, int_param, json_body, json_response, limit_param, only_fields, query
+from ..domain import clock
 
 bp = Blueprint(__name__)
 
@@ -159,7 +160,7 @@ def list_tasks(principal):
 def finish_task(principal, task_id):
     body = only_fields(json_body(bp.current_request), {"note"})
     note = rules.parse_reason(body.get("note"), required=False, field_name="note")
-    return tasks.mark_done(task_id=task_id, actor=principal.actor, note=note)
+    return tasks.mark_done(task_id=task_id, actor=principal.actor, role=principal.staff_role, note=note)
 
 
 @bp.route("/me", methods=["GET"])
@@ -208,9 +209,9 @@ def _past_time(raw, field: str) -> str | None:
     except ValueError:
         raise ValidationError(f"{field} must be an ISO 8601 time with a zone, e.g. 2026-11-26T10:00:00+08:00",
                               details={"field": field}) from None
-    if value > rules.now_utc():
+    if value > clock.now():
         raise ValidationError(f"{field} cannot be in the future", details={"field": field})
-    return rules.iso(value)
+    return clock.iso(value)
 
 
 def _choice(body: dict, field: str, enum):

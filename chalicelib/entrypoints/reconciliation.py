@@ -8,10 +8,10 @@ from ..domain import reconciliation as rules
 from ..domain import staff as staff_rules
 from ..domain.enums import Permission as P
 from ..domain.errors import ValidationError
-from ..domain.refunds import now_utc
 from ..log import get_logger
 from ..services import reconciliation as recon
 from .http import JSON_TYPES, csv_response, endpoint, int_param, json_body, json_response, limit_param, only_fields, query
+from ..domain import clock
 
 bp = Blueprint(__name__)
 log = get_logger(__name__)
@@ -28,7 +28,7 @@ def list_reconciliations(principal):
 @endpoint(bp, "staff", P.RECONCILE_RUN)
 def run_reconciliation(principal):
     body = only_fields(json_body(bp.current_request), {"bill_date"})
-    bill_date = rules.parse_bill_date(body.get("bill_date"), now_utc())
+    bill_date = rules.parse_bill_date(body.get("bill_date"), clock.now())
     report = recon.start(bill_date, actor=principal.actor, deadline=recon.Deadline(recon.api_budget_seconds()))
     return json_response(report, 202 if report["status"] == "running" else 200)
 
@@ -37,14 +37,14 @@ def run_reconciliation(principal):
 @endpoint(bp, "staff", P.ORDERS_VIEW)
 def reconciliation_report(principal, bill_date):
     query(bp.current_request, set())
-    return recon.report(rules.parse_bill_date(bill_date, now_utc()))
+    return recon.report(rules.parse_bill_date(bill_date, clock.now()))
 
 
 @bp.route("/{bill_date}/discrepancies", methods=["GET"])
 @endpoint(bp, "staff", P.ORDERS_VIEW)
 def reconciliation_discrepancies(principal, bill_date):
     p = query(bp.current_request, {"limit", "cursor", "format"})
-    day = rules.parse_bill_date(bill_date, now_utc())
+    day = rules.parse_bill_date(bill_date, clock.now())
     fmt = p.get("format") or "json"
     if fmt == "csv":
         staff_rules.require(principal.staff_role, P.DATA_EXPORT)

@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ..adapters import repository as repo
-from ..adapters.models import ManualTask, NotifyReceipt
 from ..config import settings
 from ..domain import refunds as rules
-from ..domain.enums import TaskStatus, TaskType
+from ..domain.enums import TaskType
+from ..domain.tasks import Task
 from ..domain.errors import OutcomeMismatch
 from ..domain.money import fen_to_yuan
-from ..domain.refunds import iso, now_utc
 from ..log import get_logger, log_context
 from . import payments, submission, transitions
+from ..domain import clock
 
 log = get_logger(__name__)
 
@@ -26,11 +26,11 @@ class NotificationRefused(Exception):
         self.message = message
 
 
-def _receipt(event, subject: str) -> NotifyReceipt:
-    now = now_utc()
+def _receipt(event, subject: str) -> repo.Receipt:
+    now = clock.now()
     ttl = settings().notify_dedupe_ttl_days
-    return NotifyReceipt(event.id, event_type=event.event_type, subject=subject, received_at=iso(now),
-                         expires_at=int((now + timedelta(days=ttl)).timestamp()))
+    return repo.Receipt(event.id, event.event_type, subject, clock.iso(now),
+                        int((now + timedelta(days=ttl)).timestamp()))
 
 
 def handle_refund_event(event) -> str:
@@ -69,14 +69,12 @@ def _unknown_refund(event, result) -> str:
             "refund_id": result.refund_id, "status": result.status, "refund": result.amount_refund,
             "refund_yuan": fen_to_yuan(result.amount_refund), "success_time": result.success_time,
             "event_type": event.event_type}
-    task = ManualTask(rules.task_id(result.out_refund_no, TaskType.UNKNOWN_REFUND, "wechat"),
-                      type=TaskType.UNKNOWN_REFUND.value, order_no=result.out_trade_no or "-",
-                      refund_no=result.out_refund_no, action=(
-                          f"微信通知退款单 {result.out_refund_no}（{result.status}，{fen_to_yuan(result.amount_refund)} 元），"
-                          "本系统没有该退款单：请在商户平台核对资金去向"),
-                      status=TaskStatus.OPEN.value, created_at=iso(now_utc()), detail=seen)
+    task = Task(TaskType.UNKNOWN_REFUND, result.out_refund_no, order_no=result.out_trade_no or "-",
+                refund_no=result.out_refund_no, detail=seen, action=(
+                    f"微信通知退款单 {result.out_refund_no}（{result.status}，{fen_to_yuan(result.amount_refund)} 元），"
+                    "本系统没有该退款单：请在商户平台核对资金去向"))
     try:
-        repo.write([repo.TxItem("task", "put", task, ManualTask.task_id.does_not_exist()),
+        repo.write([repo.open_task(task, now=clock.iso(clock.now()), by="wechat"),
                     repo.notify_receipt(_receipt(event, result.out_refund_no))])
     except repo.WriteConflict:
         return "noop"  # recorded before

@@ -15,15 +15,15 @@ from typing import Callable
 from .. import metrics
 from ..adapters import balances
 from ..adapters import repository as repo
-from ..adapters.models import ManualTask, NotifyReceipt, Order
+from ..adapters.models import Order
 from ..config import settings
-from ..domain.enums import OrderStatus, TaskStatus, TaskType
+from ..domain.enums import OrderStatus, TaskType
+from ..domain.tasks import Task
 from ..domain.money import fen_to_yuan
-from ..domain.refunds import iso, now_utc
 from ..log import get_logger, log_context
+from ..domain import clock
 
 log = get_logger(__name__)
-PAY_CHECK = "pending"
 
 
 def pay_check_due(created_at: str, attempts: int = 0) -> str:
@@ -31,26 +31,26 @@ def pay_check_due(created_at: str, attempts: int = 0) -> str:
     after it was created, then backing off from now. The shop's order writer sets the first."""
     after = settings().payment_query_after_seconds
     if attempts == 0:
-        return iso(datetime.fromisoformat(created_at.replace("Z", "+00:00")) + timedelta(seconds=after))
-    return iso(now_utc() + timedelta(seconds=max(after, 30) * 2 ** min(attempts - 1, 8)))
+        return clock.iso(datetime.fromisoformat(created_at.replace("Z", "+00:00")) + timedelta(seconds=after))
+    return clock.iso(clock.now() + timedelta(seconds=max(after, 30) * 2 ** min(attempts - 1, 8)))
 
 
-def _task(order_no: str, task_type: TaskType, key: str, action: str, detail: dict, user_id: str | None) -> ManualTask:
-    return ManualTask(f"{order_no}.{task_type.value}.{key}", type=task_type.value, order_no=order_no,
-                      user_id=user_id, action=action, status=TaskStatus.OPEN.value, created_at=iso(now_utc()),
-                      detail=detail)
+def _task(order_no: str, task_type: TaskType, key: str | None, action: str, detail: dict,
+          user_id: str | None) -> Task:
+    """A payment's task: about the order, one per payment (``key``: WeChat's transaction id)."""
+    return Task(task_type, order_no, action, order_no=order_no, part=key, user_id=user_id, detail=detail)
 
 
 def _paid_at(text: str | None) -> str:
     if text:
         try:
-            return iso(datetime.fromisoformat(text).astimezone(timezone.utc))
+            return clock.iso(datetime.fromisoformat(text).astimezone(timezone.utc))
         except ValueError:
             pass
-    return iso(now_utc())
+    return clock.iso(clock.now())
 
 
-def apply_payment(payment, *, actor: str, receipt: NotifyReceipt | None = None,
+def apply_payment(payment, *, actor: str, receipt: repo.Receipt | None = None,
                   merchant_mismatches: tuple[str, ...] = ()) -> str:
     """Book what WeChat says was paid (``payment``: the gateway's PaymentResult, trade_state
     SUCCESS). Returns what happened: paid, paid_after_cancel, recorded (a task), noop."""
@@ -75,7 +75,7 @@ def apply_payment(payment, *, actor: str, receipt: NotifyReceipt | None = None,
         transaction = order.payment.transaction_id if order.payment else None
         if transaction and transaction == payment.transaction_id:
             return "noop"  # this payment is booked already
-        now = iso(now_utc())
+        now = clock.iso(clock.now())
         status = OrderStatus(order.status)
         if status == OrderStatus.PENDING:
             move = balances.mark_paid(order.order_no, total=total, transaction_id=payment.transaction_id,
@@ -84,18 +84,18 @@ def apply_payment(payment, *, actor: str, receipt: NotifyReceipt | None = None,
         if status == OrderStatus.CANCELLED and not order.paid_after_cancel:
             move = balances.mark_paid_after_cancel(order.order_no, total=total, transaction_id=payment.transaction_id,
                                                    paid_at=_paid_at(payment.success_time), now=now)
-            task = _task(order.order_no, TaskType.PAID_AFTER_CANCEL, key,
+            task = _task(order.order_no, TaskType.PAID_AFTER_CANCEL, None,
                          f"订单已取消后收到付款 {fen_to_yuan(total)} 元：请在订单详情中全额退款给用户", seen, order.user_id)
             metrics.count(metrics.PAYMENT_ANOMALIES)
             log.error("payment arrived for a cancelled order; recorded for a refund", extra={"amount": total})
-            return _commit([move, repo.new_task(task)], receipt, "paid_after_cancel",
+            return _commit([move, repo.open_task(task, now=now, by=actor)], receipt, "paid_after_cancel",
                            lambda: apply_payment(payment, actor=actor, receipt=receipt))
         return _record(order, out_trade_no, TaskType.PAYMENT_MISMATCH, key, seen, receipt,
                        f"订单状态为{status.label}，又收到一笔付款 {fen_to_yuan(total)} 元（微信支付单号 "
                        f"{payment.transaction_id}）：请核对是否重复支付并退款")
 
 
-def _commit(items: list, receipt: NotifyReceipt | None, result: str, again: Callable[[], str]) -> str:
+def _commit(items: list, receipt: repo.Receipt | None, result: str, again: Callable[[], str]) -> str:
     if receipt is not None:
         items.append(repo.notify_receipt(receipt))
     try:
@@ -114,15 +114,14 @@ def _record(order, order_no: str, task_type: TaskType, key: str, seen: dict, rec
     """A payment that cannot be applied: keep what WeChat said in a task (once per payment)."""
     metrics.count(metrics.PAYMENT_ANOMALIES)
     log.error("payment cannot be applied; recorded for a person", extra={"task_type": task_type.value})
-    items = [repo.TxItem(f"task:{key}", "put", _task(order_no, task_type, key, action, seen,
-                                                     order.user_id if order is not None else None),
-                         ManualTask.task_id.does_not_exist())]
+    task = _task(order_no, task_type, key, action, seen, order.user_id if order is not None else None)
+    items = [repo.open_task(task, now=clock.iso(clock.now()), by=seen["actor"])]
     if receipt is not None:
         items.append(repo.notify_receipt(receipt))
     try:
         repo.write(items)
     except repo.WriteConflict:
-        return "noop"  # this payment (or this delivery) is recorded already
+        return "noop"  # this delivery is recorded already
     return "recorded"
 
 
@@ -152,7 +151,7 @@ def poll_payments(limit: int | None = None, *, time_left: Callable[[], float] | 
     from ..adapters import wechat
 
     report = PaymentPollReport()
-    due = repo.due_payment_checks(PAY_CHECK, iso(now_utc()), limit or settings().poll_batch)
+    due = repo.due_payment_checks(clock.iso(clock.now()), limit or settings().poll_batch)
     report.due = len(due)
     for i, order_no in enumerate(due):
         if time_left is not None and time_left() < reserve_seconds:
@@ -191,7 +190,7 @@ def poll_payments(limit: int | None = None, *, time_left: Callable[[], float] | 
 
 def _ask_later(order: Order, report: PaymentPollReport) -> None:
     created = datetime.fromisoformat(order.created_at.replace("Z", "+00:00"))
-    if now_utc() - created > timedelta(hours=settings().payment_check_hours):
+    if clock.now() - created > timedelta(hours=settings().payment_check_hours):
         repo.end_pay_check(order.order_no)  # past WeChat's notification retries: stop asking
         report.expired += 1
         return

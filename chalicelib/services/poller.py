@@ -12,11 +12,12 @@ from typing import Callable
 from ..adapters import queue
 from ..adapters import repository as repo
 from ..config import settings
-from ..domain import refunds as rules
+from ..domain import refunds as refund_rules
+from ..domain import tasks as task_rules
 from ..domain.enums import RefundStatus, TaskType
-from ..domain.refunds import iso, now_utc
 from ..log import get_logger, log_context
 from . import submission, transitions
+from ..domain import clock
 
 S = RefundStatus
 log = get_logger(__name__)
@@ -48,7 +49,7 @@ def poll(limit: int | None = None, *, time_left: Callable[[], float] | None = No
     when it could not finish it in time; what is left stays due for the next run. One refund
     that fails (any error) is rescheduled with backoff and never delays the others."""
     report = PollReport()
-    now = iso(now_utc())
+    now = clock.iso(clock.now())
     due = repo.due_work("poll", now, limit or settings().poll_batch)
     report.due = len(due)
     reserve = reserve_seconds()
@@ -88,10 +89,13 @@ def _failed(refund, reason: str) -> None:
         try:
             failures = transitions.check_later(refund, failed=True)
             if failures >= settings().poll_failure_task_after:
-                opened = repo.add_task(transitions.manual_task(
-                    refund, TaskType.POLL_FAILING, "poll",
-                    f"退款状态查询连续失败 {failures} 次（{reason}），请核对微信商户平台中的退款结果"))
-                if opened:
+                task = task_rules.for_refund(refund, TaskType.POLL_FAILING,
+                                             f"退款状态查询连续失败 {failures} 次（{reason}），请核对微信商户平台中的退款结果")
+                if task.task_id not in (refund.open_tasks or ()):
+                    try:
+                        repo.write(repo.bind_task(refund, task, now=clock.iso(clock.now()), by="poller"))
+                    except repo.WriteConflict:
+                        return  # the refund moved on meanwhile: nothing is stuck
                     log.error("polling keeps failing for a refund; task opened", extra={"failures": failures})
         except Exception:  # noqa: BLE001 - the store itself is failing: the next run tries again
             log.exception("could not reschedule a failing refund")
@@ -103,7 +107,7 @@ def _poll_one(refund, report: PollReport) -> None:
     refund_no = refund.refund_no
     with log_context(refund_no=refund_no, order_no=refund.order_no):
         status = RefundStatus(refund.status)
-        if status not in rules.AWAITING_WECHAT:  # settled meanwhile: leave the index
+        if status not in refund_rules.AWAITING_WECHAT:  # settled meanwhile: leave the index
             repo.leave_work_queue(refund_no, status=refund.status, work="poll")
             return
         try:
@@ -139,7 +143,7 @@ def _poll_one(refund, report: PollReport) -> None:
 
 def sweep(limit: int | None = None) -> int:
     """Enqueue again the successful refunds whose restoration is overdue (lost enqueue)."""
-    now = iso(now_utc())
+    now = clock.iso(clock.now())
     due = repo.due_work("restore", now, limit or settings().poll_batch)
     for refund_no in due:
         refund = repo.get_refund(refund_no)
@@ -149,5 +153,5 @@ def sweep(limit: int | None = None) -> int:
             log.warning("restoration overdue; enqueueing again")
             queue.publish_restore(refund_no, refund.order_no)
             repo.schedule_work(refund_no, status=refund.status, work="restore",
-                               due_at=iso(now_utc() + timedelta(seconds=settings().restore_sweep_seconds)))
+                               due_at=clock.iso(clock.now() + timedelta(seconds=settings().restore_sweep_seconds)))
     return len(due)

@@ -8,8 +8,8 @@ from ..adapters import repository as repo
 from ..domain import refunds as rules
 from ..domain.errors import OrderNotFound
 from ..log import get_logger
-from ..domain.refunds import now_utc
 from . import views
+from ..domain import clock
 
 log = get_logger(__name__)
 
@@ -45,7 +45,7 @@ def order_detail(order_no: str) -> dict:
         time.sleep(0.01 * (attempt + 1))  # a refund was just created: list them again
     else:
         log.warning("order detail served while refunds were being created", extra={"order_no": order_no})
-    return views.order_detail(order, user, refunds, now_utc())
+    return views.order_detail(order, user, refunds, clock.now())
 
 
 def player_refunds(user_id: str, order_no: str) -> dict:

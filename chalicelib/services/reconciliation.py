@@ -36,17 +36,19 @@ from datetime import datetime, timedelta
 
 from ..adapters import reconciliations as store
 from ..adapters import repository as repo
-from ..adapters.models import ManualTask, ReconDiscrepancy, ReconRun, Refund
+from ..adapters.models import ReconDiscrepancy, ReconRun, Refund
 from ..domain import reconciliation as rules
-from ..domain.enums import ReconClass, ReconStatus, RefundStatus, TaskStatus, TaskType
+from ..domain.enums import ReconClass, ReconStatus, RefundStatus, TaskType
 from ..domain.errors import (BillRefused, ErrorCode, OutcomeMismatch, ReconciliationNotFound, UpstreamUnavailable,
                              conflict)
 from ..domain.reconciliation import Figures, Finding
-from ..domain.refunds import Outcome, iso, now_utc
+from ..domain.tasks import Task
+from ..domain.refunds import Outcome
 from ..domain.text import neutralise_csv_cell
 from ..domain.tradebill import BillFormatError, BillSummary
 from ..log import get_logger, log_context
 from .. import metrics
+from ..domain import clock
 
 log = get_logger(__name__)
 C = ReconClass
@@ -106,9 +108,9 @@ def start(bill_date: str, *, actor: str, deadline: Deadline, gateway=None) -> di
     with log_context(bill_date=bill_date):
         gateway = gateway or wechat.get_gateway()
         existing = store.get_run(bill_date)
-        now = now_utc()
+        now = clock.now()
         if existing is not None and existing.status == ReconStatus.RUNNING.value and existing.lease_until \
-                and existing.lease_until > iso(now):
+                and existing.lease_until > clock.iso(now):
             raise conflict(ErrorCode.RECONCILIATION_RUNNING, "该日期的对账正在进行中，请稍后查看结果",
                            bill_date=bill_date)
         bill = _download(gateway, bill_date)
@@ -142,9 +144,9 @@ def resume(bill_date: str, generation: int, *, deadline: Deadline, gateway=None)
         run = store.get_run(bill_date)
         if run is None or run.generation != generation or run.status != ReconStatus.RUNNING.value:
             return None
-        now = now_utc()
-        lease = iso(now + timedelta(seconds=lease_seconds()))
-        if not store.update_run(bill_date, generation, {"lease_until": lease}, lease_free_before=iso(now),
+        now = clock.now()
+        lease = clock.iso(now + timedelta(seconds=lease_seconds()))
+        if not store.update_run(bill_date, generation, {"lease_until": lease}, lease_free_before=clock.iso(now),
                                 status=ReconStatus.RUNNING.value):
             log.info("reconciliation: another worker holds the run")
             return None
@@ -171,14 +173,14 @@ def run_daily(context=None, now: datetime | None = None) -> list[dict]:
     """The scheduled run: the previous Beijing day; the day before again when it held back
     successes near midnight (its next day's bill is out now); and any run whose worker
     stopped (lease lapsed) is resumed."""
-    now = now or now_utc()
+    now = now or clock.now()
     deadline = Deadline(context=context)
     out = []
     yesterday = rules.previous_day(now)
     before = rules.adjacent(yesterday, -1)
     known = store.runs(rules.dates(now)[:14])
     for bill_date, run in sorted(known.items()):
-        if run.status == ReconStatus.RUNNING.value and (run.lease_until or "") <= iso(now) and not deadline.near():
+        if run.status == ReconStatus.RUNNING.value and (run.lease_until or "") <= clock.iso(now) and not deadline.near():
             resumed = resume(bill_date, run.generation, deadline=deadline)
             if resumed is not None:
                 out.append(resumed)
@@ -265,8 +267,8 @@ def _adjacent_lines(gateway, bill_date: str, wanted: set[tuple[str, str]]):
 
 def _new_run(bill_date: str, generation: int, actor: str, now: datetime, status: ReconStatus) -> ReconRun:
     return ReconRun(bill_date, "RUN", status=status.value, generation=generation, started_by=actor,
-                    started_at=iso(now), lease_until=iso(now + timedelta(seconds=lease_seconds())),
-                    figures=Figures().to_dict(), checkpoint={"offset": 0}, updated_at=iso(now))
+                    started_at=clock.iso(now), lease_until=clock.iso(now + timedelta(seconds=lease_seconds())),
+                    figures=Figures().to_dict(), checkpoint={"offset": 0}, updated_at=clock.iso(now))
 
 
 def _claim(run: ReconRun, existing: ReconRun | None) -> None:
@@ -371,11 +373,12 @@ class _Run:
         self.figures.add(finding)
         if finding.cls == C.MATCHED:
             return
-        now = iso(now_utc())
-        tid = rules.task_id(self.bill_date, finding.cls, finding.subject)
-        repo.add_task(ManualTask(tid, type=TaskType.RECON_DISCREPANCY.value, order_no=finding.order_no,
-                                 refund_no=finding.refund_no, action=f"对账 {self.bill_date}：{finding.cls.label}。"
-                                 f"{finding.note or ''}", status=TaskStatus.OPEN.value, created_at=now))
+        now = clock.iso(clock.now())
+        task = Task(TaskType.RECON_DISCREPANCY, f"{self.bill_date}.{finding.cls.value}", part=finding.subject,
+                    order_no=finding.order_no, refund_no=finding.refund_no,
+                    action=f"对账 {self.bill_date}：{finding.cls.label}。{finding.note or ''}")
+        repo.write([repo.open_task(task, now=now, by=rules.ACTOR)])
+        tid = task.task_id
         store.put_discrepancy(ReconDiscrepancy(
             self.bill_date, store.discrepancy_sk(self.generation, finding.cls.value, finding.subject),
             generation=self.generation, cls=finding.cls.value, kind=finding.kind, order_no=finding.order_no,
@@ -420,10 +423,10 @@ class _Run:
 
     # ---- the record
     def checkpoint(self, offset: int, active_ms: int) -> None:
-        now = now_utc()
+        now = clock.now()
         store.update_run(self.bill_date, self.generation, {
             "checkpoint": {"offset": offset, "figures": self.figures.to_dict(), "active_ms": active_ms},
-            "lease_until": iso(now + timedelta(seconds=lease_seconds())), "updated_at": iso(now)},
+            "lease_until": clock.iso(now + timedelta(seconds=lease_seconds())), "updated_at": clock.iso(now)},
             status=ReconStatus.RUNNING.value)
 
 
@@ -494,10 +497,10 @@ def _execute(run: ReconRun, bill, figures: Figures, offset: int, active_ms: int,
         for _lines, future in inflight:
             future.cancel()
         reading.shutdown(wait=True)
-    now = now_utc()
-    done = {"status": ReconStatus.DONE.value, "figures": figures.to_dict(), "finished_at": iso(now),
+    now = clock.now()
+    done = {"status": ReconStatus.DONE.value, "figures": figures.to_dict(), "finished_at": clock.iso(now),
             "duration_ms": elapsed_ms(), "checkpoint": None, "lease_until": None, "reason": None,
-            "updated_at": iso(now)}
+            "updated_at": clock.iso(now)}
     store.update_run(run.bill_date, run.generation, done)
     for k, v in done.items():
         setattr(run, k, v)
@@ -526,9 +529,9 @@ def _continue_later(run: ReconRun) -> dict:
 
 
 def _fail(run: ReconRun, reason: str, figures: Figures | None = None) -> dict:
-    now = now_utc()
-    fields = {"status": ReconStatus.FAILED.value, "reason": reason, "lease_until": None, "finished_at": iso(now),
-              "updated_at": iso(now)}
+    now = clock.now()
+    fields = {"status": ReconStatus.FAILED.value, "reason": reason, "lease_until": None, "finished_at": clock.iso(now),
+              "updated_at": clock.iso(now)}
     if figures is not None:
         fields["figures"] = figures.to_dict()
     store.update_run(run.bill_date, run.generation, fields)
@@ -564,7 +567,7 @@ def report(bill_date: str) -> dict:
 
 def list_runs(now: datetime | None = None) -> dict:
     """Every date that may be reconciled (newest first) with its run's status, if any."""
-    now = now or now_utc()
+    now = now or clock.now()
     days = rules.dates(now)
     known = store.runs(days)
     items = []

@@ -14,17 +14,17 @@ from .. import config
 from ..adapters import balances
 from ..adapters import repository as repo
 from ..adapters import staff as staff_store
-from ..adapters.models import Order, Refund, RefundEvent
+from ..adapters.models import Order, Refund
 from ..domain import refunds as rules
 from ..domain import staff as staff_rules
 from ..domain.enums import (AbnormalRefundType, OfflineReason, PayoutChannel, RefundOrigin, RefundStatus, StaffAction,
-                            StaffRole, TaskStatus, TaskType)
+                            StaffRole)
 from ..domain.errors import ErrorCode, OrderNotFound, RefundNotFound, ValidationError, conflict
 from ..domain.money import fen_to_yuan
-from ..domain.refunds import iso, now_utc
 from ..log import get_logger, log_context
 from . import submission
 from .transitions import StaleState, invalid_state, reservation_error, transition, work_for
+from ..domain import clock
 
 S = RefundStatus
 log = get_logger(__name__)
@@ -39,7 +39,7 @@ def make_refund_no(scope: str, idempotency_key: str | None) -> str:
     if idempotency_key:
         digest = hashlib.sha256(f"{scope}\x00{idempotency_key}".encode()).digest()
         return "RK" + base64.b32encode(digest).decode().rstrip("=")[:30]
-    stamp = now_utc().strftime("%Y%m%d%H%M%S")
+    stamp = clock.now().strftime("%Y%m%d%H%M%S")
     return "RF" + stamp + base64.b32encode(secrets.token_bytes(10)).decode()
 
 
@@ -73,28 +73,28 @@ def _existing_for_key(existing: Refund, fp: str) -> Created:
 
 def _new_refund(refund_no: str, order: Order, *, amount: int, reason: str, status: RefundStatus,
                 origin: RefundOrigin, actor: str, key: str | None, fp: str, review_reasons=(),
-                detail: str) -> Refund:
-    now = now_utc()
-    refund = Refund(
-        refund_no, order_no=order.order_no, user_id=order.user_id, channel="wechat", origin=origin.value,
+                detail: str) -> repo.TxItem:
+    """The put of a new refund (its ``model`` is the refund)."""
+    now = clock.now()
+    return repo.new_refund(refund_no, dict(
+        order_no=order.order_no, user_id=order.user_id, channel="wechat", origin=origin.value,
         amount=amount, requested_amount=amount, reason=reason or None, status=status.value,
         created_by=actor, requires_manual_review=bool(review_reasons),
         review_reasons=list(review_reasons) or None, out_trade_no=order.payment.out_trade_no,
         transaction_id=order.payment.transaction_id, order_total=order.actual_amount,
         idempotency_key=key, fingerprint=fp, poll_attempts=0,
-        restoration_status=None, created_at=iso(now), updated_at=iso(now),
-        events=[RefundEvent(at=iso(now), actor=actor, from_status=None, to_status=status.value, detail=detail)],
-    )
-    for k, v in work_for(status, now).items():
-        setattr(refund, k, v)
-    return refund
+        restoration_status=None, created_at=clock.iso(now), updated_at=clock.iso(now),
+        events=[repo.refund_event(at=clock.iso(now), actor=actor, from_status=None, to_status=status.value,
+                                  detail=detail)],
+        **work_for(status, now)))
 
 
-def _create(refund: Refund, balance_move: repo.TxItem, *, fp: str, against: str, also: tuple = ()) -> Created:
+def _create(put: repo.TxItem, balance_move: repo.TxItem, *, fp: str, against: str, also: tuple = ()) -> Created:
     """Put the refund and move the order's balance in one transaction (with ``also``: the
     operator's allowance and activity record)."""
+    refund = put.model
     try:
-        repo.write([repo.new_refund(refund), balance_move, *also])
+        repo.write([put, balance_move, *also])
     except repo.WriteConflict as c:
         if c.failed("refund"):
             existing = repo.get_refund(refund.refund_no)
@@ -121,7 +121,7 @@ def _daily_limit_error(actor: str, amount: int, used: int | None = None):
     role = _role_of(actor)
     subject = staff_rules.subject_of(actor)
     limit = config.staff_limits().daily[role.value]
-    day = staff_rules.beijing_day(now_utc())
+    day = clock.beijing_day(clock.now())
     used = staff_store.used_on(subject, day) if used is None else used
     remaining = max(0, limit - used)
     return conflict(ErrorCode.DAILY_LIMIT_EXCEEDED,
@@ -184,30 +184,32 @@ def create_admin_refund(*, actor: str, order_no: str, amount: int, reason: str, 
             return replay
         if order is None:
             raise OrderNotFound("订单不存在")
-        now = now_utc()
+        now = clock.now()
         rules.check_refundable(order, amount, now)
         role = _role_of(actor)
         reasons, _ = approval_plan(order, amount, role)
         if reasons:
             texts = [r.message for r in reasons]
-            refund = _new_refund(refund_no, order, amount=amount, reason=reason, status=S.PENDING_REVIEW,
+            put = _new_refund(refund_no, order, amount=amount, reason=reason, status=S.PENDING_REVIEW,
                                  origin=RefundOrigin.ADMIN, actor=actor, key=idempotency_key, fp=fp,
                                  review_reasons=texts, detail="需人工审批：" + "；".join(texts))
+            refund = put.model
             activity = _activity(refund, actor=actor, action=StaffAction.CREATED, at=refund.created_at,
                                  status=S.PENDING_REVIEW.value, detail="；".join(texts))
-            return _create(refund, balances.request(order_no, amount), fp=fp, against="refundable", also=(activity,))
+            return _create(put, balances.request(order_no, amount), fp=fp, against="refundable", also=(activity,))
         daily_limit = config.staff_limits().daily[role.value]
         room = staff_rules.daily_room(daily_limit, amount)
         if room < 0:
             raise _daily_limit_error(actor, amount)
-        refund = _new_refund(refund_no, order, amount=amount, reason=reason, status=S.SUBMITTED,
+        put = _new_refund(refund_no, order, amount=amount, reason=reason, status=S.SUBMITTED,
                              origin=RefundOrigin.ADMIN, actor=actor, key=idempotency_key, fp=fp,
                              detail="后台发起退款，已预留余额")
-        also = (staff_store.charge(staff_rules.subject_of(actor), staff_rules.beijing_day(now), amount, room=room,
+        refund = put.model
+        also = (staff_store.charge(staff_rules.subject_of(actor), clock.beijing_day(now), amount, room=room,
                                    now=refund.created_at),
                 _activity(refund, actor=actor, action=StaffAction.CREATED, at=refund.created_at,
                           status=S.SUBMITTED.value))
-        created = _create(refund, balances.reserve(order_no, amount), fp=fp, against="refundable", also=also)
+        created = _create(put, balances.reserve(order_no, amount), fp=fp, against="refundable", also=also)
         if created.created:
             log.info("refund created", extra={"refund_no": refund_no, "amount": amount})
             submission.submit(created.refund, actor=actor, order=order)
@@ -227,11 +229,12 @@ def apply_for_refund(*, user_id: str, order_no: str, amount: int, reason: str, i
             raise OrderNotFound("订单不存在")  # never reveal another player's order
         if order.open_application:
             raise conflict(ErrorCode.REFUND_APPLICATION_PENDING, "该订单已有待审核的退款申请")
-        rules.check_refundable(order, amount, now_utc(), against="applicable")
-        refund = _new_refund(refund_no, order, amount=amount, reason=reason, status=S.PENDING_REVIEW,
+        rules.check_refundable(order, amount, clock.now(), against="applicable")
+        put = _new_refund(refund_no, order, amount=amount, reason=reason, status=S.PENDING_REVIEW,
                              origin=RefundOrigin.USER, actor=actor, key=idempotency_key, fp=fp,
                              review_reasons=rules.approval_reasons(order), detail="用户申请退款")
-        return _create(refund, balances.request(order_no, amount, application_of=refund_no), fp=fp,
+        refund = put.model
+        return _create(put, balances.request(order_no, amount, application_of=refund_no), fp=fp,
                        against="applicable")
 
 
@@ -253,7 +256,7 @@ def approve(*, actor: str, refund_no: str, amount: int | None) -> Refund:
                                    finance_threshold=config.staff_limits().finance_approval)
         detail = "审批通过" + (f"，批准金额 {fen_to_yuan(approved)} 元（申请 {fen_to_yuan(refund.requested_amount)} 元）"
                             if approved != refund.requested_amount else "")
-        at = iso(now_utc())
+        at = clock.iso(clock.now())
         try:
             transition(refund, S.SUBMITTED, actor=actor, detail=detail, approved_amount=approved,
                        changes={"reviewer": actor},
@@ -273,7 +276,7 @@ def reject(*, actor: str, refund_no: str, reason: str) -> Refund:
         try:
             return transition(refund, S.REJECTED, actor=actor, detail=f"审批拒绝：{reason}",
                               changes={"reviewer": actor, "reject_reason": reason},
-                              also=(_activity(refund, actor=actor, action=StaffAction.REJECTED, at=iso(now_utc()),
+                              also=(_activity(refund, actor=actor, action=StaffAction.REJECTED, at=clock.iso(clock.now()),
                                               status=S.REJECTED.value, amount=refund.requested_amount,
                                               detail=reason),))
         except StaleState:
@@ -290,7 +293,7 @@ def preview(*, order_no: str, amount: int, actor: str) -> dict:
     order = repo.get_order(order_no)
     if order is None:
         raise OrderNotFound("订单不存在")
-    now = now_utc()
+    now = clock.now()
     rules.check_refundable(order, amount, now)
     role = _role_of(actor)
     reasons, approval = approval_plan(order, amount, role)
@@ -342,7 +345,7 @@ def record_offline_payout(*, actor: str, refund_no: str, channel: PayoutChannel,
     with log_context(refund_no=refund_no, order_no=refund.order_no):
         if refund.status != S.OFFLINE_PENDING.value:
             raise invalid_state(refund, "登记线下退款")
-        now = iso(now_utc())
+        now = clock.iso(clock.now())
         payout = {"channel": channel.value, "channel_label": channel.label, "reference": reference,
                   "paid_at": paid_at or now, "recorded_by": actor, "recorded_at": now, "note": note or None}
         order = repo.get_order(refund.order_no)
@@ -355,7 +358,6 @@ def record_offline_payout(*, actor: str, refund_no: str, channel: PayoutChannel,
                                        status=S.SUCCESS.value, detail=detail),))
         except StaleState:
             raise invalid_state(repo.get_refund(refund_no), "登记线下退款") from None
-        _close_offline_task(refund, actor, f"已登记线下退款（{channel.label}，凭证 {reference}）")
         log.info("offline payout recorded", extra={"channel": channel.value})
         return refund
 
@@ -375,19 +377,8 @@ def cancel_offline(*, actor: str, refund_no: str, reason: str) -> Refund:
             transition(refund, S.CLOSED, actor=actor, detail=f"取消线下退款：{reason}",
                        changes={"reviewer": actor, "reject_reason": reason},
                        also=(_activity(refund, actor=actor, action=StaffAction.OFFLINE_CANCELLED,
-                                       at=iso(now_utc()), status=S.CLOSED.value, detail=reason),))
+                                       at=clock.iso(clock.now()), status=S.CLOSED.value, detail=reason),))
         except StaleState:
             raise invalid_state(repo.get_refund(refund_no), "取消线下退款") from None
-        _close_offline_task(refund, actor, f"已取消：{reason}")
         return refund
 
-
-def _close_offline_task(refund: Refund, actor: str, note: str) -> None:
-    """Mark the refund's offline task done (best effort: a person can close it by hand)."""
-    for task_type in (TaskType.ACCOUNT_ABNORMAL, TaskType.OFFLINE_PAYOUT):
-        try:
-            repo.finish_task(rules.task_id(refund.refund_no, task_type, "refund"),
-                             {"status": TaskStatus.DONE.value, "done_by": actor, "done_at": iso(now_utc()),
-                              "note": note})
-        except Exception:  # noqa: BLE001 - the refund is booked; the task stays open for a person
-            log.exception("could not close the offline refund's task")

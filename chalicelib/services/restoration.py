@@ -9,11 +9,11 @@ second transaction whole."""
 from __future__ import annotations
 
 from ..adapters import repository as repo
-from ..adapters.models import ManualTask, PointsEntry
-from ..domain import refunds as rules
-from ..domain.enums import CouponStatus, RefundStatus, RestorationStatus, TaskStatus
-from ..domain.refunds import iso, now_utc
+from ..domain import refunds as refund_rules
+from ..domain import tasks as task_rules
+from ..domain.enums import CouponStatus, RefundStatus, RestorationStatus
 from ..log import get_logger, log_context
+from ..domain import clock
 
 log = get_logger(__name__)
 MAX_RACE_RETRIES = 5
@@ -60,18 +60,14 @@ def _apply(refund, order) -> dict | None:
     draws = [d.inventory_id for d in (order.lottery or []) if d.inventory_id]
     cumulative_before = (refund.cumulative_refunded or refund.amount) - refund.amount
     full = cumulative_before + refund.amount >= order.actual_amount
-    coupon_id = order.coupon_id if rules.coupon_restores(order, full) else None
+    coupon_id = order.coupon_id if refund_rules.coupon_restores(order, full) else None
     wanted = draws if full else []
     coupon, inventory = repo.restoration_targets(order.user_id, coupon_id, wanted) if (coupon_id or wanted) \
         else (None, [])
-    plan = rules.restoration_plan(order, refund.amount, cumulative_before, inventory)
-    now = iso(now_utc())
+    plan = refund_rules.restoration_plan(order, refund.amount, cumulative_before, inventory)
+    now = clock.iso(clock.now())
     applied: list[str] = []
-    entry = None
     if plan.points:
-        entry = PointsEntry(refund.user_id, f"refund_restore#{refund.refund_no}", action="refund_restore",
-                            points=plan.points, order_no=refund.order_no, refund_no=refund.refund_no,
-                            created_at=now)
         applied.append(f"退还积分 {plan.points}")
     restore_coupon = None
     if plan.restore_coupon:
@@ -87,15 +83,13 @@ def _apply(refund, order) -> dict | None:
         applied.append("发货已取消")
     if plan.mark_shipping_exception:
         applied.append("发货状态标记为异常")
-    tasks = [ManualTask(spec.task_id(refund.refund_no), type=spec.type.value, order_no=order.order_no,
-                        refund_no=refund.refund_no, user_id=order.user_id, action=spec.action,
-                        status=TaskStatus.OPEN.value, created_at=now) for spec in plan.manual_tasks]
+    tasks = [task_rules.for_refund(refund, spec.type, spec.action, part=spec.subject) for spec in plan.manual_tasks]
     outcome = plan.to_dict()
     outcome["applied"] = applied
     outcome["restored_at"] = now
     try:
         repo.write(repo.restoration_items(
-            refund_no=refund.refund_no, user_id=order.user_id, order_no=order.order_no, points_entry=entry,
+            refund_no=refund.refund_no, user_id=order.user_id, order_no=order.order_no, points=plan.points,
             coupon_id=restore_coupon, revoke_inventory=plan.revoke_inventory,
             revoke_virtual=plan.revoke_virtual, cancel_shipment=plan.cancel_shipment,
             shipping_exception=f"退款 {refund.refund_no}：待退货入库" if plan.mark_shipping_exception else None,

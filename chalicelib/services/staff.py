@@ -12,9 +12,9 @@ from ..domain import staff as rules
 from ..domain.enums import RefundOrigin, RefundStatus, StaffAction, StaffRole
 from ..domain.errors import ValidationError
 from ..domain.money import fen_to_yuan
-from ..domain.refunds import iso, now_utc
 from ..domain.text import neutralise_csv_cell
 from .tasks import CsvFile
+from ..domain import clock
 
 CSV_PAGE_ROWS = 5000
 MAX_OPERATOR_CHARS = 128
@@ -24,7 +24,7 @@ def allowance(subject: str, role: StaffRole, now=None) -> dict:
     """The operator's limits and what is left of today's (Beijing) allowance."""
     limits = config.staff_limits()
     role = StaffRole(role)
-    day = rules.beijing_day(now or now_utc())
+    day = clock.beijing_day(now or clock.now())
     used = store.used_on(subject, day)
     daily = limits.daily[role.value]
     remaining = max(0, daily - used)
@@ -66,11 +66,11 @@ def parse_operator(raw) -> str:
 
 
 def _range(start_day: str | None, end_day: str | None) -> tuple[str, str, str, str]:
-    today = rules.beijing_day(now_utc())
+    today = clock.beijing_day(clock.now())
     start = rules.parse_day(start_day or today, "from")
     end = rules.parse_day(end_day or start_day or today, "to")
     first, last = rules.day_range(start, end)
-    return iso(first), iso(last), start.isoformat(), end.isoformat()
+    return clock.iso(first), clock.iso(last), start.isoformat(), end.isoformat()
 
 
 def activity_view(item) -> dict:

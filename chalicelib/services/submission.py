@@ -8,10 +8,11 @@ from ..adapters.models import Order, Refund
 from ..domain import refunds as rules
 from ..domain.enums import AbnormalRefundType, OfflineReason, RefundStatus
 from ..domain.errors import ErrorCode, UpstreamUnavailable, conflict
-from ..domain.refunds import Outcome, now_utc
+from ..domain.refunds import Outcome
 from ..log import get_logger, log_context
 from . import transitions
 from .transitions import StaleState, apply_outcome, invalid_state
+from ..domain import clock
 
 S = RefundStatus
 log = get_logger(__name__)
@@ -84,7 +85,7 @@ def submit(refund: Refund, *, actor: str, order: Order | None = None) -> Refund:
 
 def _hold(refund: Refund, actor: str, detail: str, changes: dict | None = None) -> Refund:
     """Keep a refund submitted (its amount reserved) and record why; the poller comes back to it."""
-    fields = transitions.work_for(S.SUBMITTED, now_utc())
+    fields = transitions.work_for(S.SUBMITTED, clock.now())
     fields.update(changes or {})
     try:
         return transitions.transition(refund, S.SUBMITTED, actor=actor, detail=detail, changes=fields)

@@ -6,11 +6,14 @@ import io
 from dataclasses import dataclass
 
 from ..adapters import repository as repo
-from ..domain.enums import TaskStatus
+from ..domain import refunds as refund_rules
+from ..domain import staff as staff_rules
+from ..domain import tasks as task_rules
+from ..domain.enums import RefundStatus, StaffRole, TaskStatus, TaskType
 from ..domain.errors import ErrorCode, TaskNotFound, conflict
-from ..domain.refunds import iso, now_utc
 from ..domain.text import neutralise_csv_cell
 from . import views
+from ..domain import clock
 
 CSV_COLUMNS = [
     ("task_id", "任务编号"), ("type_label", "类型"), ("status_label", "状态"), ("order_no", "订单号"),
@@ -50,17 +53,25 @@ def export_csv(*, status: str, task_type: str | None, limit: int, cursor: str | 
     return CsvFile("\ufeff" + out.getvalue(), f"manual-tasks-{status}.csv", page.next_cursor)
 
 
-def mark_done(*, task_id: str, actor: str, note: str) -> dict:
+def mark_done(*, task_id: str, actor: str, role: StaffRole, note: str) -> dict:
+    """A person marks a task done: with the permission its kind names, and, for a task bound to
+    a refund's money, only once that money is settled (until then it closes itself)."""
     task = repo.get_task(task_id)
     if task is None:
         raise TaskNotFound("任务不存在")
+    kind = task_rules.kind_of(task.type)
+    staff_rules.require(role, kind.close_permission,
+                        f"{role.label}不能处理“{TaskType(task.type).label}”任务（需要“{kind.close_permission.label}”权限）")
     if task.status == TaskStatus.DONE.value:
         raise conflict(ErrorCode.TASK_ALREADY_DONE, "任务已处理")
-    done = {"status": TaskStatus.DONE.value, "done_by": actor, "done_at": iso(now_utc())}
-    if note:
-        done["note"] = note
-    if not repo.finish_task(task_id, done):
+    if kind.bound_to_money and task.refund_no:
+        refund = repo.get_refund(task.refund_no)
+        if refund is not None and RefundStatus(refund.status) not in refund_rules.FINAL:
+            raise conflict(ErrorCode.TASK_MONEY_UNSETTLED,
+                           f"退款 {refund.refund_no} 仍为{RefundStatus(refund.status).label}，资金尚未结清："
+                           "该任务会在退款结束时自动关闭，不能手动标记为已处理",
+                           refund_no=refund.refund_no, status=refund.status)
+    now = clock.iso(clock.now())
+    if not repo.finish_task(task_id, by=actor, note=note or None, now=now):
         raise conflict(ErrorCode.TASK_ALREADY_DONE, "任务已处理")
-    for k, v in done.items():
-        setattr(task, k, v)
-    return views.task_view(task)
+    return views.task_view(repo.get_task(task_id))

@@ -14,14 +14,15 @@ from datetime import datetime, timedelta
 
 from ..adapters import balances, queue
 from ..adapters import repository as repo
-from ..adapters.models import ManualTask, NotifyReceipt, Order, Refund, RefundEvent, shard_key
+from ..adapters.models import Order, Refund
 from ..config import settings
-from ..domain import refunds as rules
-from ..domain.enums import OfflineReason, RefundOrigin, RefundStatus, RestorationStatus, TaskStatus, TaskType
+from ..domain import refunds as refund_rules
+from ..domain import tasks as task_rules
+from ..domain.enums import OfflineReason, RefundOrigin, RefundStatus, RestorationStatus, TaskType
 from ..domain.errors import Conflict, DomainError, ErrorCode, OrderNotFound, OutcomeMismatch, conflict
-from ..domain.reconciliation import beijing_day
-from ..domain.refunds import Balance, Outcome, iso, now_utc
+from ..domain.refunds import Balance, Outcome
 from ..log import get_logger, log_context
+from ..domain import clock
 
 S = RefundStatus
 log = get_logger(__name__)
@@ -48,12 +49,12 @@ def invalid_state(refund: Refund, action: str) -> Conflict:
 def work_for(status: RefundStatus, now: datetime, attempts: int = 0) -> dict:
     """Which sparse-index queue a refund in ``status`` sits in, and when it is next due."""
     s = settings()
-    if status in rules.AWAITING_WECHAT:
-        delay = rules.poll_delay(status, attempts, poll_after=s.poll_after_seconds,
+    if status in refund_rules.AWAITING_WECHAT:
+        delay = refund_rules.poll_delay(status, attempts, poll_after=s.poll_after_seconds,
                                  abnormal_every=s.abnormal_poll_seconds)
-        return {"work": "poll", "work_due_at": iso(now + timedelta(seconds=delay))}
+        return {"work": "poll", "work_due_at": clock.iso(now + timedelta(seconds=delay))}
     if status == S.SUCCESS:
-        return {"work": "restore", "work_due_at": iso(now + timedelta(seconds=s.restore_sweep_seconds))}
+        return {"work": "restore", "work_due_at": clock.iso(now + timedelta(seconds=s.restore_sweep_seconds))}
     return {"work": None, "work_due_at": None}
 
 
@@ -63,8 +64,8 @@ def check_later(refund: Refund, *, seconds: int | None = None, failed: bool = Fa
     moved on. Returns the failures in a row (0 after a check that worked)."""
     attempts = (refund.poll_attempts or 0) + 1
     failures = (refund.poll_failures or 0) + 1 if failed else 0
-    now = now_utc()
-    due = (iso(now + timedelta(seconds=seconds)) if seconds is not None
+    now = clock.now()
+    due = (clock.iso(now + timedelta(seconds=seconds)) if seconds is not None
            else work_for(RefundStatus(refund.status), now, attempts)["work_due_at"])
     repo.schedule_work(refund.refund_no, due_at=due, status=refund.status, attempts=attempts, failures=failures)
     return failures
@@ -72,7 +73,7 @@ def check_later(refund: Refund, *, seconds: int | None = None, failed: bool = Fa
 
 def check_soon(refund: Refund) -> None:
     """Query this refund at the first check's delay, whatever its backoff says."""
-    repo.schedule_work(refund.refund_no, due_at=work_for(S.PROCESSING, now_utc())["work_due_at"],
+    repo.schedule_work(refund.refund_no, due_at=work_for(S.PROCESSING, clock.now())["work_due_at"],
                        status=refund.status)
 
 
@@ -90,7 +91,7 @@ def _balance_move(effect: Balance, src: RefundStatus, dst: RefundStatus, refund:
     if effect == Balance.WITHDRAW:
         return balances.withdraw(refund.order_no, refund.requested_amount, application=application), {}
     if effect == Balance.RELEASE:
-        return balances.release(refund.order_no, refund.amount, uncount=rules.release_uncounts(src, dst)), {}
+        return balances.release(refund.order_no, refund.amount, uncount=refund_rules.release_uncounts(src, dst)), {}
     if effect == Balance.SETTLE:
         assert order is not None, "settling needs the order's current refunded amount"
         item = balances.settle(refund.order_no, refund.amount, refunded_before=order.refunded_amount,
@@ -102,7 +103,7 @@ def _balance_move(effect: Balance, src: RefundStatus, dst: RefundStatus, refund:
 
 def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | None = None,
                outcome: Outcome | None = None, changes: dict | None = None,
-               receipt: NotifyReceipt | None = None, order: Order | None = None,
+               receipt: repo.Receipt | None = None, order: Order | None = None,
                approved_amount: int | None = None, tasks: tuple = (), also: tuple = ()) -> Refund:
     """Move ``refund`` to ``dst`` (or, when ``dst`` is its status, record an event and
     field changes) as one conditional write. Updates ``refund`` in place.
@@ -113,36 +114,39 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
     with the change (e.g. the operator's activity record).
     """
     src = RefundStatus(refund.status)
-    if dst != src and not rules.can_transition(src, dst):
+    if dst != src and not refund_rules.can_transition(src, dst):
         raise invalid_state(refund, f"变为{dst.label}")
-    now = now_utc()
-    fields: dict = {"status": dst.value, "updated_at": iso(now)}
+    now = clock.now()
+    fields: dict = {"status": dst.value, "updated_at": clock.iso(now)}
     if dst != src:
         fields.update(work_for(dst, now))
         fields["poll_attempts"] = 0
         fields["poll_failures"] = 0
     if outcome is not None:
         fields.update(outcome.fields())
-    if dst == S.SUCCESS and dst != src:  # the by_success_day index that reconciliation reads
-        fields["success_day_key"] = shard_key(beijing_day(fields.get("success_time"), default=now),
-                                              refund.refund_no, "day")
+    if dst == S.SUCCESS and dst != src:
         fields["success_actor"] = actor
     fields.update(changes or {})
-    event = RefundEvent(at=iso(now), actor=actor, from_status=src.value, to_status=dst.value,
-                        detail=(detail or (outcome.detail if outcome else None)))
-    effect = rules.balance_effect(src, dst) if dst != src else Balance.NONE
+    event = repo.refund_event(at=clock.iso(now), actor=actor, from_status=src.value, to_status=dst.value,
+                              detail=(detail or (outcome.detail if outcome else None)))
+    effect = refund_rules.balance_effect(src, dst) if dst != src else Balance.NONE
 
     for _attempt in range(MAX_RACE_RETRIES):
         written = dict(fields)
         items = []
         if effect != Balance.NONE:
-            move, refund_changes = _balance_move(effect, src, dst, refund, order, approved_amount, iso(now))
+            move, refund_changes = _balance_move(effect, src, dst, refund, order, approved_amount, clock.iso(now))
             written.update(refund_changes)
             items.append(move)
-        items.insert(0, repo.refund_change(refund, expected_status=src.value, fields=written, event=event))
+        bound = [t.task_id for t in tasks if t.bound_to_money]
+        settled = sorted(refund.open_tasks or ()) if dst != src and dst in refund_rules.FINAL else []
+        items.insert(0, repo.refund_change(refund, expected_status=src.value, fields=written, event=event,
+                                           bind_tasks=bound, settle_tasks=bool(settled)))
         if receipt is not None:
             items.append(repo.notify_receipt(receipt))
-        items.extend(repo.new_task(t) for t in tasks)
+        items.extend(repo.open_task(t, now=clock.iso(now), by=actor) for t in tasks)
+        items.extend(repo.settle_task(task_id, by=actor, note=event.detail or f"退款{dst.label}", now=clock.iso(now))
+                     for task_id in settled)
         items.extend(also)
         try:
             repo.write(items)
@@ -160,12 +164,9 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
             raise
         for k, v in written.items():
             setattr(refund, k, v)
-        known = list(refund.events or [])
-        if len(known) + 1 > repo.MAX_EVENTS_ON_REFUND:
-            kept = [known[0]] + known[len(known) - (repo.MAX_EVENTS_ON_REFUND - 2):]
-            refund.events_dropped = (refund.events_dropped or 0) + len(known) - len(kept)
-            known = kept
-        refund.events = known + [event]
+        refund.open_tasks = None if settled else ((set(refund.open_tasks or ()) | set(bound)) or None)
+        refund.events, dropped = refund_rules.capped_events(refund.events or [], event)
+        refund.events_dropped = (refund.events_dropped or 0) + dropped if dropped else refund.events_dropped
         log.info("refund event", extra={"from": event.from_status, "to": event.to_status, "actor": actor,
                                         "detail": event.detail})
         if dst == S.SUCCESS and src != S.SUCCESS:
@@ -181,7 +182,7 @@ def reservation_error(order_no: str, amount: int, *, against: str) -> DomainErro
     if order is None:
         return OrderNotFound("订单不存在")
     try:
-        rules.check_refundable(order, amount, now_utc(), against=against)
+        refund_rules.check_refundable(order, amount, clock.now(), against=against)
     except DomainError as err:
         return err
     if against == "applicable" and order.open_application:
@@ -192,7 +193,7 @@ def reservation_error(order_no: str, amount: int, *, against: str) -> DomainErro
 # ---------------------------------------------------------------- what WeChat says
 
 
-def apply_outcome(refund: Refund, outcome: Outcome, *, actor: str, receipt: NotifyReceipt | None = None,
+def apply_outcome(refund: Refund, outcome: Outcome, *, actor: str, receipt: repo.Receipt | None = None,
                   order: Order | None = None) -> Refund:
     """Apply what WeChat said about ``refund``, whoever heard it (create/approve answer,
     notification, poll). Idempotent: repeating it, or losing a race, changes nothing twice.
@@ -205,12 +206,12 @@ def apply_outcome(refund: Refund, outcome: Outcome, *, actor: str, receipt: Noti
         for _attempt in range(MAX_RACE_RETRIES):
             src = RefundStatus(refund.status)
             dst = outcome.status
-            if dst == src or not rules.can_transition(src, dst):
+            if dst == src or not refund_rules.can_transition(src, dst):
                 if dst != src:
                     _outcome_not_applied(refund, src, dst, actor)
                 return refund
             tasks = _tasks_for(refund, dst, outcome)
-            if rules.balance_effect(src, dst) == Balance.SETTLE and order is None:
+            if refund_rules.balance_effect(src, dst) == Balance.SETTLE and order is None:
                 order = repo.get_order(refund.order_no)
             try:
                 transition(refund, dst, actor=actor, outcome=outcome, receipt=receipt, order=order, tasks=tasks)
@@ -231,8 +232,9 @@ def _outcome_not_applied(refund: Refund, src: RefundStatus, dst: RefundStatus, a
     if dst == S.SUCCESS and src in (S.CLOSED, S.FAILED):
         log.error("wechat reports success for a refund recorded as " + src.value,
                   extra={"from": src.value, "actor": actor})
-        repo.add_task(manual_task(refund, TaskType.OUTCOME_CONFLICT, "refund",
-                                  f"微信报告退款成功，但本地记录为{src.label}：请核对资金，勿重复退款"))
+        repo.write([repo.open_task(task_rules.for_refund(
+            refund, TaskType.OUTCOME_CONFLICT, f"微信报告退款成功，但本地记录为{src.label}：请核对资金，勿重复退款"),
+            now=clock.iso(clock.now()), by=actor)])
         return
     log.info("outcome no longer applies", extra={"from": src.value, "to": dst.value, "actor": actor})
 
@@ -240,19 +242,14 @@ def _outcome_not_applied(refund: Refund, src: RefundStatus, dst: RefundStatus, a
 def _tasks_for(refund: Refund, dst: RefundStatus, outcome: Outcome) -> tuple:
     """Manual tasks born with a transition (in its transaction, so never lost)."""
     if dst == S.ABNORMAL:
-        return (manual_task(refund, TaskType.REFUND_ABNORMAL, "refund",
-                            "退款异常（用户银行卡注销或冻结），请联系用户并发起异常退款"),)
+        return (task_rules.for_refund(refund, TaskType.REFUND_ABNORMAL,
+                                      "退款异常（用户银行卡注销或冻结），请联系用户并发起异常退款"),)
     if dst == S.OFFLINE_PENDING and outcome.offline_reason == OfflineReason.USER_ACCOUNT_ABNORMAL:
-        return (manual_task(refund, TaskType.ACCOUNT_ABNORMAL, "refund",
-                            "用户微信账户异常，微信无法退款：请通过其他方式退款给用户，并在后台登记线下退款"
-                            "（或取消该退款）"),)
+        return (task_rules.for_refund(refund, TaskType.ACCOUNT_ABNORMAL,
+                                      "用户微信账户异常，微信无法退款：请通过其他方式退款给用户，并在后台登记线下退款"
+                                      "（或取消该退款）"),)
     if dst == S.OFFLINE_PENDING:
-        return (manual_task(refund, TaskType.OFFLINE_PAYOUT, "refund",
-                            "异常退款已退至商户银行卡，用户尚未收到：请将款项转给用户，并在后台登记线下退款"),)
+        return (task_rules.for_refund(refund, TaskType.OFFLINE_PAYOUT,
+                                      "异常退款已退至商户银行卡，用户尚未收到：请将款项转给用户，并在后台登记线下退款"),)
     return ()
 
-
-def manual_task(refund: Refund, task_type: TaskType, subject: str, action: str) -> ManualTask:
-    return ManualTask(rules.task_id(refund.refund_no, task_type, subject), type=task_type.value,
-                      order_no=refund.order_no, refund_no=refund.refund_no, user_id=refund.user_id,
-                      action=action, status=TaskStatus.OPEN.value, created_at=iso(now_utc()))

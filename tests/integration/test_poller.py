@@ -1,9 +1,10 @@
 """The poller and the sweeper: refunds never stay stuck, and polling costs what is pending."""
 from chalicelib.adapters import queue
 from chalicelib.adapters.models import Refund
-from chalicelib.domain.refunds import iso, now_utc
 from chalicelib.services import poller
 from tests.support import DynamoMeter
+from chalicelib.domain import clock
+from chalicelib.domain import refunds as refund_rules
 
 
 def _create(env, n=14, amount=300):
@@ -57,13 +58,13 @@ def test_frequency_limited_and_system_error_back_off(env):
     no = body["refund_no"]
     assert body["status"] == "submitted"
     env.sim.push_scenario("FREQUENCY_LIMITED", op="query")
-    before = now_utc()
+    before = clock.now()
     report = env.poll()
     assert report.errors == 1
     r = env.refund(no)
-    assert r.status == "submitted" and r.work_due_at > iso(before) and r.poll_attempts == 1
+    assert r.status == "submitted" and r.work_due_at > clock.iso(before) and r.poll_attempts == 1
     # once due again, WeChat has no record (SYSTEM_ERROR did not create it): resubmitted
-    Refund(no).update(actions=[Refund.work_due_at.set(iso(now_utc()))])
+    Refund(no).update(actions=[Refund.work_due_at.set(clock.iso(clock.now()))])
     assert env.poll().resubmitted == 1
     env.wait_status(no, "success")
 
@@ -82,7 +83,7 @@ def test_closed_releases_and_abnormal_keeps_reserved(env):
     tasks = env.api.get("/api/admin/manual-tasks?type=refund_abnormal", env.admin).json()["items"]
     assert [t["refund_no"] for t in tasks] == [ab["refund_no"]]
     r = env.refund(ab["refund_no"])
-    assert r.work.startswith("poll#") and r.work_due_at > iso(now_utc())  # slower cadence for abnormal
+    assert r.work.startswith("poll#") and r.work_due_at > clock.iso(clock.now())  # slower cadence for abnormal
     env.check_invariants(closed["order_no"])
     env.check_invariants(ab["order_no"])
 
@@ -124,7 +125,7 @@ def test_poll_reads_only_pending_refunds(env):
     env.sim.configure(drop_notifications=True)
     pending = [_create(env, n, 100)["refund_no"] for n in range(13, 23)]
     env.wait_for(lambda: all(env.sim.refund(no)["status"] == "SUCCESS" for no in pending))
-    now = iso(now_utc())
+    now = clock.iso(clock.now())
     with Refund.batch_write() as batch:  # a long history of settled refunds
         for i in range(500):
             batch.save(Refund(f"OLD{i:05d}", order_no="GB-OLD", user_id="u1001", origin="admin", amount=100,
@@ -244,13 +245,13 @@ def test_a_refund_retried_for_a_long_time_keeps_a_bounded_history(env):
     body = _create(env, 14, 300)
     refund = env.refund(body["refund_no"])
     first = refund.events[0].detail
-    for i in range(repo.MAX_EVENTS_ON_REFUND + 5):
+    for i in range(refund_rules.MAX_EVENTS_ON_REFUND + 5):
         refund = env.refund(body["refund_no"])
         transitions.transition(refund, RefundStatus.SUBMITTED, actor="poller", detail=f"retry {i}")
     stored = env.refund(body["refund_no"])
-    assert len(stored.events) == repo.MAX_EVENTS_ON_REFUND
-    assert stored.events[0].detail == first and stored.events[-1].detail == f"retry {repo.MAX_EVENTS_ON_REFUND + 4}"
-    written = 2 + repo.MAX_EVENTS_ON_REFUND + 5  # created, the unknown outcome, then the retries
-    assert stored.events_dropped == written - repo.MAX_EVENTS_ON_REFUND
+    assert len(stored.events) == refund_rules.MAX_EVENTS_ON_REFUND
+    assert stored.events[0].detail == first and stored.events[-1].detail == f"retry {refund_rules.MAX_EVENTS_ON_REFUND + 4}"
+    written = 2 + refund_rules.MAX_EVENTS_ON_REFUND + 5  # created, the unknown outcome, then the retries
+    assert stored.events_dropped == written - refund_rules.MAX_EVENTS_ON_REFUND
     view = env.api.get(f"/api/admin/pay/refunds/{body['refund_no']}", env.admin).json()
-    assert view["events_dropped"] == stored.events_dropped and len(view["events"]) == repo.MAX_EVENTS_ON_REFUND
+    assert view["events_dropped"] == stored.events_dropped and len(view["events"]) == refund_rules.MAX_EVENTS_ON_REFUND

@@ -10,8 +10,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from chalicelib.adapters import models
-from chalicelib.adapters.models import ManualTask, Order, ReconRun, Refund, paid_day_key, shard_key
-from chalicelib.domain.reconciliation import beijing_day
+from chalicelib.adapters.keys import day_key, shard_key
+from chalicelib.adapters.models import ManualTask, Order, ReconRun, Refund
+from chalicelib.domain.clock import beijing_day_of
 from chalicelib.services import reconciliation as recon
 
 CST = timezone(timedelta(hours=8))
@@ -89,7 +90,7 @@ def test_a_refund_the_bill_lacks_is_missing_at_wechat(env, two_refunds):
                                                                                  "success")
     assert d["order_no"] == env.order(2).order_no
     [task] = recon_tasks()
-    assert task.task_id == f"recon.{today()}.missing_at_wechat.{first}" and task.refund_no == first
+    assert task.task_id == f"recon_discrepancy.{today()}.missing_at_wechat.{first}" and task.refund_no == first
     assert report["totals_match"] is False and report["ours"]["refunds"] - report["theirs"]["refunds"] == 500
 
 
@@ -100,7 +101,7 @@ def test_an_amount_the_bill_changed_is_an_amount_mismatch(env, two_refunds):
     assert classes(report)["amount_mismatch"] == 1 and report["discrepancies"] == 1
     [d] = discrepancies(env, today())
     assert (d["class"], d["refund_no"], d["ours_amount"], d["theirs_amount"]) == ("amount_mismatch", second, 700, 650)
-    assert [t.task_id for t in recon_tasks()] == [f"recon.{today()}.amount_mismatch.{second}"]
+    assert [t.task_id for t in recon_tasks()] == [f"recon_discrepancy.{today()}.amount_mismatch.{second}"]
 
 
 def test_a_refund_we_never_made_is_missing_here(env, two_refunds):
@@ -147,7 +148,7 @@ def test_a_success_we_had_not_heard_of_goes_through_the_transition(env):
 
 def test_payments_every_class_and_a_rerun_opens_no_new_task(env):
     paid = env.order(1)
-    pay_day = beijing_day(paid.payment.paid_at)
+    pay_day = beijing_day_of(paid.payment.paid_at)
     cancelled = env.order(8)
     env.sim.register_transaction(cancelled.actual_amount, cancelled.order_no,
                                  paid_at=datetime.fromisoformat(paid.payment.paid_at.replace("Z", "+00:00")).timestamp())
@@ -172,11 +173,11 @@ def test_a_payment_we_recorded_that_the_bill_lacks_is_missing_at_wechat(env):
     day has no such payment. A payment recorded through a notification is in the index too."""
     env._set_env(RECON_MIDNIGHT_MINUTES="0")
     paid = env.order(1)
-    pay_day = beijing_day(paid.payment.paid_at)
-    assert paid.paid_day_key == paid_day_key(paid.order_no, paid.payment.paid_at)
+    pay_day = beijing_day_of(paid.payment.paid_at)
+    assert paid.paid_day_key == day_key(paid.order_no, paid.payment.paid_at)
     pending_paid(env)  # order 7's payment arrives by notification: mark_paid keys it by its day
     notified = env.fresh(env.order(7).order_no)
-    assert notified.paid_day_key == paid_day_key(notified.order_no, notified.payment.paid_at)
+    assert notified.paid_day_key == day_key(notified.order_no, notified.payment.paid_at)
     env.sim.add_bill_fault(kind="DROP_LINE", out_trade_no=paid.order_no)
     report = run(env, pay_day)
     found = [(d["class"], d["kind"], d["order_no"], d["ours_amount"], d["theirs_amount"])
@@ -232,7 +233,7 @@ def test_a_payment_billed_the_next_day_matches_across_midnight(env):
     late = f"{yesterday}T23:59:50+08:00"
     models.bind()
     Order(order_no).update(actions=[Order.payment.paid_at.set(late),
-                                    Order.paid_day_key.set(paid_day_key(order_no, late))])
+                                    Order.paid_day_key.set(day_key(order_no, late))])
     report = run(env, yesterday)
     assert report["matched_adjacent"] == 1 and classes(report)["missing_at_wechat"] == 0
     assert all(t.order_no != order_no for t in recon_tasks())

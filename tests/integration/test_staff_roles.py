@@ -12,8 +12,8 @@ from chalicelib.adapters import auth
 from chalicelib.adapters import staff as staff_store
 from chalicelib.domain import staff as staff_rules
 from chalicelib.domain.enums import Permission
-from chalicelib.domain.refunds import now_utc
 from chalicelib.entrypoints import docs
+from chalicelib.domain import clock
 
 
 def _token(role: str, subject: str) -> str:
@@ -66,7 +66,7 @@ def test_support_above_its_limit_goes_to_review_and_finance_approves_it(env):
     assert [e.actor for e in refund.events][:2] == ["support:alice", "finance:bob"]
     env.check_invariants(o.order_no)
     # a reviewed refund uses nobody's daily allowance
-    day = staff_rules.beijing_day(now_utc())
+    day = clock.beijing_day(clock.now())
     assert staff_store.used_on("alice", day) == 0 and staff_store.used_on("bob", day) == 0
 
 
@@ -135,7 +135,7 @@ def test_twenty_concurrent_refunds_never_pass_the_daily_limit(env, monkeypatch):
     assert len(ok) == 7, [r.text for r in results]  # 7 x 7.00 = 49.00 of 50.00
     assert {(r.status_code, r.json()["code"]) for r in refused} == {(409, "DAILY_LIMIT_EXCEEDED")}
     assert all(r.json()["details"]["daily_limit"] == 5000 for r in refused)
-    day = staff_rules.beijing_day(now_utc())
+    day = clock.beijing_day(clock.now())
     assert staff_store.used_on("erin", day) == 4900
     # a refused refund left nothing behind: no refund, no reservation
     created = {r.json()["order_no"] for r in ok}
@@ -162,7 +162,7 @@ def test_a_replayed_refund_uses_the_allowance_once(env):
     first = _create(env, support, o.order_no, 500, key="allowance-1")
     again = _create(env, support, o.order_no, 500, key="allowance-1")
     assert (first.status_code, again.status_code) == (201, 200)
-    assert staff_store.used_on("frank", staff_rules.beijing_day(now_utc())) == 500
+    assert staff_store.used_on("frank", clock.beijing_day(clock.now())) == 500
 
 
 def test_me_lists_the_roles_permissions(env):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from chalicelib.adapters import repository as repo
-from chalicelib.domain.refunds import iso, now_utc
 from chalicelib.services import payments, poller
+from chalicelib.domain import clock
 
 
 def _payment_url(env):
@@ -26,7 +26,7 @@ def _create(env, order_no, amount):
 
 def _due_now(order_no):
     """Time passes: the order's payment check is due."""
-    repo.schedule_pay_check(order_no, due_at=iso(now_utc()), attempts=0)
+    repo.schedule_pay_check(order_no, due_at=clock.iso(clock.now()), attempts=0)
 
 
 # ---------------------------------------------------------------- payments
@@ -57,7 +57,7 @@ def test_an_unpaid_order_is_asked_about_again_later_and_left_alone(env):
     report = payments.poll_payments()
     assert (report.due, report.unpaid, report.paid) == (1, 1, 0)
     after = env.fresh(o.order_no)
-    assert after.status == 1 and after.pay_check.startswith("pending#") and after.pay_check_due_at > iso(now_utc())
+    assert after.status == 1 and after.pay_check.startswith("pending#") and after.pay_check_due_at > clock.iso(clock.now())
     assert after.pay_check_attempts == 1
     assert payments.poll_payments().due == 0  # not due again yet
 

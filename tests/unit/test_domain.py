@@ -79,7 +79,7 @@ def test_state_machine():
     assert rules.balance_effect(S.SUBMITTED, S.FAILED) == rules.Balance.RELEASE
     assert rules.balance_effect(S.ABNORMAL, S.SUCCESS) == rules.Balance.SETTLE
     assert rules.balance_effect(S.PROCESSING, S.ABNORMAL) == rules.Balance.NONE
-    assert rules.sources_for(S.SUCCESS) == {S.SUBMITTED, S.PROCESSING, S.ABNORMAL, S.OFFLINE_PENDING}
+    assert {s for s in S if rules.can_transition(s, S.SUCCESS)} == {S.SUBMITTED, S.PROCESSING, S.ABNORMAL, S.OFFLINE_PENDING}
 
 
 def test_offline_refunds_hold_their_amount_until_paid_or_cancelled():

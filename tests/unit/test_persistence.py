@@ -10,7 +10,10 @@ from pynamodb.connection import Connection
 
 from chalicelib.adapters import balances
 from chalicelib.adapters import repository as repo
+from chalicelib.domain import refunds as refund_rules
 from chalicelib.adapters.models import ManualTask, NotifyReceipt, Order, PointsEntry, Refund
+from chalicelib.domain.enums import TaskType
+from chalicelib.domain.tasks import Task
 
 BALANCES = ("refunded_amount", "reserved_amount", "refundable_amount", "requested_amount", "applicable_amount")
 
@@ -95,10 +98,10 @@ def test_pynamodb_sends_items_in_the_order_the_repository_assumes(monkeypatch):
     monkeypatch.setattr(Connection, "dispatch", capture)
     items = [
         repo.TxItem("order", "update", Order("o"), Order.order_no.exists(), [Order.refund_count.add(1)]),
-        repo.new_refund(Refund("r", order_no="o", user_id="u", origin="admin", amount=1, requested_amount=1,
-                               status="submitted", created_by="a", order_total=1, created_at="t", updated_at="t")),
+        repo.new_refund("r", dict(order_no="o", user_id="u", origin="admin", amount=1, requested_amount=1,
+                                  status="submitted", created_by="a", order_total=1, created_at="t", updated_at="t")),
         repo.TxItem("check", "check", (Order, "o2"), Order.order_no.exists()),
-        repo.notify_receipt(NotifyReceipt("n", event_type="REFUND.SUCCESS", received_at="t", expires_at=1)),
+        repo.notify_receipt(repo.Receipt("n", "REFUND.SUCCESS", None, "t", 1)),
     ]
     monkeypatch.setattr(repo, "connection", lambda: Connection(region="ap-east-1", host="http://127.0.0.1:9"))
     repo._transact_once(items)
@@ -117,10 +120,8 @@ def test_a_cancelled_transaction_names_the_item_at_the_reasons_index():
 
 
 def test_one_restoration_is_one_transaction_ending_in_its_done_marker():
-    entry = PointsEntry("u", "refund_restore#r", action="refund_restore", points=120, created_at="t")
-    task = ManualTask("r.return_to_warehouse.shipment", type="return_to_warehouse", order_no="o", action="x",
-                      created_at="t")
-    items = repo.restoration_items(refund_no="r", user_id="u", order_no="o", points_entry=entry, coupon_id="C1",
+    task = Task(TaskType.RETURN_TO_WAREHOUSE, "r", "x", order_no="o", part="shipment", refund_no="r")
+    items = repo.restoration_items(refund_no="r", user_id="u", order_no="o", points=120, coupon_id="C1",
                                    revoke_inventory=["I1", "I2"], revoke_virtual=True, cancel_shipment=False,
                                    shipping_exception="退款 r：待退货入库", tasks=[task], outcome={}, now="t")
     labels = [it.label for it in items]
@@ -132,7 +133,7 @@ def test_one_restoration_is_one_transaction_ending_in_its_done_marker():
     assert "virtual.revoked" in order_cond and "shipping.status IN" in order_cond
     # nothing to put back: the marker alone, a plain conditional write
     assert [it.label for it in repo.restoration_items(
-        refund_no="r", user_id="u", order_no="o", points_entry=None, coupon_id=None, revoke_inventory=[],
+        refund_no="r", user_id="u", order_no="o", points=0, coupon_id=None, revoke_inventory=[],
         revoke_virtual=False, cancel_shipment=False, shipping_exception=None, tasks=[], outcome={},
         now="t")] == ["restoration"]
 
@@ -148,7 +149,7 @@ def test_a_long_refund_history_is_capped_without_losing_a_concurrent_append():
     new = RefundEvent(at="new", actor="poller", to_status="submitted")
     short = repo.refund_change(refund_with(3), expected_status="submitted", fields={}, event=new)
     assert "size" not in str(short.condition)  # an append, nothing to check
-    cap = repo.MAX_EVENTS_ON_REFUND
+    cap = refund_rules.MAX_EVENTS_ON_REFUND
     full = repo.refund_change(refund_with(cap), expected_status="submitted", fields={}, event=new)
     assert f"size (events) = {{'N': '{cap}'}}" in str(full.condition)
     sets = {a.values[0].path[0]: a.values[1] for a in full.actions if type(a).__name__ == "SetAction"}

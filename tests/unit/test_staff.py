@@ -5,7 +5,7 @@ import pytest
 
 from chalicelib import config
 from chalicelib.adapters.auth import staff_role_from_claim
-from chalicelib.domain import staff
+from chalicelib.domain import clock, staff
 from chalicelib.domain.enums import ApprovalRule, Permission, StaffRole
 from chalicelib.domain.errors import ErrorCode, FourEyesRequired, PermissionDenied, ValidationError
 
@@ -77,8 +77,8 @@ def test_approver_rules():
 
 
 def test_beijing_day_and_ranges():
-    assert staff.beijing_day(datetime(2026, 11, 26, 15, 59, tzinfo=timezone.utc)) == "2026-11-26"
-    assert staff.beijing_day(datetime(2026, 11, 26, 16, 0, tzinfo=timezone.utc)) == "2026-11-27"
+    assert clock.beijing_day(datetime(2026, 11, 26, 15, 59, tzinfo=timezone.utc)) == "2026-11-26"
+    assert clock.beijing_day(datetime(2026, 11, 26, 16, 0, tzinfo=timezone.utc)) == "2026-11-27"
     first, last = staff.day_range(date(2026, 11, 26), date(2026, 11, 26))
     assert (first.isoformat(), last.isoformat()) == ("2026-11-25T16:00:00+00:00", "2026-11-26T16:00:00+00:00")
     with pytest.raises(ValidationError):

@@ -1,0 +1,79 @@
+"""Index keys, derived in one place from the fields an item is written with.
+
+An index whose partition key has few values (every order "ORDER", every paid order 2, every
+pending refund "poll", every success of one day) puts all its writes on one partition (~1 000
+writes/s). Such keys are spread over ``SHARDS`` partitions, the shard chosen from the item's own
+key (stable), and the readers fan out over the shards and merge (``repository._fanout_page``).
+Changing a shard count needs a backfill of the items' key attributes.
+
+The repository (and ``balances``, for the order's status) calls ``order_keys``/``refund_keys``/
+``task_keys`` with the fields of every write, after the change is applied to them, so a key
+never describes a state the item is not in. Services never build a key.
+"""
+from __future__ import annotations
+
+import zlib
+
+from ..domain import clock
+
+SHARDS = {"list": 8, "status": 8, "work": 8, "pay_check": 4, "day": 4}
+
+
+def shard_key(value, item_key: str, kind: str) -> str:
+    """``value#n``: ``value`` spread over ``SHARDS[kind]`` partitions by ``item_key``."""
+    return f"{value}#{zlib.crc32(item_key.encode('utf-8')) % SHARDS[kind]}"
+
+
+def shard_keys(value, kind: str) -> list[str]:
+    """Every partition ``value`` is spread over (the readers' fan-out)."""
+    return [f"{value}#{i}" for i in range(SHARDS[kind])]
+
+
+def day_key(order_or_refund_no: str, when: str | None) -> str | None:
+    """A day index's key for a time (``YYYY-MM-DD#n``, the Beijing day), None without one."""
+    day = clock.beijing_day_of(when)
+    return shard_key(day, order_or_refund_no, "day") if day else None
+
+
+def order_keys(order_no: str, fields: dict) -> dict:
+    """The index keys that follow from an order's ``fields`` (those present among them):
+    ``status_key`` from ``status``, ``paid_day_key`` from the payment's ``paid_at``."""
+    out = {}
+    if fields.get("status") is not None:
+        out["status_key"] = shard_key(fields["status"], order_no, "status")
+    if "paid_at" in fields:
+        out["paid_day_key"] = day_key(order_no, fields["paid_at"])
+    return out
+
+
+def list_key(order_no: str) -> str:
+    """Every order's place in the all-orders-by-time index."""
+    return shard_key("ORDER", order_no, "list")
+
+
+def refund_keys(refund_no: str, fields: dict) -> dict:
+    """The index keys that follow from a refund's ``fields`` (as they will be once written):
+    ``status_key`` from ``status``, the sharded ``work`` queue, and ``success_day_key`` from
+    ``success_time`` (else the time of the change, ``updated_at``) while the refund is a success."""
+    out = {}
+    status = fields.get("status")
+    if status is not None:
+        out["status_key"] = shard_key(status, refund_no, "status")
+    if fields.get("work"):
+        work = fields["work"].split("#", 1)[0]
+        out["work"] = shard_key(work, refund_no, "work")
+    if status == "success":
+        out["success_day_key"] = day_key(refund_no, fields.get("success_time") or fields.get("updated_at"))
+    return out
+
+
+PAY_CHECK = "pending"  # the orders.awaiting_payment index: pending orders whose payment is asked about
+
+
+def pay_check_key(order_no: str) -> str:
+    """A pending order's place in the payment-check index (the shop's order writer sets it)."""
+    return shard_key(PAY_CHECK, order_no, "pay_check")
+
+
+def task_keys(task_id: str, fields: dict) -> dict:
+    return {"status_key": shard_key(fields["status"], task_id, "status")} if fields.get("status") else {}
