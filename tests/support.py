@@ -35,6 +35,10 @@ class World:
             self._saved_env.setdefault(k, os.environ.get(k))
             os.environ[k] = v
 
+    def staff(self, role: str, operator: str) -> str:
+        """A staff token of ``role`` (support, finance, admin) for ``operator``."""
+        return auth.issue(role, operator)
+
     def user(self, user_id: str) -> str:
         return auth.issue("user", user_id)
 

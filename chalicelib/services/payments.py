@@ -20,6 +20,7 @@ from ..config import settings
 from ..domain.enums import OrderStatus, TaskType
 from ..domain.tasks import Task
 from ..domain.money import fen_to_yuan
+from . import edges
 from ..log import get_logger, log_context
 from ..domain import clock
 
@@ -164,7 +165,7 @@ def poll_payments(limit: int | None = None, *, time_left: Callable[[], float] | 
                     repo.end_pay_check(order_no)
                     continue
                 try:
-                    result = wechat.get_gateway().query_payment(order.payment.out_trade_no)
+                    result = edges.gateway().query_payment(order.payment.out_trade_no)
                 except wechat.NotFound:
                     result = None  # WeChat has no such order yet: the player has not paid
                 if result is not None and result.paid:

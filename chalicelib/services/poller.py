@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Callable
 
-from ..adapters import queue
+
 from ..adapters import repository as repo
 from ..config import settings
 from ..domain import refunds as refund_rules
 from ..domain import tasks as task_rules
 from ..domain.enums import RefundStatus, TaskType
+from . import edges
 from ..log import get_logger, log_context
 from . import submission, transitions
 from ..domain import clock
@@ -111,7 +112,7 @@ def _poll_one(refund, report: PollReport) -> None:
             repo.leave_work_queue(refund_no, status=refund.status, work="poll")
             return
         try:
-            result = wechat.get_gateway().query_refund(refund_no)
+            result = edges.gateway().query_refund(refund_no)
         except wechat.NotFound:
             if status == S.SUBMITTED:  # WeChat never received it: send it again, same refund_no
                 report.resubmitted += 1
@@ -151,7 +152,7 @@ def sweep(limit: int | None = None) -> int:
             continue
         with log_context(refund_no=refund_no, order_no=refund.order_no):
             log.warning("restoration overdue; enqueueing again")
-            queue.publish_restore(refund_no, refund.order_no)
+            edges.publisher().publish_restore(refund_no, refund.order_no)
             repo.schedule_work(refund_no, status=refund.status, work="restore",
                                due_at=clock.iso(clock.now() + timedelta(seconds=settings().restore_sweep_seconds)))
     return len(due)

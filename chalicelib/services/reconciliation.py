@@ -46,6 +46,7 @@ from ..domain.tasks import Task
 from ..domain.refunds import Outcome
 from ..domain.text import neutralise_csv_cell
 from ..domain.tradebill import BillFormatError, BillSummary
+from . import edges
 from ..log import get_logger, log_context
 from .. import metrics
 from ..domain import clock
@@ -106,7 +107,7 @@ def start(bill_date: str, *, actor: str, deadline: Deadline, gateway=None) -> di
     from ..adapters import wechat
 
     with log_context(bill_date=bill_date):
-        gateway = gateway or wechat.get_gateway()
+        gateway = gateway or edges.gateway()
         existing = store.get_run(bill_date)
         now = clock.now()
         if existing is not None and existing.status == ReconStatus.RUNNING.value and existing.lease_until \
@@ -151,7 +152,7 @@ def resume(bill_date: str, generation: int, *, deadline: Deadline, gateway=None)
             log.info("reconciliation: another worker holds the run")
             return None
         run.lease_until = lease
-        gateway = gateway or wechat.get_gateway()
+        gateway = gateway or edges.gateway()
         try:
             bill = _download(gateway, bill_date)
         except BillRefused as err:

@@ -9,6 +9,7 @@ from ..domain import refunds as rules
 from ..domain.enums import AbnormalRefundType, OfflineReason, RefundStatus
 from ..domain.errors import ErrorCode, UpstreamUnavailable, conflict
 from ..domain.refunds import Outcome
+from . import edges
 from ..log import get_logger, log_context
 from . import transitions
 from .transitions import StaleState, apply_outcome, invalid_state
@@ -54,7 +55,7 @@ def submit(refund: Refund, *, actor: str, order: Order | None = None) -> Refund:
     wechat = _wechat()
     with log_context(refund_no=refund.refund_no, order_no=refund.order_no):
         try:
-            result = wechat.get_gateway().create_refund(
+            result = edges.gateway().create_refund(
                 out_refund_no=refund.refund_no, amount=refund.amount, total=refund.order_total,
                 out_trade_no=refund.out_trade_no, transaction_id=refund.transaction_id,
                 reason=refund.reason or None)
@@ -133,7 +134,7 @@ def resolve_abnormal(refund: Refund, *, actor: str, kind: AbnormalRefundType, ba
         if refund.status != S.ABNORMAL.value:
             raise invalid_state(refund, "发起异常退款")
         try:
-            result = wechat.get_gateway().apply_abnormal_refund(
+            result = edges.gateway().apply_abnormal_refund(
                 refund_id=refund.wechat_refund_id, out_refund_no=refund.refund_no, type=kind.value,
                 bank_type=bank_type, bank_account=bank_account, real_name=real_name)
         except wechat.Rejected as err:

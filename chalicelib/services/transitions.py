@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from ..adapters import balances, queue
+from ..adapters import balances
 from ..adapters import repository as repo
 from ..adapters.models import Order, Refund
 from ..config import settings
@@ -21,6 +21,7 @@ from ..domain import tasks as task_rules
 from ..domain.enums import OfflineReason, RefundOrigin, RefundStatus, RestorationStatus, TaskType
 from ..domain.errors import Conflict, DomainError, ErrorCode, OrderNotFound, OutcomeMismatch, conflict
 from ..domain.refunds import Balance, Outcome
+from . import edges
 from ..log import get_logger, log_context
 from ..domain import clock
 
@@ -171,7 +172,7 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
                                         "detail": event.detail})
         if dst == S.SUCCESS and src != S.SUCCESS:
             # after the commit; if this send is lost, the durable restore marker lets the sweeper retry
-            queue.publish_restore(refund.refund_no, refund.order_no)
+            edges.publisher().publish_restore(refund.refund_no, refund.order_no)
         return refund
     raise StaleState(refund.refund_no)
 

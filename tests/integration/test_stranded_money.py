@@ -185,3 +185,42 @@ def test_notifications_in_either_key_mode_are_accepted_during_a_switch(env, tmp_
     assert {n["serial"] for n in delivered} == {env.sim.keyset.public_key_id, env.sim.keyset.platform_cert_serial}
     assert all(n["ok"] for n in delivered)  # each accepted, whichever key signed it
     env.check_invariants(o.order_no)
+
+
+# ---------------------------------------------------------------- tasks bound to money
+
+
+def test_a_stuck_refunds_task_cannot_be_closed_by_hand_and_closes_itself_when_the_money_settles(env):
+    """A task is a claim on money: support may not close a finance task, nobody may close it while
+    the refund is stuck, and the write that settles the refund closes it (one task per cause)."""
+    env.sim.queue_outcome("ABNORMAL")
+    order = env.order(15)
+    body = _create(env, order.order_no, 400)
+    env.wait_status(body["refund_no"], "abnormal")
+    [task] = _tasks(env, "refund_abnormal")
+    assert task["task_id"] == f"refund_abnormal.{body['refund_no']}"
+    assert repo.get_refund(body["refund_no"]).open_tasks == {task["task_id"]}
+
+    support = env.api.post(f"/api/admin/manual-tasks/{task['task_id']}/done", env.staff("support", "sam"),
+                           {"note": "已联系用户"})
+    assert support.status_code == 403 and support.json()["code"] == "PERMISSION_DENIED"
+    finance = env.api.post(f"/api/admin/manual-tasks/{task['task_id']}/done", env.staff("finance", "fay"),
+                           {"note": "先关掉"})
+    assert finance.status_code == 409 and finance.json()["code"] == "TASK_MONEY_UNSETTLED"
+    assert finance.json()["details"]["status"] == "abnormal" and "自动关闭" in finance.json()["message"]
+    assert repo.get_task(task["task_id"]).status == "open"
+
+    resolved = env.api.post(f"/api/admin/pay/refunds/{body['refund_no']}/abnormal-refund", env.admin,
+                            {"type": "MERCHANT_BANK_CARD"})
+    assert resolved.status_code == 200, resolved.text
+    env.wait_status(body["refund_no"], "offline_pending")
+    payout = env.api.post(f"/api/admin/pay/refunds/{body['refund_no']}/offline-payout", env.admin,
+                          {"channel": "bank_transfer", "reference": "TRX-1"})
+    assert payout.status_code == 200, payout.text
+    done = repo.get_task(task["task_id"])
+    assert done.status == "done" and done.done_by == "admin:ops-1" and "TRX-1" in done.note
+    assert [e.what for e in done.history] == ["opened", "settled"]
+    offline = repo.get_task(f"offline_payout.{body['refund_no']}")
+    assert offline.status == "done" and [e.what for e in offline.history] == ["opened", "settled"]
+    assert repo.get_refund(body["refund_no"]).open_tasks is None
+    assert _tasks(env, "refund_abnormal") == [] and _tasks(env, "offline_payout") == []
