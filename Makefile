@@ -11,7 +11,7 @@ STAMP   := $(VENV)/.installed
 ROLE    ?= admin
 USER_ID := $(if $(filter command line,$(origin USER)),$(USER),)
 
-.PHONY: run test token bench package lock clean python
+.PHONY: run test quick token bench package lock clean python
 
 # The dev environment is installed from requirements-dev.lock only, every file checked against
 # its hash. A venv of another Python version is replaced.
@@ -27,6 +27,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The fast tiers: domain and adapters (unit) and the use cases run in-process (no HTTP).
+quick: $(STAMP)
+	$(BIN)/python -m pytest tests/unit tests/usecases
 
 token: $(STAMP)
 	@$(BIN)/python -m devstack token --role $(ROLE) $(if $(USER_ID),--user $(USER_ID),)

@@ -47,6 +47,7 @@ class StackConfig:
     seed: bool = True
     access_log: bool = True
     driver: bool = True
+    api: bool = True  # serve the HTTP API (the use-case tests run the services without it)
     notify_retry_schedule: tuple = (1, 2, 4, 8)
     refund_interval_seconds: float = 60.0  # WeChat's minute between two refunds of one order
     extra_env: dict = field(default_factory=dict)
@@ -103,7 +104,8 @@ class Stack:
         self._create_resources()
         if cfg.seed:
             self.seed()
-        self._start_api(api_port)
+        if cfg.api:
+            self._start_api(api_port)
         if cfg.driver:
             self._start_driver()
         return self

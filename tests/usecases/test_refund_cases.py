@@ -1,0 +1,110 @@
+"""Use cases in-process (no HTTP): GIVEN the demo shop, WHEN a use case runs on the edges
+passed in, THEN the books, WeChat (the simulator) and the queues say what they should."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from chalicelib.adapters import repository as repo
+from chalicelib.adapters.models import User, UserCoupon
+from chalicelib.domain import clock
+from chalicelib.domain.errors import DomainError
+from chalicelib.services import edges, notifications, poller, refunds, restoration
+
+ADMIN, OTHER = "admin:ops-1", "admin:ops-2"
+
+
+def test_create_notify_restore(case):
+    order = case.order(1)  # u1001: points, a coupon, goods not yet shipped
+    points = User.get("u1001").points_balance
+    created = refunds.create_admin_refund(actor=ADMIN, order_no=order.order_no, amount=order.actual_amount,
+                                          reason="质量问题", idempotency_key="case-1")
+    assert created.created and created.refund.status == "processing"
+    assert case.sim.refund(created.refund.refund_no)["amount"]["refund"] == order.actual_amount
+    again = refunds.create_admin_refund(actor=ADMIN, order_no=order.order_no, amount=order.actual_amount,
+                                        reason="质量问题", idempotency_key="case-1")
+    assert not again.created and again.refund.refund_no == created.refund.refund_no
+
+    event = case.notification_for(created.refund.refund_no)
+    assert notifications.handle_refund_event(event) == "processing->success"
+    assert notifications.handle_refund_event(event) == "noop" or repo.get_refund(created.refund.refund_no).status == "success"
+    assert case.published.restores == [(created.refund.refund_no, order.order_no)]  # queued once
+
+    outcome = restoration.restore(created.refund.refund_no, order.order_no)
+    assert outcome["points"] == 5000 and User.get("u1001").points_balance == points + 5000
+    assert UserCoupon.get("u1001", "CP-1001-A").status == "unused"
+    assert restoration.restore(created.refund.refund_no, order.order_no)["points"] == 5000  # redelivery: once
+    assert User.get("u1001").points_balance == points + 5000
+    assert repo.get_order(order.order_no).status == 4  # 已退款
+    case.check_invariants(order.order_no)
+
+
+def test_apply_approve_and_reject(case):
+    order = case.order(1)
+    applied = refunds.apply_for_refund(user_id="u1001", order_no=order.order_no, amount=1000, reason="不想要了",
+                                       idempotency_key=None)
+    assert applied.refund.status == "pending_review" and case.sim.create_calls() == 0
+    approved = refunds.approve(actor=ADMIN, refund_no=applied.refund.refund_no, amount=800)
+    assert approved.status in ("submitted", "processing") and approved.amount == 800
+    assert case.sim.refund(approved.refund_no)["amount"]["refund"] == 800
+    case.check_invariants(order.order_no)
+
+    second = refunds.apply_for_refund(user_id="u1001", order_no=order.order_no, amount=300, reason="再退一点",
+                                      idempotency_key=None)
+    rejected = refunds.reject(actor=OTHER, refund_no=second.refund.refund_no, reason="已超出可退范围")
+    assert rejected.status == "rejected" and repo.get_order(order.order_no).requested_amount == 0
+    case.check_invariants(order.order_no)
+
+
+def test_the_poller_settles_what_no_notification_told(case):
+    case.sim.configure(drop_notifications=True)
+    order = case.order(2)
+    created = refunds.create_admin_refund(actor=ADMIN, order_no=order.order_no, amount=100, reason="",
+                                          idempotency_key=None)
+    no = created.refund.refund_no
+    deadline = clock.now() + timedelta(seconds=20)
+    while case.sim.refund(no)["status"] != "SUCCESS":  # WeChat settles it after its outcome delay
+        assert clock.now() < deadline, "the simulator never settled the refund"
+        case.sim.complete(no)
+    later = clock.now() + timedelta(hours=1)  # the refund's check is due
+    with edges.use(edges.Edges(clock=lambda: later, publisher=lambda: case.published)):
+        report = poller.poll()
+    assert (report.due, report.changed) == (1, 1)
+    settled = repo.get_refund(no)
+    assert settled.status == "success" and settled.success_actor == "poller"
+    assert case.published.restores == [(no, order.order_no)]
+    case.check_invariants(order.order_no)
+
+
+def test_a_reconciliation_runs_in_process(case):
+    from chalicelib.services import reconciliation
+
+    order = case.order(2)
+    created = refunds.create_admin_refund(actor=ADMIN, order_no=order.order_no, amount=100, reason="",
+                                          idempotency_key=None)
+    notifications.handle_refund_event(case.notification_for(created.refund.refund_no))
+    today = clock.beijing_day(clock.now())
+    report = reconciliation.start(today, actor="test", deadline=reconciliation.Deadline(3600))
+    assert report["status"] == "done", report
+    # the refund matches; the demo's pending order 7 is paid at WeChat but not yet here
+    assert (report["lines_read"], report["matched"], report["discrepancies"]) == (2, 1, 1)
+    pending = case.order(7)
+    task = repo.get_task(f"recon_discrepancy.{today}.status_mismatch.{pending.order_no}")
+    assert task.status == "open" and task.order_no == pending.order_no
+
+
+def test_four_eyes_and_the_task_restoration_leaves(case):
+    signed = case.order(3)  # goods signed for: an operator's refund waits for a second person
+    created = refunds.create_admin_refund(actor=ADMIN, order_no=signed.order_no, amount=signed.actual_amount,
+                                          reason="", idempotency_key=None)
+    assert created.refund.status == "pending_review"
+    with pytest.raises(DomainError) as refused:
+        refunds.approve(actor=ADMIN, refund_no=created.refund.refund_no, amount=None)
+    assert refused.value.code == "FOUR_EYES_REQUIRED"
+    approved = refunds.approve(actor=OTHER, refund_no=created.refund.refund_no, amount=None)
+    notifications.handle_refund_event(case.notification_for(approved.refund_no))
+    restoration.restore(approved.refund_no, signed.order_no)
+    task = repo.get_task(f"return_to_warehouse.{approved.refund_no}.shipment")
+    assert task.status == "open" and task.refund_no == approved.refund_no and task.type == "return_to_warehouse"
+    case.check_invariants(signed.order_no)
