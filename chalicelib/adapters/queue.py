@@ -1,9 +1,9 @@
-"""SQS publisher for restoration work. The queue URL comes from config (a Ref in
-CloudFormation) or is looked up once by name; the client is built on first use."""
+"""SQS publisher: restoration work, and a reconciliation run's continuation. The restoration
+queue's URL comes from config (a Ref in CloudFormation) or is looked up once by name; the
+client is built on first use."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 
 from .. import config
@@ -16,7 +16,7 @@ _state: dict = {}
 
 def _client_and_url():
     s = config.settings()
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_SQS") or os.environ.get("AWS_ENDPOINT_URL")
+    endpoint = config.aws_endpoint("sqs")
     key = (s.region, endpoint, s.restore_queue_url, s.restore_queue_name)
     with _lock:
         if _state.get("key") != key:
@@ -40,3 +40,9 @@ def publish_restore(refund_no: str, order_no: str) -> bool:
         log.warning("restore enqueue failed; the sweeper will retry",
                     extra={"refund_no": refund_no, "order_no": order_no, "error": type(exc).__name__})
         return False
+
+
+def send(url: str, message: dict) -> None:
+    """Send ``message`` (as JSON) to the queue at ``url``. Raises when it could not be sent."""
+    client, _ = _client_and_url()
+    client.send_message(QueueUrl=url, MessageBody=json.dumps(message))

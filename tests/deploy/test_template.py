@@ -267,6 +267,7 @@ def test_functions_get_every_setting_the_code_reads(template, handler, monkeypat
     s = config.settings()
     assert s.stage == STAGE and s.table_prefix == f"{STAGE}-"
     assert s.restore_queue_url.endswith("/" + s.restore_queue_name)
+    assert config.recon_settings().queue_url.endswith(f"/{STAGE}-reconciliation")  # a run out of time continues
     w = config.wechat_settings()
     assert w.refund_notify_url == "https://pay.example.com/api/api/pay/wechat/notify/refund"
     assert w.payment_notify_url == "https://pay.example.com/api/api/pay/wechat/notify/payment"
