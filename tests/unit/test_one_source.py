@@ -1,11 +1,18 @@
 """Each constant has one source. The OpenAPI document names enums (``x-enum``) instead of
-copying their values, the refund-number pattern is the domain's, and the metric names the
-template alarms on are the ones the code emits."""
+copying their values, the refund-number pattern is the domain's, the metric names the
+template alarms on are the ones the code emits, each reconciliation class has its metric,
+and the README's permission table is the domain's."""
+import io
 import json
 import re
 from pathlib import Path
 
+import pytest
+
+from chalicelib import metrics
 from chalicelib.domain import enums
+from chalicelib.domain.enums import ReconClass
+from chalicelib.domain.reconciliation import Figures, Finding
 from chalicelib.domain.refunds import REFUND_NO_RE
 from chalicelib.entrypoints import docs
 
@@ -54,3 +61,21 @@ def test_the_catalogue_serves_every_label():
     assert cat["RefundStatus"]["offline_pending"] == "待线下退款"
     assert cat["OrderStatus"]["2"] == "已支付" and cat["PayoutChannel"]["bank_transfer"] == "银行转账"
     assert all(re.fullmatch(r"[A-Za-z]+", name) for name in cat)
+
+
+@pytest.mark.parametrize("cls", list(ReconClass))
+def test_every_reconciliation_class_has_its_metric_and_each_discrepancy_counts(cls):
+    """One finding of each class: a discrepancy (every class but 一致) has its own metric and
+    counts in ReconDiscrepancies, the metric the stack's discrepancy alarm watches
+    (tests/deploy/test_metrics.py)."""
+    figures = Figures()
+    figures.add(Finding(cls, kind="refund", order_no="GB1", refund_no="RF1", ours_amount=500))
+    doc = metrics.emit_reconciliation("2026-05-01", "done", figures, stream=io.StringIO())
+    counted = {name for name, value in doc.items() if name.startswith("Recon") and value == 1}
+    discrepancy = cls is not ReconClass.MATCHED
+    assert doc["ReconDiscrepancies"] == figures.discrepancies == int(discrepancy)
+    if discrepancy:
+        [own] = counted - {"ReconDiscrepancies"}
+        assert own.lower() == "recon" + cls.value.replace("_", "") and own in metrics.all_metrics()
+    else:
+        assert counted == {"ReconMatched"}
