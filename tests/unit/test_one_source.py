@@ -14,6 +14,7 @@ from chalicelib.domain import enums
 from chalicelib.domain.enums import ReconClass
 from chalicelib.domain.reconciliation import Figures, Finding
 from chalicelib.domain.refunds import REFUND_NO_RE
+from chalicelib.domain.staff import PERMISSIONS
 from chalicelib.entrypoints import docs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,3 +80,32 @@ def test_every_reconciliation_class_has_its_metric_and_each_discrepancy_counts(c
         assert own.lower() == "recon" + cls.value.replace("_", "") and own in metrics.all_metrics()
     else:
         assert counted == {"ReconMatched"}
+
+
+def _readme_table(heading: str) -> list[list[str]]:
+    """The first Markdown table under ``heading`` in the README, as rows of cells (header first)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split(f"\n{heading}\n", 1)[1]
+    lines = section[section.index("\n|") + 1:].splitlines()
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in
+            lines[:next((i for i, line in enumerate(lines) if not line.startswith("|")), len(lines))]]
+    return [rows[0]] + rows[2:]  # without the alignment row
+
+
+def test_the_readme_permission_table_is_the_domains():
+    header, *rows = _readme_table("### Staff roles")
+    roles = {i: enums.StaffRole(cell.split()[0]) for i, cell in enumerate(header) if cell.split()[0] in
+             enums.StaffRole.labels()}
+    assert sorted(roles.values()) == sorted(enums.StaffRole)
+    for i, role in roles.items():
+        assert header[i] == f"{role.value} {role.label}"
+    ticks = {}
+    for row in rows:
+        permission = enums.Permission(row[0].strip("`"))
+        assert permission not in ticks, f"{permission.value} is listed twice"
+        marks = {row[i] for i in roles}
+        assert marks <= {"✓", "–"}, f"{permission.value}: a tick is ✓ or –, got {marks}"
+        ticks[permission] = {role for i, role in roles.items() if row[i] == "✓"}
+    assert set(ticks) == set(enums.Permission), "the README lists every permission once"
+    for permission, allowed in ticks.items():
+        assert allowed == {role for role in enums.StaffRole if permission in PERMISSIONS[role]}, permission.value
