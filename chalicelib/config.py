@@ -2,7 +2,12 @@
 
 Nothing here runs at import time: under the Chalice test client the stage's
 environment variables exist only during a call, and on Lambda every function
-imports app.py, so reading (or fetching) settings is deferred to first use.
+imports app.py, so reading (or fetching) settings is deferred to first use. The
+one exception is ``app_wiring()``: app.py calls it at import because Chalice's
+decorators need the queue names and schedules then; it reads plain values only.
+
+This is the only module of ``chalicelib`` that reads the environment
+(tests/unit/test_settings_source.py).
 
 Secrets are never read from the repository. Each secret ``X`` comes from, in
 order: the env var ``X`` (the value itself), ``X_FILE`` (a path to a file
@@ -287,3 +292,54 @@ def oidc_settings() -> OidcSettings | None:
                         subject_claim=_env("OIDC_SUBJECT_CLAIM", "sub") or "sub", timeout_seconds=timeout,
                         jwks_cache_seconds=_int("OIDC_JWKS_CACHE_SECONDS", 300),
                         refresh_cooldown_seconds=cooldown)
+
+
+# ---------------------------------------------------------------- AWS endpoints and the app's wiring
+
+
+def aws_endpoint(service: str) -> str | None:
+    """The endpoint ``service`` (``dynamodb``, ``sqs``) is reached at: ``AWS_ENDPOINT_URL_<SERVICE>``,
+    else ``AWS_ENDPOINT_URL``; None on AWS itself (the SDK's own endpoint). Locally, moto."""
+    return _env(f"AWS_ENDPOINT_URL_{service.upper()}") or _env("AWS_ENDPOINT_URL")
+
+
+@dataclass(frozen=True)
+class AppWiring:
+    """What app.py's decorators need when the app is imported (packaging reads them from the
+    stage's settings): the queues its SQS handlers consume and its schedules."""
+
+    restore_queue_name: str
+    poll_every_minutes: int
+    recon_queue_name: str
+    recon_minute_utc: int  # EventBridge cron is UTC
+    recon_hour_utc: int
+
+
+def app_wiring() -> AppWiring:
+    """Safe at import time: plain environment values, no secret, no AWS client."""
+    return AppWiring(restore_queue_name=_env("RESTORE_QUEUE_NAME", "local-refund-restore") or "",
+                     poll_every_minutes=_int("POLL_EVERY_MINUTES", 2),
+                     recon_queue_name=_env("RECON_QUEUE_NAME", "local-reconciliation") or "",
+                     # WeChat's bill of a day is ready from about 10:00 Beijing (02:00 UTC)
+                     recon_minute_utc=_int("RECON_MINUTE_UTC", 30),
+                     recon_hour_utc=_int("RECON_HOUR_UTC", 2))
+
+
+# ---------------------------------------------------------------- reconciliation
+
+
+@dataclass(frozen=True)
+class ReconSettings:
+    midnight_minutes: int  # how close to midnight a success may be for WeChat to bill it on the adjacent day
+    lease_seconds: int  # how long a run's worker holds it (a Lambda runs at most 900 s)
+    readers: int  # BatchGetItem calls in flight at once (bounded: memory, and the table's read rate)
+    api_budget_seconds: int  # a run started from the console works this long (API Gateway answers within 29 s)
+    queue_url: str | None  # the continuation queue; None: the next scheduled run resumes a run out of time
+
+
+def recon_settings() -> ReconSettings:
+    return ReconSettings(midnight_minutes=_int("RECON_MIDNIGHT_MINUTES", 15),
+                         lease_seconds=_int("RECON_LEASE_SECONDS", 960),
+                         readers=max(1, min(_int("RECON_READERS", 4), 16)),
+                         api_budget_seconds=_int("RECON_API_BUDGET_SECONDS", 20),
+                         queue_url=_env("RECON_QUEUE_URL"))

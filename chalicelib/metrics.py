@@ -8,6 +8,8 @@ import json
 import sys
 import time
 
+from .domain.reconciliation import DISCREPANCIES
+
 NAMESPACE = "GachaRefunds"
 
 # PollReport field -> metric name
@@ -96,13 +98,14 @@ def emit(values: dict[str, int], *, units: dict[str, str] | None = None, extra: 
         return None
 
 
-# reconciliation class -> metric name
-_RECON_METRICS = {
-    "missing_here": "ReconMissingHere",
-    "missing_at_wechat": "ReconMissingAtWechat",
-    "amount_mismatch": "ReconAmountMismatch",
-    "status_mismatch": "ReconStatusMismatch",
-}
+
+def _recon_metric(cls) -> str:
+    """``missing_at_wechat`` -> ``ReconMissingAtWechat``."""
+    return "Recon" + "".join(word.capitalize() for word in cls.value.split("_"))
+
+
+# discrepancy class -> metric name: every class but 一致, so a new class is counted (and alarmed) too
+_RECON_METRICS = {cls.value: _recon_metric(cls) for cls in DISCREPANCIES}
 
 
 def emit_reconciliation(bill_date: str, status: str, figures, *, duration_ms: int | None = None,

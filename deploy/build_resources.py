@@ -131,7 +131,7 @@ FUNCTION_ACCESS = {
         "users": [UPDATE],
         "user_coupons": [BATCH_GET, UPDATE],
         "user_inventory": [BATCH_GET, UPDATE],
-        "manual_tasks": [PUT],
+        "manual_tasks": [UPDATE],
     }),
     # services/poller.py: poll and sweep read the pending_work index, query WeChat (merchant key
     # material, no tokens), apply outcomes like a notification (refund + order balances in one
@@ -141,7 +141,7 @@ FUNCTION_ACCESS = {
     "poll": Access(tables={
         "payment_refunds": [GET, UPDATE],
         "orders": [GET, UPDATE],
-        "manual_tasks": [PUT],
+        "manual_tasks": [UPDATE],
     }, indexes=("orders/awaiting_payment", "payment_refunds/pending_work"), send_restore=True,
         secrets=("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY")),
     # services/reconciliation.py (the daily run and its continuation): download the trade bill
@@ -154,7 +154,7 @@ FUNCTION_ACCESS = {
         "reconciliations": [BATCH_GET, GET, PUT, UPDATE, QUERY],
         "payment_refunds": [BATCH_GET, GET, UPDATE],
         "orders": [BATCH_GET, GET, UPDATE],
-        "manual_tasks": [PUT],
+        "manual_tasks": [UPDATE],
     }, indexes=("payment_refunds/by_success_day", "orders/by_paid_day"), send_restore=True, send_recon=True,
         secrets=("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY"))),
     "reconcile_continue": RECONCILE,

@@ -532,10 +532,9 @@ def bind(force: bool = False) -> None:
     Re-binds when the configuration changed (tests switch endpoints between runs).
     """
     global _bound
-    import os
 
     s = config.settings()
-    key = (s.table_prefix, s.region, os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL"))
+    key = (s.table_prefix, s.region, config.aws_endpoint("dynamodb"))
     if _bound == key and not force:
         return
     with _bind_lock:

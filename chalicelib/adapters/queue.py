@@ -1,9 +1,9 @@
-"""SQS publisher for restoration work. The queue URL comes from config (a Ref in
-CloudFormation) or is looked up once by name; the client is built on first use."""
+"""SQS publisher: restoration work, and a reconciliation run's continuation. The restoration
+queue's URL comes from config (a Ref in CloudFormation) or is looked up once by name; the
+client is built on first use."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 
 from .. import config
@@ -16,7 +16,7 @@ _state: dict = {}
 
 def _client_and_url():
     s = config.settings()
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_SQS") or os.environ.get("AWS_ENDPOINT_URL")
+    endpoint = config.aws_endpoint("sqs")
     key = (s.region, endpoint, s.restore_queue_url, s.restore_queue_name)
     with _lock:
         if _state.get("key") != key:
@@ -39,4 +39,21 @@ def publish_restore(refund_no: str, order_no: str) -> bool:
     except Exception as exc:  # noqa: BLE001 - any failure leaves the marker for the sweeper
         log.warning("restore enqueue failed; the sweeper will retry",
                     extra={"refund_no": refund_no, "order_no": order_no, "error": type(exc).__name__})
+        return False
+
+
+def publish_reconciliation(bill_date: str, generation: int) -> bool:
+    """Ask for a reconciliation run to go on in another invocation (its continuation queue).
+    False when there is no such queue or the message could not be sent: the run keeps its
+    checkpoint and lease, and the schedule resumes it once the lease lapses."""
+    url = config.recon_settings().queue_url
+    if not url:
+        return False
+    try:
+        client, _ = _client_and_url()
+        client.send_message(QueueUrl=url, MessageBody=json.dumps({"bill_date": bill_date, "generation": generation}))
+        return True
+    except Exception as exc:  # noqa: BLE001 - the schedule resumes the run
+        log.warning("reconciliation continuation not sent", extra={"bill_date": bill_date,
+                                                                   "error": type(exc).__name__})
         return False

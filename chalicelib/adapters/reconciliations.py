@@ -66,14 +66,21 @@ def discrepancy_sk(generation: int, cls: str, subject: str) -> str:
     return f"D#{generation:06d}#{cls}#{subject}"
 
 
+_DISCREPANCY_KEYS = frozenset({"bill_date", "sk"})
+
+
 def discrepancies(bill_date: str, generation: int, *, limit: int, cursor: str | None) -> repo.Page:
-    """One page of a run's discrepancies, by class then number (a Query on the date's partition)."""
+    """One page of a run's discrepancies, by class then number (a Query on the date's partition).
+    The cursor is signed for this date and generation: another day's, another run's or another
+    list's is refused (400) before DynamoDB is asked."""
     models.bind()
-    start = repo.decode_cursor(cursor, frozenset({"bill_date", "sk"}))
-    result = ReconDiscrepancy.query(bill_date, ReconDiscrepancy.sk.startswith(f"D#{generation:06d}#"),
+    prefix = f"D#{generation:06d}#"
+    scope = f"{ReconDiscrepancy.__name__}|{bill_date}|{prefix}|asc"
+    start = repo.decode_cursor(cursor, scope, _DISCREPANCY_KEYS)
+    result = ReconDiscrepancy.query(bill_date, ReconDiscrepancy.sk.startswith(prefix),
                                     limit=limit, last_evaluated_key=start, page_size=limit)
     items = list(result)
-    return repo.Page(items, repo.encode_cursor(result.last_evaluated_key) if len(items) == limit else None)
+    return repo.Page(items, repo.encode_cursor(result.last_evaluated_key, scope) if len(items) == limit else None)
 
 
 class Success(NamedTuple):

@@ -304,9 +304,9 @@ def _future(fut):
 def transact_get_limit() -> int:
     """Items one TransactGetItems may read: 100 on DynamoDB; the local endpoint (moto) still
     enforces the former limit of 25."""
-    import os
+    from .. import config
 
-    return 25 if (os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL")) else 100
+    return 25 if config.aws_endpoint("dynamodb") else 100
 
 
 def order_snapshot(order_no: str, refund_nos: list[str], user_id: str | None):

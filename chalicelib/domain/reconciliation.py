@@ -29,7 +29,7 @@ WECHAT_REFUND_STATUS = {"SUCCESS": S.SUCCESS, "PROCESSING": S.PROCESSING, "CLOSE
 # ours may still learn WeChat's SUCCESS through the normal transition
 AWAITING = frozenset({S.SUBMITTED, S.PROCESSING, S.ABNORMAL})
 PAID_STATUSES = frozenset({OrderStatus.PAID.value, OrderStatus.REFUNDED.value})
-DISCREPANCIES = (C.MISSING_HERE, C.MISSING_AT_WECHAT, C.AMOUNT_MISMATCH, C.STATUS_MISMATCH)
+DISCREPANCIES = tuple(c for c in ReconClass if c is not C.MATCHED)  # every class but 一致
 
 
 # ---------------------------------------------------------------- days

@@ -5,20 +5,9 @@ An operator is an *actor* ``"<role>:<subject>"`` (``support:alice``). The person
 four-eyes and the daily allowance follow the subject, so a change of role does not let someone
 approve what they created, nor start a fresh allowance.
 
-| permission            | support 客服 | finance 财务 | admin 管理员 |
-|-----------------------|:-----------:|:-----------:|:-----------:|
-| orders.view           | yes         | yes         | yes         |
-| refunds.preview       | yes         | yes         | yes         |
-| refunds.create        | yes         | yes         | yes         |
-| applications.review   | yes         | yes         | yes         |
-| refunds.approve       | -           | yes         | yes         |
-| refunds.resolve       | -           | yes         | yes         |
-| tasks.complete        | yes         | yes         | yes         |
-| reconcile.run         | -           | yes         | yes         |
-| data.export           | -           | yes         | yes         |
-| activity.view         | -           | yes         | yes         |
-
-Admin differs from finance by its limits (``config.DEFAULT_*``), not its permissions.
+``PERMISSIONS`` below is the one table of what each role may do (the README's "Staff roles"
+table shows it, checked by tests/unit/test_one_source.py). Admin differs from finance by its
+limits (``config.DEFAULT_*``), not its permissions.
 """
 from __future__ import annotations
 

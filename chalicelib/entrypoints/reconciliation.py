@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
+from .. import config
 from ..domain import reconciliation as rules
 from ..domain import staff as staff_rules
 from ..domain.enums import Permission as P
 from ..domain.errors import ValidationError
 from ..log import get_logger
+from ..services import recon_reports as reports
 from ..services import reconciliation as recon
 from .http import JSON_TYPES, csv_response, endpoint, int_param, json_body, json_response, limit_param, only_fields, query
 from ..domain import clock
@@ -21,7 +23,7 @@ log = get_logger(__name__)
 @endpoint(bp, "staff", P.ORDERS_VIEW)
 def list_reconciliations(principal):
     query(bp.current_request, set())
-    return recon.list_runs()
+    return reports.list_runs()
 
 
 @bp.route("/", methods=["POST"], content_types=JSON_TYPES)
@@ -29,7 +31,8 @@ def list_reconciliations(principal):
 def run_reconciliation(principal):
     body = only_fields(json_body(bp.current_request), {"bill_date"})
     bill_date = rules.parse_bill_date(body.get("bill_date"), clock.now())
-    report = recon.start(bill_date, actor=principal.actor, deadline=recon.Deadline(recon.api_budget_seconds()))
+    budget = config.recon_settings().api_budget_seconds
+    report = recon.start(bill_date, actor=principal.actor, deadline=recon.Deadline(budget))
     return json_response(report, 202 if report["status"] == "running" else 200)
 
 
@@ -37,7 +40,7 @@ def run_reconciliation(principal):
 @endpoint(bp, "staff", P.ORDERS_VIEW)
 def reconciliation_report(principal, bill_date):
     query(bp.current_request, set())
-    return recon.report(rules.parse_bill_date(bill_date, clock.now()))
+    return reports.report(rules.parse_bill_date(bill_date, clock.now()))
 
 
 @bp.route("/{bill_date}/discrepancies", methods=["GET"])
@@ -48,12 +51,12 @@ def reconciliation_discrepancies(principal, bill_date):
     fmt = p.get("format") or "json"
     if fmt == "csv":
         staff_rules.require(principal.staff_role, P.DATA_EXPORT)
-        return csv_response(recon.export_csv(day, cursor=p.get("cursor"),
-                                             limit=int_param(p, "limit", minimum=1, maximum=recon.CSV_PAGE_ROWS,
-                                                             default=recon.CSV_PAGE_ROWS)))
+        return csv_response(reports.export_csv(day, cursor=p.get("cursor"),
+                                               limit=int_param(p, "limit", minimum=1, maximum=reports.CSV_PAGE_ROWS,
+                                                               default=reports.CSV_PAGE_ROWS)))
     if fmt != "json":
         raise ValidationError("format must be json or csv", details={"field": "format"})
-    return recon.list_discrepancies(day, limit=limit_param(p), cursor=p.get("cursor"))
+    return reports.list_discrepancies(day, limit=limit_param(p), cursor=p.get("cursor"))
 
 
 # ---------------------------------------------------------------- Lambda event handlers

@@ -22,65 +22,39 @@ the run record (lines done and the partial figures) and, when a continuation que
 configured (``RECON_QUEUE_URL``), sends itself a message; the next invocation downloads the
 bill again, checks it is the same file (hash), skips the lines done and goes on. Without a
 queue (the local stack) the next scheduled run resumes any run whose lease has lapsed.
+
+Settings: ``config.recon_settings()``. The reports, lists and CSV files of the runs are
+``services/recon_reports.py``.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
-import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
+from .. import config
 from ..adapters import reconciliations as store
 from ..adapters import repository as repo
 from ..adapters.models import ReconDiscrepancy, ReconRun, Refund
 from ..domain import reconciliation as rules
+from ..domain import clock
 from ..domain.enums import ReconClass, ReconStatus, RefundStatus, TaskType
-from ..domain.errors import (BillRefused, ErrorCode, OutcomeMismatch, ReconciliationNotFound, UpstreamUnavailable,
-                             conflict)
+from ..domain.errors import BillRefused, ErrorCode, OutcomeMismatch, UpstreamUnavailable, conflict
 from ..domain.reconciliation import Figures, Finding
-from ..domain.tasks import Task
 from ..domain.refunds import Outcome
-from ..domain.text import neutralise_csv_cell
+from ..domain.tasks import Task
 from ..domain.tradebill import BillFormatError, BillSummary
 from . import edges
 from ..log import get_logger, log_context
 from .. import metrics
-from ..domain import clock
+from .recon_reports import report, view
 
 log = get_logger(__name__)
 C = ReconClass
 BATCH_KEYS = store.BATCH_KEYS  # BatchGetItem's limit
 CHECKPOINT_EVERY = 20_000  # lines between checkpoints while time remains
-CSV_PAGE_ROWS = 5000
-
-
-def _int_env(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name) or default)
-    except ValueError:
-        return default
-
-
-def midnight_minutes() -> int:
-    """How close to midnight a success may be for WeChat to bill it on the adjacent day."""
-    return _int_env("RECON_MIDNIGHT_MINUTES", 15)
-
-
-def lease_seconds() -> int:
-    return _int_env("RECON_LEASE_SECONDS", 960)  # a Lambda runs at most 900 s
-
-
-def readers() -> int:
-    """BatchGetItem calls in flight at once (bounded: memory, and the table's read rate)."""
-    return max(1, min(_int_env("RECON_READERS", 4), 16))
-
-
-def api_budget_seconds() -> int:
-    return _int_env("RECON_API_BUDGET_SECONDS", 20)  # API Gateway answers within 29 s
 
 
 class Deadline:
@@ -146,7 +120,7 @@ def resume(bill_date: str, generation: int, *, deadline: Deadline, gateway=None)
         if run is None or run.generation != generation or run.status != ReconStatus.RUNNING.value:
             return None
         now = clock.now()
-        lease = clock.iso(now + timedelta(seconds=lease_seconds()))
+        lease = _lease_until(now)
         if not store.update_run(bill_date, generation, {"lease_until": lease}, lease_free_before=clock.iso(now),
                                 status=ReconStatus.RUNNING.value):
             log.info("reconciliation: another worker holds the run")
@@ -266,10 +240,15 @@ def _adjacent_lines(gateway, bill_date: str, wanted: set[tuple[str, str]]):
 # ---------------------------------------------------------------- one run
 
 
+def _lease_until(now: datetime) -> str:
+    """How long the worker that writes this holds the run."""
+    return clock.iso(now + timedelta(seconds=config.recon_settings().lease_seconds))
+
+
 def _new_run(bill_date: str, generation: int, actor: str, now: datetime, status: ReconStatus) -> ReconRun:
     return ReconRun(bill_date, "RUN", status=status.value, generation=generation, started_by=actor,
-                    started_at=clock.iso(now), lease_until=clock.iso(now + timedelta(seconds=lease_seconds())),
-                    figures=Figures().to_dict(), checkpoint={"offset": 0}, updated_at=clock.iso(now))
+                    started_at=clock.iso(now), lease_until=_lease_until(now), figures=Figures().to_dict(),
+                    checkpoint={"offset": 0}, updated_at=clock.iso(now))
 
 
 def _claim(run: ReconRun, existing: ReconRun | None) -> None:
@@ -402,7 +381,7 @@ class _Run:
         self.expected_payments.clear()
         if not left:
             return
-        minutes = midnight_minutes()
+        minutes = config.recon_settings().midnight_minutes
         near = {(kind, no): rules.near_midnight(when, self.bill_date, minutes) for kind, no, _a, _o, when, _s in left}
         early = {key for key, (first, _last) in near.items() if first}
         late = {key for key, (_first, last) in near.items() if last}
@@ -427,7 +406,7 @@ class _Run:
         now = clock.now()
         store.update_run(self.bill_date, self.generation, {
             "checkpoint": {"offset": offset, "figures": self.figures.to_dict(), "active_ms": active_ms},
-            "lease_until": clock.iso(now + timedelta(seconds=lease_seconds())), "updated_at": clock.iso(now)},
+            "lease_until": _lease_until(now), "updated_at": clock.iso(now)},
             status=ReconStatus.RUNNING.value)
 
 
@@ -439,7 +418,7 @@ def _execute(run: ReconRun, bill, figures: Figures, offset: int, active_ms: int,
     def elapsed_ms() -> int:
         return active_ms + int((time.monotonic() - started) * 1000)
 
-    width = readers()
+    width = config.recon_settings().readers
     reading = ThreadPoolExecutor(width, thread_name_prefix="recon-read")
     inflight: deque = deque()  # (lines, future of their records), oldest first
 
@@ -513,18 +492,9 @@ def _execute(run: ReconRun, bill, figures: Figures, offset: int, active_ms: int,
 
 def _continue_later(run: ReconRun) -> dict:
     """Out of time: the checkpoint is stored; ask for a continuation (or leave it to the schedule)."""
-    url = os.environ.get("RECON_QUEUE_URL")
-    if url:
-        try:
-            from ..adapters import queue
-
-            client, _ = queue._client_and_url()
-            client.send_message(QueueUrl=url, MessageBody=json.dumps(
-                {"bill_date": run.bill_date, "generation": run.generation}))
-            # the next invocation takes the run at once: give up this lease
-            store.update_run(run.bill_date, run.generation, {"lease_until": None}, status=ReconStatus.RUNNING.value)
-        except Exception as exc:  # noqa: BLE001 - the schedule resumes it once the lease lapses
-            log.warning("reconciliation continuation not sent", extra={"error": type(exc).__name__})
+    if edges.publisher().publish_reconciliation(run.bill_date, run.generation):
+        # the next invocation takes the run at once: give up this lease
+        store.update_run(run.bill_date, run.generation, {"lease_until": None}, status=ReconStatus.RUNNING.value)
     log.info("reconciliation continues in another invocation", extra={"bill_date": run.bill_date})
     return report(run.bill_date)
 
@@ -541,90 +511,3 @@ def _fail(run: ReconRun, reason: str, figures: Figures | None = None) -> dict:
     metrics.emit_reconciliation(run.bill_date, ReconStatus.FAILED.value, figures or Figures())
     log.error("reconciliation failed", extra={"bill_date": run.bill_date, "reason": reason})
     return view(run)
-
-
-# ---------------------------------------------------------------- the read side
-
-
-def view(run: ReconRun) -> dict:
-    status = ReconStatus(run.status)
-    figures = Figures.from_dict(run.figures).to_dict()
-    if status == ReconStatus.RUNNING and run.checkpoint:
-        figures = Figures.from_dict((run.checkpoint or {}).get("figures")).to_dict()
-    figures["classes"] = [{"class": c.value, "label": c.label, **figures["classes"][c.value]} for c in ReconClass]
-    return {"bill_date": run.bill_date, "status": status.value, "status_label": status.label,
-            "reason": run.reason, "generation": run.generation, "started_by": run.started_by,
-            "started_at": run.started_at, "finished_at": run.finished_at, "duration_ms": run.duration_ms,
-            "lines_done": (run.checkpoint or {}).get("offset") if status == ReconStatus.RUNNING else None,
-            **figures}
-
-
-def report(bill_date: str) -> dict:
-    run = store.get_run(bill_date)
-    if run is None:
-        raise ReconciliationNotFound("该日期尚未对账")
-    return view(run)
-
-
-def list_runs(now: datetime | None = None) -> dict:
-    """Every date that may be reconciled (newest first) with its run's status, if any."""
-    now = now or clock.now()
-    days = rules.dates(now)
-    known = store.runs(days)
-    items = []
-    for day in days:
-        run = known.get(day)
-        if run is None:
-            items.append({"bill_date": day, "status": None, "status_label": "未对账"})
-            continue
-        f = run.figures or {}
-        status = ReconStatus(run.status)
-        items.append({"bill_date": day, "status": status.value, "status_label": status.label, "reason": run.reason,
-                      "lines_read": f.get("lines_read"), "matched": f.get("matched"),
-                      "discrepancies": f.get("discrepancies"), "finished_at": run.finished_at})
-    return {"items": items}
-
-
-def discrepancy_view(d: ReconDiscrepancy) -> dict:
-    cls = ReconClass(d.cls)
-    return {"class": cls.value, "class_label": cls.label, "kind": d.kind, "order_no": d.order_no,
-            "refund_no": d.refund_no, "ours_amount": d.ours_amount, "theirs_amount": d.theirs_amount,
-            "ours_status": d.ours_status, "theirs_status": d.theirs_status, "line_no": d.line_no, "note": d.note,
-            "task_id": d.task_id, "found_at": d.found_at}
-
-
-def _run_for(bill_date: str) -> ReconRun:
-    run = store.get_run(bill_date)
-    if run is None:
-        raise ReconciliationNotFound("该日期尚未对账")
-    return run
-
-
-def list_discrepancies(bill_date: str, *, limit: int, cursor: str | None) -> dict:
-    run = _run_for(bill_date)
-    page = store.discrepancies(bill_date, run.generation, limit=limit, cursor=cursor)
-    return {"items": [discrepancy_view(d) for d in page.items], "next_cursor": page.next_cursor}
-
-
-CSV_COLUMNS = [
-    ("bill_date", "账单日期"), ("class_label", "差异类型"), ("kind", "类别"), ("order_no", "订单号"),
-    ("refund_no", "退款单号"), ("ours_amount", "本地金额(分)"), ("theirs_amount", "微信金额(分)"),
-    ("ours_status", "本地状态"), ("theirs_status", "微信状态"), ("note", "说明"), ("task_id", "任务编号"),
-]
-
-
-def export_csv(bill_date: str, *, limit: int, cursor: str | None):
-    """A day's discrepancies as CSV (UTF-8 with BOM), every cell neutralised against formula
-    injection; ``X-Next-Cursor`` names the next file when more rows follow."""
-    from .tasks import CsvFile
-
-    run = _run_for(bill_date)
-    page = store.discrepancies(bill_date, run.generation, limit=limit, cursor=cursor)
-    out = io.StringIO()
-    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
-    writer.writerow([title for _, title in CSV_COLUMNS])
-    for d in page.items:
-        row = {**discrepancy_view(d), "bill_date": bill_date,
-               "kind": "退款" if d.kind == "refund" else "支付"}
-        writer.writerow([neutralise_csv_cell("" if row.get(k) is None else row.get(k)) for k, _ in CSV_COLUMNS])
-    return CsvFile("\ufeff" + out.getvalue(), f"reconciliation-{bill_date}.csv", page.next_cursor)

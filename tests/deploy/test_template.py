@@ -267,6 +267,7 @@ def test_functions_get_every_setting_the_code_reads(template, handler, monkeypat
     s = config.settings()
     assert s.stage == STAGE and s.table_prefix == f"{STAGE}-"
     assert s.restore_queue_url.endswith("/" + s.restore_queue_name)
+    assert config.recon_settings().queue_url.endswith(f"/{STAGE}-reconciliation")  # a run out of time continues
     w = config.wechat_settings()
     assert w.refund_notify_url == "https://pay.example.com/api/api/pay/wechat/notify/refund"
     assert w.payment_notify_url == "https://pay.example.com/api/api/pay/wechat/notify/payment"
@@ -371,7 +372,8 @@ def test_restore_role_consumes_the_queue_and_touches_only_what_restoration_write
     assert allowed["sqs:ReceiveMessage"] == {QUEUE_ARN}
     assert "ssm:GetParameter" not in allowed  # no merchant key, no JWT secret
     assert "dynamodb:Query" not in allowed
-    assert _tables_with(allowed, "dynamodb:PutItem") == {f"{STAGE}-user_points_ledger", f"{STAGE}-manual_tasks"}
+    assert _tables_with(allowed, "dynamodb:PutItem") == {f"{STAGE}-user_points_ledger"}
+    assert f"{STAGE}-manual_tasks" in _tables_with(allowed, "dynamodb:UpdateItem")  # tasks are opened by upsert
     assert _tables_with(allowed, "dynamodb:BatchGetItem") == {f"{STAGE}-user_inventory", f"{STAGE}-user_coupons"}
     assert _tables_with(allowed, "dynamodb:GetItem") == {f"{STAGE}-payment_refunds", f"{STAGE}-orders"}
     touched = set().union(*(_tables_with(allowed, a) for a in allowed if a.startswith("dynamodb:")))

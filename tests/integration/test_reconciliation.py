@@ -321,3 +321,51 @@ def test_a_run_the_api_could_not_finish_continues_through_the_queue(env, two_ref
     # SQS delivers at least once: the same message again finds nothing to continue
     assert recon.continue_from_message(messages[0]["Body"]) is None
     assert env.api.get(f"{BASE}/{today()}", env.admin).json()["status"] == "done"
+
+
+def test_a_busy_day_pages_its_discrepancies_with_signed_cursors(env):
+    """33 payments WeChat billed that we never recorded: pages of the default 20 through the API
+    (and CSV files of 20 rows), each cursor accepted only for the day and run it was issued for."""
+    env._set_env(RECON_MIDNIGHT_MINUTES="0")
+    pending_paid(env)
+    ours_unknown = {f"GBNOTOURS{i:04d}" for i in range(33)}
+    for i, order_no in enumerate(sorted(ours_unknown)):
+        env.sim.register_transaction(100 + i, order_no, paid_at=time.time())
+    report = run(env, today())
+    assert classes(report)["missing_here"] == len(ours_unknown) == report["discrepancies"]
+    seen, cursor, pages = [], None, []
+    while True:
+        r = env.api.get(f"{BASE}/{today()}/discrepancies" + (f"?cursor={cursor}" if cursor else ""), env.admin)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        pages.append(len(body["items"]))
+        seen += [d["order_no"] for d in body["items"]]
+        cursor = body["next_cursor"]
+        if not cursor:
+            break
+    assert pages == [20, 13]
+    assert len(seen) == len(set(seen)) and set(seen) == ours_unknown
+    files, cursor = [], None
+    while True:  # the CSV export, 20 rows a file: X-Next-Cursor names the next
+        r = env.api.get(f"{BASE}/{today()}/discrepancies?format=csv&limit=20" + (f"&cursor={cursor}" if cursor else ""),
+                        env.admin)
+        assert r.status_code == 200, r.text
+        files.append([row[3] for row in list(csv.reader(io.StringIO(r.text.lstrip("\ufeff"))))[1:]])
+        cursor = r.headers.get("X-Next-Cursor")
+        if not cursor:
+            break
+    assert [len(f) for f in files] == [20, 13] and [no for f in files for no in f] == seen
+    first = env.api.get(f"{BASE}/{today()}/discrepancies", env.admin).json()["next_cursor"]
+
+    def refused(day: str, token: str) -> None:
+        r = env.api.get(f"{BASE}/{day}/discrepancies?cursor={token}", env.admin)
+        assert r.status_code == 400 and r.json()["code"] == "VALIDATION_ERROR", r.text
+
+    refused(today(), first[:-2] + ("AA" if not first.endswith("AA") else "BB"))  # edited
+    yesterday = (datetime.now(CST) - timedelta(days=1)).strftime("%Y-%m-%d")
+    run(env, yesterday)
+    refused(yesterday, first)  # another day's
+    run(env, today())  # a new run of the day: its discrepancies are a new list
+    refused(today(), first)
+    again = env.api.get(f"{BASE}/{today()}/discrepancies", env.admin).json()
+    assert len(again["items"]) == 20 and again["next_cursor"] != first

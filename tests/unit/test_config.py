@@ -53,3 +53,34 @@ def test_the_first_read_fails_loudly_when_ssm_is_down(ssm):
     fake.down = True
     with pytest.raises(ConnectionError):
         config.secret("ADMIN_JWT_SECRET")
+
+
+def test_reconciliation_settings(monkeypatch):
+    for name in ("RECON_MIDNIGHT_MINUTES", "RECON_LEASE_SECONDS", "RECON_READERS", "RECON_API_BUDGET_SECONDS",
+                 "RECON_QUEUE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert config.recon_settings() == config.ReconSettings(midnight_minutes=15, lease_seconds=960, readers=4,
+                                                           api_budget_seconds=20, queue_url=None)
+    monkeypatch.setenv("RECON_READERS", "64")  # bounded: memory and the table's read rate
+    monkeypatch.setenv("RECON_QUEUE_URL", "https://sqs.example/q")
+    monkeypatch.setenv("RECON_MIDNIGHT_MINUTES", "0")
+    got = config.recon_settings()
+    assert (got.readers, got.queue_url, got.midnight_minutes) == (16, "https://sqs.example/q", 0)
+    monkeypatch.setenv("RECON_LEASE_SECONDS", "soon")
+    with pytest.raises(config.ConfigError, match="RECON_LEASE_SECONDS"):
+        config.recon_settings()
+
+
+def test_the_apps_wiring_and_the_aws_endpoints(monkeypatch):
+    for name in ("RESTORE_QUEUE_NAME", "POLL_EVERY_MINUTES", "RECON_QUEUE_NAME", "RECON_MINUTE_UTC",
+                 "RECON_HOUR_UTC", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_DYNAMODB"):
+        monkeypatch.delenv(name, raising=False)
+    assert config.app_wiring() == config.AppWiring("local-refund-restore", 2, "local-reconciliation", 30, 2)
+    monkeypatch.setenv("POLL_EVERY_MINUTES", "5")
+    monkeypatch.setenv("RECON_HOUR_UTC", "3")
+    assert (config.app_wiring().poll_every_minutes, config.app_wiring().recon_hour_utc) == (5, 3)
+    assert config.aws_endpoint("sqs") is None
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:8002")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9000")
+    assert config.aws_endpoint("sqs") == "http://127.0.0.1:8002"
+    assert config.aws_endpoint("dynamodb") == "http://127.0.0.1:9000"
