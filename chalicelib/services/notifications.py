@@ -86,7 +86,7 @@ def _unknown_refund(event, result) -> str:
 def handle_payment_event(event) -> str:
     """TRANSACTION.SUCCESS -> ``payments.apply_payment``: a pending order is paid once; any other
     payment is recorded for a person. Acknowledged only once what it says is stored."""
-    from ..adapters.wechat import valid_out_trade_no
+    from ..adapters.wechat.results import valid_out_trade_no
 
     payment = event.payment
     with log_context(order_no=payment.out_trade_no if payment else None, notify_id=event.id):

@@ -149,7 +149,8 @@ def poll_payments(limit: int | None = None, *, time_left: Callable[[], float] | 
     booked like the notification; NOTPAY/CLOSED leave the order alone and ask again later, until
     ``payment_check_hours`` after it was created. Cost: O(pending orders), through the sparse
     ``awaiting_payment`` index."""
-    from ..adapters import wechat
+    from ..adapters.wechat.errors import NotFound
+    from ..adapters.wechat.gateway import get_gateway
 
     report = PaymentPollReport()
     due = repo.due_payment_checks(PAY_CHECK, iso(now_utc()), limit or settings().poll_batch)
@@ -165,8 +166,8 @@ def poll_payments(limit: int | None = None, *, time_left: Callable[[], float] | 
                     repo.end_pay_check(order_no)
                     continue
                 try:
-                    result = wechat.get_gateway().query_payment(order.payment.out_trade_no)
-                except wechat.NotFound:
+                    result = get_gateway().query_payment(order.payment.out_trade_no)
+                except NotFound:
                     result = None  # WeChat has no such order yet: the player has not paid
                 if result is not None and result.paid:
                     outcome = apply_payment(result, actor="poller")

@@ -101,10 +101,10 @@ def start(bill_date: str, *, actor: str, deadline: Deadline, gateway=None) -> di
     Raises ``BillRefused`` (nothing recorded) when the download fails its hash check,
     ``UpstreamUnavailable`` when WeChat cannot be asked now, a 409 when a run of the date is in
     progress. Returns the report: done, not_ready, failed, or running (continued later)."""
-    from ..adapters import wechat
+    from ..adapters.wechat.gateway import get_gateway
 
     with log_context(bill_date=bill_date):
-        gateway = gateway or wechat.get_gateway()
+        gateway = gateway or get_gateway()
         existing = store.get_run(bill_date)
         now = now_utc()
         if existing is not None and existing.status == ReconStatus.RUNNING.value and existing.lease_until \
@@ -136,7 +136,7 @@ def start(bill_date: str, *, actor: str, deadline: Deadline, gateway=None) -> di
 def resume(bill_date: str, generation: int, *, deadline: Deadline, gateway=None) -> dict | None:
     """Continue a run from its checkpoint, if it is still that generation and nobody holds it.
     Returns the report, or None when there is nothing to continue (a repeat message)."""
-    from ..adapters import wechat
+    from ..adapters.wechat.gateway import get_gateway
 
     with log_context(bill_date=bill_date):
         run = store.get_run(bill_date)
@@ -149,7 +149,7 @@ def resume(bill_date: str, generation: int, *, deadline: Deadline, gateway=None)
             log.info("reconciliation: another worker holds the run")
             return None
         run.lease_until = lease
-        gateway = gateway or wechat.get_gateway()
+        gateway = gateway or get_gateway()
         try:
             bill = _download(gateway, bill_date)
         except BillRefused as err:
@@ -214,24 +214,24 @@ _NOT_READY = object()
 def _download(gateway, bill_date: str):
     """The verified bill, ``None`` when WeChat has none for the day (no trade, no refund), or
     ``_NOT_READY``. Raises BillRefused / UpstreamUnavailable."""
-    from ..adapters import wechat
+    from ..adapters.wechat.errors import BillHashMismatch, BillNotFound, BillNotReady, Rejected, WechatError
 
     try:
         return gateway.download_trade_bill(bill_date)
-    except wechat.BillNotReady:
+    except BillNotReady:
         return _NOT_READY
-    except wechat.BillNotFound:
+    except BillNotFound:
         return None
-    except wechat.BillHashMismatch as exc:
+    except BillHashMismatch as exc:
         log.error("reconciliation refused the bill: hash mismatch", extra={"code": exc.code})
         metrics.emit_reconciliation(bill_date, ReconStatus.FAILED.value, Figures())
         raise BillRefused("微信账单的 SHA1 与下载内容不一致，已拒绝，未记录任何结果",
                           details={"wechat_code": exc.code}) from None
-    except wechat.Rejected as exc:
+    except Rejected as exc:
         if exc.code == "INVALID_REQUEST":  # a date WeChat does not serve (yet): a future day
             return _NOT_READY
         raise UpstreamUnavailable(f"微信拒绝了账单请求：{exc.code}", details={"wechat_code": exc.code}) from None
-    except wechat.WechatError as exc:
+    except WechatError as exc:
         raise UpstreamUnavailable("暂时无法从微信获取账单，请稍后重试", details={"wechat_code": exc.code}) from None
 
 
