@@ -13,7 +13,8 @@ from ..domain.errors import OutcomeMismatch
 from ..domain.money import fen_to_yuan
 from ..domain.refunds import iso, now_utc
 from ..log import get_logger, log_context
-from . import payments, submission, transitions
+from . import payments, transitions
+from .outcomes import outcome_from_result
 
 log = get_logger(__name__)
 
@@ -51,7 +52,7 @@ def handle_refund_event(event) -> str:
             return _unknown_refund(event, result)
         if order is None or order.order_no != refund.order_no:
             order = None  # out_trade_no is not our order_no here: read it when settling
-        outcome = submission.outcome_from_result(result, f"微信通知 {event.event_type}")
+        outcome = outcome_from_result(result, f"微信通知 {event.event_type}")
         try:
             before = refund.status
             after = transitions.apply_outcome(refund, outcome, actor="wechat", receipt=_receipt(event, refund_no),

@@ -17,6 +17,7 @@ from ..domain.enums import RefundStatus, TaskType
 from ..domain.refunds import iso, now_utc
 from ..log import get_logger, log_context
 from . import submission, transitions
+from .outcomes import outcome_from_result
 
 S = RefundStatus
 log = get_logger(__name__)
@@ -125,7 +126,7 @@ def _poll_one(refund, report: PollReport) -> None:
             log.error("poll query refused", extra={"code": err.code})
             _failed(refund, err.code)
             return
-        outcome = submission.outcome_from_result(result, f"主动查询：微信状态 {result.status}")
+        outcome = outcome_from_result(result, f"主动查询：微信状态 {result.status}")
         after = transitions.apply_outcome(refund, outcome, actor="poller")
         if after.status != status.value:
             report.changed += 1

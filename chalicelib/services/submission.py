@@ -5,37 +5,16 @@ from __future__ import annotations
 
 from .. import metrics
 from ..adapters.models import Order, Refund
-from ..domain import refunds as rules
 from ..domain.enums import AbnormalRefundType, OfflineReason, RefundStatus
 from ..domain.errors import ErrorCode, UpstreamUnavailable, conflict
 from ..domain.refunds import Outcome, now_utc
 from ..log import get_logger, log_context
 from . import transitions
+from .outcomes import outcome_from_result
 from .transitions import StaleState, apply_outcome, invalid_state
 
 S = RefundStatus
 log = get_logger(__name__)
-
-
-def outcome_from_result(result, detail: str) -> Outcome:
-    """A WeChat refund object (create, query, notification or abnormal-refund answer) as an
-    outcome. SUCCESS paid to the merchant's own account (an abnormal refund re-routed to
-    MERCHANT_BANK_CARD) has not reached the player: it is an offline refund to pay."""
-    status = rules.WECHAT_STATUS[result.status]
-    offline = None
-    if status == S.SUCCESS and result.paid_to_merchant:
-        status, offline = S.OFFLINE_PENDING, OfflineReason.MERCHANT_BANK_CARD.value
-        detail += "；款项退至商户银行卡，待线下退给用户"
-    return Outcome(
-        status=status,
-        offline_reason=offline,
-        wechat_refund_id=result.refund_id,
-        user_received_account=result.user_received_account,
-        success_time=result.success_time,
-        amount=result.amount_refund,
-        raw=result.raw,
-        detail=detail,
-    )
 
 
 def submit(refund: Refund, *, actor: str, order: Order | None = None) -> Refund:
