@@ -135,15 +135,15 @@ def overhead(w, counter, rounds: int = 60) -> dict:
 def _overhead_once(w, rounds: int) -> dict:
     import boto3
 
-    from chalicelib.adapters import wechat
     from chalicelib.adapters.models import Order, Refund
+    from chalicelib.adapters.wechat.gateway import get_gateway
 
     w.reset()
     w.sim.configure(outcome_delay=600)
     orders = w.paid_orders()
     ddb = boto3.client("dynamodb", region_name="ap-east-1", endpoint_url=w.stack.env["AWS_ENDPOINT_URL"])
     orders_table, refunds_table = Order.Meta.table_name, Refund.Meta.table_name
-    gateway = wechat.get_gateway()
+    gateway = get_gateway()
     api_times, direct_times = [], []
 
     def via_api(o):

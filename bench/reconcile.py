@@ -247,7 +247,7 @@ def child(bill_date: str) -> None:
     import logging
     import resource
 
-    from chalicelib.adapters import wechat
+    from chalicelib.adapters.wechat.gateway import get_gateway
     from chalicelib.services import reconciliation as recon
 
     logging.disable(logging.WARNING)
@@ -260,7 +260,7 @@ def child(bill_date: str) -> None:
 
         profiler = cProfile.Profile()
         profiler.enable()
-    gateway = _TimedGateway(wechat.get_gateway())
+    gateway = _TimedGateway(get_gateway())
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     rss_before = _memory_mb("VmRSS")  # imports, the gateway (SDK) and nothing else yet
     t = time.perf_counter()

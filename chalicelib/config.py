@@ -187,7 +187,6 @@ def wechat_settings() -> WechatSettings:
     public_key_id = _env("WECHAT_PUBLIC_KEY_ID")
     if public_key_id:
         public_key = secret("WECHAT_PUBLIC_KEY")
-    timeout = _env("WECHAT_TIMEOUT_SECONDS", "5") or "5"
     return WechatSettings(
         mchid=_env("WECHAT_MCHID") or _missing("WECHAT_MCHID"),
         appid=_env("WECHAT_APPID") or _missing("WECHAT_APPID"),
@@ -200,12 +199,37 @@ def wechat_settings() -> WechatSettings:
         base_url=_env("WECHAT_BASE_URL", "https://api.mch.weixin.qq.com") or "",
         refund_notify_url=_env("WECHAT_REFUND_NOTIFY_URL") or _missing("WECHAT_REFUND_NOTIFY_URL"),
         payment_notify_url=_env("WECHAT_PAYMENT_NOTIFY_URL") or _missing("WECHAT_PAYMENT_NOTIFY_URL"),
-        timeout_seconds=float(timeout),
+        timeout_seconds=wechat_timeout_seconds(),
     )
 
 
 def _missing(name: str) -> str:
     raise ConfigError(f"{name} is not configured")
+
+
+# ---------------------------------------------------------------- WeChat Pay timeouts
+
+
+def _seconds(name: str, default: str) -> float:
+    raw = _env(name, default) or default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number") from exc
+
+
+def wechat_timeout_seconds() -> float:
+    """Connect and read timeout of one WeChat Pay call (``WECHAT_TIMEOUT_SECONDS``, default 5). Its
+    sign is checked where the client is built: a zero or negative value holds the work, not the app."""
+    return _seconds("WECHAT_TIMEOUT_SECONDS", "5")
+
+
+def wechat_bill_timeout_seconds() -> float:
+    """Read timeout of a trade bill download (``WECHAT_BILL_TIMEOUT_SECONDS``, default 60)."""
+    value = _seconds("WECHAT_BILL_TIMEOUT_SECONDS", "60")
+    if value <= 0:
+        raise ConfigError("WECHAT_BILL_TIMEOUT_SECONDS must be positive")
+    return value
 
 
 # ---------------------------------------------------------------- staff roles and sign-in

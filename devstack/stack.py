@@ -129,10 +129,11 @@ class Stack:
 
     # ------------------------------------------------------------ pieces
     def _reset_clients(self) -> None:
-        from chalicelib.adapters import models, wechat
+        from chalicelib.adapters import models
+        from chalicelib.adapters.wechat.gateway import reset_gateway
 
         models.bind(force=True)
-        wechat.reset_gateway()
+        reset_gateway()
 
     def sqs(self):
         import boto3

@@ -186,7 +186,7 @@ class SimHandle:
         return self.settings_with(public_key=None, public_key_id=None, cert_dir=cert_dir, **overrides)
 
     def gateway(self, **overrides: Any):
-        from chalicelib.adapters.wechat import WechatGateway
+        from chalicelib.adapters.wechat.gateway import WechatGateway
 
         return WechatGateway(self.settings_with(**overrides) if overrides else self.settings)
 
@@ -273,7 +273,7 @@ def wechat_sim_session() -> Iterator[SimHandle]:
 @pytest.fixture
 def wechat_sim(wechat_sim_session: SimHandle) -> Iterator[SimHandle]:
     """The session simulator, reset before and after each test (gateway cache too)."""
-    from chalicelib.adapters.wechat import reset_gateway
+    from chalicelib.adapters.wechat.gateway import reset_gateway
 
     wechat_sim_session.reset()
     reset_gateway()

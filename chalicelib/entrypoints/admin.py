@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from ..domain import refunds as rules
+from ..domain import refunds as refund_rules
 from ..domain import staff as staff_rules
 from ..domain.enums import (AbnormalRefundType, OrderStatus, PayoutChannel, Permission as P, RefundStatus, SourceType,
                             TaskStatus, TaskType)
@@ -40,8 +40,8 @@ def create_refund(principal):
     request = bp.current_request
     body = only_fields(json_body(request), {"order_no", "amount", "reason"})
     order_no = _order_no(body.get("order_no"))
-    amount = rules.parse_amount(body.get("amount"))
-    reason = rules.parse_reason(body.get("reason"), required=False)
+    amount = refund_rules.parse_amount(body.get("amount"))
+    reason = refund_rules.parse_reason(body.get("reason"), required=False)
     created = refunds.create_admin_refund(actor=principal.actor, order_no=order_no, amount=amount,
                                           reason=reason, idempotency_key=idempotency_key(request))
     return json_response(views.refund_view(created.refund), 201 if created.created else 200)
@@ -51,7 +51,7 @@ def create_refund(principal):
 @endpoint(bp, "staff", P.REFUNDS_PREVIEW)
 def preview_refund(principal):
     body = only_fields(json_body(bp.current_request), {"order_no", "amount"})
-    return refunds.preview(order_no=_order_no(body.get("order_no")), amount=rules.parse_amount(body.get("amount")),
+    return refunds.preview(order_no=_order_no(body.get("order_no")), amount=refund_rules.parse_amount(body.get("amount")),
                            actor=principal.actor)
 
 
@@ -79,8 +79,8 @@ def refund_detail(principal, refund_no):
 @endpoint(bp, "staff", P.APPLICATIONS_REVIEW)
 def approve_refund(principal, refund_no):
     body = only_fields(json_body(bp.current_request), {"amount"})
-    amount = rules.parse_amount(body["amount"]) if body.get("amount") is not None else None
-    return views.refund_view(refunds.approve(actor=principal.actor, refund_no=rules.validate_refund_no(refund_no),
+    amount = refund_rules.parse_amount(body["amount"]) if body.get("amount") is not None else None
+    return views.refund_view(refunds.approve(actor=principal.actor, refund_no=refund_rules.validate_refund_no(refund_no),
                                              amount=amount))
 
 
@@ -88,8 +88,8 @@ def approve_refund(principal, refund_no):
 @endpoint(bp, "staff", P.APPLICATIONS_REVIEW)
 def reject_refund(principal, refund_no):
     body = only_fields(json_body(bp.current_request), {"reason"})
-    reason = rules.parse_reason(body.get("reason"), required=True, sent_to_wechat=False)
-    return views.refund_view(refunds.reject(actor=principal.actor, refund_no=rules.validate_refund_no(refund_no),
+    reason = refund_rules.parse_reason(body.get("reason"), required=True, sent_to_wechat=False)
+    return views.refund_view(refunds.reject(actor=principal.actor, refund_no=refund_rules.validate_refund_no(refund_no),
                                             reason=reason))
 
 
@@ -105,7 +105,7 @@ def abnormal_refund(principal, refund_no):
             if not isinstance(value, str) or not value.strip() or len(value) > 64:
                 raise ValidationError(f"{name} is required for USER_BANK_CARD", details={"field": name})
             card[name] = value.strip()
-    refund = refunds.resolve_abnormal(actor=principal.actor, refund_no=rules.validate_refund_no(refund_no),
+    refund = refunds.resolve_abnormal(actor=principal.actor, refund_no=refund_rules.validate_refund_no(refund_no),
                                       kind=kind, **card)
     return views.refund_view(refund)
 
@@ -115,13 +115,13 @@ def abnormal_refund(principal, refund_no):
 def offline_payout(principal, refund_no):
     body = only_fields(json_body(bp.current_request), {"channel", "reference", "paid_at", "note"})
     channel = _choice(body, "channel", PayoutChannel)
-    reference = rules.parse_reason(body.get("reference"), required=True, field_name="reference")
+    reference = refund_rules.parse_reason(body.get("reference"), required=True, field_name="reference")
     if len(reference) > 64:
         raise ValidationError("reference must be at most 64 characters", details={"field": "reference"})
     refund = refunds.record_offline_payout(
-        actor=principal.actor, refund_no=rules.validate_refund_no(refund_no), channel=channel,
+        actor=principal.actor, refund_no=refund_rules.validate_refund_no(refund_no), channel=channel,
         reference=reference, paid_at=_past_time(body.get("paid_at"), "paid_at"),
-        note=rules.parse_reason(body.get("note"), required=False, field_name="note") or None)
+        note=refund_rules.parse_reason(body.get("note"), required=False, field_name="note") or None)
     return views.refund_view(refund)
 
 
@@ -129,8 +129,8 @@ def offline_payout(principal, refund_no):
 @endpoint(bp, "staff", P.REFUNDS_RESOLVE)
 def cancel_offline(principal, refund_no):
     body = only_fields(json_body(bp.current_request), {"reason"})
-    reason = rules.parse_reason(body.get("reason"), required=True, sent_to_wechat=False)
-    return views.refund_view(refunds.cancel_offline(actor=principal.actor, refund_no=rules.validate_refund_no(refund_no),
+    reason = refund_rules.parse_reason(body.get("reason"), required=True, sent_to_wechat=False)
+    return views.refund_view(refunds.cancel_offline(actor=principal.actor, refund_no=refund_rules.validate_refund_no(refund_no),
                                                     reason=reason))
 
 
@@ -159,7 +159,7 @@ def list_tasks(principal):
 @endpoint(bp, "staff", P.TASKS_COMPLETE)
 def finish_task(principal, task_id):
     body = only_fields(json_body(bp.current_request), {"note"})
-    note = rules.parse_reason(body.get("note"), required=False, field_name="note")
+    note = refund_rules.parse_reason(body.get("note"), required=False, field_name="note")
     return tasks.mark_done(task_id=task_id, actor=principal.actor, role=principal.staff_role, note=note)
 
 

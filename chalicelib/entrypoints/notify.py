@@ -16,19 +16,20 @@ NOTIFY_TYPES = ["application/json", "application/json; charset=utf-8", "text/pla
 
 
 def _receive(kind: str):
-    from ..adapters import wechat
+    from ..adapters.wechat.errors import BadSignature, InvalidNotification, WechatError
+    from ..adapters.wechat.gateway import get_gateway
     from ..services import notifications
 
     request = bp.current_request
     headers = {k.lower(): v for k, v in (request.headers or {}).items()}
     with log_context(route=f"notify_{kind}"):
         try:
-            event = wechat.get_gateway().parse_notification(
+            event = get_gateway().parse_notification(
                 headers, request.raw_body or b"", max_skew_seconds=settings().notify_max_skew_seconds)
-        except (wechat.InvalidNotification, wechat.BadSignature) as err:
+        except (InvalidNotification, BadSignature) as err:
             log.warning("notification refused", extra={"code": err.code})
             return error_response("FAIL", f"{err.code}: {err.message}", 401)
-        except wechat.WechatError as err:  # our side cannot verify right now: WeChat will retry
+        except WechatError as err:  # our side cannot verify right now: WeChat will retry
             log.error("notification could not be verified", extra={"code": err.code})
             return error_response("FAIL", "temporarily unable to verify", 503)
         prefix = "REFUND." if kind == "refund" else "TRANSACTION."

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from ..domain import refunds as rules
+from ..domain import refunds as refund_rules
 from ..services import queries, refunds, views
 from .http import JSON_TYPES, endpoint, idempotency_key, json_body, json_response, only_fields
 
@@ -15,8 +15,8 @@ bp = Blueprint(__name__)
 def apply_refund(principal, order_no):
     request = bp.current_request
     body = only_fields(json_body(request), {"amount", "reason"})
-    amount = rules.parse_amount(body.get("amount"))
-    reason = rules.parse_reason(body.get("reason"), required=True)
+    amount = refund_rules.parse_amount(body.get("amount"))
+    reason = refund_rules.parse_reason(body.get("reason"), required=True)
     created = refunds.apply_for_refund(user_id=principal.subject, order_no=order_no, amount=amount, reason=reason,
                                        idempotency_key=idempotency_key(request))
     return json_response(views.refund_view(created.refund, for_player=True), 201 if created.created else 200)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from .. import config
-from ..domain import reconciliation as rules
+from ..domain import reconciliation as recon_rules
 from ..domain import staff as staff_rules
 from ..domain.enums import Permission as P
 from ..domain.errors import ValidationError
@@ -30,7 +30,7 @@ def list_reconciliations(principal):
 @endpoint(bp, "staff", P.RECONCILE_RUN)
 def run_reconciliation(principal):
     body = only_fields(json_body(bp.current_request), {"bill_date"})
-    bill_date = rules.parse_bill_date(body.get("bill_date"), clock.now())
+    bill_date = recon_rules.parse_bill_date(body.get("bill_date"), clock.now())
     budget = config.recon_settings().api_budget_seconds
     report = recon.start(bill_date, actor=principal.actor, deadline=recon.Deadline(budget))
     return json_response(report, 202 if report["status"] == "running" else 200)
@@ -40,14 +40,14 @@ def run_reconciliation(principal):
 @endpoint(bp, "staff", P.ORDERS_VIEW)
 def reconciliation_report(principal, bill_date):
     query(bp.current_request, set())
-    return reports.report(rules.parse_bill_date(bill_date, clock.now()))
+    return reports.report(recon_rules.parse_bill_date(bill_date, clock.now()))
 
 
 @bp.route("/{bill_date}/discrepancies", methods=["GET"])
 @endpoint(bp, "staff", P.ORDERS_VIEW)
 def reconciliation_discrepancies(principal, bill_date):
     p = query(bp.current_request, {"limit", "cursor", "format"})
-    day = rules.parse_bill_date(bill_date, clock.now())
+    day = recon_rules.parse_bill_date(bill_date, clock.now())
     fmt = p.get("format") or "json"
     if fmt == "csv":
         staff_rules.require(principal.staff_role, P.DATA_EXPORT)

@@ -25,7 +25,7 @@ class Publisher(Protocol):
 
 
 def _production_gateway() -> Any:
-    from ..adapters.wechat import get_gateway
+    from ..adapters.wechat.gateway import get_gateway
 
     return get_gateway()
 

@@ -6,14 +6,15 @@ from datetime import timedelta
 
 from ..adapters import repository as repo
 from ..config import settings
-from ..domain import refunds as rules
+from ..domain import refunds as refund_rules
 from ..domain.enums import TaskType
 from ..domain.tasks import Task
 from ..domain.errors import OutcomeMismatch
 from ..domain.money import fen_to_yuan
 from ..log import get_logger, log_context
-from . import payments, submission, transitions
+from . import payments, transitions
 from ..domain import clock
+from .outcomes import outcome_from_result
 
 log = get_logger(__name__)
 
@@ -41,7 +42,7 @@ def handle_refund_event(event) -> str:
     result = event.refund_result()
     refund_no = result.out_refund_no
     with log_context(refund_no=refund_no, order_no=result.out_trade_no, notify_id=event.id):
-        if event.event_type not in rules.NOTIFY_EVENTS:
+        if event.event_type not in refund_rules.NOTIFY_EVENTS:
             raise NotificationRefused(f"not a refund result event: {event.event_type}")
         if result.out_trade_no:
             order, refund = repo.get_order_and_refund(result.out_trade_no, refund_no)
@@ -51,7 +52,7 @@ def handle_refund_event(event) -> str:
             return _unknown_refund(event, result)
         if order is None or order.order_no != refund.order_no:
             order = None  # out_trade_no is not our order_no here: read it when settling
-        outcome = submission.outcome_from_result(result, f"微信通知 {event.event_type}")
+        outcome = outcome_from_result(result, f"微信通知 {event.event_type}")
         try:
             before = refund.status
             after = transitions.apply_outcome(refund, outcome, actor="wechat", receipt=_receipt(event, refund_no),
@@ -84,7 +85,7 @@ def _unknown_refund(event, result) -> str:
 def handle_payment_event(event) -> str:
     """TRANSACTION.SUCCESS -> ``payments.apply_payment``: a pending order is paid once; any other
     payment is recorded for a person. Acknowledged only once what it says is stored."""
-    from ..adapters.wechat import valid_out_trade_no
+    from ..adapters.wechat.results import valid_out_trade_no
 
     payment = event.payment
     with log_context(order_no=payment.out_trade_no if payment else None, notify_id=event.id):

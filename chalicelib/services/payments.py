@@ -149,7 +149,8 @@ def poll_payments(limit: int | None = None, *, time_left: Callable[[], float] | 
     booked like the notification; NOTPAY/CLOSED leave the order alone and ask again later, until
     ``payment_check_hours`` after it was created. Cost: O(pending orders), through the sparse
     ``awaiting_payment`` index."""
-    from ..adapters import wechat
+    from ..adapters.wechat.errors import NotFound
+    from ..adapters.wechat.gateway import get_gateway
 
     report = PaymentPollReport()
     due = repo.due_payment_checks(clock.iso(clock.now()), limit or settings().poll_batch)
@@ -166,7 +167,7 @@ def poll_payments(limit: int | None = None, *, time_left: Callable[[], float] | 
                     continue
                 try:
                     result = edges.gateway().query_payment(order.payment.out_trade_no)
-                except wechat.NotFound:
+                except NotFound:
                     result = None  # WeChat has no such order yet: the player has not paid
                 if result is not None and result.paid:
                     outcome = apply_payment(result, actor="poller")

@@ -11,7 +11,7 @@ from typing import Callable
 
 
 from ..adapters import repository as repo
-from ..config import settings
+from ..config import settings, wechat_timeout_seconds
 from ..domain import refunds as refund_rules
 from ..domain import tasks as task_rules
 from ..domain.enums import RefundStatus, TaskType
@@ -19,6 +19,7 @@ from . import edges
 from ..log import get_logger, log_context
 from . import submission, transitions
 from ..domain import clock
+from .outcomes import outcome_from_result
 
 S = RefundStatus
 log = get_logger(__name__)
@@ -75,10 +76,7 @@ def poll(limit: int | None = None, *, time_left: Callable[[], float] | None = No
 
 def reserve_seconds() -> float:
     """Seconds one more refund (or payment) check may take: never start one without them."""
-    import os
-
-    timeout = float(os.environ.get("WECHAT_TIMEOUT_SECONDS") or 5)
-    return SECONDS_PER_REFUND_RESERVE * timeout + 1
+    return SECONDS_PER_REFUND_RESERVE * wechat_timeout_seconds() + 1
 
 
 def _failed(refund, reason: str) -> None:
@@ -103,7 +101,8 @@ def _failed(refund, reason: str) -> None:
 
 
 def _poll_one(refund, report: PollReport) -> None:
-    from ..adapters import wechat
+    from ..adapters.wechat.errors import NotFound, OutcomeUnknown, WechatError
+    from ..adapters.wechat.gateway import get_gateway
 
     refund_no = refund.refund_no
     with log_context(refund_no=refund_no, order_no=refund.order_no):
@@ -113,7 +112,7 @@ def _poll_one(refund, report: PollReport) -> None:
             return
         try:
             result = edges.gateway().query_refund(refund_no)
-        except wechat.NotFound:
+        except NotFound:
             if status == S.SUBMITTED:  # WeChat never received it: send it again, same refund_no
                 report.resubmitted += 1
                 log.warning("wechat has no such refund; resubmitting with the same refund_no")
@@ -122,17 +121,17 @@ def _poll_one(refund, report: PollReport) -> None:
                 report.errors += 1
                 _failed(refund, "RESOURCE_NOT_EXISTS")
             return
-        except wechat.OutcomeUnknown as err:
+        except OutcomeUnknown as err:
             report.errors += 1
             transitions.check_later(refund, seconds=300 if getattr(err, "frequency_limited", False) else None,
                                     failed=True)
             return
-        except wechat.WechatError as err:
+        except WechatError as err:
             report.errors += 1
             log.error("poll query refused", extra={"code": err.code})
             _failed(refund, err.code)
             return
-        outcome = submission.outcome_from_result(result, f"主动查询：微信状态 {result.status}")
+        outcome = outcome_from_result(result, f"主动查询：微信状态 {result.status}")
         after = transitions.apply_outcome(refund, outcome, actor="poller")
         if after.status != status.value:
             report.changed += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from ..adapters import repository as repo
-from ..domain import refunds as rules
+from ..domain import refunds as refund_rules
 from ..domain.errors import OrderNotFound
 from ..log import get_logger
 from . import views
@@ -40,7 +40,7 @@ def order_detail(order_no: str) -> dict:
             raise OrderNotFound("订单不存在")
         if user_id is None:
             user = repo.get_user(order.user_id)
-        if rules.RefundTotals.of(refunds).agree_with(order):
+        if refund_rules.RefundTotals.of(refunds).agree_with(order):
             break
         time.sleep(0.01 * (attempt + 1))  # a refund was just created: list them again
     else:

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from ..adapters import reconciliations as store
 from ..adapters.models import ReconDiscrepancy, ReconRun
-from ..domain import reconciliation as rules
+from ..domain import reconciliation as recon_rules
 from ..domain.enums import ReconClass, ReconStatus
 from ..domain.errors import ReconciliationNotFound
 from ..domain.reconciliation import Figures
@@ -53,7 +53,7 @@ def report(bill_date: str) -> dict:
 def list_runs(now: datetime | None = None) -> dict:
     """Every date that may be reconciled (newest first) with its run's status, if any."""
     now = now or clock.now()
-    days = rules.dates(now)
+    days = recon_rules.dates(now)
     known = store.runs(days)
     items = []
     for day in days:

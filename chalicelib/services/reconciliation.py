@@ -38,7 +38,7 @@ from .. import config
 from ..adapters import reconciliations as store
 from ..adapters import repository as repo
 from ..adapters.models import ReconDiscrepancy, ReconRun, Refund
-from ..domain import reconciliation as rules
+from ..domain import reconciliation as recon_rules
 from ..domain import clock
 from ..domain.enums import ReconClass, ReconStatus, RefundStatus, TaskType
 from ..domain.errors import BillRefused, ErrorCode, OutcomeMismatch, UpstreamUnavailable, conflict
@@ -78,7 +78,7 @@ def start(bill_date: str, *, actor: str, deadline: Deadline, gateway=None) -> di
     Raises ``BillRefused`` (nothing recorded) when the download fails its hash check,
     ``UpstreamUnavailable`` when WeChat cannot be asked now, a 409 when a run of the date is in
     progress. Returns the report: done, not_ready, failed, or running (continued later)."""
-    from ..adapters import wechat
+    from ..adapters.wechat.gateway import get_gateway
 
     with log_context(bill_date=bill_date):
         gateway = gateway or edges.gateway()
@@ -113,7 +113,7 @@ def start(bill_date: str, *, actor: str, deadline: Deadline, gateway=None) -> di
 def resume(bill_date: str, generation: int, *, deadline: Deadline, gateway=None) -> dict | None:
     """Continue a run from its checkpoint, if it is still that generation and nobody holds it.
     Returns the report, or None when there is nothing to continue (a repeat message)."""
-    from ..adapters import wechat
+    from ..adapters.wechat.gateway import get_gateway
 
     with log_context(bill_date=bill_date):
         run = store.get_run(bill_date)
@@ -151,9 +151,9 @@ def run_daily(context=None, now: datetime | None = None) -> list[dict]:
     now = now or clock.now()
     deadline = Deadline(context=context)
     out = []
-    yesterday = rules.previous_day(now)
-    before = rules.adjacent(yesterday, -1)
-    known = store.runs(rules.dates(now)[:14])
+    yesterday = recon_rules.previous_day(now)
+    before = recon_rules.adjacent(yesterday, -1)
+    known = store.runs(recon_rules.dates(now)[:14])
     for bill_date, run in sorted(known.items()):
         if run.status == ReconStatus.RUNNING.value and (run.lease_until or "") <= clock.iso(now) and not deadline.near():
             resumed = resume(bill_date, run.generation, deadline=deadline)
@@ -191,24 +191,24 @@ _NOT_READY = object()
 def _download(gateway, bill_date: str):
     """The verified bill, ``None`` when WeChat has none for the day (no trade, no refund), or
     ``_NOT_READY``. Raises BillRefused / UpstreamUnavailable."""
-    from ..adapters import wechat
+    from ..adapters.wechat.errors import BillHashMismatch, BillNotFound, BillNotReady, Rejected, WechatError
 
     try:
         return gateway.download_trade_bill(bill_date)
-    except wechat.BillNotReady:
+    except BillNotReady:
         return _NOT_READY
-    except wechat.BillNotFound:
+    except BillNotFound:
         return None
-    except wechat.BillHashMismatch as exc:
+    except BillHashMismatch as exc:
         log.error("reconciliation refused the bill: hash mismatch", extra={"code": exc.code})
         metrics.emit_reconciliation(bill_date, ReconStatus.FAILED.value, Figures())
         raise BillRefused("微信账单的 SHA1 与下载内容不一致，已拒绝，未记录任何结果",
                           details={"wechat_code": exc.code}) from None
-    except wechat.Rejected as exc:
+    except Rejected as exc:
         if exc.code == "INVALID_REQUEST":  # a date WeChat does not serve (yet): a future day
             return _NOT_READY
         raise UpstreamUnavailable(f"微信拒绝了账单请求：{exc.code}", details={"wechat_code": exc.code}) from None
-    except wechat.WechatError as exc:
+    except WechatError as exc:
         raise UpstreamUnavailable("暂时无法从微信获取账单，请稍后重试", details={"wechat_code": exc.code}) from None
 
 
@@ -277,7 +277,7 @@ class _Run:
             self.indexed_count += 1
         for p in store.payments_on(self.bill_date):
             self.expected_payments[p.order_no] = (p.status, p.actual_amount, p.paid_at)
-            if p.status in rules.PAID_STATUSES:
+            if p.status in recon_rules.PAID_STATUSES:
                 self.indexed_payments += p.actual_amount
                 self.indexed_payment_count += 1
 
@@ -303,13 +303,13 @@ class _Run:
             if paid is None:
                 return False
             status, amount, _paid_at = paid
-            self.record(rules.compare_payment(line, store.OrderBrief(status, amount)))
+            self.record(recon_rules.compare_payment(line, store.OrderBrief(status, amount)))
             return True
         entry = self.expected.pop(line.out_refund_no, None)
         if entry is None:
             return False
         amount, order_no, _time, actor = entry
-        self.record(rules.compare_known_success(line, amount, order_no, actor))
+        self.record(recon_rules.compare_known_success(line, amount, order_no, actor))
         return True
 
     def flush(self, pending: list, found: tuple[dict, dict]) -> None:
@@ -318,7 +318,7 @@ class _Run:
         for line in pending:
             if line.is_refund:
                 refund = refunds.get(line.out_refund_no)
-                finding = rules.compare_refund(line, refund)
+                finding = recon_rules.compare_refund(line, refund)
                 if finding.apply_success:
                     finding = self.apply_success(line, refund, finding)
                 if refund is not None and refund.status == RefundStatus.SUCCESS.value:
@@ -326,8 +326,8 @@ class _Run:
                     self.figures.ours["refund_count"] += 1
             else:
                 order = orders.get(line.out_trade_no)
-                finding = rules.compare_payment(line, order)
-                if order is not None and order.status in rules.PAID_STATUSES:
+                finding = recon_rules.compare_payment(line, order)
+                if order is not None and order.status in recon_rules.PAID_STATUSES:
                     self.figures.ours["payments"] += order.actual_amount
                     self.figures.ours["payment_count"] += 1
             self.record(finding)
@@ -337,10 +337,10 @@ class _Run:
         from . import transitions
 
         outcome = Outcome(status=RefundStatus.SUCCESS, wechat_refund_id=line.refund_id or None,
-                          success_time=rules.bill_time_iso(line.trade_time), amount=line.refund_requested,
+                          success_time=recon_rules.bill_time_iso(line.trade_time), amount=line.refund_requested,
                           detail=f"对账单 {self.bill_date}：微信退款成功")
         try:
-            transitions.apply_outcome(refund, outcome, actor=rules.ACTOR)
+            transitions.apply_outcome(refund, outcome, actor=recon_rules.ACTOR)
         except (OutcomeMismatch, transitions.StaleState) as err:
             log.warning("reconciliation could not apply the bill's success",
                         extra={"refund_no": refund.refund_no, "error": type(err).__name__})
@@ -357,7 +357,7 @@ class _Run:
         task = Task(TaskType.RECON_DISCREPANCY, f"{self.bill_date}.{finding.cls.value}", part=finding.subject,
                     order_no=finding.order_no, refund_no=finding.refund_no,
                     action=f"对账 {self.bill_date}：{finding.cls.label}。{finding.note or ''}")
-        repo.write([repo.open_task(task, now=now, by=rules.ACTOR)])
+        repo.write([repo.open_task(task, now=now, by=recon_rules.ACTOR)])
         tid = task.task_id
         store.put_discrepancy(ReconDiscrepancy(
             self.bill_date, store.discrepancy_sk(self.generation, finding.cls.value, finding.subject),
@@ -382,11 +382,11 @@ class _Run:
         if not left:
             return
         minutes = config.recon_settings().midnight_minutes
-        near = {(kind, no): rules.near_midnight(when, self.bill_date, minutes) for kind, no, _a, _o, when, _s in left}
+        near = {(kind, no): recon_rules.near_midnight(when, self.bill_date, minutes) for kind, no, _a, _o, when, _s in left}
         early = {key for key, (first, _last) in near.items() if first}
         late = {key for key, (_first, last) in near.items() if last}
-        found_before = _adjacent_lines(self.gateway, rules.adjacent(self.bill_date, -1), early) if early else None
-        found_after = _adjacent_lines(self.gateway, rules.adjacent(self.bill_date, 1), late) if late else None
+        found_before = _adjacent_lines(self.gateway, recon_rules.adjacent(self.bill_date, -1), early) if early else None
+        found_after = _adjacent_lines(self.gateway, recon_rules.adjacent(self.bill_date, 1), late) if late else None
         for kind, no, amount, order_no, when, status in sorted(left, key=lambda entry: entry[:2]):
             key = (kind, no)
             if (key in early and found_before and key in found_before) or (key in late and found_after
@@ -397,9 +397,9 @@ class _Run:
             elif (key in early and found_before is None) or (key in late and found_after is None):
                 self.figures.deferred += 1  # the adjacent bill is not out yet: decided by a later run
             elif kind == "refund":
-                self.record(rules.missing_at_wechat(no, order_no, amount, when))
+                self.record(recon_rules.missing_at_wechat(no, order_no, amount, when))
             else:
-                self.record(rules.payment_missing_at_wechat(no, amount, status, when))
+                self.record(recon_rules.payment_missing_at_wechat(no, amount, status, when))
 
     # ---- the record
     def checkpoint(self, offset: int, active_ms: int) -> None:

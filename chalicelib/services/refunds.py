@@ -15,7 +15,7 @@ from ..adapters import balances
 from ..adapters import repository as repo
 from ..adapters import staff as staff_store
 from ..adapters.models import Order, Refund
-from ..domain import refunds as rules
+from ..domain import refunds as refund_rules
 from ..domain import staff as staff_rules
 from ..domain.enums import (AbnormalRefundType, OfflineReason, PayoutChannel, RefundOrigin, RefundStatus, StaffAction,
                             StaffRole)
@@ -143,7 +143,7 @@ def approval_plan(order: Order, amount: int, role: StaffRole) -> tuple[tuple, di
     reasons (what create does), and what preview tells about them (each reason with its rule,
     who may approve, the limits)."""
     limits = config.staff_limits()
-    reasons = staff_rules.creation_reasons(rules.approval_reasons(order), amount, role, limits.refund[role.value])
+    reasons = staff_rules.creation_reasons(refund_rules.approval_reasons(order), amount, role, limits.refund[role.value])
     finance = staff_rules.finance_reason(amount, limits.finance_approval) if reasons else None
     return reasons, {
         "required": bool(reasons),
@@ -185,7 +185,7 @@ def create_admin_refund(*, actor: str, order_no: str, amount: int, reason: str, 
         if order is None:
             raise OrderNotFound("订单不存在")
         now = clock.now()
-        rules.check_refundable(order, amount, now)
+        refund_rules.check_refundable(order, amount, now)
         role = _role_of(actor)
         reasons, _ = approval_plan(order, amount, role)
         if reasons:
@@ -229,10 +229,10 @@ def apply_for_refund(*, user_id: str, order_no: str, amount: int, reason: str, i
             raise OrderNotFound("订单不存在")  # never reveal another player's order
         if order.open_application:
             raise conflict(ErrorCode.REFUND_APPLICATION_PENDING, "该订单已有待审核的退款申请")
-        rules.check_refundable(order, amount, clock.now(), against="applicable")
+        refund_rules.check_refundable(order, amount, clock.now(), against="applicable")
         put = _new_refund(refund_no, order, amount=amount, reason=reason, status=S.PENDING_REVIEW,
                              origin=RefundOrigin.USER, actor=actor, key=idempotency_key, fp=fp,
-                             review_reasons=rules.approval_reasons(order), detail="用户申请退款")
+                             review_reasons=refund_rules.approval_reasons(order), detail="用户申请退款")
         refund = put.model
         return _create(put, balances.request(order_no, amount, application_of=refund_no), fp=fp,
                        against="applicable")
@@ -294,13 +294,13 @@ def preview(*, order_no: str, amount: int, actor: str) -> dict:
     if order is None:
         raise OrderNotFound("订单不存在")
     now = clock.now()
-    rules.check_refundable(order, amount, now)
+    refund_rules.check_refundable(order, amount, now)
     role = _role_of(actor)
     reasons, approval = approval_plan(order, amount, role)
     allowance = staff_service.allowance(staff_rules.subject_of(actor), role, now)
     allowance["fits"] = bool(reasons) or amount <= allowance["daily_remaining"]
     inventory = restoration.inventory_of(order)
-    plan = rules.restoration_plan(order, amount, order.refunded_amount + order.reserved_amount, inventory)
+    plan = refund_rules.restoration_plan(order, amount, order.refunded_amount + order.reserved_amount, inventory)
     body = plan.to_dict()
     body.update({
         "order_no": order_no,
@@ -319,7 +319,7 @@ def preview(*, order_no: str, amount: int, actor: str) -> dict:
 
 
 def get_refund(refund_no: str) -> Refund:
-    rules.validate_refund_no(refund_no)
+    refund_rules.validate_refund_no(refund_no)
     refund = repo.get_refund(refund_no)
     if refund is None:
         raise RefundNotFound("退款单不存在")

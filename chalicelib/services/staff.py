@@ -8,7 +8,7 @@ import io
 from .. import config
 from ..adapters import staff as store
 from ..adapters.auth import Principal
-from ..domain import staff as rules
+from ..domain import staff as staff_rules
 from ..domain.enums import RefundOrigin, RefundStatus, StaffAction, StaffRole
 from ..domain.errors import ValidationError
 from ..domain.money import fen_to_yuan
@@ -49,7 +49,7 @@ def me(principal: Principal) -> dict:
         "role": role.value,
         "role_label": role.label,
         "issuer": principal.issuer,
-        "permissions": rules.permissions_of(role),
+        "permissions": staff_rules.permissions_of(role),
         "limits": allowance(principal.subject, role),
     }
 
@@ -59,7 +59,7 @@ def parse_operator(raw) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise ValidationError("operator is required (the operator's id)", details={"field": "operator"})
     value = raw.strip()
-    subject = rules.subject_of(value) or value
+    subject = staff_rules.subject_of(value) or value
     if len(subject) > MAX_OPERATOR_CHARS or not subject.isprintable():
         raise ValidationError("operator is not a valid operator id", details={"field": "operator"})
     return subject
@@ -67,9 +67,9 @@ def parse_operator(raw) -> str:
 
 def _range(start_day: str | None, end_day: str | None) -> tuple[str, str, str, str]:
     today = clock.beijing_day(clock.now())
-    start = rules.parse_day(start_day or today, "from")
-    end = rules.parse_day(end_day or start_day or today, "to")
-    first, last = rules.day_range(start, end)
+    start = staff_rules.parse_day(start_day or today, "from")
+    end = staff_rules.parse_day(end_day or start_day or today, "to")
+    first, last = staff_rules.day_range(start, end)
     return clock.iso(first), clock.iso(last), start.isoformat(), end.isoformat()
 
 

@@ -5,45 +5,18 @@ from __future__ import annotations
 
 from .. import metrics
 from ..adapters.models import Order, Refund
-from ..domain import refunds as rules
 from ..domain.enums import AbnormalRefundType, OfflineReason, RefundStatus
 from ..domain.errors import ErrorCode, UpstreamUnavailable, conflict
 from ..domain.refunds import Outcome
 from . import edges
 from ..log import get_logger, log_context
 from . import transitions
+from .outcomes import outcome_from_result
 from .transitions import StaleState, apply_outcome, invalid_state
 from ..domain import clock
 
 S = RefundStatus
 log = get_logger(__name__)
-
-
-def _wechat():
-    from ..adapters import wechat  # lazy: loads the WeChat SDK only on the paths that talk to WeChat
-
-    return wechat
-
-
-def outcome_from_result(result, detail: str) -> Outcome:
-    """A WeChat refund object (create, query, notification or abnormal-refund answer) as an
-    outcome. SUCCESS paid to the merchant's own account (an abnormal refund re-routed to
-    MERCHANT_BANK_CARD) has not reached the player: it is an offline refund to pay."""
-    status = rules.WECHAT_STATUS[result.status]
-    offline = None
-    if status == S.SUCCESS and result.paid_to_merchant:
-        status, offline = S.OFFLINE_PENDING, OfflineReason.MERCHANT_BANK_CARD.value
-        detail += "；款项退至商户银行卡，待线下退给用户"
-    return Outcome(
-        status=status,
-        offline_reason=offline,
-        wechat_refund_id=result.refund_id,
-        user_received_account=result.user_received_account,
-        success_time=result.success_time,
-        amount=result.amount_refund,
-        raw=result.raw,
-        detail=detail,
-    )
 
 
 def submit(refund: Refund, *, actor: str, order: Order | None = None) -> Refund:
@@ -52,32 +25,35 @@ def submit(refund: Refund, *, actor: str, order: Order | None = None) -> Refund:
     Outcome unknown (timeout, SYSTEM_ERROR, FREQUENCY_LIMITED, unverifiable answer) keeps it
     submitted with the balance reserved; the poller settles it with the same refund_no.
     """
-    wechat = _wechat()
+    from ..adapters.wechat.errors import (ConfigurationError, InsufficientFunds, Rejected, RetryLater,
+                                          UserAccountAbnormal, WechatError)
+    from ..adapters.wechat.gateway import get_gateway  # lazy: only the paths that talk to WeChat load it
+
     with log_context(refund_no=refund.refund_no, order_no=refund.order_no):
         try:
             result = edges.gateway().create_refund(
                 out_refund_no=refund.refund_no, amount=refund.amount, total=refund.order_total,
                 out_trade_no=refund.out_trade_no, transaction_id=refund.transaction_id,
                 reason=refund.reason or None)
-        except wechat.UserAccountAbnormal as err:
+        except UserAccountAbnormal as err:
             return _book_offline(refund, actor, err)
-        except wechat.InsufficientFunds as err:
+        except InsufficientFunds as err:
             return _book_refusal(refund, actor, err, "商户账户余额不足，退款失败，可稍后重新发起")
-        except wechat.Rejected as err:
+        except Rejected as err:
             return _book_refusal(refund, actor, err, f"微信拒绝退款：{err.message}")
-        except wechat.ConfigurationError as err:
+        except ConfigurationError as err:
             # our keys, merchant id or rights are wrong (a rotation mistake): hold the refund with
             # its amount reserved; once fixed, the poller finds it missing at WeChat and resends it
             log.error("wechat refused our configuration; refund held", extra={"code": err.code, "actor": actor})
             metrics.count(metrics.WECHAT_CONFIG_ERRORS)
             return _hold(refund, actor, f"微信配置错误（{err.code}），退款暂停、余额保留；配置修复后自动重试",
                          changes={"failure_code": err.code, "failure_message": err.message})
-        except wechat.RetryLater as err:
+        except RetryLater as err:
             # not accepted now (e.g. WeChat's minute between two refunds of one order): send it again later
             # (the first check comes after poll_after_seconds, WeChat's minute by default)
             log.warning("wechat asked to retry later", extra={"code": err.code, "actor": actor})
             return _hold(refund, actor, f"微信要求稍后重试（{err.code}：{err.message}），将自动重新提交")
-        except wechat.WechatError as err:  # outcome unknown: keep it reserved, poll it
+        except WechatError as err:  # outcome unknown: keep it reserved, poll it
             log.warning("refund outcome unknown; the poller will resolve it",
                         extra={"code": err.code, "actor": actor})
             return _hold(refund, actor, f"微信结果未知（{err.code}），等待查询")
@@ -129,7 +105,9 @@ def resolve_abnormal(refund: Refund, *, actor: str, kind: AbnormalRefundType, ba
     """An abnormal refund (the player's card was cancelled or frozen) is sent again to a
     card the operator names, through WeChat's apply-abnormal-refund. The card number and
     name are encrypted for WeChat by the gateway and never stored or logged here."""
-    wechat = _wechat()
+    from ..adapters.wechat.errors import Rejected, WechatError
+    from ..adapters.wechat.gateway import get_gateway
+
     with log_context(refund_no=refund.refund_no, order_no=refund.order_no):
         if refund.status != S.ABNORMAL.value:
             raise invalid_state(refund, "发起异常退款")
@@ -137,10 +115,10 @@ def resolve_abnormal(refund: Refund, *, actor: str, kind: AbnormalRefundType, ba
             result = edges.gateway().apply_abnormal_refund(
                 refund_id=refund.wechat_refund_id, out_refund_no=refund.refund_no, type=kind.value,
                 bank_type=bank_type, bank_account=bank_account, real_name=real_name)
-        except wechat.Rejected as err:
+        except Rejected as err:
             raise conflict(ErrorCode.WECHAT_REJECTED, f"微信拒绝了异常退款：{err.message}",
                            wechat_code=err.code) from None
-        except wechat.WechatError as err:
+        except WechatError as err:
             # WeChat may have accepted it: query soon rather than at the slow abnormal cadence
             log.warning("abnormal refund outcome unknown; polling it soon", extra={"code": err.code})
             transitions.check_soon(refund)

@@ -2,7 +2,7 @@
 fen with yuan text beside them. Pure functions over model instances."""
 from __future__ import annotations
 
-from ..domain import refunds as rules
+from ..domain import refunds as refund_rules
 from ..domain.enums import (
     OfflineReason,
     OrderStatus,
@@ -125,7 +125,7 @@ def order_detail(order, user, refunds: list, now) -> dict:
             for d in order.lottery or []
         ] if order.source_type == SourceType.LOTTERY else None,
         "refunds": [refund_view(r) for r in refunds],
-        "refund_actions": rules.refund_actions(order, now).to_dict(),
+        "refund_actions": refund_rules.refund_actions(order, now).to_dict(),
     }
     return detail
 

@@ -12,10 +12,11 @@ import uuid
 import pytest
 import requests
 
-from chalicelib.adapters.wechat import (
+from chalicelib.adapters.wechat.errors import (
     BillHashMismatch,
     BillNotFound,
     BillNotReady,
+    GatewayMisconfigured,
     Rejected,
 )
 from chalicelib.domain.tradebill import BillLine, BillSummary, check_totals
@@ -172,6 +173,17 @@ def test_a_hash_mismatch_is_refused_and_nothing_is_returned(wechat_sim, gw, ledg
     with pytest.raises(BillHashMismatch) as exc:
         gw.download_trade_bill(ledger["pay_day"])
     assert exc.value.code == "HASH_MISMATCH"
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "a minute"])
+def test_an_unusable_bill_timeout_holds_the_download_as_a_configuration_problem(wechat_sim, gw, ledger,
+                                                                                monkeypatch, raw):
+    monkeypatch.setenv("WECHAT_BILL_TIMEOUT_SECONDS", raw)
+    with pytest.raises(GatewayMisconfigured) as exc:
+        gw.download_trade_bill(ledger["pay_day"])
+    assert exc.value.code == "CONFIG_ERROR" and "WECHAT_BILL_TIMEOUT_SECONDS" in exc.value.message
+    monkeypatch.setenv("WECHAT_BILL_TIMEOUT_SECONDS", "30")
+    assert read(gw.download_trade_bill(ledger["pay_day"]))[0]
 
 
 def test_dates_outside_the_window(wechat_sim, gw):

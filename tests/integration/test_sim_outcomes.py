@@ -10,13 +10,8 @@ import pytest
 import requests
 from cryptography import x509
 
-from chalicelib.adapters.wechat import (
-    InvalidNotification,
-    NotFound,
-    RetryLater,
-    OutcomeUnknown,
-    WechatGateway,
-)
+from chalicelib.adapters.wechat.errors import InvalidNotification, NotFound, OutcomeUnknown, RetryLater
+from chalicelib.adapters.wechat.gateway import WechatGateway
 from tests.wechat_fixtures import wait_until, wechat_sim, wechat_sim_session  # noqa: F401
 from wechatpay_sim.crypto import request_message, response_message, rsa_sign, rsa_verify
 from wechatpay_sim.keys import generate_keyset, openssl_serial

@@ -15,7 +15,7 @@ import pytest
 import requests
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 
-from chalicelib.adapters.wechat import NotFound, Rejected
+from chalicelib.adapters.wechat.errors import NotFound, Rejected
 from tests.wechat_fixtures import free_port, wait_until, wechat_sim, wechat_sim_session  # noqa: F401
 from wechatpay_sim import generate_keyset, load_keyset
 from wechatpay_sim.crypto import request_message, response_message, rsa_sign, rsa_verify

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.adapters import wechat
-from chalicelib.adapters.wechat import (
+from chalicelib.adapters.wechat.errors import (
     BadSignature,
     ConfigurationError,
     UserAccountAbnormal,
@@ -22,8 +21,10 @@ from chalicelib.adapters.wechat import (
     NotFound,
     OutcomeUnknown,
     Rejected,
-    truncate_utf8,
 )
+from chalicelib.adapters.wechat.gateway import WechatGateway, get_gateway, reset_gateway, truncate_utf8
+from chalicelib.adapters.wechat.keys import build_client
+from chalicelib.adapters.wechat.notifications import NOTIFICATION_HEADERS
 from tests.wechat_fixtures import free_port, throwaway_private_key_pem, wait_until, wechat_sim, wechat_sim_session  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,14 +103,13 @@ def test_truncate_utf8():
 
 def test_client_is_built_lazily_once_with_timeout_and_base_url(wechat_sim, monkeypatch, order):
     built = []
-    real = wechat._build_client
 
     def counting(settings):
         built.append(1)
         time.sleep(0.05)  # widen the race window
-        return real(settings)
+        return build_client(settings)
 
-    monkeypatch.setattr(wechat, "_build_client", counting)
+    monkeypatch.setattr("chalicelib.adapters.wechat.gateway.build_client", counting)
     gw = wechat_sim.gateway(timeout_seconds=2.5)
     assert gw._client is None
     errors = []
@@ -134,34 +134,43 @@ def test_client_is_built_lazily_once_with_timeout_and_base_url(wechat_sim, monke
 
 def test_import_does_not_load_the_sdk():
     code = (
-        "import sys, chalicelib.adapters.wechat as w\n"
+        "import importlib, pkgutil, sys, chalicelib.adapters.wechat as w\n"
+        "names = [m.name for m in pkgutil.iter_modules(w.__path__)]\n"
+        "assert {'errors', 'results', 'gateway', 'notifications', 'bills', 'keys'} <= set(names), names\n"
+        "for name in names:\n"
+        "    importlib.import_module(f'{w.__name__}.{name}')\n"
         "bad = [m for m in ('wechatpayv3', 'requests', 'cryptography') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
+def test_the_app_does_not_load_the_sdk_at_import():
+    code = "import sys, app\nassert 'wechatpayv3' not in sys.modules\n"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
 def test_get_gateway_reads_config_and_caches(wechat_sim, monkeypatch, order):
     for name, value in wechat_sim.env().items():
         monkeypatch.setenv(name, value)
-    wechat.reset_gateway()
-    gw = wechat.get_gateway()
-    assert wechat.get_gateway() is gw
+    reset_gateway()
+    gw = get_gateway()
+    assert get_gateway() is gw
     assert gw.settings.apiv3_key == wechat_sim.keyset.apiv3_key  # read from a file, verbatim
     assert refund(gw, order, 100).status == "PROCESSING"
-    wechat.reset_gateway()
-    assert wechat.get_gateway() is not gw
+    reset_gateway()
+    assert get_gateway() is not gw
 
 
 def test_platform_certificate_mode(wechat_sim, order, tmp_path):
     wechat_sim.sim.configure(key_mode="certificate")
     cert_dir = tmp_path / "certs"
-    gw = wechat.WechatGateway(wechat_sim.certificate_mode_settings(str(cert_dir)))
+    gw = WechatGateway(wechat_sim.certificate_mode_settings(str(cert_dir)))
     created = refund(gw, order, 100)
     assert created.status == "PROCESSING"
     assert (cert_dir / f"{wechat_sim.keyset.platform_cert_serial}.pem").exists()
     # a second client loads the certificate from disk
-    gw2 = wechat.WechatGateway(wechat_sim.certificate_mode_settings(str(cert_dir)))
+    gw2 = WechatGateway(wechat_sim.certificate_mode_settings(str(cert_dir)))
     assert gw2.query_refund(created.out_refund_no).refund_id == created.refund_id
 
 
@@ -464,7 +473,7 @@ def test_signtest_probe_is_refused(wechat_sim, gw):
     _refused(gw, probe.headers, probe.body, "SIGNTEST_PROBE")
 
 
-@pytest.mark.parametrize("header", wechat.NOTIFICATION_HEADERS)
+@pytest.mark.parametrize("header", NOTIFICATION_HEADERS)
 def test_missing_header_is_refused(wechat_sim, gw, order, header):
     _, got = _refund_notification(wechat_sim, gw, order)
     headers = {k: v for k, v in got.lower_headers.items() if k != header}

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from chalicelib.adapters import queue, wechat
+from chalicelib.adapters import queue
+from chalicelib.adapters.wechat.gateway import reset_gateway
 from chalicelib.adapters import repository as repo
 from chalicelib.services import poller, restoration
 
@@ -70,7 +71,7 @@ def test_create_timeout_then_notification(env):
     o = env.order(15)
     saved = os.environ.get("WECHAT_TIMEOUT_SECONDS")
     os.environ["WECHAT_TIMEOUT_SECONDS"] = "0.5"
-    wechat.reset_gateway()
+    reset_gateway()
     try:
         env.sim.push_scenario("SLOW", op="create", seconds=2.0)
         started = time.monotonic()
@@ -81,7 +82,7 @@ def test_create_timeout_then_notification(env):
             os.environ.pop("WECHAT_TIMEOUT_SECONDS", None)
         else:
             os.environ["WECHAT_TIMEOUT_SECONDS"] = saved
-        wechat.reset_gateway()
+        reset_gateway()
     assert r.status_code == 201 and r.json()["status"] == "submitted", r.text
     no = r.json()["refund_no"]
     _settled_ok(env, o, no, 400)

@@ -5,21 +5,19 @@ import json
 
 import pytest
 
-from chalicelib.adapters.wechat import (
+from chalicelib.adapters.wechat.errors import (
     BillNotFound,
     BillNotReady,
     ConfigurationError,
     GatewayMisconfigured,
     NotFound,
     OutcomeUnknown,
-    PaymentResult,
-    RefundResult,
     Rejected,
     RetryLater,
     UserAccountAbnormal,
-    _error_from_response,
-    valid_out_trade_no,
+    error_from_response,
 )
+from chalicelib.adapters.wechat.results import PaymentResult, RefundResult, valid_out_trade_no
 
 
 def refund(**over):
@@ -75,7 +73,7 @@ def test_out_trade_no_rule(no, ok):
     (500, "SYSTEM_ERROR", OutcomeUnknown), (400, "INVALID_REQUEST", Rejected),
 ])
 def test_error_mapping(status, code, cls):
-    err = _error_from_response("op", status, json.dumps({"code": code, "message": "m"}))
+    err = error_from_response("op", status, json.dumps({"code": code, "message": "m"}))
     assert type(err) is cls and (err.code, err.http_status) == (code, status)
 
 
