@@ -22,7 +22,7 @@ from enum import Enum
 from typing import Sequence
 
 from .enums import InventoryStatus, OrderStatus, RefundStatus, ShippingStatus, SourceType, TaskType
-from .errors import Conflict, ValidationError, conflict
+from .errors import Conflict, ErrorCode, ValidationError, conflict
 from .money import fen_to_yuan, pro_rata_step
 from . import text
 
@@ -168,6 +168,13 @@ class Outcome:
     def fields(self) -> dict:
         """What this outcome records on the refund (only what it knows)."""
         return {name: getattr(self, name) for name in self.RECORDED if getattr(self, name) is not None}
+
+
+def state_refusal(status: RefundStatus | str, action: str) -> Conflict:
+    """409 INVALID_REFUND_STATE: a refund in ``status`` does not allow ``action`` (审批, 拒绝, 撤回)."""
+    status = RefundStatus(status)
+    return conflict(ErrorCode.INVALID_REFUND_STATE, f"退款单当前状态为{status.label}，不能{action}",
+                    status=status.value)
 
 
 # ---------------------------------------------------------------- validation

@@ -30,7 +30,7 @@ def list_orders(principal):
 @bp.route("/orders/{order_no}", methods=["GET"])
 @endpoint(bp, "staff", P.ORDERS_VIEW)
 def order_detail(principal, order_no):
-    return queries.order_detail(order_no)
+    return queries.order_detail(order_no, staff.operator(principal.actor))
 
 
 @bp.route("/pay/refunds", methods=["POST"], content_types=JSON_TYPES)
@@ -43,7 +43,7 @@ def create_refund(principal):
     reason = rules.parse_reason(body.get("reason"), required=False)
     created = refunds.create_admin_refund(actor=principal.actor, order_no=order_no, amount=amount,
                                           reason=reason, idempotency_key=idempotency_key(request))
-    return json_response(views.refund_view(created.refund), 201 if created.created else 200)
+    return json_response(_refund(principal, created.refund), 201 if created.created else 200)
 
 
 @bp.route("/pay/refunds/preview", methods=["POST"], content_types=JSON_TYPES)
@@ -65,13 +65,14 @@ def list_refunds(principal):
     if sort not in ("newest", "oldest"):
         raise ValidationError("order must be newest or oldest", details={"field": "order"})
     return queries.list_refunds(status=status, order_no=p.get("order_no") or None,
-                                oldest_first=sort == "oldest", limit=limit_param(p), cursor=p.get("cursor"))
+                                oldest_first=sort == "oldest", limit=limit_param(p), cursor=p.get("cursor"),
+                                operator=staff.operator(principal.actor))
 
 
 @bp.route("/pay/refunds/{refund_no}", methods=["GET"])
 @endpoint(bp, "staff", P.ORDERS_VIEW)
 def refund_detail(principal, refund_no):
-    return queries.refund_detail(refund_no)
+    return queries.refund_detail(refund_no, staff.operator(principal.actor))
 
 
 @bp.route("/pay/refunds/{refund_no}/approve", methods=["POST"], content_types=JSON_TYPES)
@@ -79,8 +80,8 @@ def refund_detail(principal, refund_no):
 def approve_refund(principal, refund_no):
     body = only_fields(json_body(bp.current_request), {"amount"})
     amount = rules.parse_amount(body["amount"]) if body.get("amount") is not None else None
-    return views.refund_view(refunds.approve(actor=principal.actor, refund_no=rules.validate_refund_no(refund_no),
-                                             amount=amount))
+    return _refund(principal, refunds.approve(actor=principal.actor, refund_no=rules.validate_refund_no(refund_no),
+                                              amount=amount))
 
 
 @bp.route("/pay/refunds/{refund_no}/reject", methods=["POST"], content_types=JSON_TYPES)
@@ -88,8 +89,8 @@ def approve_refund(principal, refund_no):
 def reject_refund(principal, refund_no):
     body = only_fields(json_body(bp.current_request), {"reason"})
     reason = rules.parse_reason(body.get("reason"), required=True, sent_to_wechat=False)
-    return views.refund_view(refunds.reject(actor=principal.actor, refund_no=rules.validate_refund_no(refund_no),
-                                            reason=reason))
+    return _refund(principal, refunds.reject(actor=principal.actor, refund_no=rules.validate_refund_no(refund_no),
+                                             reason=reason))
 
 
 @bp.route("/pay/refunds/{refund_no}/abnormal-refund", methods=["POST"], content_types=JSON_TYPES)
@@ -106,7 +107,7 @@ def abnormal_refund(principal, refund_no):
             card[name] = value.strip()
     refund = refunds.resolve_abnormal(actor=principal.actor, refund_no=rules.validate_refund_no(refund_no),
                                       kind=kind, **card)
-    return views.refund_view(refund)
+    return _refund(principal, refund)
 
 
 @bp.route("/pay/refunds/{refund_no}/offline-payout", methods=["POST"], content_types=JSON_TYPES)
@@ -121,7 +122,7 @@ def offline_payout(principal, refund_no):
         actor=principal.actor, refund_no=rules.validate_refund_no(refund_no), channel=channel,
         reference=reference, paid_at=_past_time(body.get("paid_at"), "paid_at"),
         note=rules.parse_reason(body.get("note"), required=False, field_name="note") or None)
-    return views.refund_view(refund)
+    return _refund(principal, refund)
 
 
 @bp.route("/pay/refunds/{refund_no}/cancel-offline", methods=["POST"], content_types=JSON_TYPES)
@@ -129,8 +130,8 @@ def offline_payout(principal, refund_no):
 def cancel_offline(principal, refund_no):
     body = only_fields(json_body(bp.current_request), {"reason"})
     reason = rules.parse_reason(body.get("reason"), required=True, sent_to_wechat=False)
-    return views.refund_view(refunds.cancel_offline(actor=principal.actor, refund_no=rules.validate_refund_no(refund_no),
-                                                    reason=reason))
+    return _refund(principal, refunds.cancel_offline(actor=principal.actor,
+                                                     refund_no=rules.validate_refund_no(refund_no), reason=reason))
 
 
 @bp.route("/manual-tasks", methods=["GET"])
@@ -184,6 +185,11 @@ def operator_activity(principal):
         raise ValidationError("format must be json or csv", details={"field": "format"})
     return staff.activity(operator=operator, start_day=p.get("from") or None, end_day=p.get("to") or None,
                           limit=limit_param(p), cursor=p.get("cursor"))
+
+
+def _refund(principal, refund) -> dict:
+    """A refund as the signed-in operator sees it, with what they may do with it."""
+    return views.refund_view(refund, staff.operator(principal.actor))
 
 
 def _order_no(raw) -> str:

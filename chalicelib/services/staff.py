@@ -39,6 +39,11 @@ def allowance(subject: str, role: StaffRole, now=None) -> dict:
     }
 
 
+def operator(actor: str) -> rules.Operator:
+    """The staff ``actor`` as the review rules see them, with this deployment's finance threshold."""
+    return rules.Operator(actor, config.staff_limits().finance_approval)
+
+
 def me(principal: Principal) -> dict:
     """GET /api/admin/me: the signed-in operator, their permissions and limits. The console shows
     only the actions listed in ``permissions``."""
