@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 from .enums import ApprovalRule, Permission, RefundOrigin, RefundStatus, StaffRole
-from .errors import DomainError, ErrorCode, FourEyesRequired, PermissionDenied, ValidationError, conflict
+from .errors import DomainError, ErrorCode, FourEyesRequired, PermissionDenied, conflict, invalid
 from .money import fen_to_yuan
 from .refunds import state_refusal
 
@@ -267,15 +267,15 @@ def parse_day(raw, field: str) -> date:
             raise ValueError
         return date.fromisoformat(raw)
     except ValueError:
-        raise ValidationError(f"{field} must be a day, YYYY-MM-DD (Beijing time)", details={"field": field}) from None
+        raise invalid(field, "必须是日期 YYYY-MM-DD（北京时间）") from None
 
 
 def day_range(start: date, end: date) -> tuple[datetime, datetime]:
     """The UTC instants from the start of Beijing day ``start`` to the end of ``end`` (inclusive)."""
     if end < start:
-        raise ValidationError("to must not be before from", details={"field": "to"})
+        raise invalid("to", "不能早于开始日期（from）")
     if (end - start).days >= MAX_ACTIVITY_DAYS:
-        raise ValidationError(f"a range covers at most {MAX_ACTIVITY_DAYS} days", details={"field": "to"})
+        raise invalid("to", f"超出范围：一次最多查询 {MAX_ACTIVITY_DAYS} 天")
     first = datetime.combine(start, time.min, BEIJING)
     last = datetime.combine(end + timedelta(days=1), time.min, BEIJING)
     return first.astimezone(timezone.utc), last.astimezone(timezone.utc)

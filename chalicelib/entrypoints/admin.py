@@ -10,9 +10,10 @@ from ..domain import refunds as rules
 from ..domain import staff as staff_rules
 from ..domain.enums import (AbnormalRefundType, OrderStatus, PayoutChannel, Permission as P, RefundStatus, SourceType,
                             TaskStatus, TaskType)
-from ..domain.errors import ValidationError
+from ..domain.errors import invalid
 from ..services import queries, refunds, staff, tasks, views
-from .http import JSON_TYPES, csv_response, endpoint, idempotency_key, int_param, json_body, json_response, limit_param, only_fields, query
+from .http import (JSON_TYPES, csv_response, endpoint, format_param, idempotency_key, int_param, json_body, json_response,
+                   limit_param, one_of, only_fields, query)
 
 bp = Blueprint(__name__)
 
@@ -60,10 +61,10 @@ def list_refunds(principal):
     p = query(bp.current_request, {"status", "order_no", "limit", "cursor", "order"})
     status = p.get("status") or None
     if status is not None and status not in RefundStatus.labels():
-        raise ValidationError(f"status must be one of {sorted(RefundStatus.labels())}", details={"field": "status"})
+        raise one_of("status", list(RefundStatus.labels()))
     sort = p.get("order") or "newest"
     if sort not in ("newest", "oldest"):
-        raise ValidationError("order must be newest or oldest", details={"field": "order"})
+        raise one_of("order", ["newest", "oldest"])
     return queries.list_refunds(status=status, order_no=p.get("order_no") or None,
                                 oldest_first=sort == "oldest", limit=limit_param(p), cursor=p.get("cursor"),
                                 operator=staff.operator(principal.actor))
@@ -103,7 +104,7 @@ def abnormal_refund(principal, refund_no):
         for name in ("bank_type", "bank_account", "real_name"):
             value = body.get(name)
             if not isinstance(value, str) or not value.strip() or len(value) > 64:
-                raise ValidationError(f"{name} is required for USER_BANK_CARD", details={"field": name})
+                raise invalid(name, "必填（退至用户银行卡时），最多 64 个字符")
             card[name] = value.strip()
     refund = refunds.resolve_abnormal(actor=principal.actor, refund_no=rules.validate_refund_no(refund_no),
                                       kind=kind, **card)
@@ -117,7 +118,7 @@ def offline_payout(principal, refund_no):
     channel = _choice(body, "channel", PayoutChannel)
     reference = rules.parse_reason(body.get("reference"), required=True, field_name="reference")
     if len(reference) > 64:
-        raise ValidationError("reference must be at most 64 characters", details={"field": "reference"})
+        raise invalid("reference", "最多 64 个字符")
     refund = refunds.record_offline_payout(
         actor=principal.actor, refund_no=rules.validate_refund_no(refund_no), channel=channel,
         reference=reference, paid_at=_past_time(body.get("paid_at"), "paid_at"),
@@ -140,18 +141,15 @@ def list_tasks(principal):
     p = query(bp.current_request, {"status", "type", "limit", "cursor", "format"})
     status = p.get("status") or TaskStatus.OPEN.value
     if status not in TaskStatus.labels():
-        raise ValidationError("status must be open or done", details={"field": "status"})
+        raise one_of("status", list(TaskStatus.labels()))
     task_type = p.get("type") or None
     if task_type is not None and task_type not in TaskType.labels():
-        raise ValidationError(f"type must be one of {sorted(TaskType.labels())}", details={"field": "type"})
-    fmt = p.get("format") or "json"
-    if fmt == "csv":
+        raise one_of("type", list(TaskType.labels()))
+    if format_param(p) == "csv":
         staff_rules.require(principal.staff_role, P.DATA_EXPORT)
         return csv_response(tasks.export_csv(status=status, task_type=task_type, cursor=p.get("cursor"),
                                              limit=int_param(p, "limit", minimum=1, maximum=tasks.CSV_PAGE_ROWS,
                                                              default=tasks.CSV_PAGE_ROWS)))
-    if fmt != "json":
-        raise ValidationError("format must be json or csv", details={"field": "format"})
     return tasks.list_tasks(status=status, task_type=task_type, limit=limit_param(p), cursor=p.get("cursor"))
 
 
@@ -175,14 +173,11 @@ def who_am_i(principal):
 def operator_activity(principal):
     p = query(bp.current_request, {"operator", "from", "to", "limit", "cursor", "format"})
     operator = staff.parse_operator(p.get("operator"))
-    fmt = p.get("format") or "json"
-    if fmt == "csv":
+    if format_param(p) == "csv":
         staff_rules.require(principal.staff_role, P.DATA_EXPORT)
         return csv_response(staff.export_activity_csv(
             operator=operator, start_day=p.get("from") or None, end_day=p.get("to") or None, cursor=p.get("cursor"),
             limit=int_param(p, "limit", minimum=1, maximum=staff.CSV_PAGE_ROWS, default=staff.CSV_PAGE_ROWS)))
-    if fmt != "json":
-        raise ValidationError("format must be json or csv", details={"field": "format"})
     return staff.activity(operator=operator, start_day=p.get("from") or None, end_day=p.get("to") or None,
                           limit=limit_param(p), cursor=p.get("cursor"))
 
@@ -194,8 +189,7 @@ def _refund(principal, refund) -> dict:
 
 def _order_no(raw) -> str:
     if not isinstance(raw, str) or not raw.strip() or len(raw) > 64:
-        raise ValidationError("order_no is required (a string of at most 64 characters)",
-                              details={"field": "order_no"})
+        raise invalid("order_no", "必填，最多 64 个字符")
     return raw.strip()
 
 
@@ -212,10 +206,9 @@ def _past_time(raw, field: str) -> str | None:
         if value.tzinfo is None:
             raise ValueError
     except ValueError:
-        raise ValidationError(f"{field} must be an ISO 8601 time with a zone, e.g. 2026-11-26T10:00:00+08:00",
-                              details={"field": field}) from None
+        raise invalid(field, "必须是带时区的 ISO 8601 时间，如 2026-11-26T10:00:00+08:00") from None
     if value > rules.now_utc():
-        raise ValidationError(f"{field} cannot be in the future", details={"field": field})
+        raise invalid(field, "不能晚于现在")
     return rules.iso(value)
 
 
@@ -223,5 +216,5 @@ def _choice(body: dict, field: str, enum):
     """A body field that must be one of ``enum``'s codes, as that enum member."""
     value = body.get(field)
     if not isinstance(value, str) or value not in enum.labels():
-        raise ValidationError(f"{field} must be one of {list(enum.labels())}", details={"field": field})
+        raise one_of(field, list(enum.labels()))
     return enum(value)

@@ -7,11 +7,11 @@ from chalice import Blueprint
 from ..domain import reconciliation as rules
 from ..domain import staff as staff_rules
 from ..domain.enums import Permission as P
-from ..domain.errors import ValidationError
 from ..domain.refunds import now_utc
 from ..log import get_logger
 from ..services import reconciliation as recon
-from .http import JSON_TYPES, csv_response, endpoint, int_param, json_body, json_response, limit_param, only_fields, query
+from .http import (JSON_TYPES, csv_response, endpoint, format_param, int_param, json_body, json_response, limit_param,
+                   only_fields, query)
 
 bp = Blueprint(__name__)
 log = get_logger(__name__)
@@ -45,14 +45,11 @@ def reconciliation_report(principal, bill_date):
 def reconciliation_discrepancies(principal, bill_date):
     p = query(bp.current_request, {"limit", "cursor", "format"})
     day = rules.parse_bill_date(bill_date, now_utc())
-    fmt = p.get("format") or "json"
-    if fmt == "csv":
+    if format_param(p) == "csv":
         staff_rules.require(principal.staff_role, P.DATA_EXPORT)
         return csv_response(recon.export_csv(day, cursor=p.get("cursor"),
                                              limit=int_param(p, "limit", minimum=1, maximum=recon.CSV_PAGE_ROWS,
                                                              default=recon.CSV_PAGE_ROWS)))
-    if fmt != "json":
-        raise ValidationError("format must be json or csv", details={"field": "format"})
     return recon.list_discrepancies(day, limit=limit_param(p), cursor=p.get("cursor"))
 
 

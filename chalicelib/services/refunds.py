@@ -19,7 +19,7 @@ from ..domain import refunds as rules
 from ..domain import staff as staff_rules
 from ..domain.enums import (AbnormalRefundType, OfflineReason, PayoutChannel, RefundOrigin, RefundStatus, StaffAction,
                             StaffRole, TaskStatus, TaskType)
-from ..domain.errors import ErrorCode, OrderNotFound, RefundNotFound, ValidationError, conflict
+from ..domain.errors import ErrorCode, OrderNotFound, RefundNotFound, conflict, invalid
 from ..domain.money import fen_to_yuan
 from ..domain.refunds import iso, now_utc
 from ..log import get_logger, log_context
@@ -53,7 +53,7 @@ def validate_idempotency_key(key: str | None) -> str | None:
         return None
     key = key.strip()
     if not key or len(key) > 255:
-        raise ValidationError("Idempotency-Key must be 1-255 characters")
+        raise invalid("Idempotency-Key", "长度必须为 1 到 255 个字符")
     return key
 
 

@@ -10,7 +10,7 @@ from ..adapters import staff as store
 from ..adapters.auth import Principal
 from ..domain import staff as rules
 from ..domain.enums import RefundOrigin, RefundStatus, StaffAction, StaffRole
-from ..domain.errors import ValidationError
+from ..domain.errors import invalid
 from ..domain.money import fen_to_yuan
 from ..domain.refunds import iso, now_utc
 from ..domain.text import neutralise_csv_cell
@@ -62,11 +62,11 @@ def me(principal: Principal) -> dict:
 def parse_operator(raw) -> str:
     """The person to look up: a subject (``alice``) or an actor (``support:alice``)."""
     if not isinstance(raw, str) or not raw.strip():
-        raise ValidationError("operator is required (the operator's id)", details={"field": "operator"})
+        raise invalid("operator", "必填（操作员的编号）")
     value = raw.strip()
     subject = rules.subject_of(value) or value
     if len(subject) > MAX_OPERATOR_CHARS or not subject.isprintable():
-        raise ValidationError("operator is not a valid operator id", details={"field": "operator"})
+        raise invalid("operator", "不是有效的操作员编号")
     return subject
 
 
