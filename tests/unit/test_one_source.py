@@ -54,3 +54,12 @@ def test_the_catalogue_serves_every_label():
     assert cat["RefundStatus"]["offline_pending"] == "待线下退款"
     assert cat["OrderStatus"]["2"] == "已支付" and cat["PayoutChannel"]["bank_transfer"] == "银行转账"
     assert all(re.fullmatch(r"[A-Za-z]+", name) for name in cat)
+
+
+def test_the_console_words_no_server_error():
+    """The console shows the server's ``message``; its API module words only what fails on its own
+    side (no network, no answer, an answer that is not the API's), never a server error code."""
+    from chalicelib.domain.errors import ErrorCode
+
+    api = (ROOT / "chalicelib" / "console" / "js" / "api.js").read_text(encoding="utf-8")
+    assert [c.value for c in ErrorCode if re.search(rf"\b{c.value}\b", api)] == []
