@@ -80,7 +80,7 @@ def _check_subject(subject, error=Unauthenticated) -> str:
     """A subject is an admin id or a user_id: printable, no surrounding whitespace, not blank."""
     if not (isinstance(subject, str) and subject.strip() and subject == subject.strip()
             and len(subject) <= MAX_SUBJECT_CHARS and subject.isprintable()):
-        raise error("token has no valid subject")
+        raise error("令牌没有有效的 sub（操作员或用户编号）")
     return subject
 
 
@@ -90,23 +90,23 @@ def _number(claims: dict, name: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise Unauthenticated(f"token {name} must be a number")
+        raise Unauthenticated(f"令牌的 {name} 必须是数字")
     return value
 
 
 def _check_times(claims: dict, now: float) -> None:
     exp, iat, nbf = _number(claims, "exp"), _number(claims, "iat"), _number(claims, "nbf")
     if exp is None or iat is None:
-        raise Unauthenticated("token must carry exp and iat")
+        raise Unauthenticated("令牌缺少 exp 或 iat")
     if exp <= now - LEEWAY_SECONDS:
-        raise Unauthenticated("token expired")
+        raise Unauthenticated("登录已过期，请重新登录")
     if iat > now + LEEWAY_SECONDS:
-        raise Unauthenticated("token issued in the future")
+        raise Unauthenticated("令牌的签发时间晚于当前时间，请重新登录")
     if nbf is not None and nbf > now + LEEWAY_SECONDS:
-        raise Unauthenticated("token not valid yet")
+        raise Unauthenticated("令牌尚未生效")
     longest = max_lifetime_seconds()
     if exp <= iat or exp - iat > longest or exp - now > longest + LEEWAY_SECONDS:
-        raise Unauthenticated(f"token lifetime exceeds {longest} seconds")
+        raise Unauthenticated(f"令牌有效期超过 {longest} 秒，请重新登录")
 
 
 def verify(authorization: str | None, kind: str) -> Principal:
@@ -121,29 +121,29 @@ def verify(authorization: str | None, kind: str) -> Principal:
     with LEEWAY_SECONDS of clock skew; a printable, non-blank subject.
     """
     if not isinstance(authorization, str) or not authorization.startswith("Bearer "):
-        raise Unauthenticated("missing bearer token")
+        raise Unauthenticated("未登录：缺少令牌（Authorization: Bearer …）")
     import jwt
 
     token = authorization[len("Bearer "):].strip()
     if not token or len(token) > MAX_TOKEN_CHARS or not token.isascii():
-        raise Unauthenticated("malformed token")
+        raise Unauthenticated("令牌格式不正确，请重新登录")
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
-        raise Unauthenticated("malformed token") from None
+        raise Unauthenticated("令牌格式不正确，请重新登录") from None
     alg = header.get("alg")
     if alg == "HS256":
         principal = _verify_shared_secret(token)
     elif alg in OIDC_ALGORITHMS:
         principal = _verify_identity_provider(token)
     else:
-        raise Unauthenticated("unsupported token algorithm")
+        raise Unauthenticated("不支持的令牌签名算法")
     if kind == "user" and principal.role != "user":
-        raise Forbidden("this route needs a player token")
+        raise Forbidden("该接口只接受用户（玩家）令牌")
     if kind == "staff" and not principal.is_staff:
-        raise Forbidden("this route needs a staff token")
+        raise Forbidden("该令牌不是后台人员令牌，不能使用管理后台")
     if kind == "admin" and principal.role != StaffRole.ADMIN.value:
-        raise Forbidden("this route needs an admin token")
+        raise Forbidden("该接口只接受管理员令牌")
     return principal
 
 
@@ -153,16 +153,16 @@ def _verify_shared_secret(token: str) -> Principal:
     try:
         unverified = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
-        raise Unauthenticated("malformed token") from None
+        raise Unauthenticated("令牌格式不正确，请重新登录") from None
     token_role = unverified.get("role")
     if not isinstance(token_role, str) or token_role not in ROLES:
-        raise Unauthenticated("token has no valid role")
+        raise Unauthenticated("令牌没有有效的角色")
     try:
         claims = jwt.decode(token, config.secret(_secret_name(token_role)), algorithms=["HS256"],
                             options={"require": ["exp", "iat", "sub", "role"], "verify_exp": False,
                                      "verify_iat": False, "verify_nbf": False})
     except jwt.PyJWTError:
-        raise Unauthenticated("invalid token") from None
+        raise Unauthenticated("令牌无效，请重新登录") from None
     _check_times(claims, time.time())
     return Principal(role=claims["role"], subject=_check_subject(claims.get("sub")))
 
@@ -185,16 +185,16 @@ def _discover_jwks_url(oidc) -> str:
             return known[1]
     url = oidc.issuer.rstrip("/") + "/.well-known/openid-configuration"
     if not url.startswith(("https://", "http://")):
-        raise UpstreamUnavailable("identity provider issuer is not an http(s) URL")
+        raise UpstreamUnavailable("身份提供方地址（OIDC_ISSUER）不是 http(s) 地址")
     try:
         with urllib.request.urlopen(url, timeout=oidc.timeout_seconds) as resp:  # noqa: S310 - http(s) checked
             document = json.load(resp)
     except (OSError, ValueError):
-        raise UpstreamUnavailable("identity provider discovery is unavailable; try again") from None
+        raise UpstreamUnavailable("暂时无法访问身份提供方，请稍后重试") from None
     jwks_uri = document.get("jwks_uri") if isinstance(document, dict) else None
     if document.get("issuer") != oidc.issuer or not isinstance(jwks_uri, str) \
             or not jwks_uri.startswith(("https://", "http://")):
-        raise UpstreamUnavailable("identity provider discovery document does not match OIDC_ISSUER")
+        raise UpstreamUnavailable("身份提供方的配置文档与 OIDC_ISSUER 不符")
     with _clients_lock:
         _discovered[oidc.issuer] = (now, jwks_uri)
     return jwks_uri
@@ -238,14 +238,14 @@ def _verify_identity_provider(token: str) -> Principal:
 
     oidc = config.oidc_settings()
     if oidc is None:
-        raise Unauthenticated("this deployment accepts no identity-provider tokens")
+        raise Unauthenticated("本系统不接受身份提供方签发的令牌")
     client = _jwks_client(oidc)
     try:
         signing_key = client.get_signing_key_from_jwt(token)
     except jwt.PyJWKClientConnectionError:
-        raise UpstreamUnavailable("identity provider keys are unavailable; try again") from None
+        raise UpstreamUnavailable("暂时无法获取身份提供方的密钥，请稍后重试") from None
     except jwt.PyJWTError:  # unknown kid (after one refresh), no kid, a key set without signing keys
-        raise Unauthenticated("invalid token") from None
+        raise Unauthenticated("令牌无效，请重新登录") from None
     try:
         # the PyJWK binds the algorithm to the key: the header's alg must be that algorithm
         claims = jwt.decode(token, signing_key, algorithms=list(OIDC_ALGORITHMS), audience=oidc.audience,
@@ -253,10 +253,10 @@ def _verify_identity_provider(token: str) -> Principal:
                             options={"require": ["exp", "iat", "iss", "aud"], "verify_exp": False,
                                      "verify_iat": False, "verify_nbf": False})
     except jwt.PyJWTError:
-        raise Unauthenticated("invalid token") from None
+        raise Unauthenticated("令牌无效，请重新登录") from None
     _check_times(claims, time.time())
     subject = _check_subject(_claim(claims, oidc.subject_claim))
     role = staff_role_from_claim(_claim(claims, oidc.role_claim), oidc.role_map)
     if role is None:
-        raise Forbidden("the identity provider gives this account no refund-desk role")
+        raise Forbidden("身份提供方没有给该账号分配退款后台的角色")
     return Principal(role=role, subject=subject, issuer=oidc.issuer)

@@ -199,6 +199,7 @@ class StaffAction(LabelledStrEnum):
     CREATED = ("created", "发起退款")
     APPROVED = ("approved", "审批通过")
     REJECTED = ("rejected", "审批拒绝")
+    WITHDRAWN = ("withdrawn", "发起人撤回")
     OFFLINE_PAID = ("offline_paid", "登记线下退款")
     OFFLINE_CANCELLED = ("offline_cancelled", "取消线下退款")
 

@@ -1,4 +1,5 @@
-"""Domain errors: a stable machine-readable ``ErrorCode`` and a human message.
+"""Domain errors: a stable machine-readable ``ErrorCode`` and a human message, in Chinese: the
+console and the mini-app show it as it is (``invalid`` words one about a request field).
 
 The domain says *what* went wrong; which HTTP status that is belongs to the entrypoints
 (``chalicelib/entrypoints/errors.py``). The README's error table and the OpenAPI
@@ -74,6 +75,29 @@ class DomainError(Exception):
 
 class ValidationError(DomainError):
     code = ErrorCode.VALIDATION_ERROR
+
+
+# How a message names a request field: its Chinese name for people, then the field for API clients.
+FIELD_LABELS = {
+    "amount": "金额", "reason": "原因", "note": "备注", "order_no": "订单号", "refund_no": "退款单号",
+    "task_id": "任务编号", "status": "状态", "source_type": "来源", "user_id": "用户ID", "cursor": "分页游标",
+    "limit": "每页数量", "order": "排序", "type": "类型", "bank_type": "银行类型", "bank_account": "银行卡号",
+    "real_name": "户名", "channel": "付款渠道", "reference": "付款凭证号", "paid_at": "付款时间", "format": "格式",
+    "operator": "操作员", "from": "开始日期", "to": "结束日期", "bill_date": "账单日期",
+    "Idempotency-Key": "幂等键", "body": "请求体", "field name": "字段名",
+}
+
+
+def field_name(field: str) -> str:
+    """``金额（amount）`` for a known field, else the field itself."""
+    label = FIELD_LABELS.get(field)
+    return f"{label}（{field}）" if label else field
+
+
+def invalid(field: str, problem: str, **details) -> "ValidationError":
+    """400 VALIDATION_ERROR about ``field``: its name followed by ``problem`` (Chinese), with
+    ``details.field``."""
+    return ValidationError(f"{field_name(field)}{problem}", details={"field": field, **details})
 
 
 class Unauthenticated(DomainError):

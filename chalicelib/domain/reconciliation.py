@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 
 from . import clock
 from .enums import OrderStatus, ReconClass, RefundStatus
-from .errors import ValidationError
+from .errors import invalid
 
 HISTORY_DAYS = 90  # WeChat serves about three months of bills
 ACTOR = "reconciliation"
@@ -48,15 +48,14 @@ def previous_day(now: datetime) -> str:
 def parse_bill_date(raw: object, now: datetime) -> str:
     """A date that may be reconciled: ``YYYY-MM-DD``, from today back ``HISTORY_DAYS`` (Beijing)."""
     if not isinstance(raw, str) or not _DATE.match(raw):
-        raise ValidationError("bill_date must be a date YYYY-MM-DD", details={"field": "bill_date"})
+        raise invalid("bill_date", "必须是日期 YYYY-MM-DD")
     try:
         day = date.fromisoformat(raw)
     except ValueError:
-        raise ValidationError("bill_date is not a calendar date", details={"field": "bill_date"}) from None
+        raise invalid("bill_date", "不是有效的日期") from None
     first, last = window(now)
     if not first <= day <= last:
-        raise ValidationError(f"bill_date must be between {first} and {last} (WeChat keeps about three months)",
-                              details={"field": "bill_date"})
+        raise invalid("bill_date", f"必须在 {first} 至 {last} 之间（微信只保留约三个月的账单）")
     return raw
 
 

@@ -22,7 +22,7 @@ from enum import Enum
 from typing import Sequence
 
 from .enums import InventoryStatus, OrderStatus, RefundStatus, ShippingStatus, SourceType, TaskType
-from .errors import Conflict, ValidationError, conflict
+from .errors import Conflict, ErrorCode, invalid, conflict
 from .money import fen_to_yuan, pro_rata_step
 from . import clock, text
 
@@ -178,18 +178,24 @@ class Outcome:
         return {name: getattr(self, name) for name in self.RECORDED if getattr(self, name) is not None}
 
 
+def state_refusal(status: RefundStatus | str, action: str) -> Conflict:
+    """409 INVALID_REFUND_STATE: a refund in ``status`` does not allow ``action`` (审批, 拒绝, 撤回)."""
+    status = RefundStatus(status)
+    return conflict(ErrorCode.INVALID_REFUND_STATE, f"退款单当前状态为{status.label}，不能{action}",
+                    status=status.value)
+
+
 # ---------------------------------------------------------------- validation
 
 
 def parse_amount(raw: object, field_name: str = "amount") -> int:
     """A positive integer number of fen. Floats, strings, booleans are refused."""
     if isinstance(raw, bool) or not isinstance(raw, int):
-        raise ValidationError(f"{field_name} must be a positive integer number of fen (分)",
-                              details={"field": field_name})
+        raise invalid(field_name, "必须是正整数，单位为分")
     if raw <= 0:
-        raise ValidationError(f"{field_name} must be greater than 0", details={"field": field_name})
+        raise invalid(field_name, "必须大于 0")
     if raw > 10**12:
-        raise ValidationError(f"{field_name} is too large", details={"field": field_name})
+        raise invalid(field_name, "过大")
     return raw
 
 
@@ -208,14 +214,13 @@ def parse_reason(raw: object, *, required: bool, field_name: str = "reason",
     return text.clean_text(
         raw, field=field_name, required=required, max_chars=MAX_REASON_CHARS,
         max_bytes=MAX_WECHAT_REASON_BYTES if sent_to_wechat else None,
-        bytes_hint=(f"{field_name} must be at most {MAX_WECHAT_REASON_BYTES} bytes in UTF-8, what WeChat accepts "
-                    f"(退款原因最多 {MAX_WECHAT_REASON_BYTES} 字节，约 {MAX_WECHAT_REASON_BYTES // 3} 个汉字)"))
+        bytes_hint=(f"最多 {MAX_WECHAT_REASON_BYTES} 字节（约 {MAX_WECHAT_REASON_BYTES // 3} 个汉字），"
+                    "这是微信接受的上限"))
 
 
 def validate_refund_no(raw: str) -> str:
     if not isinstance(raw, str) or not REFUND_NO_RE.fullmatch(raw):
-        raise ValidationError("refund_no may contain only letters, digits, '_' and '-'",
-                              details={"field": "refund_no"})
+        raise invalid("refund_no", "只能包含字母、数字、“_”和“-”，最多 64 个字符")
     return raw
 
 

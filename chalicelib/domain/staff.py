@@ -1,5 +1,5 @@
 """Staff roles: what each role may do, when a refund needs a second person, who that may be,
-and the daily allowance. Plain Python: the limits come in as arguments (``config.staff_limits``).
+what an operator may do with a refund under review (``review_actions``), and the daily allowance. Plain Python: the limits come in as arguments (``config.staff_limits``).
 
 An operator is an *actor* ``"<role>:<subject>"`` (``support:alice``). The person is the subject:
 four-eyes and the daily allowance follow the subject, so a change of role does not let someone
@@ -14,10 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from .enums import ApprovalRule, Permission, RefundOrigin, StaffRole
-from .errors import FourEyesRequired, PermissionDenied, ValidationError
 from . import clock
+from .enums import ApprovalRule, Permission, RefundOrigin, RefundStatus, StaffRole
+from .errors import DomainError, ErrorCode, FourEyesRequired, PermissionDenied, conflict, invalid
 from .money import fen_to_yuan
+from .refunds import state_refusal
 
 P = Permission
 R = StaffRole
@@ -38,12 +39,17 @@ def has(role: StaffRole, permission: Permission) -> bool:
     return permission in PERMISSIONS[StaffRole(role)]
 
 
-def require(role: StaffRole, permission: Permission, message: str | None = None) -> None:
-    """Raise 403 PERMISSION_DENIED unless ``role`` has ``permission``."""
+def permission_denied(role: StaffRole, permission: Permission) -> PermissionDenied:
+    """403 PERMISSION_DENIED: ``role`` lacks ``permission``."""
     role = StaffRole(role)
+    return PermissionDenied(f"{role.label}没有“{permission.label}”权限",
+                            details={"permission": permission.value, "role": role.value})
+
+
+def require(role: StaffRole, permission: Permission) -> None:
+    """Raise 403 PERMISSION_DENIED unless ``role`` has ``permission``."""
     if not has(role, permission):
-        raise PermissionDenied(message or f"{role.label}没有“{permission.label}”权限",
-                               details={"permission": permission.value, "role": role.value})
+        raise permission_denied(role, permission)
 
 
 def permissions_of(role: StaffRole) -> list[str]:
@@ -102,7 +108,7 @@ def finance_reason(amount: int, threshold: int) -> ApprovalReason | None:
 
 def approver_roles(origin: RefundOrigin | str, amount: int, finance_threshold: int) -> list[str]:
     """The roles that may approve a review of ``amount`` (never its creator: four-eyes)."""
-    needed = P.APPLICATIONS_REVIEW if RefundOrigin(origin) == RefundOrigin.USER else P.REFUNDS_APPROVE
+    needed = review_permission(origin)
     roles = [r for r in StaffRole if has(r, needed)]
     if amount > finance_threshold:
         roles = [r for r in roles if r in FINANCE_APPROVERS]
@@ -115,31 +121,119 @@ def review_permission(origin: RefundOrigin | str) -> Permission:
     return P.APPLICATIONS_REVIEW if RefundOrigin(origin) == RefundOrigin.USER else P.REFUNDS_APPROVE
 
 
-def check_approver(*, role: StaffRole, actor: str, created_by: str, origin: str, amount: int,
-                   finance_threshold: int) -> None:
-    """May ``actor`` (of ``role``) approve a review of ``amount`` created by ``created_by``?
-
-    1. four-eyes: never the person who created it (403 FOUR_EYES_REQUIRED);
-    2. the review's permission: applications.review for a player's application,
-       refunds.approve for an operator's refund (403 PERMISSION_DENIED);
-    3. above ``finance_threshold`` only finance or admin (403 PERMISSION_DENIED)."""
-    role = StaffRole(role)
-    if same_person(actor, created_by):
-        raise FourEyesRequired("需审批的退款不能由发起人本人审批，请由其他有权限的人员审批",
-                               details={"created_by": created_by})
-    require(role, review_permission(origin))
-    if amount > finance_threshold and role not in FINANCE_APPROVERS:
-        raise PermissionDenied(
-            f"金额 {fen_to_yuan(amount)} 元超过 {fen_to_yuan(finance_threshold)} 元，只有财务或管理员可以审批",
-            details={"permission": P.REFUNDS_APPROVE.value, "role": role.value,
-                     "rule": ApprovalRule.FINANCE_THRESHOLD.value, "finance_threshold": finance_threshold,
-                     "approver_roles": [r.value for r in FINANCE_APPROVERS]})
+# ---------------------------------------------------------------- what an operator may do with a refund
 
 
-def check_rejecter(*, role: StaffRole, origin: str) -> None:
-    """Rejecting needs the review's permission. The creator may reject (withdraw) their own
-    refund: it moves no money, so four-eyes does not apply."""
-    require(StaffRole(role), review_permission(origin))
+@dataclass(frozen=True)
+class Operator:
+    """The signed-in person as the review rules see them, with the finance threshold in force."""
+
+    actor: str
+    finance_threshold: int
+
+    @property
+    def role(self) -> StaffRole:
+        return role_of(self.actor)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether the operator may do one thing to a refund; if not, ``refusal`` is the error that
+    says why: the one the use case raises, and the reason the console shows."""
+
+    refusal: DomainError | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.refusal is None
+
+    @classmethod
+    def first(cls, *refusals: DomainError | None) -> "Decision":
+        """Refused by the first of ``refusals`` that is not None (the rules in the order checked)."""
+        return cls(next((r for r in refusals if r is not None), None))
+
+    def check(self) -> None:
+        if self.refusal is not None:
+            raise self.refusal
+
+    def to_dict(self) -> dict:
+        refusal = self.refusal
+        return {"allowed": refusal is None, "code": refusal.code.value if refusal else None,
+                "reason": refusal.message if refusal else None}
+
+
+@dataclass(frozen=True)
+class ReviewActions:
+    """What an operator may do with a refund under review. ``by_creator``: the operator created it,
+    so rejecting it is withdrawing it (``withdraw``), never reviewing it (``reject``)."""
+
+    approve: Decision
+    reject: Decision
+    withdraw: Decision
+    by_creator: bool
+
+    @property
+    def rejection(self) -> Decision:
+        """What ``POST .../reject`` by this operator is: a withdrawal by the creator, else a review."""
+        return self.withdraw if self.by_creator else self.reject
+
+    def to_dict(self) -> dict:
+        return {"approve": self.approve.to_dict(), "reject": self.reject.to_dict(),
+                "withdraw": self.withdraw.to_dict()}
+
+
+def role_of(actor: str) -> StaffRole:
+    """The role of a staff actor ``role:subject``."""
+    role = actor.partition(":")[0] if isinstance(actor, str) else None
+    if not is_staff_role(role):
+        raise ValueError(f"{actor!r} is not a staff actor")
+    return StaffRole(role)
+
+
+def review_actions(refund, operator: Operator, amount: int | None = None) -> ReviewActions:
+    """What ``operator`` may do with ``refund`` (its ``status``, ``origin``, ``created_by`` and
+    ``requested_amount``). The approve and reject use cases refuse with exactly these errors, and
+    every staff view of a refund shows them, so the two cannot disagree.
+
+    - approve (``amount``, by default what was asked): a refund under review (409
+      INVALID_REFUND_STATE), not more than was asked (409 AMOUNT_EXCEEDS_REQUESTED), never by its
+      creator (403 FOUR_EYES_REQUIRED), with the review's permission (``review_permission``, 403
+      PERMISSION_DENIED) and, above the finance threshold, by finance or admin only (403
+      PERMISSION_DENIED, ``details.rule = finance_threshold``);
+    - reject: a refund under review, by someone other than its creator, with the review's
+      permission;
+    - withdraw: the creator rejects their own refund under review, whatever their role: it moves
+      no money (what it asked for becomes refundable again), so neither four-eyes nor a
+      permission applies."""
+    role = operator.role
+    by_creator = same_person(operator.actor, refund.created_by)
+    if RefundStatus(refund.status) != RefundStatus.PENDING_REVIEW:
+        return ReviewActions(*(Decision(state_refusal(refund.status, verb)) for verb in ("审批", "拒绝", "撤回")),
+                             by_creator=by_creator)
+    creator = {"created_by": refund.created_by}
+    needed = review_permission(refund.origin)
+    no_permission = None if has(role, needed) else permission_denied(role, needed)
+    approved = amount or refund.requested_amount
+    finance = finance_reason(approved, operator.finance_threshold)
+    return ReviewActions(
+        approve=Decision.first(
+            conflict(ErrorCode.AMOUNT_EXCEEDS_REQUESTED, "批准金额不能超过申请金额",
+                     requested_amount=refund.requested_amount) if approved > refund.requested_amount else None,
+            FourEyesRequired("需审批的退款不能由发起人本人审批，请由其他有权限的人员审批", details=creator)
+            if by_creator else None,
+            no_permission,
+            PermissionDenied(finance.message, details={
+                "permission": P.REFUNDS_APPROVE.value, "role": role.value, "rule": finance.rule.value,
+                "finance_threshold": operator.finance_threshold,
+                "approver_roles": [r.value for r in FINANCE_APPROVERS]})
+            if finance is not None and role not in FINANCE_APPROVERS else None),
+        reject=Decision.first(
+            FourEyesRequired("发起人不能审核自己发起的退款，可以撤回", details=creator) if by_creator else None,
+            no_permission),
+        withdraw=Decision.first(
+            None if by_creator else PermissionDenied("只有发起人本人可以撤回该退款", details=creator)),
+        by_creator=by_creator,
+    )
 
 
 # ---------------------------------------------------------------- the daily allowance
@@ -157,15 +251,15 @@ def parse_day(raw, field: str) -> date:
             raise ValueError
         return date.fromisoformat(raw)
     except ValueError:
-        raise ValidationError(f"{field} must be a day, YYYY-MM-DD (Beijing time)", details={"field": field}) from None
+        raise invalid(field, "必须是日期 YYYY-MM-DD（北京时间）") from None
 
 
 def day_range(start: date, end: date) -> tuple[datetime, datetime]:
     """The UTC instants from the start of Beijing day ``start`` to the end of ``end`` (inclusive)."""
     if end < start:
-        raise ValidationError("to must not be before from", details={"field": "to"})
+        raise invalid("to", "不能早于开始日期（from）")
     if (end - start).days >= MAX_ACTIVITY_DAYS:
-        raise ValidationError(f"a range covers at most {MAX_ACTIVITY_DAYS} days", details={"field": "to"})
+        raise invalid("to", f"超出范围：一次最多查询 {MAX_ACTIVITY_DAYS} 天")
     first = datetime.combine(start, time.min, clock.BEIJING)
     last = datetime.combine(end + timedelta(days=1), time.min, clock.BEIJING)
     return first.astimezone(timezone.utc), last.astimezone(timezone.utc)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from .errors import ValidationError
+from .errors import invalid
 
 # Letters and symbols that render as nothing (they are not whitespace or format characters).
 FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f")
@@ -39,16 +39,16 @@ def forbidden_char(value: str) -> str | None:
     for ch in value:
         cp = ord(ch)
         if 0xD800 <= cp <= 0xDFFF:
-            return "invalid Unicode (a lone surrogate)"
+            return "无效的 Unicode（孤立的代理项）"
         cat = unicodedata.category(ch)
         if cat == "Cc":
-            return f"a control character (U+{cp:04X})"
+            return f"控制字符（U+{cp:04X}）"
         if cat in ("Zl", "Zp"):
-            return f"a line or paragraph separator (U+{cp:04X})"
+            return f"行或段落分隔符（U+{cp:04X}）"
         if ch in BIDI_CONTROLS:
-            return f"a bidirectional control character (U+{cp:04X})"
+            return f"双向控制字符（U+{cp:04X}）"
         if _is_noncharacter(cp):
-            return f"a Unicode noncharacter (U+{cp:04X})"
+            return f"Unicode 非字符（U+{cp:04X}）"
     return None
 
 
@@ -56,7 +56,7 @@ def check_text(value: str, field: str) -> str:
     """``value`` unchanged, or ValidationError naming ``field`` and the offending character."""
     problem = forbidden_char(value)
     if problem is not None:
-        raise ValidationError(f"{field} contains {problem}, which is not allowed", details={"field": field})
+        raise invalid(field, f"含有不允许的{problem}")
     return value
 
 
@@ -90,25 +90,24 @@ def clean_text(raw: object, *, field: str, required: bool, max_chars: int | None
     """The text to store for ``field``: checked, NFC-normalised and trimmed; ``""`` when absent
     and optional. Missing (None, or blank as defined above) and required is a ValidationError;
     so are a non-string, a forbidden character and a text over ``max_chars`` characters or
-    ``max_bytes`` UTF-8 bytes (``bytes_hint`` words the byte limit for a person)."""
+    ``max_bytes`` UTF-8 bytes (``bytes_hint`` words the byte limit for a person, after the field's name)."""
     if raw is None:
         if required:
-            raise ValidationError(f"{field} is required", details={"field": field})
+            raise invalid(field, "不能为空")
         return ""
     if not isinstance(raw, str):
-        raise ValidationError(f"{field} must be a string", details={"field": field})
+        raise invalid(field, "必须是文本（字符串）")
     check_text(raw, field)
     value = trim(unicodedata.normalize("NFC", raw))
     if is_blank(value):
         if required:
-            raise ValidationError(f"{field} is required (it has no visible characters)", details={"field": field})
+            raise invalid(field, "不能为空（没有可见的字符）")
         return ""
     if max_chars is not None and len(value) > max_chars:
-        raise ValidationError(f"{field} must be at most {max_chars} characters",
-                              details={"field": field, "max_chars": max_chars})
+        raise invalid(field, f"最多 {max_chars} 个字符", max_chars=max_chars)
     if max_bytes is not None and utf8_len(value) > max_bytes:
-        message = bytes_hint or f"{field} must be at most {max_bytes} bytes in UTF-8"
-        raise ValidationError(message, details={"field": field, "max_bytes": max_bytes, "bytes": utf8_len(value)})
+        raise invalid(field, bytes_hint or f"最多 {max_bytes} 字节（UTF-8）", max_bytes=max_bytes,
+                      bytes=utf8_len(value))
     return value
 
 

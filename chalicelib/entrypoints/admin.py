@@ -10,10 +10,11 @@ from ..domain import refunds as refund_rules
 from ..domain import staff as staff_rules
 from ..domain.enums import (AbnormalRefundType, OrderStatus, PayoutChannel, Permission as P, RefundStatus, SourceType,
                             TaskStatus, TaskType)
-from ..domain.errors import ValidationError
+from ..domain.errors import invalid
 from ..services import queries, refunds, staff, tasks, views
-from .http import JSON_TYPES, csv_response, endpoint, idempotency_key, int_param, json_body, json_response, limit_param, only_fields, query
 from ..domain import clock
+from .http import (JSON_TYPES, csv_response, endpoint, format_param, idempotency_key, int_param, json_body, json_response,
+                   limit_param, one_of, only_fields, query)
 
 bp = Blueprint(__name__)
 
@@ -31,7 +32,7 @@ def list_orders(principal):
 @bp.route("/orders/{order_no}", methods=["GET"])
 @endpoint(bp, "staff", P.ORDERS_VIEW)
 def order_detail(principal, order_no):
-    return queries.order_detail(order_no)
+    return queries.order_detail(order_no, staff.operator(principal.actor))
 
 
 @bp.route("/pay/refunds", methods=["POST"], content_types=JSON_TYPES)
@@ -44,7 +45,7 @@ def create_refund(principal):
     reason = refund_rules.parse_reason(body.get("reason"), required=False)
     created = refunds.create_admin_refund(actor=principal.actor, order_no=order_no, amount=amount,
                                           reason=reason, idempotency_key=idempotency_key(request))
-    return json_response(views.refund_view(created.refund), 201 if created.created else 200)
+    return json_response(_refund(principal, created.refund), 201 if created.created else 200)
 
 
 @bp.route("/pay/refunds/preview", methods=["POST"], content_types=JSON_TYPES)
@@ -61,18 +62,19 @@ def list_refunds(principal):
     p = query(bp.current_request, {"status", "order_no", "limit", "cursor", "order"})
     status = p.get("status") or None
     if status is not None and status not in RefundStatus.labels():
-        raise ValidationError(f"status must be one of {sorted(RefundStatus.labels())}", details={"field": "status"})
+        raise one_of("status", list(RefundStatus.labels()))
     sort = p.get("order") or "newest"
     if sort not in ("newest", "oldest"):
-        raise ValidationError("order must be newest or oldest", details={"field": "order"})
+        raise one_of("order", ["newest", "oldest"])
     return queries.list_refunds(status=status, order_no=p.get("order_no") or None,
-                                oldest_first=sort == "oldest", limit=limit_param(p), cursor=p.get("cursor"))
+                                oldest_first=sort == "oldest", limit=limit_param(p), cursor=p.get("cursor"),
+                                operator=staff.operator(principal.actor))
 
 
 @bp.route("/pay/refunds/{refund_no}", methods=["GET"])
 @endpoint(bp, "staff", P.ORDERS_VIEW)
 def refund_detail(principal, refund_no):
-    return queries.refund_detail(refund_no)
+    return queries.refund_detail(refund_no, staff.operator(principal.actor))
 
 
 @bp.route("/pay/refunds/{refund_no}/approve", methods=["POST"], content_types=JSON_TYPES)
@@ -80,8 +82,8 @@ def refund_detail(principal, refund_no):
 def approve_refund(principal, refund_no):
     body = only_fields(json_body(bp.current_request), {"amount"})
     amount = refund_rules.parse_amount(body["amount"]) if body.get("amount") is not None else None
-    return views.refund_view(refunds.approve(actor=principal.actor, refund_no=refund_rules.validate_refund_no(refund_no),
-                                             amount=amount))
+    return _refund(principal, refunds.approve(actor=principal.actor, refund_no=refund_rules.validate_refund_no(refund_no),
+                                              amount=amount))
 
 
 @bp.route("/pay/refunds/{refund_no}/reject", methods=["POST"], content_types=JSON_TYPES)
@@ -89,8 +91,8 @@ def approve_refund(principal, refund_no):
 def reject_refund(principal, refund_no):
     body = only_fields(json_body(bp.current_request), {"reason"})
     reason = refund_rules.parse_reason(body.get("reason"), required=True, sent_to_wechat=False)
-    return views.refund_view(refunds.reject(actor=principal.actor, refund_no=refund_rules.validate_refund_no(refund_no),
-                                            reason=reason))
+    return _refund(principal, refunds.reject(actor=principal.actor, refund_no=refund_rules.validate_refund_no(refund_no),
+                                             reason=reason))
 
 
 @bp.route("/pay/refunds/{refund_no}/abnormal-refund", methods=["POST"], content_types=JSON_TYPES)
@@ -103,11 +105,11 @@ def abnormal_refund(principal, refund_no):
         for name in ("bank_type", "bank_account", "real_name"):
             value = body.get(name)
             if not isinstance(value, str) or not value.strip() or len(value) > 64:
-                raise ValidationError(f"{name} is required for USER_BANK_CARD", details={"field": name})
+                raise invalid(name, "必填（退至用户银行卡时），最多 64 个字符")
             card[name] = value.strip()
     refund = refunds.resolve_abnormal(actor=principal.actor, refund_no=refund_rules.validate_refund_no(refund_no),
                                       kind=kind, **card)
-    return views.refund_view(refund)
+    return _refund(principal, refund)
 
 
 @bp.route("/pay/refunds/{refund_no}/offline-payout", methods=["POST"], content_types=JSON_TYPES)
@@ -117,12 +119,12 @@ def offline_payout(principal, refund_no):
     channel = _choice(body, "channel", PayoutChannel)
     reference = refund_rules.parse_reason(body.get("reference"), required=True, field_name="reference")
     if len(reference) > 64:
-        raise ValidationError("reference must be at most 64 characters", details={"field": "reference"})
+        raise invalid("reference", "最多 64 个字符")
     refund = refunds.record_offline_payout(
         actor=principal.actor, refund_no=refund_rules.validate_refund_no(refund_no), channel=channel,
         reference=reference, paid_at=_past_time(body.get("paid_at"), "paid_at"),
         note=refund_rules.parse_reason(body.get("note"), required=False, field_name="note") or None)
-    return views.refund_view(refund)
+    return _refund(principal, refund)
 
 
 @bp.route("/pay/refunds/{refund_no}/cancel-offline", methods=["POST"], content_types=JSON_TYPES)
@@ -130,8 +132,8 @@ def offline_payout(principal, refund_no):
 def cancel_offline(principal, refund_no):
     body = only_fields(json_body(bp.current_request), {"reason"})
     reason = refund_rules.parse_reason(body.get("reason"), required=True, sent_to_wechat=False)
-    return views.refund_view(refunds.cancel_offline(actor=principal.actor, refund_no=refund_rules.validate_refund_no(refund_no),
-                                                    reason=reason))
+    return _refund(principal, refunds.cancel_offline(actor=principal.actor,
+                                                     refund_no=refund_rules.validate_refund_no(refund_no), reason=reason))
 
 
 @bp.route("/manual-tasks", methods=["GET"])
@@ -140,18 +142,15 @@ def list_tasks(principal):
     p = query(bp.current_request, {"status", "type", "limit", "cursor", "format"})
     status = p.get("status") or TaskStatus.OPEN.value
     if status not in TaskStatus.labels():
-        raise ValidationError("status must be open or done", details={"field": "status"})
+        raise one_of("status", list(TaskStatus.labels()))
     task_type = p.get("type") or None
     if task_type is not None and task_type not in TaskType.labels():
-        raise ValidationError(f"type must be one of {sorted(TaskType.labels())}", details={"field": "type"})
-    fmt = p.get("format") or "json"
-    if fmt == "csv":
+        raise one_of("type", list(TaskType.labels()))
+    if format_param(p) == "csv":
         staff_rules.require(principal.staff_role, P.DATA_EXPORT)
         return csv_response(tasks.export_csv(status=status, task_type=task_type, cursor=p.get("cursor"),
                                              limit=int_param(p, "limit", minimum=1, maximum=tasks.CSV_PAGE_ROWS,
                                                              default=tasks.CSV_PAGE_ROWS)))
-    if fmt != "json":
-        raise ValidationError("format must be json or csv", details={"field": "format"})
     return tasks.list_tasks(status=status, task_type=task_type, limit=limit_param(p), cursor=p.get("cursor"))
 
 
@@ -175,22 +174,23 @@ def who_am_i(principal):
 def operator_activity(principal):
     p = query(bp.current_request, {"operator", "from", "to", "limit", "cursor", "format"})
     operator = staff.parse_operator(p.get("operator"))
-    fmt = p.get("format") or "json"
-    if fmt == "csv":
+    if format_param(p) == "csv":
         staff_rules.require(principal.staff_role, P.DATA_EXPORT)
         return csv_response(staff.export_activity_csv(
             operator=operator, start_day=p.get("from") or None, end_day=p.get("to") or None, cursor=p.get("cursor"),
             limit=int_param(p, "limit", minimum=1, maximum=staff.CSV_PAGE_ROWS, default=staff.CSV_PAGE_ROWS)))
-    if fmt != "json":
-        raise ValidationError("format must be json or csv", details={"field": "format"})
     return staff.activity(operator=operator, start_day=p.get("from") or None, end_day=p.get("to") or None,
                           limit=limit_param(p), cursor=p.get("cursor"))
 
 
+def _refund(principal, refund) -> dict:
+    """A refund as the signed-in operator sees it, with what they may do with it."""
+    return views.refund_view(refund, staff.operator(principal.actor))
+
+
 def _order_no(raw) -> str:
     if not isinstance(raw, str) or not raw.strip() or len(raw) > 64:
-        raise ValidationError("order_no is required (a string of at most 64 characters)",
-                              details={"field": "order_no"})
+        raise invalid("order_no", "必填，最多 64 个字符")
     return raw.strip()
 
 
@@ -207,16 +207,15 @@ def _past_time(raw, field: str) -> str | None:
         if value.tzinfo is None:
             raise ValueError
     except ValueError:
-        raise ValidationError(f"{field} must be an ISO 8601 time with a zone, e.g. 2026-11-26T10:00:00+08:00",
-                              details={"field": field}) from None
-    if value > clock.now():
-        raise ValidationError(f"{field} cannot be in the future", details={"field": field})
-    return clock.iso(value)
+        raise invalid(field, "必须是带时区的 ISO 8601 时间，如 2026-11-26T10:00:00+08:00") from None
+    if value > refund_rules.clock.now():
+        raise invalid(field, "不能晚于现在")
+    return refund_rules.iso(value)
 
 
 def _choice(body: dict, field: str, enum):
     """A body field that must be one of ``enum``'s codes, as that enum member."""
     value = body.get(field)
     if not isinstance(value, str) or value not in enum.labels():
-        raise ValidationError(f"{field} must be one of {list(enum.labels())}", details={"field": field})
+        raise one_of(field, list(enum.labels()))
     return enum(value)

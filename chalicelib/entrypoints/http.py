@@ -13,7 +13,7 @@ from chalice import Response
 from ..adapters import auth
 from ..domain import staff, text
 from ..domain.enums import Permission
-from ..domain.errors import DomainError, ErrorCode, OrderNotFound, TaskNotFound, ValidationError
+from ..domain.errors import DomainError, ErrorCode, OrderNotFound, TaskNotFound, ValidationError, invalid
 from ..log import get_logger, log_context
 from .errors import http_status
 
@@ -119,7 +119,7 @@ def _unique_object(pairs: list) -> dict:
     obj = {}
     for key, value in pairs:
         if key in obj:
-            raise ValidationError(f"field {key!r} appears more than once", details={"field": key})
+            raise invalid(key, "重复出现")
         obj[key] = value
     return obj
 
@@ -145,22 +145,20 @@ def json_body(request) -> dict:
     try:
         raw = request.raw_body  # from a Lambda event's text body: may not encode as UTF-8
     except (UnicodeError, ValueError):
-        raise ValidationError("request body is not valid JSON (UTF-8)") from None
+        raise invalid("body", "不是有效的 JSON（UTF-8）") from None
     if not raw:
         return {}
     if len(raw) > MAX_BODY_BYTES:
-        raise ValidationError(f"request body must be at most {MAX_BODY_BYTES // 1024} KB",
-                              details={"field": "body", "max_bytes": MAX_BODY_BYTES})
+        raise invalid("body", f"最多 {MAX_BODY_BYTES // 1024} KB", max_bytes=MAX_BODY_BYTES)
     if json_depth(raw) > MAX_JSON_DEPTH:
-        raise ValidationError(f"request body nests deeper than {MAX_JSON_DEPTH} levels",
-                              details={"field": "body", "max_depth": MAX_JSON_DEPTH})
+        raise invalid("body", f"嵌套超过 {MAX_JSON_DEPTH} 层", max_depth=MAX_JSON_DEPTH)
     try:
         body = json.loads(raw.decode("utf-8").removeprefix("\ufeff"), object_pairs_hook=_unique_object,
                           parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise ValidationError("request body is not valid JSON (UTF-8)") from None
+        raise invalid("body", "不是有效的 JSON（UTF-8）") from None
     if not isinstance(body, dict):
-        raise ValidationError("request body must be a JSON object")
+        raise invalid("body", "必须是 JSON 对象")
     _check_strings(body, "")
     return body
 
@@ -186,13 +184,13 @@ def _check_path_params(params: dict) -> None:
         if name in _PATH_NOT_FOUND:
             error, message = _PATH_NOT_FOUND[name]
             raise error(message)
-        raise ValidationError(f"{name} is not a valid identifier", details={"field": name})
+        raise invalid(name, "不是有效的编号")
 
 
 def only_fields(body: dict, allowed: set[str]) -> dict:
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise ValidationError(f"unknown field(s): {', '.join(unknown)}", details={"fields": unknown})
+        raise ValidationError(f"不支持的字段：{'、'.join(unknown)}", details={"fields": unknown})
     return body
 
 
@@ -204,12 +202,12 @@ def query(request, allowed: set[str]) -> dict:
     params = dict(request.query_params or {})
     unknown = sorted(set(params) - allowed)
     if unknown:
-        raise ValidationError(f"unknown filter(s): {', '.join(unknown)}", details={"fields": unknown})
+        raise ValidationError(f"不支持的查询参数：{'、'.join(unknown)}", details={"fields": unknown})
     for name, value in params.items():
         text.check_text(value, name)
         limit = MAX_CURSOR_CHARS if name == "cursor" else MAX_QUERY_VALUE_CHARS
         if len(value) > limit:
-            raise ValidationError(f"{name} must be at most {limit} characters", details={"field": name})
+            raise invalid(name, f"最多 {limit} 个字符")
     return params
 
 
@@ -219,13 +217,26 @@ def int_param(params: dict, name: str, *, enum=None, minimum: int | None = None,
     if raw is None or raw == "":
         return default
     if not (raw.isascii() and raw.isdigit()):
-        raise ValidationError(f"{name} must be an integer", details={"field": name})
+        raise invalid(name, "必须是整数")
     value = int(raw)
     if enum is not None and value not in enum.labels():
-        raise ValidationError(f"{name} must be one of {sorted(enum.labels())}", details={"field": name})
+        raise one_of(name, sorted(enum.labels()))
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise ValidationError(f"{name} must be between {minimum} and {maximum}", details={"field": name})
+        raise invalid(name, f"必须在 {minimum} 到 {maximum} 之间")
     return value
+
+
+def one_of(name: str, choices) -> ValidationError:
+    """400: ``name`` must be one of ``choices``."""
+    return invalid(name, f"必须是以下之一：{'、'.join(map(str, choices))}")
+
+
+def format_param(params: dict) -> str:
+    """A list's ``format``: json (the default) or csv."""
+    fmt = params.get("format") or "json"
+    if fmt not in ("json", "csv"):
+        raise one_of("format", ["json", "csv"])
+    return fmt
 
 
 def limit_param(params: dict) -> int:
@@ -237,5 +248,5 @@ def idempotency_key(request) -> str | None:
 
     key = (request.headers or {}).get("idempotency-key")
     if key is not None and not (isinstance(key, str) and key.isascii() and key.strip().isprintable()):
-        raise ValidationError("Idempotency-Key must be printable ASCII", details={"field": "Idempotency-Key"})
+        raise invalid("Idempotency-Key", "只能包含可打印的 ASCII 字符")
     return validate_idempotency_key(key)

@@ -19,7 +19,7 @@ def apply_refund(principal, order_no):
     reason = refund_rules.parse_reason(body.get("reason"), required=True)
     created = refunds.apply_for_refund(user_id=principal.subject, order_no=order_no, amount=amount, reason=reason,
                                        idempotency_key=idempotency_key(request))
-    return json_response(views.refund_view(created.refund, for_player=True), 201 if created.created else 200)
+    return json_response(views.player_refund_view(created.refund), 201 if created.created else 200)
 
 
 @bp.route("/orders/{order_no}/refunds", methods=["GET"])

@@ -8,12 +8,12 @@ from .. import config
 from ..domain import reconciliation as recon_rules
 from ..domain import staff as staff_rules
 from ..domain.enums import Permission as P
-from ..domain.errors import ValidationError
 from ..log import get_logger
 from ..services import recon_reports as reports
 from ..services import reconciliation as recon
-from .http import JSON_TYPES, csv_response, endpoint, int_param, json_body, json_response, limit_param, only_fields, query
 from ..domain import clock
+from .http import (JSON_TYPES, csv_response, endpoint, format_param, int_param, json_body, json_response, limit_param,
+                   only_fields, query)
 
 bp = Blueprint(__name__)
 log = get_logger(__name__)
@@ -48,14 +48,11 @@ def reconciliation_report(principal, bill_date):
 def reconciliation_discrepancies(principal, bill_date):
     p = query(bp.current_request, {"limit", "cursor", "format"})
     day = recon_rules.parse_bill_date(bill_date, clock.now())
-    fmt = p.get("format") or "json"
-    if fmt == "csv":
+    if format_param(p) == "csv":
         staff_rules.require(principal.staff_role, P.DATA_EXPORT)
         return csv_response(reports.export_csv(day, cursor=p.get("cursor"),
                                                limit=int_param(p, "limit", minimum=1, maximum=reports.CSV_PAGE_ROWS,
                                                                default=reports.CSV_PAGE_ROWS)))
-    if fmt != "json":
-        raise ValidationError("format must be json or csv", details={"field": "format"})
     return reports.list_discrepancies(day, limit=limit_param(p), cursor=p.get("cursor"))
 
 

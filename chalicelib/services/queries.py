@@ -24,7 +24,7 @@ def list_orders(*, status, source_type, user_id, limit: int, cursor: str | None)
 SNAPSHOT_TRIES = 10
 
 
-def order_detail(order_no: str) -> dict:
+def order_detail(order_no: str, operator) -> dict:
     """The order, its user and its refunds as one consistent view, in two DynamoDB calls when it
     has refunds (three when it has none, which reads the user after the order).
 
@@ -45,7 +45,7 @@ def order_detail(order_no: str) -> dict:
         time.sleep(0.01 * (attempt + 1))  # a refund was just created: list them again
     else:
         log.warning("order detail served while refunds were being created", extra={"order_no": order_no})
-    return views.order_detail(order, user, refunds, clock.now())
+    return views.order_detail(order, user, refunds, clock.now(), operator)
 
 
 def player_refunds(user_id: str, order_no: str) -> dict:
@@ -53,23 +53,23 @@ def player_refunds(user_id: str, order_no: str) -> dict:
     if order is None or order.user_id != user_id:
         raise OrderNotFound("订单不存在")
     refunds = [r for r in repo.refunds_of_order(order_no) if r.user_id == user_id]
-    return {"order_no": order_no, "items": [views.refund_view(r, for_player=True) for r in refunds]}
+    return {"order_no": order_no, "items": [views.player_refund_view(r) for r in refunds]}
 
 
-def refund_detail(refund_no: str) -> dict:
+def refund_detail(refund_no: str, operator) -> dict:
     from .refunds import get_refund
 
-    return views.refund_view(get_refund(refund_no))
+    return views.refund_view(get_refund(refund_no), operator)
 
 
 def list_refunds(*, status: str | None, order_no: str | None, oldest_first: bool, limit: int,
-                 cursor: str | None) -> dict:
+                 cursor: str | None, operator) -> dict:
     page = repo.list_refunds(status=status, order_no=order_no, oldest_first=oldest_first, limit=limit,
                              cursor=cursor)
     users = repo.get_users(r.user_id for r in page.items)
     items = []
     for r in page.items:
-        item = views.refund_view(r, with_events=False)
+        item = views.refund_view(r, operator, with_events=False)
         item["user"] = views.user_view(r.user_id, users.get(r.user_id))
         items.append(item)
     return {"items": items, "next_cursor": page.next_cursor}

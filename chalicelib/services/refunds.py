@@ -19,9 +19,10 @@ from ..domain import refunds as refund_rules
 from ..domain import staff as staff_rules
 from ..domain.enums import (AbnormalRefundType, OfflineReason, PayoutChannel, RefundOrigin, RefundStatus, StaffAction,
                             StaffRole)
-from ..domain.errors import ErrorCode, OrderNotFound, RefundNotFound, ValidationError, conflict
+from ..domain.errors import ErrorCode, OrderNotFound, RefundNotFound, conflict, invalid
 from ..domain.money import fen_to_yuan
 from ..log import get_logger, log_context
+from . import staff as staff_service
 from . import submission
 from .transitions import StaleState, invalid_state, reservation_error, transition, work_for
 from ..domain import clock
@@ -52,7 +53,7 @@ def validate_idempotency_key(key: str | None) -> str | None:
         return None
     key = key.strip()
     if not key or len(key) > 255:
-        raise ValidationError("Idempotency-Key must be 1-255 characters")
+        raise invalid("Idempotency-Key", "长度必须为 1 到 255 个字符")
     return key
 
 
@@ -110,15 +111,8 @@ def _create(put: repo.TxItem, balance_move: repo.TxItem, *, fp: str, against: st
 # ---------------------------------------------------------------- staff rules in the use cases
 
 
-def _role_of(actor: str) -> StaffRole:
-    role = actor.partition(":")[0]
-    if not staff_rules.is_staff_role(role):
-        raise ValueError(f"{actor!r} is not a staff actor")
-    return StaffRole(role)
-
-
 def _daily_limit_error(actor: str, amount: int, used: int | None = None):
-    role = _role_of(actor)
+    role = staff_rules.role_of(actor)
     subject = staff_rules.subject_of(actor)
     limit = config.staff_limits().daily[role.value]
     day = clock.beijing_day(clock.now())
@@ -186,7 +180,7 @@ def create_admin_refund(*, actor: str, order_no: str, amount: int, reason: str, 
             raise OrderNotFound("订单不存在")
         now = clock.now()
         refund_rules.check_refundable(order, amount, now)
-        role = _role_of(actor)
+        role = staff_rules.role_of(actor)
         reasons, _ = approval_plan(order, amount, role)
         if reasons:
             texts = [r.message for r in reasons]
@@ -240,20 +234,14 @@ def apply_for_refund(*, user_id: str, order_no: str, amount: int, reason: str, i
 
 def approve(*, actor: str, refund_no: str, amount: int | None) -> Refund:
     """pending_review -> submitted (reserving the balance) -> WeChat, once even when two
-    operators approve at the same moment. Never by the refund's creator (four-eyes); an
-    operator's refund needs refunds.approve, and above the finance threshold only finance or
-    admin may approve."""
+    operators approve at the same moment, if ``staff_rules.review_actions`` allows it: never by
+    the refund's creator (four-eyes); an operator's refund needs refunds.approve, and above the
+    finance threshold only finance or admin may approve."""
     refund = get_refund(refund_no)
+    operator = staff_service.operator(actor)
     with log_context(refund_no=refund_no, order_no=refund.order_no):
-        if refund.status != S.PENDING_REVIEW.value:
-            raise invalid_state(refund, "审批")
-        if amount is not None and amount > refund.requested_amount:
-            raise conflict(ErrorCode.AMOUNT_EXCEEDS_REQUESTED, "批准金额不能超过申请金额",
-                           requested_amount=refund.requested_amount)
+        staff_rules.review_actions(refund, operator, amount).approve.check()
         approved = amount or refund.requested_amount
-        staff_rules.check_approver(role=_role_of(actor), actor=actor, created_by=refund.created_by,
-                                   origin=refund.origin, amount=approved,
-                                   finance_threshold=config.staff_limits().finance_approval)
         detail = "审批通过" + (f"，批准金额 {fen_to_yuan(approved)} 元（申请 {fen_to_yuan(refund.requested_amount)} 元）"
                             if approved != refund.requested_amount else "")
         at = clock.iso(clock.now())
@@ -263,24 +251,30 @@ def approve(*, actor: str, refund_no: str, amount: int | None) -> Refund:
                        also=(_activity(refund, actor=actor, action=StaffAction.APPROVED, at=at,
                                        status=S.SUBMITTED.value, amount=approved, detail=detail),))
         except StaleState:
-            raise invalid_state(repo.get_refund(refund_no), "审批") from None
+            raise refund_rules.state_refusal(repo.get_refund(refund_no).status, "审批") from None
         return submission.submit(refund, actor=actor)
 
 
 def reject(*, actor: str, refund_no: str, reason: str) -> Refund:
+    """pending_review -> rejected: another operator's review (``reject``), or the creator
+    withdrawing their own refund (``withdraw``, whatever their role). No money moves: what the
+    refund asked for becomes refundable again."""
     refund = get_refund(refund_no)
     with log_context(refund_no=refund_no, order_no=refund.order_no):
-        if refund.status != S.PENDING_REVIEW.value:
-            raise invalid_state(refund, "拒绝")
-        staff_rules.check_rejecter(role=_role_of(actor), origin=refund.origin)
+        actions = staff_rules.review_actions(refund, staff_service.operator(actor))
+        actions.rejection.check()
+        if actions.by_creator:
+            verb, action, detail = "撤回", StaffAction.WITHDRAWN, f"发起人撤回：{reason}"
+        else:
+            verb, action, detail = "拒绝", StaffAction.REJECTED, f"审批拒绝：{reason}"
         try:
-            return transition(refund, S.REJECTED, actor=actor, detail=f"审批拒绝：{reason}",
+            return transition(refund, S.REJECTED, actor=actor, detail=detail,
                               changes={"reviewer": actor, "reject_reason": reason},
-                              also=(_activity(refund, actor=actor, action=StaffAction.REJECTED, at=clock.iso(clock.now()),
+                              also=(_activity(refund, actor=actor, action=action, at=clock.iso(clock.now()),
                                               status=S.REJECTED.value, amount=refund.requested_amount,
                                               detail=reason),))
         except StaleState:
-            raise invalid_state(repo.get_refund(refund_no), "拒绝") from None
+            raise refund_rules.state_refusal(repo.get_refund(refund_no).status, verb) from None
 
 
 def preview(*, order_no: str, amount: int, actor: str) -> dict:
@@ -288,14 +282,13 @@ def preview(*, order_no: str, amount: int, actor: str) -> dict:
     restoration plan, whether it needs approval and why (``approval``), and the actor's daily
     allowance (``allowance``). Writes nothing."""
     from . import restoration  # the plan's inventory read lives with restoration
-    from . import staff as staff_service
 
     order = repo.get_order(order_no)
     if order is None:
         raise OrderNotFound("订单不存在")
     now = clock.now()
     refund_rules.check_refundable(order, amount, now)
-    role = _role_of(actor)
+    role = staff_rules.role_of(actor)
     reasons, approval = approval_plan(order, amount, role)
     allowance = staff_service.allowance(staff_rules.subject_of(actor), role, now)
     allowance["fits"] = bool(reasons) or amount <= allowance["daily_remaining"]

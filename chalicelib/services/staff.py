@@ -10,7 +10,7 @@ from ..adapters import staff as store
 from ..adapters.auth import Principal
 from ..domain import staff as staff_rules
 from ..domain.enums import RefundOrigin, RefundStatus, StaffAction, StaffRole
-from ..domain.errors import ValidationError
+from ..domain.errors import invalid
 from ..domain.money import fen_to_yuan
 from ..domain.text import neutralise_csv_cell
 from .tasks import CsvFile
@@ -39,6 +39,11 @@ def allowance(subject: str, role: StaffRole, now=None) -> dict:
     }
 
 
+def operator(actor: str) -> staff_rules.Operator:
+    """The staff ``actor`` as the review rules see them, with this deployment's finance threshold."""
+    return staff_rules.Operator(actor, config.staff_limits().finance_approval)
+
+
 def me(principal: Principal) -> dict:
     """GET /api/admin/me: the signed-in operator, their permissions and limits. The console shows
     only the actions listed in ``permissions``."""
@@ -57,11 +62,11 @@ def me(principal: Principal) -> dict:
 def parse_operator(raw) -> str:
     """The person to look up: a subject (``alice``) or an actor (``support:alice``)."""
     if not isinstance(raw, str) or not raw.strip():
-        raise ValidationError("operator is required (the operator's id)", details={"field": "operator"})
+        raise invalid("operator", "必填（操作员的编号）")
     value = raw.strip()
     subject = staff_rules.subject_of(value) or value
     if len(subject) > MAX_OPERATOR_CHARS or not subject.isprintable():
-        raise ValidationError("operator is not a valid operator id", details={"field": "operator"})
+        raise invalid("operator", "不是有效的操作员编号")
     return subject
 
 

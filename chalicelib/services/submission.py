@@ -122,5 +122,5 @@ def resolve_abnormal(refund: Refund, *, actor: str, kind: AbnormalRefundType, ba
             # WeChat may have accepted it: query soon rather than at the slow abnormal cadence
             log.warning("abnormal refund outcome unknown; polling it soon", extra={"code": err.code})
             transitions.check_soon(refund)
-            raise UpstreamUnavailable("微信结果未知，请稍后刷新；仍为退款异常时再重试") from None
+            raise UpstreamUnavailable("微信暂时无法受理，结果未知：请稍后刷新查看退款状态，仍为“退款异常”时再重试") from None
         return apply_outcome(refund, outcome_from_result(result, f"已发起异常退款（退至{kind.label}）"), actor=actor)

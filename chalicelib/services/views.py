@@ -3,6 +3,7 @@ fen with yuan text beside them. Pure functions over model instances."""
 from __future__ import annotations
 
 from ..domain import refunds as refund_rules
+from ..domain import staff as staff_rules
 from ..domain.enums import (
     OfflineReason,
     OrderStatus,
@@ -62,7 +63,7 @@ def order_summary(order, user) -> dict:
                  refundable_amount=order.refundable_amount)
 
 
-def order_detail(order, user, refunds: list, now) -> dict:
+def order_detail(order, user, refunds: list, now, operator: staff_rules.Operator) -> dict:
     shipping = order.shipping
     restored_points = sum((r.restoration or {}).get("points", 0) for r in refunds
                           if r.restoration_status == RestorationStatus.DONE.value)
@@ -124,13 +125,14 @@ def order_detail(order, user, refunds: list, now) -> dict:
             }
             for d in order.lottery or []
         ] if order.source_type == SourceType.LOTTERY else None,
-        "refunds": [refund_view(r) for r in refunds],
+        "refunds": [refund_view(r, operator) for r in refunds],
         "refund_actions": refund_rules.refund_actions(order, now).to_dict(),
     }
     return detail
 
 
-def refund_view(refund, *, with_events: bool = True, for_player: bool = False) -> dict:
+def player_refund_view(refund) -> dict:
+    """A refund as its player sees it."""
     body = {
         "refund_no": refund.refund_no,
         "order_no": refund.order_no,
@@ -142,9 +144,13 @@ def refund_view(refund, *, with_events: bool = True, for_player: bool = False) -
         "updated_at": refund.updated_at,
         "success_time": refund.success_time,
     }
-    money(body, amount=refund.amount, requested_amount=refund.requested_amount)
-    if for_player:
-        return body
+    return money(body, amount=refund.amount, requested_amount=refund.requested_amount)
+
+
+def refund_view(refund, operator: staff_rules.Operator, *, with_events: bool = True) -> dict:
+    """A refund as staff see it, with what ``operator`` (the signed-in person) may do with it
+    (``actions``: ``domain.staff.review_actions``)."""
+    body = player_refund_view(refund)
     body.update({
         "user_id": refund.user_id,
         "channel": refund.channel,
@@ -165,6 +171,7 @@ def refund_view(refund, *, with_events: bool = True, for_player: bool = False) -
         "offline_reason": refund.offline_reason,
         "offline_reason_label": _label(OfflineReason, refund.offline_reason) if refund.offline_reason else None,
         "offline_payout": refund.offline_payout,
+        "actions": staff_rules.review_actions(refund, operator).to_dict(),
     })
     if with_events:
         body["events_dropped"] = refund.events_dropped or 0

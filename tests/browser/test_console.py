@@ -6,9 +6,12 @@ Each test gets a fresh seeded world (``env``); see devstack/seed.py for the orde
 from __future__ import annotations
 
 import csv
+import time
+
 import pytest
 from playwright.sync_api import expect
 
+from chalicelib.adapters import auth
 from chalicelib.domain.enums import OrderStatus, SourceType
 
 pytestmark = pytest.mark.browser
@@ -34,10 +37,10 @@ def test_sign_in_by_pasting_a_token_or_by_link(console):
     page.goto(console.url)
     page.fill("#token-input", "not-a-token")
     page.click("#login-form button[type=submit]")
-    expect(page.locator("#login-form .note.error")).to_have_text("登录已失效或令牌无效，请重新登录")
+    expect(page.locator("#login-form .note.error")).to_have_text("令牌格式不正确，请重新登录")  # the server's words
     page.fill("#token-input", env.user("u1001"))
     page.click("#login-form button[type=submit]")
-    expect(page.locator("#login-form .note.error")).to_have_text("该令牌没有管理员权限")
+    expect(page.locator("#login-form .note.error")).to_have_text("该令牌不是后台人员令牌，不能使用管理后台")
 
     page.fill("#token-input", f"Bearer {env.admin}")
     page.click("#login-form button[type=submit]")
@@ -52,10 +55,11 @@ def test_sign_in_by_pasting_a_token_or_by_link(console):
     expect(page.locator("#order-table")).to_be_visible()
     assert "token" not in page.url and page.url.endswith("/admin#/orders")
 
-    # an expired or revoked token sends the operator back to sign-in, in Chinese
-    page.evaluate("sessionStorage.setItem('refund-console-token', 'expired')")
+    # an expired token sends the operator back to sign-in, saying why in the server's words
+    expired = auth.issue("admin", "ops-1", ttl_seconds=600, now=time.time() - 3600)
+    page.evaluate("t => sessionStorage.setItem('refund-console-token', t)", expired)
     console.go("#/reviews")
-    expect(page.locator("#login-form .note.error")).to_have_text("登录已失效或令牌无效，请重新登录")
+    expect(page.locator("#login-form .note.error")).to_have_text("登录已过期，请重新登录")
 
 
 def test_order_list_labels_filters_and_pages(console):
@@ -201,7 +205,7 @@ def test_partial_refund_through_the_dialog_reaches_success(console):
     amount.fill("abc")
     expect(amount_error).to_have_text("金额格式不正确，例如 19.90")
     amount.fill("103.01")
-    expect(amount_error).to_have_text("退款金额超过可退余额（当前最多可退 ¥103.00）")
+    expect(amount_error).to_have_text("退款金额 103.01 元超过可退余额 103.00 元")
     expect(confirm).to_be_disabled()
 
     amount.fill("19.9")
@@ -254,7 +258,7 @@ def test_dialog_reports_a_changed_balance_in_chinese(console):
     assert r.status_code == 201, r.text
     page.click("#refund-confirm")
     error = page.locator("#refund-dialog .actions + .note")
-    expect(error).to_have_text("退款金额超过可退余额（当前最多可退 ¥68.00）")
+    expect(error).to_have_text("退款金额 69.00 元超过可退余额 68.00 元")
     expect(page.locator("#refund-max")).to_have_text("¥68.00")
     expect(page.locator("#refund-dialog")).not_to_contain_text("AMOUNT_EXCEEDS_REFUNDABLE")
     page.click("#refund-full")
@@ -335,16 +339,21 @@ def test_signed_order_application_leaves_a_task_and_the_csv_downloads(console):
     expect(record.locator(".refund-head .pill")).to_have_text("待审核")
     refund_no = record.get_attribute("data-refund")
 
-    # four eyes: its creator may not approve it; a second operator does
+    # four eyes: its creator is offered no 批准, with the server's reason, and may withdraw it
+    # instead; a second operator approves it
     console.go("#/reviews")
     card = page.locator(f"#review-list > li[data-refund='{refund_no}']")
     expect(card).to_contain_text("货已签收，需人工审批")
-    card.locator("button[data-action=approve]").click()
-    expect(card.locator(".note.error")).to_contain_text("不能由发起人本人审批")
-    expect(page.locator("#login-form")).to_have_count(0)  # a message, not a sign-out
+    expect(card.locator("[data-refusal=approve]")).to_have_text(
+        "需审批的退款不能由发起人本人审批，请由其他有权限的人员审批")
+    expect(card.locator("button[data-action=approve]")).to_have_count(0)
+    expect(card.locator("button[data-action=reject]")).to_have_count(0)
+    expect(card.locator("button[data-action=withdraw]")).to_have_text("撤回")
     page.goto(f"{console.url}#token={env.admin2}")
     page.wait_for_selector("#order-table")
     console.go("#/reviews")
+    expect(card.locator("[data-refusal]")).to_have_count(0)
+    expect(card.locator("button[data-action=withdraw]")).to_have_count(0)
     card.locator("button[data-action=approve]").click()
     expect(card).to_contain_text("已批准")
     env.wait_status(refund_no, "success")

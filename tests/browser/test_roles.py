@@ -78,8 +78,45 @@ def test_a_support_refund_above_its_limit_shows_the_approval_before_submit(conso
     pending = env.fresh(order_no)
     assert pending.requested_amount == 30000 and pending.refunded_amount == 0
 
-    # the review queue names who asked; support cannot approve an operator's refund
-    console.go("#/reviews")
+    # the review queue names who asked; another support operator may neither approve nor reject
+    # an operator's refund, and is told why instead of being offered a button that leads to a 403
+    sign_in(console, "support", "s-2", "#/reviews")
     card = page.locator("#review-list > li").first
     expect(card.locator("[data-field=created_by]")).to_have_text("support:s-1")
+    expect(card.locator("[data-refusal=approve]")).to_have_text("客服没有“审批需审批的后台退款”权限")
+    expect(card.locator("[data-refusal=reject]")).to_have_text("客服没有“审批需审批的后台退款”权限")
+    expect(card.locator("button")).to_have_count(0)
+
+
+def test_the_creator_withdraws_their_own_refund_and_no_money_moves(console):
+    page, env = console.page, console.env
+    order_no = console.order_no(11)
+    r = env.api.post("/api/admin/pay/refunds", auth.issue("support", "s-1"),
+                     {"order_no": order_no, "amount": 30000, "reason": "用户取消"})
+    assert r.status_code == 201 and r.json()["status"] == "pending_review", r.text
+    refund_no = r.json()["refund_no"]
+    sign_in(console, "support", "s-1", "#/reviews")
+    card = page.locator(f"#review-list > li[data-refund='{refund_no}']")
+    expect(card.locator("[data-refusal=approve]")).to_contain_text("不能由发起人本人审批")
     expect(card.locator("button[data-action=approve]")).to_have_count(0)
+    expect(card.locator("button[data-action=reject]")).to_have_count(0)
+    withdraw = card.locator("button[data-action=withdraw]")
+    expect(withdraw).to_have_text("撤回")
+    console.shot("review-own-refund")
+    withdraw.click()
+    expect(card.locator(".note.error")).to_have_text("请填写撤回原因")
+    card.locator("input[name=reject_reason]").fill("金额填错")
+    withdraw.click()
+    expect(card).to_contain_text("已撤回")
+    expect(page.locator("#flash")).to_contain_text("已撤回该退款")
+    refund = env.refund(refund_no)
+    assert refund.status == "rejected" and refund.reviewer == "support:s-1" and refund.reject_reason == "金额填错"
+    order = env.fresh(order_no)
+    assert order.requested_amount == 0 and order.refundable_amount == order.actual_amount
+    assert env.sim.create_calls() == 0
+    env.check_invariants(order_no)
+    console.open_order(11)
+    record = page.locator(f"#refund-list > li[data-refund='{refund_no}']")
+    expect(record.locator(".refund-head .pill")).to_have_text("已拒绝")
+    record.locator("details.events summary").click()
+    expect(record.locator("details.events li").last).to_contain_text("发起人撤回：金额填错")

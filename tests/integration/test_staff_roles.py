@@ -78,12 +78,100 @@ def test_four_eyes_follows_the_person_not_the_role(env, monkeypatch):
     for token in (_token("finance", "dana"), _token("admin", "dana")):
         r = _approve(env, token, no)
         assert r.status_code == 403 and r.json()["code"] == "FOUR_EYES_REQUIRED", r.text
-    # the creator may withdraw (reject) their own refund; a support operator may not reject it
+    # the creator may withdraw their own refund; a support operator may not reject it
     r = env.api.post(f"/api/admin/pay/refunds/{no}/reject", _token("support", "carol"), {"reason": "重复"})
     assert r.status_code == 403 and r.json()["code"] == "PERMISSION_DENIED"
     r = env.api.post(f"/api/admin/pay/refunds/{no}/reject", _token("finance", "dana"), {"reason": "金额填错"})
     assert r.status_code == 200 and r.json()["status"] == "rejected", r.text
+    assert r.json()["events"][-1]["detail"] == "发起人撤回：金额填错"
     env.check_invariants(o.order_no)
+
+
+def _actions(env, token, refund_no, order_no) -> dict:
+    """The refund's ``actions`` as ``token`` sees them: the same in the order detail, the review
+    queue and the refund's own detail."""
+    detail = env.api.get(f"/api/admin/orders/{order_no}", token).json()
+    in_order = next(r["actions"] for r in detail["refunds"] if r["refund_no"] == refund_no)
+    queue = env.api.get("/api/admin/pay/refunds?status=pending_review&order=oldest", token).json()["items"]
+    in_queue = next(r["actions"] for r in queue if r["refund_no"] == refund_no)
+    own = env.api.get(f"/api/admin/pay/refunds/{refund_no}", token).json()["actions"]
+    assert in_order == in_queue == own
+    return own
+
+
+def _allowed(actions: dict) -> dict:
+    return {name: decision["allowed"] for name, decision in actions.items()}
+
+
+def _refused_as_said(response, decision: dict) -> None:
+    """The route refuses with the code and the words ``actions`` gave."""
+    assert response.status_code in (403, 409), response.text
+    assert (response.json()["code"], response.json()["message"]) == (decision["code"], decision["reason"])
+
+
+def test_actions_say_what_each_person_may_do_and_the_routes_agree(env, monkeypatch):
+    monkeypatch.setenv("FINANCE_APPROVAL_THRESHOLD", "20000")
+    alice, carol, bob = _token("support", "alice"), _token("support", "carol"), _token("finance", "bob")
+    o = env.order(11)  # 708.00 paid, nothing signed: a support refund above 200.00 waits for approval
+    no = _create(env, alice, o.order_no, 30000).json()["refund_no"]
+
+    creator = _actions(env, alice, no, o.order_no)
+    assert _allowed(creator) == {"approve": False, "reject": False, "withdraw": True}
+    assert creator["approve"]["code"] == "FOUR_EYES_REQUIRED" and "发起人" in creator["approve"]["reason"]
+    approver = _actions(env, bob, no, o.order_no)
+    assert _allowed(approver) == {"approve": True, "reject": True, "withdraw": False}
+    assert approver["approve"] == {"allowed": True, "code": None, "reason": None}
+    assert approver["withdraw"]["reason"] == "只有发起人本人可以撤回该退款"
+    other_support = _actions(env, carol, no, o.order_no)
+    assert _allowed(other_support) == {"approve": False, "reject": False, "withdraw": False}
+    assert other_support["approve"]["code"] == "PERMISSION_DENIED"
+    _refused_as_said(_approve(env, alice, no), creator["approve"])
+    _refused_as_said(_approve(env, carol, no), other_support["approve"])
+    _refused_as_said(env.api.post(f"/api/admin/pay/refunds/{no}/reject", carol, {"reason": "重复"}),
+                     other_support["reject"])
+
+    # a player's application above the finance threshold: support may reject it, not approve it
+    applied = env.api.post(f"/api/app/orders/{o.order_no}/refund/apply", env.user(o.user_id),
+                           {"amount": 25000, "reason": "不想要了"}).json()["refund_no"]
+    support = _actions(env, carol, applied, o.order_no)
+    assert _allowed(support) == {"approve": False, "reject": True, "withdraw": False}
+    assert support["approve"]["code"] == "PERMISSION_DENIED"
+    assert "250.00" in support["approve"]["reason"] and "200.00" in support["approve"]["reason"]
+    _refused_as_said(_approve(env, carol, applied), support["approve"])
+    assert _allowed(_actions(env, bob, applied, o.order_no)) == {"approve": True, "reject": True, "withdraw": False}
+
+    ok = _approve(env, bob, no)
+    assert ok.status_code == 200, ok.text
+    # after the review nothing is allowed, and the reason names the status
+    done = ok.json()["actions"]
+    assert _allowed(done) == {"approve": False, "reject": False, "withdraw": False}
+    assert {d["code"] for d in done.values()} == {"INVALID_REFUND_STATE"}
+    assert done["approve"]["reason"].startswith("退款单当前状态为")
+    env.wait_status(no, "success")
+    env.check_invariants(o.order_no)
+
+
+def test_the_creator_withdraws_whatever_their_role_and_no_money_moves(env):
+    alice = _token("support", "alice")  # support: no refunds.approve
+    o = env.order(11)
+    no = _create(env, alice, o.order_no, 30000).json()["refund_no"]
+    before = env.fresh(o.order_no)
+    assert before.requested_amount == 30000
+    r = env.api.post(f"/api/admin/pay/refunds/{no}/reject", alice, {"reason": "金额填错"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "rejected" and body["reviewer"] == "support:alice" and body["reject_reason"] == "金额填错"
+    assert body["events"][-1]["detail"] == "发起人撤回：金额填错"
+    assert _allowed(body["actions"]) == {"approve": False, "reject": False, "withdraw": False}
+    after = env.fresh(o.order_no)
+    assert after.requested_amount == 0 and after.reserved_amount == 0 and after.refunded_amount == 0
+    assert after.refundable_amount == before.refundable_amount == o.actual_amount
+    assert env.sim.create_calls() == 0
+    env.check_invariants(o.order_no)
+    activity = env.api.get("/api/admin/activity?operator=alice", _token("finance", "bob")).json()["items"]
+    assert [(i["action"], i["action_label"]) for i in activity] == [("created", "发起退款"), ("withdrawn", "发起人撤回")]
+    again = env.api.post(f"/api/admin/pay/refunds/{no}/reject", alice, {"reason": "金额填错"})
+    _refused_as_said(again, body["actions"]["withdraw"])
 
 
 def test_a_signed_order_needs_approval_whoever_creates_it(env):

@@ -222,7 +222,7 @@ def test_deep_nesting_is_refused_before_parsing(same_world, route, raw):
     method, path, role, _ = route
     r = same_world.call(method, path, role, raw=raw)
     body = same_world.refused(r, method, path, code="VALIDATION_ERROR", status=400)
-    assert "deeper" in body["message"]
+    assert body["message"] == "请求体（body）嵌套超过 32 层"
 
 
 def test_nesting_inside_strings_does_not_count(same_world):
@@ -230,7 +230,7 @@ def test_nesting_inside_strings_does_not_count(same_world):
     r = same_world.call("POST", "/api/admin/pay/refunds/preview", ADMIN,
                         body={"order_no": same_world.ids["order_no"], "amount": 100, "reason": reason})
     body = same_world.refused(r, "POST", "/api/admin/pay/refunds/preview", code="VALIDATION_ERROR")
-    assert "unknown field" in body["message"]  # parsed fine: refused for the field, not the depth
+    assert body["message"].startswith("不支持的字段：")  # parsed fine: refused for the field, not the depth
 
 
 @pytest.mark.parametrize("route", JSON_POSTS, ids=lambda r: r[1])
@@ -378,7 +378,7 @@ def test_required_text_made_of_invisible_characters_is_missing(same_world, path,
     for name, blank in INVISIBLE.items():
         r = same_world.call("POST", path, role, body=dict(same_world.body(template), **{field: blank * 3}))
         got = same_world.refused(r, "POST", path, code="VALIDATION_ERROR", status=400)
-        assert got["details"] == {"field": field} and "required" in got["message"], (name, got)
+        assert got["details"] == {"field": field} and "不能为空" in got["message"], (name, got)
 
 
 @pytest.mark.parametrize("path", ["/api/app/orders/{order_no}/refund/apply", "/api/admin/pay/refunds"])

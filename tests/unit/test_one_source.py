@@ -109,3 +109,10 @@ def test_the_readme_permission_table_is_the_domains():
     assert set(ticks) == set(enums.Permission), "the README lists every permission once"
     for permission, allowed in ticks.items():
         assert allowed == {role for role in enums.StaffRole if permission in PERMISSIONS[role]}, permission.value
+def test_the_console_words_no_server_error():
+    """The console shows the server's ``message``; its API module words only what fails on its own
+    side (no network, no answer, an answer that is not the API's), never a server error code."""
+    from chalicelib.domain.errors import ErrorCode
+
+    api = (ROOT / "chalicelib" / "console" / "js" / "api.js").read_text(encoding="utf-8")
+    assert [c.value for c in ErrorCode if re.search(rf"\b{c.value}\b", api)] == []

@@ -1,4 +1,5 @@
 """The staff rules (domain/staff.py) and their settings, without AWS."""
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 import pytest
@@ -7,7 +8,7 @@ from chalicelib import config
 from chalicelib.adapters.auth import staff_role_from_claim
 from chalicelib.domain import clock, staff
 from chalicelib.domain.enums import ApprovalRule, Permission, StaffRole
-from chalicelib.domain.errors import ErrorCode, FourEyesRequired, PermissionDenied, ValidationError
+from chalicelib.domain.errors import Conflict, ErrorCode, FourEyesRequired, PermissionDenied, ValidationError
 
 P = Permission
 
@@ -56,24 +57,78 @@ def test_creation_reasons_name_their_rule():
     assert "200.01" in both[1].message and "客服" in both[1].message and "200.00" in both[1].message
 
 
+@dataclass
+class _Refund:
+    created_by: str
+    origin: str
+    requested_amount: int
+    status: str = "pending_review"
+
+
+def _decide(refund, actor, amount=None, threshold=100000):
+    return staff.review_actions(refund, staff.Operator(actor, threshold), amount)
+
+
 def test_approver_rules():
-    kw = dict(created_by="support:alice", origin="admin", finance_threshold=100000)
+    operators = _Refund(created_by="support:alice", origin="admin", requested_amount=100)
     with pytest.raises(FourEyesRequired):
-        staff.check_approver(role=StaffRole.ADMIN, actor="admin:alice", amount=100, **kw)
+        _decide(operators, "admin:alice").approve.check()
     with pytest.raises(PermissionDenied) as err:
-        staff.check_approver(role=StaffRole.SUPPORT, actor="support:carol", amount=100, **kw)
+        _decide(operators, "support:carol").approve.check()
     assert err.value.details["permission"] == "refunds.approve"
-    staff.check_approver(role=StaffRole.FINANCE, actor="finance:bob", amount=100, **kw)
+    _decide(operators, "finance:bob").approve.check()
     # a player's application: support may approve up to the finance threshold
-    app = dict(created_by="user:u1001", origin="user", finance_threshold=100000)
-    staff.check_approver(role=StaffRole.SUPPORT, actor="support:carol", amount=100000, **app)
+    application = _Refund(created_by="user:u1001", origin="user", requested_amount=100001)
+    _decide(application, "support:carol", amount=100000).approve.check()
     with pytest.raises(PermissionDenied) as err:
-        staff.check_approver(role=StaffRole.SUPPORT, actor="support:carol", amount=100001, **app)
+        _decide(application, "support:carol").approve.check()
     assert err.value.details["rule"] == "finance_threshold"
-    staff.check_approver(role=StaffRole.ADMIN, actor="admin:x", amount=100001, **app)
+    _decide(application, "admin:x").approve.check()
+    with pytest.raises(Conflict) as err:
+        _decide(application, "admin:x", amount=100002).approve.check()
+    assert err.value.code == ErrorCode.AMOUNT_EXCEEDS_REQUESTED
     assert staff.approver_roles("user", 100001, 100000) == ["finance", "admin"]
     assert staff.approver_roles("user", 100000, 100000) == ["support", "finance", "admin"]
     assert staff.approver_roles("admin", 1, 100000) == ["finance", "admin"]
+
+
+def _allowed(actions) -> dict:
+    return {name: d["allowed"] for name, d in actions.to_dict().items()}
+
+
+def test_review_actions_creator_other_approver_and_support_above_the_threshold():
+    refund = _Refund(created_by="support:alice", origin="admin", requested_amount=150000)
+    creator = _decide(refund, "finance:alice")  # the person, whatever their role now
+    assert _allowed(creator) == {"approve": False, "reject": False, "withdraw": True}
+    assert creator.approve.refusal.code == ErrorCode.FOUR_EYES_REQUIRED and creator.rejection is creator.withdraw
+    assert creator.to_dict()["approve"] == {"allowed": False, "code": "FOUR_EYES_REQUIRED",
+                                            "reason": "需审批的退款不能由发起人本人审批，请由其他有权限的人员审批"}
+    assert _allowed(_decide(refund, "support:alice")) == {"approve": False, "reject": False, "withdraw": True}
+    other = _decide(refund, "finance:bob")
+    assert _allowed(other) == {"approve": True, "reject": True, "withdraw": False}
+    assert other.rejection is other.reject and other.to_dict()["approve"] == {"allowed": True, "code": None,
+                                                                              "reason": None}
+    support = _decide(refund, "support:carol")  # an operator's refund: support lacks refunds.approve
+    assert _allowed(support) == {"approve": False, "reject": False, "withdraw": False}
+    assert support.approve.refusal.code == ErrorCode.PERMISSION_DENIED
+    assert support.withdraw.refusal.message == "只有发起人本人可以撤回该退款"
+    # a player's application above the finance threshold: support may reject, not approve
+    application = _Refund(created_by="user:u1001", origin="user", requested_amount=150000)
+    support = _decide(application, "support:carol")
+    assert _allowed(support) == {"approve": False, "reject": True, "withdraw": False}
+    assert support.approve.refusal.details["rule"] == "finance_threshold"
+    assert "1500.00" in support.approve.refusal.message and "1000.00" in support.approve.refusal.message
+    assert _allowed(_decide(application, "support:carol", threshold=150000))["approve"] is True
+
+
+def test_review_actions_after_the_review_name_the_status():
+    decided = _Refund(created_by="support:alice", origin="admin", requested_amount=100, status="rejected")
+    for actor in ("support:alice", "finance:bob"):
+        actions = _decide(decided, actor).to_dict()
+        assert {k: (v["allowed"], v["code"]) for k, v in actions.items()} == {
+            k: (False, "INVALID_REFUND_STATE") for k in ("approve", "reject", "withdraw")}
+        assert actions["approve"]["reason"] == "退款单当前状态为已拒绝，不能审批"
+        assert actions["withdraw"]["reason"] == "退款单当前状态为已拒绝，不能撤回"
 
 
 def test_beijing_day_and_ranges():

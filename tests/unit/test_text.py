@@ -24,7 +24,7 @@ def _refused(fn, *args, **kwargs) -> ValidationError:
 def test_invisible_text_counts_as_missing(value):
     assert text.is_blank(value)
     err = _refused(parse_reason, value, required=True)
-    assert err.details == {"field": "reason"} and "required" in err.message
+    assert err.details == {"field": "reason"} and err.message == "原因（reason）不能为空（没有可见的字符）"
     assert parse_reason(value, required=False, field_name="note") == ""
 
 
@@ -37,13 +37,13 @@ def test_visible_text_is_not_blank(value):
     ("\x00", "U+0000"), ("\x07", "U+0007"), ("\x1b", "U+001B"), ("\r", "U+000D"), ("\n", "U+000A"),
     ("\t", "U+0009"), ("\x7f", "U+007F"), ("\x85", "U+0085"), ("\u2028", "U+2028"), ("\u2029", "U+2029"),
     ("\u202e", "U+202E"), ("\u2066", "U+2066"), ("\ufffe", "U+FFFE"), ("\ufdd0", "U+FDD0"),
-    ("\ud800", "surrogate"), ("\udfff", "surrogate"),
+    ("\ud800", "代理项"), ("\udfff", "代理项"),
 ])
 @pytest.mark.parametrize("where", ["start", "middle", "end"])
 def test_control_characters_and_invalid_unicode_are_refused_naming_the_field(char, what, where):
     value = {"start": char + "退款", "middle": "退" + char + "款", "end": "退款" + char}[where]
     err = _refused(parse_reason, value, required=False, field_name="note")
-    assert err.details == {"field": "note"} and err.message.startswith("note contains") and what in err.message
+    assert err.details == {"field": "note"} and err.message.startswith("备注（note）含有不允许的") and what in err.message
     assert text.forbidden_char(value) is not None
 
 
@@ -63,7 +63,7 @@ def test_wechat_reason_is_limited_in_utf8_bytes():
     assert parse_reason(ok, required=True) == ok
     err = _refused(parse_reason, "长" * 27, required=True)  # 81 bytes, 27 characters
     assert err.details == {"field": "reason", "max_bytes": 80, "bytes": 81}
-    assert "80 字节" in err.message and "26 个汉字" in err.message
+    assert err.message == "原因（reason）最多 80 字节（约 26 个汉字），这是微信接受的上限"
     assert parse_reason("x" * 80, required=True) == "x" * 80
     _refused(parse_reason, "x" * 81, required=True)
     # counted after normalising: 26 decomposed é (52 characters, 78 bytes) become 26 (52 bytes)
@@ -80,7 +80,7 @@ def test_reasons_kept_here_may_be_longer_in_characters():
 
 @pytest.mark.parametrize("raw", [1, 1.5, True, ["x"], {"a": "b"}])
 def test_non_strings_are_refused(raw):
-    assert _refused(parse_reason, raw, required=False).message == "reason must be a string"
+    assert _refused(parse_reason, raw, required=False).message == "原因（reason）必须是文本（字符串）"
 
 
 @pytest.mark.parametrize("cell,expected", [

@@ -19,13 +19,6 @@ const BANK_TYPES = [
 const MAX_LEN = 64;
 const destination = (type) => `退至${label("AbnormalRefundType", type)}`;
 
-function abnormalErrorText(err) {
-  if (err?.code === "UPSTREAM_UNAVAILABLE") {
-    return "微信暂时无法受理，结果未知：请稍后刷新查看退款状态，仍为“退款异常”时再重试";
-  }
-  return errorText(err);
-}
-
 /** Open the dialog for refund ``r`` (status abnormal); ``onDone`` refreshes the order detail. */
 export function openAbnormalDialog(r, onDone) {
   const dialog = document.getElementById("abnormal-dialog");
@@ -120,7 +113,7 @@ export function openAbnormalDialog(r, onDone) {
       onDone();
     } catch (err) {
       wipe(); // the card is typed again for another try, never kept around
-      error.show(abnormalErrorText(err));
+      error.show(errorText(err));
       // someone else resolved it meanwhile: show the refund as it is now
       if (err?.code === "INVALID_REFUND_STATE") onDone();
     } finally {

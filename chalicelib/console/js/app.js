@@ -135,14 +135,14 @@ function showLogin(message) {
   input.focus();
 }
 
-window.addEventListener("console:unauthenticated", () => {
+window.addEventListener("console:unauthenticated", (event) => {
   signedOut();
   generation++;
   nav.hidden = true;
   document.getElementById("refund-dialog").close?.();
   document.getElementById("abnormal-dialog").close?.();
   document.getElementById("offline-dialog").close?.();
-  showLogin("登录已失效或令牌无效，请重新登录");
+  showLogin(event.detail);
 });
 
 document.getElementById("logout").addEventListener("click", () => {

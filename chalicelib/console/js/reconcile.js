@@ -6,9 +6,6 @@ import { yuan } from "./money.js";
 import { can } from "./session.js";
 
 const PAGE_SIZE = 50;
-// codes whose server message says more than the generic text
-const OWN_MESSAGES = new Set(["BILL_HASH_MISMATCH", "RECONCILIATION_RUNNING", "UPSTREAM_UNAVAILABLE"]);
-const reconError = (err) => (OWN_MESSAGES.has(err.code) && err.message ? err.message : errorText(err));
 const STATUS_KIND = { done: "ok", running: "warn", failed: "error", not_ready: "warn" };
 
 export async function showReconciliations(ctx) {
@@ -87,7 +84,7 @@ export async function showReconciliation(ctx, billDate) {
       flash(`对账${report.status_label}`);
       await load();
     } catch (err) {
-      error.show(reconError(err));
+      error.show(errorText(err));
     }
   }));
   csv.addEventListener("click", () => busy(csv, async () => {

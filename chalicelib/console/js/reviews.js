@@ -1,8 +1,8 @@
-// Review queue: pending refund applications, oldest first; approve (optionally less) or reject.
+// Review queue: refunds under review, oldest first; approve (optionally less), reject, or withdraw
+// one's own, as far as the server allows the signed-in operator (each refund's ``actions``).
 import { call, errorText, seg } from "./api.js";
 import { busy, dash, flash, fmtTime, h, mount, note, pagedList } from "./dom.js";
 import { fenToYuan, parseYuan, yuan } from "./money.js";
-import { can } from "./session.js";
 
 const PAGE_SIZE = 50;
 
@@ -23,18 +23,29 @@ export async function showReviews(ctx) {
   await load();
 }
 
-/** A player's application needs applications.review; an operator's refund also refunds.approve. */
-function mayReview(r) {
-  return can("applications.review") && (r.origin === "user" || can("refunds.approve"));
+// Rejecting by the refund's creator is withdrawing it (the same route; the server decides which).
+const REJECTION = {
+  reject: { verb: "拒绝", placeholder: "拒绝原因（必填）", missing: "请填写拒绝原因", flash: "已拒绝该退款申请" },
+  withdraw: { verb: "撤回", placeholder: "撤回原因（必填）", missing: "请填写撤回原因", flash: "已撤回该退款" },
+};
+
+/** Why the signed-in operator may not do ``action`` here, in the server's words. */
+function refusal(action, decision) {
+  return h("p", { class: "why-not", dataset: { refusal: action } }, decision.reason);
 }
 
+/** The review controls the server allows the signed-in operator (``r.actions``): approve, and
+ * reject or, for the refund's creator, withdraw; the server's reason instead of a refused one. */
 function reviewCard(r) {
+  const actions = r.actions;
+  const rejectAs = actions.withdraw.allowed ? "withdraw" : "reject";
+  const rejection = REJECTION[rejectAs];
   const amount = h("input", { name: "approve_amount", inputmode: "decimal", autocomplete: "off",
     placeholder: fenToYuan(r.requested_amount), "aria-label": "批准金额（元）" });
   const rejectReason = h("input", { name: "reject_reason", maxlength: 200, autocomplete: "off",
-    placeholder: "拒绝原因（必填）", "aria-label": "拒绝原因" });
+    placeholder: rejection.placeholder, "aria-label": `${rejection.verb}原因` });
   const approve = h("button", { type: "button", class: "primary", dataset: { action: "approve" } }, "批准");
-  const reject = h("button", { type: "button", class: "danger", dataset: { action: "reject" } }, "拒绝");
+  const reject = h("button", { type: "button", class: "danger", dataset: { action: rejectAs } }, rejection.verb);
   const error = note();
   const card = h("li", { class: "card review", dataset: { refund: r.refund_no, order: r.order_no } },
     h("div", { class: "refund-head" },
@@ -49,9 +60,13 @@ function reviewCard(r) {
       h("dt", {}, "发起人"), h("dd", { class: "mono", dataset: { field: "created_by" } }, dash(r.created_by)),
       h("dt", {}, "原因"), h("dd", {}, dash(r.reason)),
       r.review_reasons?.length ? [h("dt", {}, "需审批"), h("dd", {}, r.review_reasons.join("；"))] : null),
-    mayReview(r) ? h("div", { class: "decide" },
-      h("label", { class: "inline" }, h("span", {}, "批准金额 ¥"), amount, approve),
-      h("label", { class: "inline" }, rejectReason, reject)) : null,
+    h("div", { class: "decide" },
+      actions.approve.allowed
+        ? h("label", { class: "inline" }, h("span", {}, "批准金额 ¥"), amount, approve)
+        : refusal("approve", actions.approve),
+      actions[rejectAs].allowed
+        ? h("label", { class: "inline" }, rejectReason, reject)
+        : refusal(rejectAs, actions[rejectAs])),
     error);
 
   const done = (refund, verb) => {
@@ -82,15 +97,15 @@ function reviewCard(r) {
     error.show("");
     const reason = rejectReason.value.trim();
     if (!reason) {
-      error.show("请填写拒绝原因");
+      error.show(rejection.missing);
       rejectReason.focus();
       return;
     }
     try {
       const refund = await call("POST", `/api/admin/pay/refunds/${seg(r.refund_no)}/reject`,
         { body: { reason } });
-      done(refund, "已拒绝");
-      flash("已拒绝该退款申请");
+      done(refund, `已${rejection.verb}`);
+      flash(rejection.flash);
     } catch (err) {
       error.show(errorText(err));
     }
