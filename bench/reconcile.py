@@ -198,6 +198,7 @@ def reconcile(w, counter, pairs: int = 100_000) -> dict:
     print(f"Reconciliation: a {2 * pairs:,}-line trade bill ({pairs:,} payments, {pairs:,} refunds) "
           "(targets: >= 2000 lines/s, peak memory < 256 MB, DynamoDB items read per line <= 1)")
     w.reset()
+    w.sim.configure(bill_ready_hour=0)  # yesterday's bill is out whatever the hour (at WeChat: from ~10:00)
     bill_date = (datetime.now(CST) - timedelta(days=1)).strftime("%Y-%m-%d")
     t = time.perf_counter()
     seed(w, pairs, bill_date)

@@ -1,22 +1,20 @@
 """The simulator: a threaded HTTP server speaking WeChat Pay API v3 plus a /sim control API."""
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import logging
 import re
 import threading
 import time
 import uuid
-import datetime as _dt
-import gzip
-import secrets
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from cryptography import x509
 
 from .crypto import aes_gcm_encrypt, parse_authorization, request_message, rfc3339, rsa_oaep_decrypt, rsa_verify, signed_headers
-from . import bill as tradebill
+from .bill_api import DEFAULT_READY_HOUR, BillDesk
 from .keys import KeySet, new_rsa_key
 from .notifier import Notification, Notifier, Timers
 from .state import (
@@ -40,8 +38,6 @@ KEY_MODES = ("public_key", "certificate", "both")
 # How notifications are signed: auto (public key unless certificate-only), one mode, or
 # alternate (each delivery attempt in turn, as during a switch).
 NOTIFY_KEY_MODES = ("auto", "public_key", "certificate", "alternate")
-BILL_HISTORY_DAYS = 90  # WeChat serves about three months of bills
-DOWNLOAD_URL_SECONDS = 300  # a download_url is valid for 5 minutes
 SETTINGS = (
     "default_outcome",
     "outcome_delay",
@@ -56,6 +52,7 @@ SETTINGS = (
     "notify_key_mode",
     "refund_interval_seconds",
     "bill_ready_hour",
+    "bill_format",
 )
 
 
@@ -77,7 +74,7 @@ class Simulator:
         key_mode: str = "public_key",
         default_notify_url: str | None = None,
         refund_interval_seconds: float = DEFAULT_REFUND_INTERVAL_SECONDS,
-        bill_ready_hour: int | None = None,
+        bill_ready_hour: int | None = DEFAULT_READY_HOUR,
     ) -> None:
         if key_mode not in KEY_MODES:
             raise ValueError(f"key_mode must be one of {KEY_MODES}")
@@ -98,12 +95,13 @@ class Simulator:
             "notify_key_mode": "auto",
             "refund_interval_seconds": float(refund_interval_seconds),
             "bill_ready_hour": bill_ready_hour,
+            "bill_format": "current",
         }
         self.store = Store(keyset.mchid)
+        self.bills = BillDesk(self.store, keyset.appid, keyset.mchid, lambda: self.base_url)
         self.timers = Timers()
         self._alternate = 0
-        self._bill_lock = threading.Lock()
-        self._downloads: dict[str, tuple[float, bytes, str]] = {}  # token -> (expiry, body, content type)
+        self._alternate_lock = threading.Lock()
         self.notifier = Notifier(
             apiv3_key=keyset.apiv3_key,
             signer=self.notification_signer,
@@ -192,7 +190,7 @@ class Simulator:
         if mode is None:
             mode = self.notify_key_mode
             if mode == "alternate":
-                with self._bill_lock:
+                with self._alternate_lock:
                     self._alternate += 1
                     mode = ("public_key", "certificate")[self._alternate % 2]
             elif mode == "auto":
@@ -228,10 +226,9 @@ class Simulator:
                 raise ApiError(400, "PARAM_ERROR", "refund_interval_seconds must not be negative")
             self.store.refund_interval_seconds = interval
         if "bill_ready_hour" in settings:
-            hour = settings["bill_ready_hour"]
-            if hour is not None and (not isinstance(hour, int) or isinstance(hour, bool) or not 0 <= hour <= 23):
-                raise ApiError(400, "PARAM_ERROR", "bill_ready_hour must be null or an hour 0-23")
-            self.bill_ready_hour = hour
+            self.bills.set_ready_hour(settings["bill_ready_hour"])
+        if "bill_format" in settings:
+            self.bills.set_format(settings["bill_format"])
         if "notify_key_mode" in settings:
             self.notify_key_mode = settings["notify_key_mode"]
         if "outcome_delay" in settings:
@@ -267,7 +264,8 @@ class Simulator:
             "notify_timeout": self.notifier.timeout,
             "notify_key_mode": self.notify_key_mode,
             "refund_interval_seconds": self.store.refund_interval_seconds,
-            "bill_ready_hour": self.bill_ready_hour,
+            "bill_ready_hour": self.bills.ready_hour,
+            "bill_format": self.bills.format,
         }
 
     def reset(self) -> None:
@@ -275,8 +273,7 @@ class Simulator:
         self.timers.cancel_all()
         self.store.reset()
         self.notifier.reset()
-        with self._bill_lock:
-            self._downloads.clear()
+        self.bills.forget_downloads()
         self.configure(**self._defaults)
 
     def register_transaction(
@@ -289,9 +286,13 @@ class Simulator:
         openid: str | None = None,
         payer_total: int | None = None,
         state: str = "SUCCESS",
+        appid: str | None = None,
+        description: str | None = None,
     ) -> dict:
         """Record a paid order (total in fen; ``payer_total`` < total when a coupon paid the
-        rest), or with ``state="NOTPAY"`` one awaiting payment; returns it."""
+        rest), or with ``state="NOTPAY"`` one awaiting payment; returns it. ``appid``: the
+        order came through another app of this merchant number (its lines on the bill, its
+        payment query and notification carry that appid); ``description`` its 商品名称."""
         return self.store.register_transaction(
             out_trade_no or "T" + uuid.uuid4().hex[:24],
             total,
@@ -300,6 +301,8 @@ class Simulator:
             openid=openid,
             payer_total=payer_total,
             state=state,
+            appid=appid,
+            description=description,
         )
 
     def pay(
@@ -388,9 +391,11 @@ class Simulator:
         return self.notifier.records()
 
     # ---- outcomes and notifications --------------------------------------
-    def complete(self, out_refund_no: str, outcome: str | None = None) -> dict | None:
-        """Settle a PROCESSING refund now (notification included); None if it was not PROCESSING."""
-        settled = self.store.settle(out_refund_no, outcome)
+    def complete(self, out_refund_no: str, outcome: str | None = None, at: float | str | None = None) -> dict | None:
+        """Settle a PROCESSING refund (notification included, sent now); None if it was not
+        PROCESSING. ``at`` (RFC 3339 with offset, or epoch seconds; default now) is when it
+        settled: e.g. the next day, for a refund accepted today (its bill line stays PROCESSING)."""
+        settled = self.store.settle(out_refund_no, outcome, at=_moment(at))
         if settled is not None:
             self._notify_refund(settled)
         return settled.to_control() if settled else None
@@ -525,66 +530,6 @@ class Simulator:
         if kind == "id":
             return 200, self.store.query_transaction(self.keyset.appid, transaction_id=number)
         return 200, self.store.query_transaction(self.keyset.appid, out_trade_no=number)
-
-    def _bill_ready(self, day: _dt.date) -> bool:
-        if self.bill_ready_hour is None:
-            return True
-        ready_at = _dt.datetime.combine(day + _dt.timedelta(days=1), _dt.time(self.bill_ready_hour), tradebill.CST)
-        return _dt.datetime.fromtimestamp(self.store.now(), tradebill.CST) >= ready_at
-
-    def api_trade_bill(self, query: dict) -> tuple[int, dict]:
-        def one(name: str, default: str | None = None) -> str | None:
-            return (query.get(name) or [default])[0]
-
-        bill_date, bill_type, tar_type = one("bill_date"), one("bill_type", "ALL"), one("tar_type")
-        try:
-            day = _dt.date.fromisoformat(bill_date or "")
-        except ValueError:
-            raise ApiError(400, "PARAM_ERROR", "bill_date 日期格式不正确 (YYYY-MM-DD)") from None
-        if bill_type not in tradebill.BILL_TYPES:
-            raise ApiError(400, "PARAM_ERROR", f"bill_type must be one of {tradebill.BILL_TYPES}")
-        if tar_type not in (None, "GZIP"):
-            raise ApiError(400, "PARAM_ERROR", "tar_type must be GZIP or absent")
-        today = _dt.datetime.fromtimestamp(self.store.now(), tradebill.CST).date()
-        if day > today:
-            raise ApiError(400, "INVALID_REQUEST", "bill_date 不能是未来的日期")
-        if (today - day).days > BILL_HISTORY_DAYS:
-            raise ApiError(400, "INVALID_REQUEST", "请求的账单日期已过期")
-        faults = self.store.bill_faults()
-        for_day = [f for f in faults if f.get("bill_date") in (None, bill_date)]
-        if not self._bill_ready(day) or any(f["kind"] == "NOT_READY" for f in for_day):
-            raise ApiError(400, "STATEMENT_CREATING", "账单生成中，请在次日上午10点以后再下载")
-        transactions, refunds = self.store.ledger()
-        body, lines = tradebill.build(
-            bill_date, bill_type, transactions, refunds,
-            appid=self.keyset.appid, mchid=self.keyset.mchid, faults=faults,
-        )
-        if not lines:
-            raise ApiError(400, "NO_STATEMENT_EXIST", "账单文件不存在，当前商户号在指定日期没有交易或退款")
-        # the hash covers the bill itself, i.e. the file after gunzip (the official SDKs digest
-        # the decompressed stream)
-        hash_value = tradebill.sha1_hex(body)
-        if any(f["kind"] == "HASH_MISMATCH" for f in for_day):
-            hash_value = tradebill.sha1_hex(body + b"\r\n")
-        served = gzip.compress(body, mtime=0) if tar_type == "GZIP" else body
-        token = secrets.token_urlsafe(24)
-        with self._bill_lock:
-            now = time.time()
-            self._downloads = {k: v for k, v in self._downloads.items() if v[0] > now}
-            self._downloads[token] = (now + DOWNLOAD_URL_SECONDS, served, "application/octet-stream")
-        return 200, {
-            "hash_type": "SHA1",
-            "hash_value": hash_value,
-            "download_url": f"{self.base_url}/v3/billdownload/file?token={token}",
-        }
-
-    def download(self, query: dict) -> bytes:
-        token = (query.get("token") or [""])[0]
-        with self._bill_lock:
-            entry = self._downloads.get(token)
-        if entry is None or entry[0] < time.time():
-            raise ApiError(400, "INVALID_REQUEST", "下载链接已过期或无效，请重新申请账单")
-        return entry[1]
 
     def api_query(self, out_refund_no: str) -> tuple[int, dict]:
         return 200, self.store.query_refund(out_refund_no).to_api()
@@ -736,9 +681,9 @@ class _Handler(BaseHTTPRequestHandler):
             elif op == "query_payment":
                 status, answer = sim.api_query_payment(match.group(1), unquote(match.group(2)), query)
             elif op == "bill":
-                status, answer = sim.api_trade_bill(query)
+                status, answer = 200, sim.bills.trade_bill(query, expired=kind == "EXPIRED_URL")
             elif op == "download":
-                data = sim.download(query)
+                data = sim.bills.download(query, expired=kind == "EXPIRED_URL")
                 if kind == "SLOW":
                     sim.sleep(scenario.seconds)
                 self._send_file(data)  # the file itself is not signed
@@ -811,6 +756,22 @@ def _control(sim: Simulator, method: str, path: str, body: bytes) -> tuple[int, 
         return 400, {"code": "PARAM_ERROR", "message": f"{type(err).__name__}: {err}"}
 
 
+def _moment(value: float | str | None) -> float | None:
+    """A time given to the control API: RFC 3339 with its offset, or epoch seconds."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    try:
+        moment = _dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ApiError(400, "PARAM_ERROR", "at must be RFC 3339 with an offset (2026-01-02T00:01:00+08:00) "
+                                           "or epoch seconds")
+    return moment.timestamp()
+
+
 def _url(payload: dict, required: bool = False) -> str | None:
     url = payload.get("url")
     if required and not url:
@@ -848,7 +809,7 @@ _CONTROL_ROUTES = [
     ("POST", re.compile(r"^/sim/transactions$"), lambda s, p: s.register_transaction(
         p["total"], p.get("out_trade_no"), transaction_id=p.get("transaction_id"),
         paid_at=p.get("paid_at"), openid=p.get("openid"), payer_total=p.get("payer_total"),
-        state=p.get("state", "SUCCESS"))),
+        state=p.get("state", "SUCCESS"), appid=p.get("appid"), description=p.get("description"))),
     ("GET", re.compile(r"^/sim/transactions/([^/]+)$"), lambda s, p, no: _require(
         s.store.transaction(no), "transaction")),
     ("POST", re.compile(r"^/sim/transactions/([^/]+)/pay$"), lambda s, p, no: _paid(s.pay(
@@ -868,7 +829,7 @@ _CONTROL_ROUTES = [
     ("GET", re.compile(r"^/sim/refunds$"), lambda s, p: {"refunds": s.refunds(), **s.store.counters()}),
     ("GET", re.compile(r"^/sim/refunds/([^/]+)$"), lambda s, p, no: _require(s.refund(no), "refund")),
     ("POST", re.compile(r"^/sim/refunds/([^/]+)/complete$"), lambda s, p, no: {
-        "refund": s.complete(no, p.get("outcome"))}),
+        "refund": s.complete(no, p.get("outcome"), p.get("at"))}),
     ("POST", re.compile(r"^/sim/refunds/([^/]+)/redeliver$"), lambda s, p, no: _result(
         s.redeliver(no, _url(p), p.get("key_mode")))),
     ("POST", re.compile(r"^/sim/refunds/([^/]+)/notify-stale$"), lambda s, p, no: _result(

@@ -8,6 +8,7 @@ error code.
 from __future__ import annotations
 
 import copy
+import datetime as _dt
 import re
 import secrets
 import threading
@@ -67,7 +68,9 @@ AFTER_SCENARIOS = (
     "MISSING_SIGNATURE_TYPE",  # leave out the Wechatpay-Signature-Type header
     "IMMEDIATE_SUCCESS",  # create: the refund is SUCCESS already in the create answer
     "IMMEDIATE_CLOSED",  # create: the refund is CLOSED already in the create answer
+    "EXPIRED_URL",  # bill: the download_url handed out is expired; download: answered as expired once
 )
+SCENARIO_OPS = {"EXPIRED_URL": ("bill", "download")}  # kinds that mean something for some ops only
 SCENARIO_KINDS = tuple(ERROR_SCENARIOS) + AFTER_SCENARIOS
 OPS = ("create", "query", "abnormal", "query_payment", "bill", "download", "any")
 
@@ -111,6 +114,11 @@ class Transaction:
     payer_total: int  # < total when a (merchant-funded) coupon paid part of it
     state: str = "SUCCESS"  # SUCCESS | NOTPAY | CLOSED ... (REFUND is derived)
     description: str = "盲盒商品"
+    # The app the order was placed through; None: the merchant's own (the simulator's appid).
+    # One merchant number can serve several apps: "对账单是以商户号纬度来生成的，如一个商户号与多个
+    # appid有绑定关系 ... 对账单中的appid取自交易时候提交的appid" (下载交易账单, pay.weixin.qq.com/wiki/
+    # doc/api/wxpay/ch/pay/NativePay/chapter8_6.shtml).
+    appid: str | None = None
 
     @property
     def coupon(self) -> int:
@@ -123,7 +131,7 @@ class Transaction:
         """The Transaction object of the query API and of TRANSACTION.SUCCESS."""
         state = trade_state or self.state
         body: dict = {
-            "appid": appid,
+            "appid": self.appid or appid,
             "mchid": mchid,
             "out_trade_no": self.out_trade_no,
             "trade_type": "JSAPI",
@@ -179,6 +187,20 @@ class Refund:
     query_calls: int = 0
     abnormal_applications: int = 0
     history: list = field(default_factory=list)
+
+    def status_at(self, moment: float) -> str:
+        """The status this refund had just before ``moment`` (epoch seconds, after its acceptance):
+        the last change recorded before it. Refunds put into the ledger without a history
+        (``register_ledger``) count as settled at ``success_at``, or at acceptance without one."""
+        if not self.history:
+            settled = self.success_at if self.success_at is not None else self.created_at
+            return self.status if settled < moment else "PROCESSING"
+        status = "PROCESSING"
+        for entry_status, when in self.history:  # rfc3339 seconds: truncation never crosses a second
+            if _dt.datetime.fromisoformat(when).timestamp() >= moment:
+                break
+            status = entry_status
+        return status
 
     @property
     def discount_refund(self) -> int:
@@ -305,8 +327,12 @@ class Store:
         openid: str | None = None,
         payer_total: int | None = None,
         state: str = "SUCCESS",
+        appid: str | None = None,
+        description: str | None = None,
     ) -> dict:
-        """Record an order: paid (state SUCCESS, the default) or awaiting payment (NOTPAY)."""
+        """Record an order: paid (state SUCCESS, the default) or awaiting payment (NOTPAY);
+        ``appid`` names another app of this merchant number (None: the merchant's own);
+        ``description`` is its 商品名称 (commas and all: the bill does not quote it)."""
         if not isinstance(total, int) or isinstance(total, bool) or total <= 0:
             raise _param_error("total must be a positive integer (fen)")
         if not isinstance(out_trade_no, str) or not 1 <= len(out_trade_no) <= 32:
@@ -317,10 +343,15 @@ class Store:
             raise _param_error("payer_total must be an integer with 0 < payer_total <= total (fen)")
         if state not in ("SUCCESS", "NOTPAY"):
             raise _param_error("state must be SUCCESS (paid) or NOTPAY (awaiting payment)")
+        if appid is not None and (not isinstance(appid, str) or not 1 <= len(appid) <= 32):
+            raise _param_error("appid must be 1-32 characters")
+        if description is not None and (not isinstance(description, str) or not 1 <= len(description) <= 127):
+            raise _param_error("description must be 1-127 characters")
         with self._lock:
             existing = self._transactions.get(out_trade_no)
             if existing is not None:
-                if existing.total != total or (transaction_id and transaction_id != existing.transaction_id):
+                if existing.total != total or (transaction_id and transaction_id != existing.transaction_id) \
+                        or (appid and appid != existing.appid):
                     raise ApiError(409, "CONFLICT", "out_trade_no already registered with other data")
                 return existing.to_dict()
             paid = state == "SUCCESS"
@@ -332,6 +363,8 @@ class Store:
                 openid=openid or "o" + secrets.token_urlsafe(20)[:27],
                 payer_total=payer_total,
                 state=state,
+                appid=appid,
+                **({"description": description} if description is not None else {}),
             )
             self._transactions[out_trade_no] = txn
             if txn.transaction_id:
@@ -423,6 +456,8 @@ class Store:
             raise _param_error(f"unknown scenario {kind!r}; one of {', '.join(SCENARIO_KINDS)}")
         if op not in OPS:
             raise _param_error(f"unknown op {op!r}; one of {', '.join(OPS)}")
+        if kind in SCENARIO_OPS and op not in SCENARIO_OPS[kind]:
+            raise _param_error(f"{kind} needs op {' or '.join(SCENARIO_OPS[kind])}")
         with self._lock:
             for _ in range(count):
                 self._scenarios.append(Scenario(kind, op, float(seconds)))
@@ -668,12 +703,15 @@ class Store:
             r.history.append(["PROCESSING", rfc3339(self._clock())])
             return copy.deepcopy(r)
 
-    def settle(self, out_refund_no: str, outcome: str | None = None, *, version: int | None = None) -> Refund | None:
+    def settle(self, out_refund_no: str, outcome: str | None = None, *, version: int | None = None,
+               at: float | None = None) -> Refund | None:
         """End the PROCESSING phase of a refund.
 
         ``outcome`` None means the one chosen when the phase started. With
         ``version`` set (timers), a refund that moved on meanwhile is left alone.
-        Returns a copy of the settled refund, or None if nothing changed.
+        ``at`` (epoch seconds, not before its acceptance) is when it happened, for a refund
+        that settles on a later day than it was accepted; default now. Returns a copy of the
+        settled refund, or None if nothing changed.
         """
         if outcome is not None and outcome not in OUTCOMES:
             raise _param_error(f"outcome must be one of {OUTCOMES}")
@@ -683,13 +721,15 @@ class Store:
                 raise ApiError(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
             if r.status != "PROCESSING" or (version is not None and version != r.version):
                 return None
-            now = self._clock()
+            when = self._clock() if at is None else float(at)
+            if when < r.created_at:
+                raise _param_error("at must not be before the refund was accepted (create_time)")
             r.status = outcome or r.pending_outcome
             r.version += 1
             if r.status == "SUCCESS":
-                r.success_at = now
+                r.success_at = when
                 if r.pending_account:
                     r.user_received_account = r.pending_account
                     r.channel = r.pending_channel or r.channel
-            r.history.append([r.status, rfc3339(now)])
+            r.history.append([r.status, rfc3339(when)])
             return copy.deepcopy(r)
