@@ -154,8 +154,8 @@ def seed(w, pairs: int, bill_date: str) -> None:
     from chalicelib.adapters import models
     from chalicelib.adapters import repository as repo
     from chalicelib.adapters.models import Order, Payment, Refund, paid_day_key, shard_key
-    from wechatpay_sim.state import Refund as SimRefund
-    from wechatpay_sim.state import Transaction
+    from wechatpay_sim.records import Refund as SimRefund
+    from wechatpay_sim.records import Transaction
 
     models.bind()
     noon = datetime.fromisoformat(f"{bill_date}T12:00:00+08:00")

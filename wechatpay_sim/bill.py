@@ -39,7 +39,8 @@ import datetime as _dt
 import hashlib
 from typing import Iterable
 
-from .state import ApiError, Refund, Transaction
+from .records import Refund, Transaction
+from .state import ApiError
 
 CST = _dt.timezone(_dt.timedelta(hours=8))
 HEADER = (

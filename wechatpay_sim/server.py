@@ -17,15 +17,14 @@ from .crypto import aes_gcm_encrypt, parse_authorization, request_message, rfc33
 from .bill_api import DEFAULT_READY_HOUR, BillDesk
 from .keys import KeySet, new_rsa_key
 from .notifier import Notification, Notifier, Timers
+from .records import OUTCOMES, Refund
 from .state import (
     DEFAULT_REFUND_INTERVAL_SECONDS,
     ERROR_SCENARIOS,
     MERCHANT_CARD_ACCOUNT,
     MERCHANT_CARD_CHANNEL,
-    OUTCOMES,
     USER_CARD_CHANNEL,
     ApiError,
-    Refund,
     Store,
 )
 

@@ -388,7 +388,7 @@ def test_todays_bill_is_not_out_by_default(wechat_sim, gw):
 def test_a_refund_settled_the_next_day_is_billed_processing_on_its_acceptance_day_only(wechat_sim, gw):
     """Accepted at 23:59:00 yesterday, settled at 00:01:00 today through the control API: the
     query and the notification say SUCCESS; yesterday's bill says PROCESSING, today's has no line."""
-    from wechatpay_sim.state import Refund, Transaction
+    from wechatpay_sim.records import Refund, Transaction
 
     wechat_sim.configure(bill_ready_hour=None)
     accepted, settled = beijing(-1, "23:59:00"), beijing(0, "00:01:00")
