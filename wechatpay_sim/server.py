@@ -1,26 +1,23 @@
 """The simulator: a threaded HTTP server speaking WeChat Pay API v3 plus a /sim control API."""
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import logging
-import re
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlsplit
+from http.server import ThreadingHTTPServer
 
 from cryptography import x509
 
-from .crypto import aes_gcm_encrypt, parse_authorization, request_message, rfc3339, rsa_oaep_decrypt, rsa_verify, signed_headers
+from .crypto import aes_gcm_encrypt, parse_authorization, request_message, rfc3339, rsa_oaep_decrypt, rsa_verify
 from .bill_api import DEFAULT_READY_HOUR, BillDesk
+from .control import parse_moment
+from .handler import Handler
 from .keys import KeySet, new_rsa_key
 from .notifier import Notification, Notifier, Timers
 from .records import OUTCOMES, Refund
 from .state import (
     DEFAULT_REFUND_INTERVAL_SECONDS,
-    ERROR_SCENARIOS,
     MERCHANT_CARD_ACCOUNT,
     MERCHANT_CARD_CHANNEL,
     USER_CARD_CHANNEL,
@@ -120,7 +117,7 @@ class Simulator:
             raise RuntimeError("simulator already started")
         self._stopping.clear()
         self.timers.start()
-        httpd = ThreadingHTTPServer((self.host, self.port), _Handler)
+        httpd = ThreadingHTTPServer((self.host, self.port), Handler)
         httpd.socket.listen(128)  # backlog of 128, as the AWS endpoint: the default 5 resets bursts of clients
         httpd.daemon_threads = True
         httpd.simulator = self  # type: ignore[attr-defined]
@@ -394,7 +391,7 @@ class Simulator:
         """Settle a PROCESSING refund (notification included, sent now); None if it was not
         PROCESSING. ``at`` (RFC 3339 with offset, or epoch seconds; default now) is when it
         settled: e.g. the next day, for a refund accepted today (its bill line stays PROCESSING)."""
-        settled = self.store.settle(out_refund_no, outcome, at=_moment(at))
+        settled = self.store.settle(out_refund_no, outcome, at=parse_moment(at))
         if settled is not None:
             self._notify_refund(settled)
         return settled.to_control() if settled else None
@@ -583,267 +580,5 @@ class Simulator:
     def sleep(self, seconds: float) -> None:
         self._stopping.wait(seconds)
 
-
-_V3_ROUTES = [
-    ("POST", re.compile(r"^/v3/refund/domestic/refunds$"), "create"),
-    ("GET", re.compile(r"^/v3/refund/domestic/refunds/([^/]+)$"), "query"),
-    ("POST", re.compile(r"^/v3/refund/domestic/refunds/([^/]+)/apply-abnormal-refund$"), "abnormal"),
-    ("GET", re.compile(r"^/v3/certificates$"), "certificates"),
-    ("GET", re.compile(r"^/v3/pay/transactions/(out-trade-no|id)/([^/]+)$"), "query_payment"),
-    ("GET", re.compile(r"^/v3/bill/tradebill$"), "bill"),
-    ("GET", re.compile(r"^/v3/billdownload/file$"), "download"),
-]
-
-
-def _json(body: bytes):
-    if not body:
-        return {}
-    try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise ApiError(400, "PARAM_ERROR", "body is not valid JSON") from None
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "wechatpay-sim"
-    sys_version = ""
-
-    @property
-    def sim(self) -> Simulator:
-        return self.server.simulator  # type: ignore[attr-defined]
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def _dispatch(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        path = urlsplit(self.path).path
-        try:
-            if path.startswith("/v3/"):
-                self._v3(method, path, body)
-            elif path == "/sim" or path.startswith("/sim/"):
-                status, payload = _control(self.sim, method, path, body)
-                self._send(status, payload, sign=False)
-            else:
-                self._send(404, {"code": "NOT_FOUND", "message": "no such endpoint"}, sign=False)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeouts): nothing to answer
-
-    def _v3(self, method: str, path: str, body: bytes) -> None:
-        sim = self.sim
-        for route_method, pattern, op in _V3_ROUTES:
-            match = pattern.match(path)
-            if match and route_method == method:
-                break
-        else:
-            self._send(404, {"code": "NOT_FOUND", "message": "no such endpoint"})
-            return
-        try:
-            sim.authenticate(method, self.path, self.headers, body)
-        except ApiError as err:
-            self._send(err.status, err.body())
-            return
-
-        scenario = sim.store.take_scenario(op)
-        kind = scenario.kind if scenario else None
-        if op == "create" and kind in ERROR_SCENARIOS:
-            # count the attempt even though nothing is created
-            try:
-                sim.store.count_create_call(_json(body))
-            except ApiError:
-                pass
-        signer = sim.response_signer(self.headers.get("Wechatpay-Serial"))
-        if kind in ERROR_SCENARIOS:
-            status, code, message = ERROR_SCENARIOS[kind]
-            self._send(status, {"code": code, "message": message}, signer=signer)
-            return
-        query = parse_qs(urlsplit(self.path).query)
-        try:
-            payload = _json(body)
-            if op == "create":
-                immediate = {"IMMEDIATE_SUCCESS": "SUCCESS", "IMMEDIATE_CLOSED": "CLOSED"}.get(kind or "")
-                status, answer = sim.api_create(payload, immediate)
-            elif op == "query":
-                status, answer = sim.api_query(unquote(match.group(1)))
-            elif op == "abnormal":
-                status, answer = sim.api_abnormal(unquote(match.group(1)), payload, self.headers)
-            elif op == "query_payment":
-                status, answer = sim.api_query_payment(match.group(1), unquote(match.group(2)), query)
-            elif op == "bill":
-                status, answer = 200, sim.bills.trade_bill(query, expired=kind == "EXPIRED_URL")
-            elif op == "download":
-                data = sim.bills.download(query, expired=kind == "EXPIRED_URL")
-                if kind == "SLOW":
-                    sim.sleep(scenario.seconds)
-                self._send_file(data)  # the file itself is not signed
-                return
-            else:
-                status, answer = sim.api_certificates()
-        except ApiError as err:
-            status, answer = err.status, err.body()
-        if kind == "ACCEPT_THEN_ERROR":
-            status, answer = 500, {"code": "SYSTEM_ERROR", "message": "系统错误"}
-        if kind == "SLOW":
-            sim.sleep(scenario.seconds)
-        self._send(
-            status,
-            answer,
-            forged=kind == "BAD_RESPONSE_SIGNATURE" or sim.bad_response_signature,
-            signature_type=not (kind == "MISSING_SIGNATURE_TYPE" or sim.missing_signature_type),
-            signer=signer,
-        )
-
-    def _send_file(self, data: bytes) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Request-ID", uuid.uuid4().hex.upper())
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _send(
-        self,
-        status: int,
-        payload: dict,
-        *,
-        sign: bool = True,
-        forged: bool = False,
-        signature_type: bool = True,
-        signer: tuple[object, str] | None = None,
-    ) -> None:
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Request-ID", uuid.uuid4().hex.upper())
-        if sign:
-            sim = self.sim
-            own_key, serial = signer or sim.response_signer(None)
-            key = sim.forger_key() if forged else own_key
-            for name, value in signed_headers(key, serial, body, include_signature_type=signature_type).items():
-                self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-
-# ---- control API -----------------------------------------------------------
-
-def _control(sim: Simulator, method: str, path: str, body: bytes) -> tuple[int, dict]:
-    try:
-        payload = _json(body)
-        if not isinstance(payload, dict):
-            raise ApiError(400, "PARAM_ERROR", "body must be a JSON object")
-        for route_method, pattern, handler in _CONTROL_ROUTES:
-            match = pattern.match(path)
-            if match and route_method == method:
-                args = [unquote(g) for g in match.groups()]
-                return 200, handler(sim, payload, *args)
-        return 404, {"code": "NOT_FOUND", "message": f"no control endpoint {method} {path}"}
-    except ApiError as err:
-        return err.status, err.body()
-    except (TypeError, ValueError, KeyError) as err:
-        return 400, {"code": "PARAM_ERROR", "message": f"{type(err).__name__}: {err}"}
-
-
-def _moment(value: float | str | None) -> float | None:
-    """A time given to the control API: RFC 3339 with its offset, or epoch seconds."""
-    if value is None:
-        return None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    try:
-        moment = _dt.datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None:
-        raise ApiError(400, "PARAM_ERROR", "at must be RFC 3339 with an offset (2026-01-02T00:01:00+08:00) "
-                                           "or epoch seconds")
-    return moment.timestamp()
-
-
-def _url(payload: dict, required: bool = False) -> str | None:
-    url = payload.get("url")
-    if required and not url:
-        raise ApiError(400, "PARAM_ERROR", "url is required")
-    return url
-
-
-def _result(result: int | str) -> dict:
-    return {"result": result, "ok": isinstance(result, int) and 200 <= result < 300}
-
-
-def _paid(result: dict) -> dict:
-    """A pay / foreign-refund answer: the record plus the notification's delivery result."""
-    notified = result.pop("notified")
-    if notified is not None:
-        result.update(notification=_result(notified))
-    return result
-
-
-def _require(value, what: str):
-    if value is None:
-        raise ApiError(404, "RESOURCE_NOT_EXISTS", f"{what} not found")
-    return value
-
-
-_CONTROL_ROUTES = [
-    ("GET", re.compile(r"^/sim/health$"), lambda s, p: {
-        "ok": True, "mchid": s.keyset.mchid, "appid": s.keyset.appid,
-        "public_key_id": s.keyset.public_key_id, "key_mode": s.key_mode,
-    }),
-    ("POST", re.compile(r"^/sim/reset$"), lambda s, p: (s.reset(), {"ok": True})[1]),
-    ("GET", re.compile(r"^/sim/settings$"), lambda s, p: s.settings()),
-    ("POST", re.compile(r"^/sim/settings$"), lambda s, p: s.configure(**p)),
-    ("GET", re.compile(r"^/sim/transactions$"), lambda s, p: {"transactions": s.transactions()}),
-    ("POST", re.compile(r"^/sim/transactions$"), lambda s, p: s.register_transaction(
-        p["total"], p.get("out_trade_no"), transaction_id=p.get("transaction_id"),
-        paid_at=p.get("paid_at"), openid=p.get("openid"), payer_total=p.get("payer_total"),
-        state=p.get("state", "SUCCESS"), appid=p.get("appid"), description=p.get("description"))),
-    ("GET", re.compile(r"^/sim/transactions/([^/]+)$"), lambda s, p, no: _require(
-        s.store.transaction(no), "transaction")),
-    ("POST", re.compile(r"^/sim/transactions/([^/]+)/pay$"), lambda s, p, no: _paid(s.pay(
-        no, p.get("total"), payer_total=p.get("payer_total"), url=_url(p),
-        notify=bool(p.get("notify", True)), key_mode=p.get("key_mode")))),
-    ("POST", re.compile(r"^/sim/transactions/([^/]+)/close$"), lambda s, p, no: s.close_transaction(no)),
-    ("POST", re.compile(r"^/sim/transactions/([^/]+)/notify$"), lambda s, p, no: _result(
-        s.notify_payment(no, _url(p, required=True), retry=bool(p.get("retry", True)), total=p.get("total"),
-                         payer_total=p.get("payer_total"), appid=p.get("appid"), mchid=p.get("mchid"),
-                         key_mode=p.get("key_mode")))),
-    ("POST", re.compile(r"^/sim/refunds/foreign$"), lambda s, p: _paid(s.foreign_refund(
-        p["out_trade_no"], p["amount"], out_refund_no=p.get("out_refund_no"), url=_url(p),
-        status=p.get("status", "SUCCESS"), key_mode=p.get("key_mode")))),
-    ("GET", re.compile(r"^/sim/bill-faults$"), lambda s, p: {"faults": s.bill_faults()}),
-    ("POST", re.compile(r"^/sim/bill-faults$"), lambda s, p: {"faults": s.add_bill_fault(**p)}),
-    ("DELETE", re.compile(r"^/sim/bill-faults$"), lambda s, p: (s.clear_bill_faults(), {"faults": []})[1]),
-    ("GET", re.compile(r"^/sim/refunds$"), lambda s, p: {"refunds": s.refunds(), **s.store.counters()}),
-    ("GET", re.compile(r"^/sim/refunds/([^/]+)$"), lambda s, p, no: _require(s.refund(no), "refund")),
-    ("POST", re.compile(r"^/sim/refunds/([^/]+)/complete$"), lambda s, p, no: {
-        "refund": s.complete(no, p.get("outcome"), p.get("at"))}),
-    ("POST", re.compile(r"^/sim/refunds/([^/]+)/redeliver$"), lambda s, p, no: _result(
-        s.redeliver(no, _url(p), p.get("key_mode")))),
-    ("POST", re.compile(r"^/sim/refunds/([^/]+)/notify-stale$"), lambda s, p, no: _result(
-        s.send_stale_notification(no, float(p.get("age_seconds", 600)), _url(p)))),
-    ("POST", re.compile(r"^/sim/refunds/([^/]+)/notify-bad-signature$"), lambda s, p, no: _result(
-        s.send_bad_signature_notification(no, _url(p)))),
-    ("POST", re.compile(r"^/sim/notify-probe$"), lambda s, p: _result(s.send_probe(_url(p, required=True)))),
-    ("GET", re.compile(r"^/sim/scenarios$"), lambda s, p: s.scenarios()),
-    ("POST", re.compile(r"^/sim/scenarios$"), lambda s, p: (s.push_scenario(
-        p["kind"], op=p.get("op", "create"), count=int(p.get("count", 1)),
-        seconds=float(p.get("seconds", 0))), s.scenarios())[1]),
-    ("DELETE", re.compile(r"^/sim/scenarios$"), lambda s, p: (s.clear_scenarios(), s.scenarios())[1]),
-    ("POST", re.compile(r"^/sim/outcomes$"), lambda s, p: (s.queue_outcome(
-        p["outcome"], int(p.get("count", 1))), s.scenarios())[1]),
-    ("GET", re.compile(r"^/sim/notifications$"), lambda s, p: {"deliveries": s.notifications()}),
-]
 
 __all__ = ["Simulator", "ApiError"]
