@@ -155,8 +155,8 @@ def seed(w, pairs: int, bill_date: str) -> None:
     from chalicelib.adapters import repository as repo
     from chalicelib.adapters.keys import day_key, shard_key
     from chalicelib.adapters.models import Order, Payment, Refund
-    from wechatpay_sim.state import Refund as SimRefund
-    from wechatpay_sim.state import Transaction
+    from wechatpay_sim.records import Refund as SimRefund
+    from wechatpay_sim.records import Transaction
 
     models.bind()
     noon = datetime.fromisoformat(f"{bill_date}T12:00:00+08:00")
@@ -199,6 +199,7 @@ def reconcile(w, counter, pairs: int = 100_000) -> dict:
     print(f"Reconciliation: a {2 * pairs:,}-line trade bill ({pairs:,} payments, {pairs:,} refunds) "
           "(targets: >= 2000 lines/s, peak memory < 256 MB, DynamoDB items read per line <= 1)")
     w.reset()
+    w.sim.configure(bill_ready_hour=0)  # yesterday's bill is out whatever the hour (at WeChat: from ~10:00)
     bill_date = (datetime.now(CST) - timedelta(days=1)).strftime("%Y-%m-%d")
     t = time.perf_counter()
     seed(w, pairs, bill_date)

@@ -50,6 +50,9 @@ class StackConfig:
     api: bool = True  # serve the HTTP API (the use-case tests run the services without it)
     notify_retry_schedule: tuple = (1, 2, 4, 8)
     refund_interval_seconds: float = 60.0  # WeChat's minute between two refunds of one order
+    # a day's trade bill is ready the next day from this Beijing hour (WeChat: about 10:00);
+    # None: at once, today's so far (wechatpay_sim/bill_api.py)
+    bill_ready_hour: int | None = 10
     extra_env: dict = field(default_factory=dict)
 
 
@@ -77,7 +80,8 @@ class Stack:
         aws_host, aws_port = self.moto.get_host_and_port()
         self.sim = Simulator(keys, port=cfg.sim_port, outcome_delay=cfg.outcome_delay,
                              notify_retry_schedule=cfg.notify_retry_schedule,
-                             refund_interval_seconds=cfg.refund_interval_seconds).start()
+                             refund_interval_seconds=cfg.refund_interval_seconds,
+                             bill_ready_hour=cfg.bill_ready_hour).start()
         self.api_url = f"http://127.0.0.1:{api_port}"
         self.env = {
             "STAGE": cfg.stage,

@@ -6,8 +6,18 @@ import logging
 import signal
 import sys
 
+from .bill_api import DEFAULT_READY_HOUR
 from .keys import generate_keyset
 from .server import Simulator
+
+
+def _ready_hour(text: str) -> int | None:
+    if text.lower() == "none":
+        return None
+    hour = int(text)
+    if not 0 <= hour <= 23:
+        raise argparse.ArgumentTypeError("an hour 0-23, or none")
+    return hour
 
 
 def _terminate(signum, frame):  # SIGTERM: stop like Ctrl-C
@@ -27,8 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key-mode", choices=("public_key", "certificate", "both"), default="public_key")
     parser.add_argument("--refund-interval", type=float, default=60.0,
                         help="seconds required between two refunds of one order (0: off)")
-    parser.add_argument("--bill-ready-hour", type=int, default=None,
-                        help="a day's bill is ready the next day from this Beijing hour (default: at once)")
+    parser.add_argument("--bill-ready-hour", type=_ready_hour, default=DEFAULT_READY_HOUR,
+                        help="a day's bill is ready the next day from this Beijing hour (default 10, as at "
+                             "WeChat); 'none': any day's bill at once, today's so far")
     parser.add_argument("--print-env", action="store_true", help="print WECHAT_* settings for the service and exit")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)

@@ -1,33 +1,27 @@
 """The simulator: a threaded HTTP server speaking WeChat Pay API v3 plus a /sim control API."""
 from __future__ import annotations
 
-import json
 import logging
-import re
 import threading
 import time
 import uuid
-import datetime as _dt
-import gzip
-import secrets
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlsplit
+from http.server import ThreadingHTTPServer
 
 from cryptography import x509
 
-from .crypto import aes_gcm_encrypt, parse_authorization, request_message, rfc3339, rsa_oaep_decrypt, rsa_verify, signed_headers
-from . import bill as tradebill
+from .crypto import aes_gcm_encrypt, parse_authorization, request_message, rfc3339, rsa_oaep_decrypt, rsa_verify
+from .bill_api import DEFAULT_READY_HOUR, BillDesk
+from .control import parse_moment
+from .handler import Handler
 from .keys import KeySet, new_rsa_key
 from .notifier import Notification, Notifier, Timers
+from .records import OUTCOMES, Refund
 from .state import (
     DEFAULT_REFUND_INTERVAL_SECONDS,
-    ERROR_SCENARIOS,
     MERCHANT_CARD_ACCOUNT,
     MERCHANT_CARD_CHANNEL,
-    OUTCOMES,
     USER_CARD_CHANNEL,
     ApiError,
-    Refund,
     Store,
 )
 
@@ -40,8 +34,6 @@ KEY_MODES = ("public_key", "certificate", "both")
 # How notifications are signed: auto (public key unless certificate-only), one mode, or
 # alternate (each delivery attempt in turn, as during a switch).
 NOTIFY_KEY_MODES = ("auto", "public_key", "certificate", "alternate")
-BILL_HISTORY_DAYS = 90  # WeChat serves about three months of bills
-DOWNLOAD_URL_SECONDS = 300  # a download_url is valid for 5 minutes
 SETTINGS = (
     "default_outcome",
     "outcome_delay",
@@ -56,6 +48,7 @@ SETTINGS = (
     "notify_key_mode",
     "refund_interval_seconds",
     "bill_ready_hour",
+    "bill_format",
 )
 
 
@@ -77,7 +70,7 @@ class Simulator:
         key_mode: str = "public_key",
         default_notify_url: str | None = None,
         refund_interval_seconds: float = DEFAULT_REFUND_INTERVAL_SECONDS,
-        bill_ready_hour: int | None = None,
+        bill_ready_hour: int | None = DEFAULT_READY_HOUR,
     ) -> None:
         if key_mode not in KEY_MODES:
             raise ValueError(f"key_mode must be one of {KEY_MODES}")
@@ -98,12 +91,13 @@ class Simulator:
             "notify_key_mode": "auto",
             "refund_interval_seconds": float(refund_interval_seconds),
             "bill_ready_hour": bill_ready_hour,
+            "bill_format": "current",
         }
         self.store = Store(keyset.mchid)
+        self.bills = BillDesk(self.store, keyset.appid, keyset.mchid, lambda: self.base_url)
         self.timers = Timers()
         self._alternate = 0
-        self._bill_lock = threading.Lock()
-        self._downloads: dict[str, tuple[float, bytes, str]] = {}  # token -> (expiry, body, content type)
+        self._alternate_lock = threading.Lock()
         self.notifier = Notifier(
             apiv3_key=keyset.apiv3_key,
             signer=self.notification_signer,
@@ -123,7 +117,7 @@ class Simulator:
             raise RuntimeError("simulator already started")
         self._stopping.clear()
         self.timers.start()
-        httpd = ThreadingHTTPServer((self.host, self.port), _Handler)
+        httpd = ThreadingHTTPServer((self.host, self.port), Handler)
         httpd.socket.listen(128)  # backlog of 128, as the AWS endpoint: the default 5 resets bursts of clients
         httpd.daemon_threads = True
         httpd.simulator = self  # type: ignore[attr-defined]
@@ -192,7 +186,7 @@ class Simulator:
         if mode is None:
             mode = self.notify_key_mode
             if mode == "alternate":
-                with self._bill_lock:
+                with self._alternate_lock:
                     self._alternate += 1
                     mode = ("public_key", "certificate")[self._alternate % 2]
             elif mode == "auto":
@@ -228,10 +222,9 @@ class Simulator:
                 raise ApiError(400, "PARAM_ERROR", "refund_interval_seconds must not be negative")
             self.store.refund_interval_seconds = interval
         if "bill_ready_hour" in settings:
-            hour = settings["bill_ready_hour"]
-            if hour is not None and (not isinstance(hour, int) or isinstance(hour, bool) or not 0 <= hour <= 23):
-                raise ApiError(400, "PARAM_ERROR", "bill_ready_hour must be null or an hour 0-23")
-            self.bill_ready_hour = hour
+            self.bills.set_ready_hour(settings["bill_ready_hour"])
+        if "bill_format" in settings:
+            self.bills.set_format(settings["bill_format"])
         if "notify_key_mode" in settings:
             self.notify_key_mode = settings["notify_key_mode"]
         if "outcome_delay" in settings:
@@ -267,7 +260,8 @@ class Simulator:
             "notify_timeout": self.notifier.timeout,
             "notify_key_mode": self.notify_key_mode,
             "refund_interval_seconds": self.store.refund_interval_seconds,
-            "bill_ready_hour": self.bill_ready_hour,
+            "bill_ready_hour": self.bills.ready_hour,
+            "bill_format": self.bills.format,
         }
 
     def reset(self) -> None:
@@ -275,8 +269,7 @@ class Simulator:
         self.timers.cancel_all()
         self.store.reset()
         self.notifier.reset()
-        with self._bill_lock:
-            self._downloads.clear()
+        self.bills.forget_downloads()
         self.configure(**self._defaults)
 
     def register_transaction(
@@ -289,9 +282,13 @@ class Simulator:
         openid: str | None = None,
         payer_total: int | None = None,
         state: str = "SUCCESS",
+        appid: str | None = None,
+        description: str | None = None,
     ) -> dict:
         """Record a paid order (total in fen; ``payer_total`` < total when a coupon paid the
-        rest), or with ``state="NOTPAY"`` one awaiting payment; returns it."""
+        rest), or with ``state="NOTPAY"`` one awaiting payment; returns it. ``appid``: the
+        order came through another app of this merchant number (its lines on the bill, its
+        payment query and notification carry that appid); ``description`` its 商品名称."""
         return self.store.register_transaction(
             out_trade_no or "T" + uuid.uuid4().hex[:24],
             total,
@@ -300,6 +297,8 @@ class Simulator:
             openid=openid,
             payer_total=payer_total,
             state=state,
+            appid=appid,
+            description=description,
         )
 
     def pay(
@@ -388,9 +387,11 @@ class Simulator:
         return self.notifier.records()
 
     # ---- outcomes and notifications --------------------------------------
-    def complete(self, out_refund_no: str, outcome: str | None = None) -> dict | None:
-        """Settle a PROCESSING refund now (notification included); None if it was not PROCESSING."""
-        settled = self.store.settle(out_refund_no, outcome)
+    def complete(self, out_refund_no: str, outcome: str | None = None, at: float | str | None = None) -> dict | None:
+        """Settle a PROCESSING refund (notification included, sent now); None if it was not
+        PROCESSING. ``at`` (RFC 3339 with offset, or epoch seconds; default now) is when it
+        settled: e.g. the next day, for a refund accepted today (its bill line stays PROCESSING)."""
+        settled = self.store.settle(out_refund_no, outcome, at=parse_moment(at))
         if settled is not None:
             self._notify_refund(settled)
         return settled.to_control() if settled else None
@@ -526,66 +527,6 @@ class Simulator:
             return 200, self.store.query_transaction(self.keyset.appid, transaction_id=number)
         return 200, self.store.query_transaction(self.keyset.appid, out_trade_no=number)
 
-    def _bill_ready(self, day: _dt.date) -> bool:
-        if self.bill_ready_hour is None:
-            return True
-        ready_at = _dt.datetime.combine(day + _dt.timedelta(days=1), _dt.time(self.bill_ready_hour), tradebill.CST)
-        return _dt.datetime.fromtimestamp(self.store.now(), tradebill.CST) >= ready_at
-
-    def api_trade_bill(self, query: dict) -> tuple[int, dict]:
-        def one(name: str, default: str | None = None) -> str | None:
-            return (query.get(name) or [default])[0]
-
-        bill_date, bill_type, tar_type = one("bill_date"), one("bill_type", "ALL"), one("tar_type")
-        try:
-            day = _dt.date.fromisoformat(bill_date or "")
-        except ValueError:
-            raise ApiError(400, "PARAM_ERROR", "bill_date 日期格式不正确 (YYYY-MM-DD)") from None
-        if bill_type not in tradebill.BILL_TYPES:
-            raise ApiError(400, "PARAM_ERROR", f"bill_type must be one of {tradebill.BILL_TYPES}")
-        if tar_type not in (None, "GZIP"):
-            raise ApiError(400, "PARAM_ERROR", "tar_type must be GZIP or absent")
-        today = _dt.datetime.fromtimestamp(self.store.now(), tradebill.CST).date()
-        if day > today:
-            raise ApiError(400, "INVALID_REQUEST", "bill_date 不能是未来的日期")
-        if (today - day).days > BILL_HISTORY_DAYS:
-            raise ApiError(400, "INVALID_REQUEST", "请求的账单日期已过期")
-        faults = self.store.bill_faults()
-        for_day = [f for f in faults if f.get("bill_date") in (None, bill_date)]
-        if not self._bill_ready(day) or any(f["kind"] == "NOT_READY" for f in for_day):
-            raise ApiError(400, "STATEMENT_CREATING", "账单生成中，请在次日上午10点以后再下载")
-        transactions, refunds = self.store.ledger()
-        body, lines = tradebill.build(
-            bill_date, bill_type, transactions, refunds,
-            appid=self.keyset.appid, mchid=self.keyset.mchid, faults=faults,
-        )
-        if not lines:
-            raise ApiError(400, "NO_STATEMENT_EXIST", "账单文件不存在，当前商户号在指定日期没有交易或退款")
-        # the hash covers the bill itself, i.e. the file after gunzip (the official SDKs digest
-        # the decompressed stream)
-        hash_value = tradebill.sha1_hex(body)
-        if any(f["kind"] == "HASH_MISMATCH" for f in for_day):
-            hash_value = tradebill.sha1_hex(body + b"\r\n")
-        served = gzip.compress(body, mtime=0) if tar_type == "GZIP" else body
-        token = secrets.token_urlsafe(24)
-        with self._bill_lock:
-            now = time.time()
-            self._downloads = {k: v for k, v in self._downloads.items() if v[0] > now}
-            self._downloads[token] = (now + DOWNLOAD_URL_SECONDS, served, "application/octet-stream")
-        return 200, {
-            "hash_type": "SHA1",
-            "hash_value": hash_value,
-            "download_url": f"{self.base_url}/v3/billdownload/file?token={token}",
-        }
-
-    def download(self, query: dict) -> bytes:
-        token = (query.get("token") or [""])[0]
-        with self._bill_lock:
-            entry = self._downloads.get(token)
-        if entry is None or entry[0] < time.time():
-            raise ApiError(400, "INVALID_REQUEST", "下载链接已过期或无效，请重新申请账单")
-        return entry[1]
-
     def api_query(self, out_refund_no: str) -> tuple[int, dict]:
         return 200, self.store.query_refund(out_refund_no).to_api()
 
@@ -639,251 +580,5 @@ class Simulator:
     def sleep(self, seconds: float) -> None:
         self._stopping.wait(seconds)
 
-
-_V3_ROUTES = [
-    ("POST", re.compile(r"^/v3/refund/domestic/refunds$"), "create"),
-    ("GET", re.compile(r"^/v3/refund/domestic/refunds/([^/]+)$"), "query"),
-    ("POST", re.compile(r"^/v3/refund/domestic/refunds/([^/]+)/apply-abnormal-refund$"), "abnormal"),
-    ("GET", re.compile(r"^/v3/certificates$"), "certificates"),
-    ("GET", re.compile(r"^/v3/pay/transactions/(out-trade-no|id)/([^/]+)$"), "query_payment"),
-    ("GET", re.compile(r"^/v3/bill/tradebill$"), "bill"),
-    ("GET", re.compile(r"^/v3/billdownload/file$"), "download"),
-]
-
-
-def _json(body: bytes):
-    if not body:
-        return {}
-    try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise ApiError(400, "PARAM_ERROR", "body is not valid JSON") from None
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server_version = "wechatpay-sim"
-    sys_version = ""
-
-    @property
-    def sim(self) -> Simulator:
-        return self.server.simulator  # type: ignore[attr-defined]
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def do_DELETE(self) -> None:
-        self._dispatch("DELETE")
-
-    def _dispatch(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        path = urlsplit(self.path).path
-        try:
-            if path.startswith("/v3/"):
-                self._v3(method, path, body)
-            elif path == "/sim" or path.startswith("/sim/"):
-                status, payload = _control(self.sim, method, path, body)
-                self._send(status, payload, sign=False)
-            else:
-                self._send(404, {"code": "NOT_FOUND", "message": "no such endpoint"}, sign=False)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeouts): nothing to answer
-
-    def _v3(self, method: str, path: str, body: bytes) -> None:
-        sim = self.sim
-        for route_method, pattern, op in _V3_ROUTES:
-            match = pattern.match(path)
-            if match and route_method == method:
-                break
-        else:
-            self._send(404, {"code": "NOT_FOUND", "message": "no such endpoint"})
-            return
-        try:
-            sim.authenticate(method, self.path, self.headers, body)
-        except ApiError as err:
-            self._send(err.status, err.body())
-            return
-
-        scenario = sim.store.take_scenario(op)
-        kind = scenario.kind if scenario else None
-        if op == "create" and kind in ERROR_SCENARIOS:
-            # count the attempt even though nothing is created
-            try:
-                sim.store.count_create_call(_json(body))
-            except ApiError:
-                pass
-        signer = sim.response_signer(self.headers.get("Wechatpay-Serial"))
-        if kind in ERROR_SCENARIOS:
-            status, code, message = ERROR_SCENARIOS[kind]
-            self._send(status, {"code": code, "message": message}, signer=signer)
-            return
-        query = parse_qs(urlsplit(self.path).query)
-        try:
-            payload = _json(body)
-            if op == "create":
-                immediate = {"IMMEDIATE_SUCCESS": "SUCCESS", "IMMEDIATE_CLOSED": "CLOSED"}.get(kind or "")
-                status, answer = sim.api_create(payload, immediate)
-            elif op == "query":
-                status, answer = sim.api_query(unquote(match.group(1)))
-            elif op == "abnormal":
-                status, answer = sim.api_abnormal(unquote(match.group(1)), payload, self.headers)
-            elif op == "query_payment":
-                status, answer = sim.api_query_payment(match.group(1), unquote(match.group(2)), query)
-            elif op == "bill":
-                status, answer = sim.api_trade_bill(query)
-            elif op == "download":
-                data = sim.download(query)
-                if kind == "SLOW":
-                    sim.sleep(scenario.seconds)
-                self._send_file(data)  # the file itself is not signed
-                return
-            else:
-                status, answer = sim.api_certificates()
-        except ApiError as err:
-            status, answer = err.status, err.body()
-        if kind == "ACCEPT_THEN_ERROR":
-            status, answer = 500, {"code": "SYSTEM_ERROR", "message": "系统错误"}
-        if kind == "SLOW":
-            sim.sleep(scenario.seconds)
-        self._send(
-            status,
-            answer,
-            forged=kind == "BAD_RESPONSE_SIGNATURE" or sim.bad_response_signature,
-            signature_type=not (kind == "MISSING_SIGNATURE_TYPE" or sim.missing_signature_type),
-            signer=signer,
-        )
-
-    def _send_file(self, data: bytes) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("Request-ID", uuid.uuid4().hex.upper())
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _send(
-        self,
-        status: int,
-        payload: dict,
-        *,
-        sign: bool = True,
-        forged: bool = False,
-        signature_type: bool = True,
-        signer: tuple[object, str] | None = None,
-    ) -> None:
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Request-ID", uuid.uuid4().hex.upper())
-        if sign:
-            sim = self.sim
-            own_key, serial = signer or sim.response_signer(None)
-            key = sim.forger_key() if forged else own_key
-            for name, value in signed_headers(key, serial, body, include_signature_type=signature_type).items():
-                self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-
-# ---- control API -----------------------------------------------------------
-
-def _control(sim: Simulator, method: str, path: str, body: bytes) -> tuple[int, dict]:
-    try:
-        payload = _json(body)
-        if not isinstance(payload, dict):
-            raise ApiError(400, "PARAM_ERROR", "body must be a JSON object")
-        for route_method, pattern, handler in _CONTROL_ROUTES:
-            match = pattern.match(path)
-            if match and route_method == method:
-                args = [unquote(g) for g in match.groups()]
-                return 200, handler(sim, payload, *args)
-        return 404, {"code": "NOT_FOUND", "message": f"no control endpoint {method} {path}"}
-    except ApiError as err:
-        return err.status, err.body()
-    except (TypeError, ValueError, KeyError) as err:
-        return 400, {"code": "PARAM_ERROR", "message": f"{type(err).__name__}: {err}"}
-
-
-def _url(payload: dict, required: bool = False) -> str | None:
-    url = payload.get("url")
-    if required and not url:
-        raise ApiError(400, "PARAM_ERROR", "url is required")
-    return url
-
-
-def _result(result: int | str) -> dict:
-    return {"result": result, "ok": isinstance(result, int) and 200 <= result < 300}
-
-
-def _paid(result: dict) -> dict:
-    """A pay / foreign-refund answer: the record plus the notification's delivery result."""
-    notified = result.pop("notified")
-    if notified is not None:
-        result.update(notification=_result(notified))
-    return result
-
-
-def _require(value, what: str):
-    if value is None:
-        raise ApiError(404, "RESOURCE_NOT_EXISTS", f"{what} not found")
-    return value
-
-
-_CONTROL_ROUTES = [
-    ("GET", re.compile(r"^/sim/health$"), lambda s, p: {
-        "ok": True, "mchid": s.keyset.mchid, "appid": s.keyset.appid,
-        "public_key_id": s.keyset.public_key_id, "key_mode": s.key_mode,
-    }),
-    ("POST", re.compile(r"^/sim/reset$"), lambda s, p: (s.reset(), {"ok": True})[1]),
-    ("GET", re.compile(r"^/sim/settings$"), lambda s, p: s.settings()),
-    ("POST", re.compile(r"^/sim/settings$"), lambda s, p: s.configure(**p)),
-    ("GET", re.compile(r"^/sim/transactions$"), lambda s, p: {"transactions": s.transactions()}),
-    ("POST", re.compile(r"^/sim/transactions$"), lambda s, p: s.register_transaction(
-        p["total"], p.get("out_trade_no"), transaction_id=p.get("transaction_id"),
-        paid_at=p.get("paid_at"), openid=p.get("openid"), payer_total=p.get("payer_total"),
-        state=p.get("state", "SUCCESS"))),
-    ("GET", re.compile(r"^/sim/transactions/([^/]+)$"), lambda s, p, no: _require(
-        s.store.transaction(no), "transaction")),
-    ("POST", re.compile(r"^/sim/transactions/([^/]+)/pay$"), lambda s, p, no: _paid(s.pay(
-        no, p.get("total"), payer_total=p.get("payer_total"), url=_url(p),
-        notify=bool(p.get("notify", True)), key_mode=p.get("key_mode")))),
-    ("POST", re.compile(r"^/sim/transactions/([^/]+)/close$"), lambda s, p, no: s.close_transaction(no)),
-    ("POST", re.compile(r"^/sim/transactions/([^/]+)/notify$"), lambda s, p, no: _result(
-        s.notify_payment(no, _url(p, required=True), retry=bool(p.get("retry", True)), total=p.get("total"),
-                         payer_total=p.get("payer_total"), appid=p.get("appid"), mchid=p.get("mchid"),
-                         key_mode=p.get("key_mode")))),
-    ("POST", re.compile(r"^/sim/refunds/foreign$"), lambda s, p: _paid(s.foreign_refund(
-        p["out_trade_no"], p["amount"], out_refund_no=p.get("out_refund_no"), url=_url(p),
-        status=p.get("status", "SUCCESS"), key_mode=p.get("key_mode")))),
-    ("GET", re.compile(r"^/sim/bill-faults$"), lambda s, p: {"faults": s.bill_faults()}),
-    ("POST", re.compile(r"^/sim/bill-faults$"), lambda s, p: {"faults": s.add_bill_fault(**p)}),
-    ("DELETE", re.compile(r"^/sim/bill-faults$"), lambda s, p: (s.clear_bill_faults(), {"faults": []})[1]),
-    ("GET", re.compile(r"^/sim/refunds$"), lambda s, p: {"refunds": s.refunds(), **s.store.counters()}),
-    ("GET", re.compile(r"^/sim/refunds/([^/]+)$"), lambda s, p, no: _require(s.refund(no), "refund")),
-    ("POST", re.compile(r"^/sim/refunds/([^/]+)/complete$"), lambda s, p, no: {
-        "refund": s.complete(no, p.get("outcome"))}),
-    ("POST", re.compile(r"^/sim/refunds/([^/]+)/redeliver$"), lambda s, p, no: _result(
-        s.redeliver(no, _url(p), p.get("key_mode")))),
-    ("POST", re.compile(r"^/sim/refunds/([^/]+)/notify-stale$"), lambda s, p, no: _result(
-        s.send_stale_notification(no, float(p.get("age_seconds", 600)), _url(p)))),
-    ("POST", re.compile(r"^/sim/refunds/([^/]+)/notify-bad-signature$"), lambda s, p, no: _result(
-        s.send_bad_signature_notification(no, _url(p)))),
-    ("POST", re.compile(r"^/sim/notify-probe$"), lambda s, p: _result(s.send_probe(_url(p, required=True)))),
-    ("GET", re.compile(r"^/sim/scenarios$"), lambda s, p: s.scenarios()),
-    ("POST", re.compile(r"^/sim/scenarios$"), lambda s, p: (s.push_scenario(
-        p["kind"], op=p.get("op", "create"), count=int(p.get("count", 1)),
-        seconds=float(p.get("seconds", 0))), s.scenarios())[1]),
-    ("DELETE", re.compile(r"^/sim/scenarios$"), lambda s, p: (s.clear_scenarios(), s.scenarios())[1]),
-    ("POST", re.compile(r"^/sim/outcomes$"), lambda s, p: (s.queue_outcome(
-        p["outcome"], int(p.get("count", 1))), s.scenarios())[1]),
-    ("GET", re.compile(r"^/sim/notifications$"), lambda s, p: {"deliveries": s.notifications()}),
-]
 
 __all__ = ["Simulator", "ApiError"]

@@ -13,32 +13,20 @@ import secrets
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from .crypto import rfc3339
+from .records import OUTCOMES, Refund, Transaction
 
 REFUND_WINDOW_SECONDS = 365 * 24 * 3600
 MAX_REFUNDS_PER_ORDER = 50
 MAX_REASON_BYTES = 80
-OUTCOMES = ("SUCCESS", "CLOSED", "ABNORMAL")
-WALLET_ACCOUNT = "支付用户零钱"
 # Where an abnormal refund re-routed with type MERCHANT_BANK_CARD lands: WeChat's
 # user_received_account for money returned to the merchant ("退还商户") names the merchant's
 # settlement bank account; channel OTHER_BANKCARD ("原银行卡异常退到其他银行卡").
 MERCHANT_CARD_ACCOUNT = "商户结算银行账户"
 MERCHANT_CARD_CHANNEL = "OTHER_BANKCARD"
 USER_CARD_CHANNEL = "OTHER_BANKCARD"
-# trade_state of the payment query API
-TRADE_STATES = ("SUCCESS", "REFUND", "NOTPAY", "CLOSED", "REVOKED", "USERPAYING", "PAYERROR")
-TRADE_STATE_DESC = {
-    "SUCCESS": "支付成功",
-    "REFUND": "转入退款",
-    "NOTPAY": "未支付",
-    "CLOSED": "已关闭",
-    "REVOKED": "已撤销（付款码支付）",
-    "USERPAYING": "用户支付中（付款码支付）",
-    "PAYERROR": "支付失败(其他原因，如银行返回失败)",
-}
 # WeChat's refund rules (note 8): two refunds of one order need a minute between them.
 # The answer WeChat gives is not documented; modelled as FREQUENCY_LIMITED (README).
 DEFAULT_REFUND_INTERVAL_SECONDS = 60.0
@@ -67,7 +55,9 @@ AFTER_SCENARIOS = (
     "MISSING_SIGNATURE_TYPE",  # leave out the Wechatpay-Signature-Type header
     "IMMEDIATE_SUCCESS",  # create: the refund is SUCCESS already in the create answer
     "IMMEDIATE_CLOSED",  # create: the refund is CLOSED already in the create answer
+    "EXPIRED_URL",  # bill: the download_url handed out is expired; download: answered as expired once
 )
+SCENARIO_OPS = {"EXPIRED_URL": ("bill", "download")}  # kinds that mean something for some ops only
 SCENARIO_KINDS = tuple(ERROR_SCENARIOS) + AFTER_SCENARIOS
 OPS = ("create", "query", "abnormal", "query_payment", "bill", "download", "any")
 
@@ -101,167 +91,12 @@ class Scenario:
         return self.op in ("any", op)
 
 
-@dataclass
-class Transaction:
-    out_trade_no: str
-    transaction_id: str  # "" until paid
-    total: int
-    paid_at: float | None
-    openid: str
-    payer_total: int  # < total when a (merchant-funded) coupon paid part of it
-    state: str = "SUCCESS"  # SUCCESS | NOTPAY | CLOSED ... (REFUND is derived)
-    description: str = "盲盒商品"
-
-    @property
-    def coupon(self) -> int:
-        return self.total - self.payer_total
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def payment_resource(self, appid: str, mchid: str, trade_state: str | None = None) -> dict:
-        """The Transaction object of the query API and of TRANSACTION.SUCCESS."""
-        state = trade_state or self.state
-        body: dict = {
-            "appid": appid,
-            "mchid": mchid,
-            "out_trade_no": self.out_trade_no,
-            "trade_type": "JSAPI",
-            "trade_state": state,
-            "trade_state_desc": TRADE_STATE_DESC.get(state, state),
-            "attach": "",
-            "payer": {"openid": self.openid},
-            "amount": {"total": self.total, "currency": "CNY"},
-        }
-        if self.transaction_id:
-            body["transaction_id"] = self.transaction_id
-            body["bank_type"] = "OTHERS"
-            body["amount"].update(payer_total=self.payer_total, payer_currency="CNY")
-        if self.paid_at is not None:
-            body["success_time"] = rfc3339(self.paid_at)
-        if self.coupon and self.transaction_id:
-            body["promotion_detail"] = [{
-                "coupon_id": "1" + self.transaction_id[-9:],
-                "name": "商户代金券",
-                "scope": "GLOBAL",
-                "type": "DISCOUNT",  # 免充值: funded by the merchant, not settled to it
-                "amount": self.coupon,
-                "wechatpay_contribute": 0,
-                "merchant_contribute": self.coupon,
-                "other_contribute": 0,
-                "currency": "CNY",
-            }]
-        return body
-
-
-@dataclass
-class Refund:
-    refund_id: str
-    out_refund_no: str
-    transaction_id: str
-    out_trade_no: str
-    refund: int
-    total: int
-    reason: str | None
-    notify_url: str | None
-    created_at: float
-    payer_total: int = 0  # what the payer paid of total (total - coupon)
-    status: str = "PROCESSING"
-    success_at: float | None = None
-    user_received_account: str = WALLET_ACCOUNT
-    channel: str = "ORIGINAL"
-    funds_account: str = "AVAILABLE"
-    version: int = 0  # bumped on each status change; stale outcome timers compare it
-    pending_outcome: str = "SUCCESS"  # what the running PROCESSING phase ends in
-    pending_account: str | None = None  # account once an abnormal refund is re-routed
-    pending_channel: str | None = None
-    create_calls: int = 0
-    query_calls: int = 0
-    abnormal_applications: int = 0
-    history: list = field(default_factory=list)
-
-    @property
-    def discount_refund(self) -> int:
-        """The coupon's share of this refund (WeChat refunds coupons pro rata)."""
-        payer_total = self.payer_total or self.total
-        return (self.total - payer_total) * self.refund // self.total
-
-    @property
-    def payer_refund(self) -> int:
-        return self.refund - self.discount_refund
-
-    def amount(self) -> dict:
-        return {
-            "total": self.total,
-            "refund": self.refund,
-            "payer_total": self.payer_total or self.total,
-            "payer_refund": self.payer_refund,
-            "settlement_total": self.payer_total or self.total,
-            "settlement_refund": self.payer_refund,
-            "discount_refund": self.discount_refund,
-            "currency": "CNY",
-            "from": [],
-        }
-
-    def to_api(self) -> dict:
-        """The Refund object of the create / query / abnormal-refund answers."""
-        body = {
-            "refund_id": self.refund_id,
-            "out_refund_no": self.out_refund_no,
-            "transaction_id": self.transaction_id,
-            "out_trade_no": self.out_trade_no,
-            "channel": self.channel,
-            "user_received_account": self.user_received_account,
-            "create_time": rfc3339(self.created_at),
-            "status": self.status,
-            "funds_account": self.funds_account,
-            "amount": self.amount(),
-            "promotion_detail": [],
-        }
-        if self.success_at is not None:
-            body["success_time"] = rfc3339(self.success_at)
-        return body
-
-    def to_resource(self, mchid: str) -> dict:
-        """The decrypted resource of a REFUND.* notification."""
-        body = {
-            "mchid": mchid,
-            "transaction_id": self.transaction_id,
-            "out_trade_no": self.out_trade_no,
-            "refund_id": self.refund_id,
-            "out_refund_no": self.out_refund_no,
-            "refund_status": self.status,
-            "user_received_account": self.user_received_account,
-            "amount": {
-                "total": self.total,
-                "refund": self.refund,
-                "payer_total": self.payer_total or self.total,
-                "payer_refund": self.payer_refund,
-            },
-        }
-        if self.success_at is not None:
-            body["success_time"] = rfc3339(self.success_at)
-        return body
-
-    def to_control(self) -> dict:
-        body = self.to_api()
-        body.update(
-            create_calls=self.create_calls,
-            query_calls=self.query_calls,
-            abnormal_applications=self.abnormal_applications,
-            notify_url=self.notify_url,
-            reason=self.reason,
-            history=list(self.history),
-        )
-        return body
-
-
-
 def _check_fits(siblings: list, txn: Transaction, amount: int) -> None:
     """WeChat refuses a refund beyond what the order's open and settled refunds leave."""
     committed = sum(r.refund for r in siblings if r.status != "CLOSED")
     if committed + amount > txn.total:
         raise ApiError(400, "INVALID_REQUEST", "申请退款金额超过订单可退金额 (refund amount exceeds)")
+
 
 class Store:
     def __init__(
@@ -305,8 +140,12 @@ class Store:
         openid: str | None = None,
         payer_total: int | None = None,
         state: str = "SUCCESS",
+        appid: str | None = None,
+        description: str | None = None,
     ) -> dict:
-        """Record an order: paid (state SUCCESS, the default) or awaiting payment (NOTPAY)."""
+        """Record an order: paid (state SUCCESS, the default) or awaiting payment (NOTPAY);
+        ``appid`` names another app of this merchant number (None: the merchant's own);
+        ``description`` is its 商品名称 (commas and all: the bill does not quote it)."""
         if not isinstance(total, int) or isinstance(total, bool) or total <= 0:
             raise _param_error("total must be a positive integer (fen)")
         if not isinstance(out_trade_no, str) or not 1 <= len(out_trade_no) <= 32:
@@ -317,10 +156,15 @@ class Store:
             raise _param_error("payer_total must be an integer with 0 < payer_total <= total (fen)")
         if state not in ("SUCCESS", "NOTPAY"):
             raise _param_error("state must be SUCCESS (paid) or NOTPAY (awaiting payment)")
+        if appid is not None and (not isinstance(appid, str) or not 1 <= len(appid) <= 32):
+            raise _param_error("appid must be 1-32 characters")
+        if description is not None and (not isinstance(description, str) or not 1 <= len(description) <= 127):
+            raise _param_error("description must be 1-127 characters")
         with self._lock:
             existing = self._transactions.get(out_trade_no)
             if existing is not None:
-                if existing.total != total or (transaction_id and transaction_id != existing.transaction_id):
+                if existing.total != total or (transaction_id and transaction_id != existing.transaction_id) \
+                        or (appid and appid != existing.appid):
                     raise ApiError(409, "CONFLICT", "out_trade_no already registered with other data")
                 return existing.to_dict()
             paid = state == "SUCCESS"
@@ -332,6 +176,8 @@ class Store:
                 openid=openid or "o" + secrets.token_urlsafe(20)[:27],
                 payer_total=payer_total,
                 state=state,
+                appid=appid,
+                **({"description": description} if description is not None else {}),
             )
             self._transactions[out_trade_no] = txn
             if txn.transaction_id:
@@ -423,6 +269,8 @@ class Store:
             raise _param_error(f"unknown scenario {kind!r}; one of {', '.join(SCENARIO_KINDS)}")
         if op not in OPS:
             raise _param_error(f"unknown op {op!r}; one of {', '.join(OPS)}")
+        if kind in SCENARIO_OPS and op not in SCENARIO_OPS[kind]:
+            raise _param_error(f"{kind} needs op {' or '.join(SCENARIO_OPS[kind])}")
         with self._lock:
             for _ in range(count):
                 self._scenarios.append(Scenario(kind, op, float(seconds)))
@@ -668,12 +516,15 @@ class Store:
             r.history.append(["PROCESSING", rfc3339(self._clock())])
             return copy.deepcopy(r)
 
-    def settle(self, out_refund_no: str, outcome: str | None = None, *, version: int | None = None) -> Refund | None:
+    def settle(self, out_refund_no: str, outcome: str | None = None, *, version: int | None = None,
+               at: float | None = None) -> Refund | None:
         """End the PROCESSING phase of a refund.
 
         ``outcome`` None means the one chosen when the phase started. With
         ``version`` set (timers), a refund that moved on meanwhile is left alone.
-        Returns a copy of the settled refund, or None if nothing changed.
+        ``at`` (epoch seconds, not before its acceptance) is when it happened, for a refund
+        that settles on a later day than it was accepted; default now. Returns a copy of the
+        settled refund, or None if nothing changed.
         """
         if outcome is not None and outcome not in OUTCOMES:
             raise _param_error(f"outcome must be one of {OUTCOMES}")
@@ -683,13 +534,15 @@ class Store:
                 raise ApiError(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
             if r.status != "PROCESSING" or (version is not None and version != r.version):
                 return None
-            now = self._clock()
+            when = self._clock() if at is None else float(at)
+            if when < r.created_at:
+                raise _param_error("at must not be before the refund was accepted (create_time)")
             r.status = outcome or r.pending_outcome
             r.version += 1
             if r.status == "SUCCESS":
-                r.success_at = now
+                r.success_at = when
                 if r.pending_account:
                     r.user_received_account = r.pending_account
                     r.channel = r.pending_channel or r.channel
-            r.history.append([r.status, rfc3339(now)])
+            r.history.append([r.status, rfc3339(when)])
             return copy.deepcopy(r)

@@ -16,6 +16,7 @@ CST = timezone(timedelta(hours=8))
 def test_reconcile_a_day_from_the_console(console):
     page, env = console.page, console.env
     today = datetime.now(CST).strftime("%Y-%m-%d")
+    env.sim.configure(bill_ready_hour=None)  # today's bill so far (WeChat: from about 10:00 tomorrow)
     env._set_env(RECON_MIDNIGHT_MINUTES="0")
     assert env.sim.notify_payment(env.order(7).order_no, env.stack.env["WECHAT_PAYMENT_NOTIFY_URL"]) == 204
     order = env.order(2)

@@ -40,8 +40,10 @@ def gw(wechat_sim):
 
 @pytest.fixture
 def ledger(wechat_sim, gw):
-    """Two payments made yesterday (Beijing), one with a coupon, and two refunds that
-    succeeded today. Returns the two bill dates and the records."""
+    """Two payments made yesterday (Beijing), one with a coupon, and two refunds accepted (and
+    settled at once) today. Returns the two bill dates and the records. Bills are served at once
+    (today's so far): WeChat's are out from about 10:00 the next day."""
+    wechat_sim.configure(bill_ready_hour=None)
     yesterday_noon = dt.datetime.combine(dt.datetime.now(CST).date() - dt.timedelta(days=1), dt.time(12), CST)
     plain = wechat_sim.paid_order(1000, paid_at=yesterday_noon.timestamp())
     coupon = wechat_sim.paid_order(2000, paid_at=yesterday_noon.timestamp() + 60, payer_total=1500)
@@ -50,8 +52,8 @@ def ledger(wechat_sim, gw):
         wechat_sim.push_scenario("IMMEDIATE_SUCCESS")
         refunds.append(gw.create_refund(out_refund_no=new_no(), amount=amount, total=order["total"],
                                         out_trade_no=order["out_trade_no"]))
-    refund_day = refunds[0].success_time[:10]  # Beijing (+08:00), as WeChat writes it
-    assert refunds[1].success_time[:10] == refund_day
+    refund_day = refunds[0].create_time[:10]  # Beijing (+08:00), as WeChat writes it
+    assert refunds[1].create_time[:10] == refund_day
     return {"pay_day": beijing_day(yesterday_noon.timestamp()), "refund_day": refund_day,
             "plain": plain, "coupon": coupon, "refunds": refunds}
 
@@ -79,7 +81,7 @@ def test_payments_are_billed_on_their_day(wechat_sim, gw, ledger):
     assert summary.order_total >= 3000 and summary.count == len(lines)
 
 
-def test_refunds_are_billed_on_the_day_they_succeeded(wechat_sim, gw, ledger):
+def test_refunds_are_billed_on_the_day_they_were_accepted(wechat_sim, gw, ledger):
     lines, summary = read(gw.download_trade_bill(ledger["refund_day"], bill_type="REFUND"))
     plain_r, coupon_r = ledger["refunds"]
     got = {line.out_refund_no: line for line in lines}
@@ -87,6 +89,7 @@ def test_refunds_are_billed_on_the_day_they_succeeded(wechat_sim, gw, ledger):
     a, b = got[plain_r.out_refund_no], got[coupon_r.out_refund_no]
     assert (a.trade_state, a.refund_status, a.refund, a.refund_requested, a.refund_id) == (
         "REFUND", "SUCCESS", 300, 300, plain_r.refund_id)
+    assert a.trade_time == plain_r.create_time[:19].replace("T", " ")  # 发起退款成功时间
     assert (b.refund, b.refund_requested) == (750, 1000)  # the payer's share of a coupon order
     assert summary.refund_requested_total == 1300 and summary.refund_total == 1050
 
@@ -157,7 +160,7 @@ def test_a_bill_not_ready_yet(wechat_sim, gw, ledger):
     assert (exc.value.code, exc.value.http_status) == ("STATEMENT_CREATING", 400)
     assert read(gw.download_trade_bill(ledger["refund_day"]))[0]  # other days are served
     wechat_sim.clear_bill_faults()
-    wechat_sim.configure(bill_ready_hour=10)  # WeChat: a day's bill is ready the next day from 10:00
+    wechat_sim.configure(bill_ready_hour=10)  # the default: a day's bill is ready the next day from 10:00
     with pytest.raises(BillNotReady):
         gw.download_trade_bill(beijing_day(time.time()))
 

@@ -60,6 +60,13 @@ def pending_paid(env) -> None:
     assert env.sim.notify_payment(env.order(7).order_no, url) == 204
 
 
+@pytest.fixture(autouse=True)
+def bills_at_once(env):
+    """These tests reconcile today (and yesterday at any hour): the simulator serves any day's
+    bill at once, today's so far (WeChat: from about 10:00 the next day, STATEMENT_CREATING before)."""
+    env.sim.configure(bill_ready_hour=None)
+
+
 @pytest.fixture
 def two_refunds(env):
     """Two refunds that succeeded today (Beijing), both billed today; every payment known."""

@@ -2,6 +2,8 @@
 where the SDK has a method, and through hand-signed requests / the control API otherwise."""
 from __future__ import annotations
 
+import datetime as dt
+import gzip
 import json
 import time
 import uuid
@@ -10,8 +12,10 @@ import pytest
 import requests
 from cryptography import x509
 
-from chalicelib.adapters.wechat.errors import InvalidNotification, NotFound, OutcomeUnknown, RetryLater
+from chalicelib.adapters.wechat.errors import (BillNotFound, BillNotReady, InvalidNotification, NotFound,
+                                               OutcomeUnknown, Rejected, RetryLater)
 from chalicelib.adapters.wechat.gateway import WechatGateway
+from chalicelib.domain.tradebill import BillLine
 from tests.wechat_fixtures import wait_until, wechat_sim, wechat_sim_session  # noqa: F401
 from wechatpay_sim.crypto import request_message, response_message, rsa_sign, rsa_verify
 from wechatpay_sim.keys import generate_keyset, openssl_serial
@@ -346,3 +350,117 @@ def test_generated_serial_matches_the_certificate(tmp_path):
     assert len(ks.platform_cert_serial) % 2 == 0 and ks.platform_cert_serial == ks.platform_cert_serial.upper()
     assert ks.platform_cert_private_key_pem != ks.platform_private_key_pem  # two key modes, two keys
     assert ks.is_cert_serial(ks.platform_cert_serial.lstrip("0")) and not ks.is_cert_serial("PUB_KEY_ID_1")
+
+
+# ---------------------------------------------------------------- 11. the trade bill as WeChat bills it
+
+CST = dt.timezone(dt.timedelta(hours=8))
+
+
+def beijing(days: int = 0, clock: str | None = None) -> dt.datetime:
+    """Today (Beijing) shifted by ``days``, at ``clock`` (HH:MM:SS) or now."""
+    now = dt.datetime.now(CST) + dt.timedelta(days=days)
+    return dt.datetime.fromisoformat(f"{now:%Y-%m-%d}T{clock}+08:00") if clock else now
+
+
+def bill_lines(gw, day: str):
+    with gw.download_trade_bill(day) as bill:
+        return [item for item in bill if isinstance(item, BillLine)]
+
+
+def test_todays_bill_is_not_out_by_default(wechat_sim, gw):
+    refund(gw, wechat_sim.paid_order(1000))
+    with pytest.raises(BillNotReady) as exc:
+        gw.download_trade_bill(f"{beijing():%Y-%m-%d}")
+    assert (exc.value.code, exc.value.http_status) == ("STATEMENT_CREATING", 400)
+    assert wechat_sim.sim.settings()["bill_ready_hour"] == 10
+    wechat_sim.configure(bill_ready_hour=None)
+    assert len(bill_lines(gw, f"{beijing():%Y-%m-%d}")) == 2  # the day so far: the payment, the refund
+
+
+def test_a_refund_settled_the_next_day_is_billed_processing_on_its_acceptance_day_only(wechat_sim, gw):
+    """Accepted at 23:59:00 yesterday, settled at 00:01:00 today through the control API: the
+    query and the notification say SUCCESS; yesterday's bill says PROCESSING, today's has no line."""
+    from wechatpay_sim.records import Refund, Transaction
+
+    wechat_sim.configure(bill_ready_hour=None)
+    accepted, settled = beijing(-1, "23:59:00"), beijing(0, "00:01:00")
+    no, trade = new_no(), new_no("T")
+    wechat_sim.store.register_ledger(  # the API accepts refunds now only: this one is put in as accepted then
+        [Transaction(out_trade_no=trade, transaction_id="4200" + "0" * 24, total=1000,
+                     paid_at=accepted.timestamp() - 3600, openid="o1", payer_total=1000)],
+        [Refund(refund_id="5030" + "1" * 25, out_refund_no=no, transaction_id="4200" + "0" * 24, out_trade_no=trade,
+                refund=400, total=1000, reason=None, notify_url=wechat_sim.receiver.url(wechat_sim.REFUND_PATH),
+                created_at=accepted.timestamp(), payer_total=1000)])
+    answer = control(wechat_sim, "POST", f"/sim/refunds/{no}/complete",
+                     {"outcome": "SUCCESS", "at": settled.isoformat()})
+    assert answer.status_code == 200 and answer.json()["refund"]["success_time"] == settled.isoformat()
+    assert gw.query_refund(no).status == "SUCCESS"
+    [note] = wechat_sim.receiver.wait_for(1, wechat_sim.REFUND_PATH)
+    assert parse(gw, note).refund.success_time == settled.isoformat()
+    [line] = [x for x in bill_lines(gw, f"{accepted:%Y-%m-%d}") if x.is_refund]
+    assert (line.out_refund_no, line.refund_status, line.trade_time) == (no, "PROCESSING", f"{accepted:%Y-%m-%d} 23:59:00")
+    wechat_sim.paid_order(500)  # so today has a bill
+    assert [x for x in bill_lines(gw, f"{settled:%Y-%m-%d}") if x.is_refund] == []
+
+
+def test_settling_at_a_time_is_checked(wechat_sim, gw):
+    created = refund(gw, wechat_sim.paid_order(1000))
+    for at in ("yesterday", "2026-01-02T00:01:00", beijing(-1, "00:00:00").isoformat()):
+        answer = control(wechat_sim, "POST", f"/sim/refunds/{created.out_refund_no}/complete", {"at": at})
+        assert answer.status_code == 400 and answer.json()["code"] == "PARAM_ERROR", at
+    tomorrow = beijing(1, "00:01:00")
+    wechat_sim.configure(bill_ready_hour=None)
+    done = control(wechat_sim, "POST", f"/sim/refunds/{created.out_refund_no}/complete", {"at": tomorrow.timestamp()})
+    assert done.json()["refund"]["status"] == "SUCCESS"
+    [line] = [x for x in bill_lines(gw, f"{beijing():%Y-%m-%d}") if x.is_refund]
+    assert line.refund_status == "PROCESSING"  # today's bill: it succeeds after today's cut
+
+
+def test_another_app_of_the_merchant_number_has_its_own_lines(wechat_sim, gw):
+    wechat_sim.configure(bill_ready_hour=None)
+    theirs = control(wechat_sim, "POST", "/sim/transactions",
+                     {"total": 900, "out_trade_no": new_no("T"), "appid": "wx0ther0app0000001"}).json()
+    ours = wechat_sim.paid_order(1000)
+    refund(gw, theirs, 200)  # refunds go through the same merchant number
+    lines = bill_lines(gw, f"{beijing():%Y-%m-%d}")
+    apps = {(x.out_trade_no, x.is_refund): x.appid for x in lines}
+    assert apps == {(theirs["out_trade_no"], False): "wx0ther0app0000001",
+                    (theirs["out_trade_no"], True): "wx0ther0app0000001",
+                    (ours["out_trade_no"], False): wechat_sim.keyset.appid}
+    assert gw.query_payment(theirs["out_trade_no"]).appid == "wx0ther0app0000001"
+
+
+@pytest.mark.parametrize("op", ["bill", "download"])
+def test_an_expired_download_url(wechat_sim, gw, op):
+    wechat_sim.configure(bill_ready_hour=None)
+    wechat_sim.paid_order(1000)
+    day = f"{beijing():%Y-%m-%d}"
+    wechat_sim.push_scenario("EXPIRED_URL", op=op)
+    with pytest.raises(Rejected) as exc:
+        gw.download_trade_bill(day)
+    assert (exc.value.code, exc.value.http_status, exc.value.message) == (
+        "INVALID_REQUEST", 400, "下载链接过期,请重新请求文件下载")
+    assert len(bill_lines(gw, day)) == 1  # asked again: a new URL that works
+    bad = control(wechat_sim, "POST", "/sim/scenarios", {"kind": "EXPIRED_URL"})  # op create: means nothing
+    assert bad.status_code == 400 and bad.json()["code"] == "PARAM_ERROR"
+
+
+def test_the_old_bill_format(wechat_sim, gw):
+    wechat_sim.configure(bill_ready_hour=None, bill_format="legacy")
+    order = wechat_sim.paid_order(2000, payer_total=1500)
+    created = refund(gw, order, 400)
+    wechat_sim.complete(created.out_refund_no, "SUCCESS")
+    status, text = gw._sdk().trade_bill(bill_date=f"{beijing():%Y-%m-%d}")
+    status, data = gw._sdk().download_bill(json.loads(text)["download_url"])
+    assert gzip.decompress(data).decode().startswith("交易时间,公众账号ID,商户号,子商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,"
+                                    "交易状态,付款银行,货币种类,总金额,企业红包金额,")
+    payment, line = bill_lines(gw, f"{beijing():%Y-%m-%d}")
+    assert (payment.total, payment.coupon, line.refund_requested, line.refund_status) == (2000, 500, 400, "SUCCESS")
+    assert control(wechat_sim, "POST", "/sim/settings", {"bill_format": "v1"}).status_code == 400
+
+
+def test_a_day_without_trades(wechat_sim, gw):
+    with pytest.raises(BillNotFound) as exc:
+        gw.download_trade_bill(f"{beijing(-5):%Y-%m-%d}")
+    assert (exc.value.code, exc.value.message, exc.value.http_status) == ("NO_STATEMENT_EXIST", "请求的账单文件不存在", 400)

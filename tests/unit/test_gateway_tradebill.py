@@ -116,3 +116,93 @@ def test_parsing_is_lazy():
 
     first = next(iter_bill(lines()))
     assert first.out_trade_no == "S20210128170702357723"
+
+
+# ---------------------------------------------------------------- values as WeChat writes them
+
+def _with(row: str, column: str, value: str) -> str:
+    """``row`` (a PAYMENT/REFUND-shaped line) with ``column`` of HEADER set to ``value``."""
+    cells = row.split(",`")
+    cells[HEADER.split(",").index(column)] = value if column != "交易时间" else "`" + value
+    return ",`".join(cells)
+
+
+def test_a_comma_inside_a_value_stays_in_its_field():
+    """商品名称 / 商户数据包 are the merchant's text: WeChat does not quote them, so only a comma
+    followed by a backtick separates two values (a plain CSV reader would shift every column
+    after the comma and read 商户数据包 as 手续费)."""
+    row = _with(_with(PAYMENT, "商品名称", "盲盒,限定款 \"星空\""), "商户数据包", "a=1,b=2,")
+    line, summary = iter_bill(bill(HEADER, row, SUMMARY_HEADER, "`1,`12.34,`0.00,`0.00,`0.07404,`13.00,`0.00"))
+    assert line.description == '盲盒,限定款 "星空"'
+    assert (line.settlement_total, line.fee, line.fee_rate, line.total) == (1234, 7404, "0.60%", 1300)
+    assert check_totals([line], summary) == []
+
+
+def test_an_empty_value_and_a_backtick_inside_a_value():
+    row = _with(PAYMENT, "商品名称", "it`s")  # a backtick not after a comma is part of the value
+    [line, _] = iter_bill(bill(HEADER, row, SUMMARY_HEADER, SUMMARY))
+    assert line.description == "it`s" and line.refund_id == "" and line.sub_mchid == ""
+
+
+@pytest.mark.parametrize("rows,message", [
+    ([HEADER, PAYMENT.rsplit(",`", 1)[0], SUMMARY_HEADER, SUMMARY], "26 values for 27 columns"),
+    ([HEADER, PAYMENT + ",`extra", SUMMARY_HEADER, SUMMARY], "28 values for 27 columns"),
+    ([HEADER, PAYMENT.replace("`", ""), SUMMARY_HEADER, SUMMARY], "must start with `"),
+    ([HEADER, PAYMENT, SUMMARY_HEADER, SUMMARY.rsplit(",`", 1)[0]], "summary: 6 values for 7 columns"),
+    ([HEADER, PAYMENT, "总交易单数,应结订单总金额", SUMMARY], "summary header lacks 退款总金额"),
+    ([HEADER, PAYMENT, "总交易单数,合计", SUMMARY], "summary header lacks 应结订单总金额"),
+    ([HEADER.replace("应结订单金额", "结算金额"), PAYMENT], "not a trade bill header"),
+    ([HEADER.replace("申请退款金额", "退款申请额"), PAYMENT], "header lacks 申请退款金额"),
+])
+def test_rows_that_do_not_fit_their_header_are_refused(rows, message):
+    with pytest.raises(BillFormatError, match=message) as exc:
+        list(iter_bill(bill(*rows)))
+    assert exc.value.line is not None  # the report names the line
+
+
+def test_a_damaged_file_only_ever_raises_bill_format_error():
+    """Cut the file anywhere inside a line: the run reports a format error, never crashes."""
+    text = "".join(bill(HEADER, PAYMENT, REFUND, SUMMARY_HEADER, SUMMARY))
+    for cut in range(0, len(text), 7):
+        damaged = text[:cut] + text[cut + 5:]
+        try:
+            list(iter_bill(damaged.splitlines(keepends=True)))
+        except BillFormatError:
+            pass
+
+
+# ---------------------------------------------------------------- the old format
+
+OLD_HEADER = ("交易时间,公众账号ID,商户号,子商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,"
+              "总金额,企业红包金额,微信退款单号,商户退款单号,退款金额,企业红包退款金额,退款类型,退款状态,商品名称,商户数据包,"
+              "手续费,费率")
+OLD_SUMMARY_HEADER = "总交易单数,总交易额,总退款金额,总企业红包退款金额,手续费总金额"
+OLD_PAYMENT = ("`2018-09-17 10:19:25,`wx81be3101902f7cb2,`1601959334,`0,`WEB,`4200000159201809170000000001,"
+               "`S20180917101925,`ofyak5qR_1wYsC99CsWA6R9MJazA,`JSAPI,`SUCCESS,`CFT,`CNY,`20.00,`2.00,`0,`0,"
+               "`0.00,`0.00,`,`,`盲盒,两只装,`店铺A,`0.12000,`0.60%")
+OLD_REFUND = ("`2018-09-17 18:12:37,`wx81be3101902f7cb2,`1601959334,`0,`WEB,`4200000159201809170000000001,"
+              "`S20180917101925,`ofyak5qR_1wYsC99CsWA6R9MJazA,`JSAPI,`REFUND,`CFT,`CNY,`0.00,`0.00,"
+              "`50000307862018091706030153581,`R20180917A,`5.00,`0.50,`ORIGINAL,`PROCESSING,`盲盒,两只装,`,"
+              "`-0.03000,`0.60%")
+OLD_SUMMARY = "`2,`20.00,`5.00,`0.50,`0.09000"
+
+
+def test_the_old_format_reads_like_the_current_one():
+    """总金额 stands for 应结订单金额 and 订单金额, 企业红包金额 for 代金券金额, 退款金额 for the
+    requested refund too, 企业红包退款金额 for 充值券退款金额; 子商户号 for 特约商户号."""
+    payment, refund, summary = iter_bill(bill("\ufeff" + OLD_HEADER, OLD_PAYMENT, OLD_REFUND, OLD_SUMMARY_HEADER,
+                                              OLD_SUMMARY))
+    assert (payment.settlement_total, payment.total, payment.coupon, payment.fee) == (2000, 2000, 200, 12000)
+    assert (payment.description, payment.sub_mchid, payment.trade_state) == ("盲盒,两只装", "", "SUCCESS")
+    assert refund.is_refund and (refund.out_refund_no, refund.refund_status) == ("R20180917A", "PROCESSING")
+    assert (refund.refund, refund.refund_requested, refund.recharge_coupon_refund) == (500, 500, 50)
+    assert (refund.total, refund.settlement_total) == (0, 0)
+    assert summary == BillSummary(line_no=5, count=2, settlement_total=2000, refund_total=500,
+                                  recharge_coupon_refund_total=50, fee_total=9000, order_total=2000,
+                                  refund_requested_total=500)
+    assert check_totals([payment, refund], summary) == []
+
+
+def test_an_old_header_missing_a_column_is_named():
+    with pytest.raises(BillFormatError, match=r"line 1: header lacks 企业红包金额 \(old format\)"):
+        list(iter_bill(bill(OLD_HEADER.replace(",企业红包金额", ""), OLD_PAYMENT)))

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from wechatpay_sim import bill
-from wechatpay_sim.state import ApiError, Refund, Store, Transaction
+from wechatpay_sim.records import Refund, Transaction
+from wechatpay_sim.state import ApiError, Store
 
 DAY = "2026-01-05"
 NOON = 1767585600.0  # 2026-01-05 12:00 Beijing
