@@ -29,7 +29,10 @@ from .state import (
     ApiError,
     Refund,
     Store,
+    json_body as _json,
 )
+from . import complaint_desk
+from .complaint_desk import ComplaintDesk
 
 log = logging.getLogger("wechatpay_sim")
 
@@ -56,6 +59,7 @@ SETTINGS = (
     "notify_key_mode",
     "refund_interval_seconds",
     "bill_ready_hour",
+    "drop_complaint_notifications",
 )
 
 
@@ -98,6 +102,7 @@ class Simulator:
             "notify_key_mode": "auto",
             "refund_interval_seconds": float(refund_interval_seconds),
             "bill_ready_hour": bill_ready_hour,
+            "drop_complaint_notifications": False,
         }
         self.store = Store(keyset.mchid)
         self.timers = Timers()
@@ -110,6 +115,7 @@ class Simulator:
             timers=self.timers,
             retry_schedule=self._defaults["notify_retry_schedule"],
         )
+        self.complaints = ComplaintDesk(self)  # 消费者投诉2.0 (complaint_desk.py)
         self._stopping = threading.Event()
         self._forger_lock = threading.Lock()
         self._forger = None
@@ -242,6 +248,8 @@ class Simulator:
             self.notifier.copies = max(1, int(settings["notification_copies"]))
         if "drop_notifications" in settings:
             self.notifier.drop = bool(settings["drop_notifications"])
+        if "drop_complaint_notifications" in settings:
+            self.complaints.drop_notifications = bool(settings["drop_complaint_notifications"])
         if "notify_timeout" in settings:
             self.notifier.timeout = float(settings["notify_timeout"])
         for name in ("bad_response_signature", "missing_signature_type"):
@@ -268,12 +276,14 @@ class Simulator:
             "notify_key_mode": self.notify_key_mode,
             "refund_interval_seconds": self.store.refund_interval_seconds,
             "bill_ready_hour": self.bill_ready_hour,
+            "drop_complaint_notifications": self.complaints.drop_notifications,
         }
 
     def reset(self) -> None:
         """Forget orders, refunds, scenarios, deliveries; restore constructor settings."""
         self.timers.cancel_all()
         self.store.reset()
+        self.complaints.reset()
         self.notifier.reset()
         with self._bill_lock:
             self._downloads.clear()
@@ -475,6 +485,7 @@ class Simulator:
             self._notify_refund(settled)
 
     def _notify_refund(self, refund: Refund) -> None:
+        self.complaints.refund_settled(refund)
         url = refund.notify_url or self.default_notify_url
         if not url:
             return
@@ -651,15 +662,6 @@ _V3_ROUTES = [
 ]
 
 
-def _json(body: bytes):
-    if not body:
-        return {}
-    try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise ApiError(400, "PARAM_ERROR", "body is not valid JSON") from None
-
-
 class _Handler(BaseHTTPRequestHandler):
     server_version = "wechatpay-sim"
     sys_version = ""
@@ -676,6 +678,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
 
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
@@ -697,15 +702,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _v3(self, method: str, path: str, body: bytes) -> None:
         sim = self.sim
+        complaint = complaint_desk.match(method, path)  # 消费者投诉2.0: complaint_desk.py
         for route_method, pattern, op in _V3_ROUTES:
             match = pattern.match(path)
             if match and route_method == method:
                 break
         else:
-            self._send(404, {"code": "NOT_FOUND", "message": "no such endpoint"})
-            return
+            if complaint is None:
+                self._send(404, {"code": "NOT_FOUND", "message": "no such endpoint"})
+                return
+            op = "complaint"
         try:
-            sim.authenticate(method, self.path, self.headers, body)
+            sim.authenticate(method, self.path, self.headers, sim.complaints.signed_body(complaint, self.headers, body))
         except ApiError as err:
             self._send(err.status, err.body())
             return
@@ -725,14 +733,18 @@ class _Handler(BaseHTTPRequestHandler):
             return
         query = parse_qs(urlsplit(self.path).query)
         try:
-            payload = _json(body)
-            if op == "create":
+            if op == "complaint":
+                status, answer = sim.complaints.api(complaint, method, query, self.headers, body)
+                if isinstance(answer, complaint_desk.Media):
+                    self._send_file(answer.data, answer.content_type)  # an image: the file itself, unsigned
+                    return
+            elif op == "create":
                 immediate = {"IMMEDIATE_SUCCESS": "SUCCESS", "IMMEDIATE_CLOSED": "CLOSED"}.get(kind or "")
-                status, answer = sim.api_create(payload, immediate)
+                status, answer = sim.api_create(_json(body), immediate)
             elif op == "query":
                 status, answer = sim.api_query(unquote(match.group(1)))
             elif op == "abnormal":
-                status, answer = sim.api_abnormal(unquote(match.group(1)), payload, self.headers)
+                status, answer = sim.api_abnormal(unquote(match.group(1)), _json(body), self.headers)
             elif op == "query_payment":
                 status, answer = sim.api_query_payment(match.group(1), unquote(match.group(2)), query)
             elif op == "bill":
@@ -759,9 +771,9 @@ class _Handler(BaseHTTPRequestHandler):
             signer=signer,
         )
 
-    def _send_file(self, data: bytes) -> None:
+    def _send_file(self, data: bytes, content_type: str = "application/octet-stream") -> None:
         self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Request-ID", uuid.uuid4().hex.upper())
         self.end_headers()
@@ -770,16 +782,18 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(
         self,
         status: int,
-        payload: dict,
+        payload: dict | None,
         *,
         sign: bool = True,
         forged: bool = False,
         signature_type: bool = True,
         signer: tuple[object, str] | None = None,
     ) -> None:
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        # None: no content (204), still signed: the SDKs verify every 2xx
+        body = b"" if payload is None else json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        if payload is not None:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Request-ID", uuid.uuid4().hex.upper())
         if sign:
@@ -884,6 +898,7 @@ _CONTROL_ROUTES = [
     ("POST", re.compile(r"^/sim/outcomes$"), lambda s, p: (s.queue_outcome(
         p["outcome"], int(p.get("count", 1))), s.scenarios())[1]),
     ("GET", re.compile(r"^/sim/notifications$"), lambda s, p: {"deliveries": s.notifications()}),
+    *complaint_desk.CONTROL_ROUTES,
 ]
 
 __all__ = ["Simulator", "ApiError"]
