@@ -119,7 +119,7 @@ class ComplaintDesk:
                 raise ApiError(400, "PARAM_ERROR", "meta is not JSON") from None
             if not isinstance(meta, dict):
                 raise ApiError(400, "PARAM_ERROR", "meta must be a JSON object")
-            return 200, {"media_id": book.upload(meta, fields["file"][0], fields["file"][1])}
+            return 200, {"media_id": book.upload(meta, fields["file"][1])}
         if name == "image":
             return 200, book.media(route.args[0])  # "图片下载 ... 文件流" (not signed)
         payload = _json(body) if method in ("POST", "PUT") else {}
@@ -216,8 +216,8 @@ class ComplaintDesk:
         return {"complaint": self.get(complaint_id), "refund": refund, "notified": result["notified"]}
 
     def refund_settled(self, refund) -> None:
-        """A refund reached its outcome (the merchant's API): approved complaints on its order
-        complete once the money arrives."""
+        """A refund reached its outcome (through the merchant's API or by hand on the merchant
+        platform): approved complaints on its order complete once the money arrives."""
         if refund.status != "SUCCESS" or not self.book.open_for(refund.transaction_id):
             return
         with self._refund_lock:

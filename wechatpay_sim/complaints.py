@@ -137,7 +137,7 @@ class ComplaintBook:
             self._notify_url: str | None = None
 
     # ---- images ----------------------------------------------------------
-    def upload(self, meta: dict, filename: str | None, data: bytes) -> str:
+    def upload(self, meta: dict, data: bytes) -> str:
         """商户上传反馈图片: the meta is ``{"filename", "sha256"}`` ("图片文件的文件摘要,即对图片
         文件的二进制内容进行sha256计算得到的值"); answers the new media_id."""
         name, digest = meta.get("filename"), meta.get("sha256")
@@ -381,8 +381,9 @@ class ComplaintBook:
         done = []
         with self._lock:
             for c in self._complaints.values():
-                if c.transaction_id != transaction_id or c.state == PROCESSED or out_refund_no in c.refunds:
-                    continue
+                if (c.transaction_id != transaction_id or c.state == PROCESSED or c.entrusting
+                        or out_refund_no in c.refunds):
+                    continue  # (WeChat's own refund of an expired complaint is logged by entrusted())
                 self._refund_logs(c, out_refund_no, amount, refunded)
                 if c.refund_progress and c.refund_progress["action"] == "APPROVE":
                     self._log(c, SYSTEM, OP_REFUND_RECEIVED, f"退款{yuan(amount)}元已到账")

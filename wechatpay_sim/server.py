@@ -348,6 +348,7 @@ class Simulator:
         """A refund this merchant's service never asked for (made on the merchant platform,
         say): recorded, settled at once, and its REFUND.* notification sent to ``url``."""
         refund = self.store.foreign_refund(out_trade_no, amount, out_refund_no=out_refund_no, status=status)
+        self.complaints.refund_settled(refund)
         result: dict = {"refund": refund.to_control(), "notified": None}
         if url:
             note = self.notifier.refund_notification(

@@ -279,15 +279,19 @@ def test_reject_completes_the_complaint(wechat_sim, sdk, tmp_path):
     assert operate_types(sdk, complaint_id).count("MERCHANT_REFUSE_RERUND") == 1
 
 
-def test_approve_completes_when_the_merchants_refund_arrives(wechat_sim, sdk):
+@pytest.mark.parametrize("refunded_by", ["refund_api", "merchant_platform"])
+def test_approve_completes_when_the_merchants_refund_arrives(wechat_sim, sdk, refunded_by):
     register(wechat_sim, sdk)
     complaint_id, order = complain(wechat_sim, total=1000, amount=400)
     error(sdk.complaint_update_refund(complaint_id, "APPROVE"), 400, "PARAM_ERROR")  # launch_refund_day needed
     assert sdk.complaint_update_refund(complaint_id, "APPROVE", launch_refund_day=0) == (204, b"")
     assert ok(sdk.complaint_detail_query(complaint_id))["complaint_state"] == "PROCESSING"
-    ok(sdk.refund(out_refund_no="R" + uuid.uuid4().hex[:20], out_trade_no=order["out_trade_no"],
-                  amount={"refund": 400, "total": 1000, "currency": "CNY"},
-                  notify_url=wechat_sim.receiver.url("/refund-notify")))
+    if refunded_by == "refund_api":
+        ok(sdk.refund(out_refund_no="R" + uuid.uuid4().hex[:20], out_trade_no=order["out_trade_no"],
+                      amount={"refund": 400, "total": 1000, "currency": "CNY"},
+                      notify_url=wechat_sim.receiver.url("/refund-notify")))
+    else:  # by hand on the merchant platform: money arrives all the same
+        wechat_sim.foreign_refund(order["out_trade_no"], 400)
     wait_until(lambda: ok(sdk.complaint_detail_query(complaint_id))["complaint_state"] == "PROCESSED")
     assert operate_types(sdk, complaint_id)[-3:] == [
         "MERCHANT_APPROVE_REFUND", "COMPLAINT_PARTIAL_REFUNDED_SYSTEM_MESSAGE", "COMPLAINT_REFUND_RECEIVED_SYSTEM_MESSAGE"]
@@ -384,6 +388,17 @@ def test_expire_refunds_the_payer_without_the_merchant(wechat_sim, sdk):
         wechat_sim.complaints.expire(complaint_id)
     assert getattr(exc.value, "status", None) == 409
     assert wechat_sim.sim.store.refunded_total(order["transaction_id"]) == 300
+
+
+def test_expire_logs_its_refund_once_and_completes_an_approved_sibling(wechat_sim, sdk):
+    complaint_id, order = complain(wechat_sim, total=1000, amount=300)
+    sibling = wechat_sim.complaints.create(order["out_trade_no"], 200)["complaint_id"]
+    sdk.complaint_update_refund(sibling, "APPROVE", launch_refund_day=1)
+    wechat_sim.complaints.expire(complaint_id)
+    assert operate_types(sdk, complaint_id)[1:] == [
+        "COMPLAINT_ENTRUSTED_REFUND_SYSTEM_MESSAGE", "COMPLAINT_PARTIAL_REFUNDED_SYSTEM_MESSAGE"]
+    assert ok(sdk.complaint_detail_query(sibling))["complaint_state"] == "PROCESSED"
+    assert operate_types(sdk, sibling)[-1] == "COMPLAINT_REFUND_RECEIVED_SYSTEM_MESSAGE"
 
 
 def test_expire_of_the_whole_order_is_a_full_refund(wechat_sim, sdk):
