@@ -202,6 +202,25 @@ class SimHandle:
         env.update(overrides)
         return env
 
+    def sdk_client(self):
+        """The bare wechatpayv3 client (public-key mode) aimed at the simulator, for the SDK calls
+        the service's gateway does not wrap (complaints, images)."""
+        from wechatpayv3 import WeChatPay, WeChatPayType
+
+        client = WeChatPay(
+            wechatpay_type=WeChatPayType.JSAPI,
+            mchid=self.keyset.mchid,
+            private_key=self.keyset.merchant_private_key_pem,
+            cert_serial_no=self.keyset.merchant_serial,
+            appid=self.keyset.appid,
+            apiv3_key=self.keyset.apiv3_key,
+            public_key=self.keyset.platform_public_key_pem,
+            public_key_id=self.keyset.public_key_id,
+            timeout=self.settings.timeout_seconds,
+        )
+        client._core._gate_way = self.sim.base_url  # the SDK hard-codes api.mch.weixin.qq.com
+        return client
+
     def paid_order(self, total: int, out_trade_no: str | None = None, **kwargs: Any) -> dict:
         """Register a paid order of ``total`` fen; returns out_trade_no, transaction_id, ..."""
         return self.sim.register_transaction(total, out_trade_no, **kwargs)

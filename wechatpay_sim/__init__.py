@@ -1,4 +1,5 @@
-"""A local WeChat Pay API v3 simulator (refunds and notifications) for development and tests.
+"""A local WeChat Pay API v3 simulator (refunds, payments, bills, complaints and notifications)
+for development and tests.
 
 Not part of the Lambda bundle. See README.md for the control API.
 """

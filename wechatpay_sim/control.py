@@ -8,20 +8,11 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from .state import ApiError
+from . import complaint_desk
+from .state import ApiError, json_body
 
 if TYPE_CHECKING:
     from .server import Simulator
-
-
-def json_body(body: bytes):
-    """A request body as JSON (empty: {}); PARAM_ERROR when it is not JSON."""
-    if not body:
-        return {}
-    try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise ApiError(400, "PARAM_ERROR", "body is not valid JSON") from None
 
 
 def dispatch(sim: "Simulator", method: str, path: str, body: bytes) -> tuple[int, dict]:
@@ -131,4 +122,5 @@ _CONTROL_ROUTES = [
     ("POST", re.compile(r"^/sim/outcomes$"), lambda s, p: (s.queue_outcome(
         p["outcome"], int(p.get("count", 1))), s.scenarios())[1]),
     ("GET", re.compile(r"^/sim/notifications$"), lambda s, p: {"deliveries": s.notifications()}),
+    *complaint_desk.CONTROL_ROUTES,
 ]

@@ -43,10 +43,18 @@ def rsa_verify(public_key, message: bytes, signature_b64: str) -> bool:
     return True
 
 
+_OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+
+
 def rsa_oaep_decrypt(private_key, ciphertext_b64: str) -> str:
     """Decrypt a sensitive field the SDK encrypted with the platform public key."""
-    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
-    return private_key.decrypt(base64.b64decode(ciphertext_b64), oaep).decode("utf-8")
+    return private_key.decrypt(base64.b64decode(ciphertext_b64), _OAEP).decode("utf-8")
+
+
+def rsa_oaep_encrypt(public_key, text: str) -> str:
+    """Encrypt a sensitive field for the holder of ``public_key`` (RSA-OAEP with SHA-1, as the
+    SDK's ``rsa_decrypt`` expects), base64."""
+    return base64.b64encode(public_key.encrypt(text.encode("utf-8"), _OAEP)).decode()
 
 
 def aes_gcm_encrypt(apiv3_key: str, plaintext: bytes, associated_data: str) -> tuple[str, str]:

@@ -9,9 +9,10 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .control import dispatch, json_body
+from . import complaint_desk
+from .control import dispatch
 from .crypto import signed_headers
-from .state import ERROR_SCENARIOS, ApiError
+from .state import ERROR_SCENARIOS, ApiError, json_body
 
 if TYPE_CHECKING:
     from .server import Simulator
@@ -49,6 +50,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch("POST")
 
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
@@ -69,15 +73,18 @@ class Handler(BaseHTTPRequestHandler):
 
     def _v3(self, method: str, path: str, body: bytes) -> None:
         sim = self.sim
+        complaint = complaint_desk.match(method, path)  # 消费者投诉2.0: complaint_desk.py
         for route_method, pattern, op in _V3_ROUTES:
             match = pattern.match(path)
             if match and route_method == method:
                 break
         else:
-            self._send(404, {"code": "NOT_FOUND", "message": "no such endpoint"})
-            return
+            if complaint is None:
+                self._send(404, {"code": "NOT_FOUND", "message": "no such endpoint"})
+                return
+            op = "complaint"
         try:
-            sim.authenticate(method, self.path, self.headers, body)
+            sim.authenticate(method, self.path, self.headers, sim.complaints.signed_body(complaint, self.headers, body))
         except ApiError as err:
             self._send(err.status, err.body())
             return
@@ -97,14 +104,18 @@ class Handler(BaseHTTPRequestHandler):
             return
         query = parse_qs(urlsplit(self.path).query)
         try:
-            payload = json_body(body)
-            if op == "create":
+            if op == "complaint":
+                status, answer = sim.complaints.api(complaint, method, query, self.headers, body)
+                if isinstance(answer, complaint_desk.Media):
+                    self._send_file(answer.data, answer.content_type)  # an image: the file itself, unsigned
+                    return
+            elif op == "create":
                 immediate = {"IMMEDIATE_SUCCESS": "SUCCESS", "IMMEDIATE_CLOSED": "CLOSED"}.get(kind or "")
-                status, answer = sim.api_create(payload, immediate)
+                status, answer = sim.api_create(json_body(body), immediate)
             elif op == "query":
                 status, answer = sim.api_query(unquote(match.group(1)))
             elif op == "abnormal":
-                status, answer = sim.api_abnormal(unquote(match.group(1)), payload, self.headers)
+                status, answer = sim.api_abnormal(unquote(match.group(1)), json_body(body), self.headers)
             elif op == "query_payment":
                 status, answer = sim.api_query_payment(match.group(1), unquote(match.group(2)), query)
             elif op == "bill":
@@ -131,9 +142,9 @@ class Handler(BaseHTTPRequestHandler):
             signer=signer,
         )
 
-    def _send_file(self, data: bytes) -> None:
+    def _send_file(self, data: bytes, content_type: str = "application/octet-stream") -> None:
         self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Request-ID", uuid.uuid4().hex.upper())
         self.end_headers()
@@ -142,16 +153,18 @@ class Handler(BaseHTTPRequestHandler):
     def _send(
         self,
         status: int,
-        payload: dict,
+        payload: dict | None,
         *,
         sign: bool = True,
         forged: bool = False,
         signature_type: bool = True,
         signer: tuple[object, str] | None = None,
     ) -> None:
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        # None: no content (204), still signed: the SDKs verify every 2xx
+        body = b"" if payload is None else json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        if payload is not None:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Request-ID", uuid.uuid4().hex.upper())
         if sign:

@@ -73,6 +73,7 @@ class Notification:
     out_refund_no: str | None = None
     out_trade_no: str | None = None
     key_mode: str | None = None  # public_key | certificate; None: the simulator's notification mode
+    complaint_id: str | None = None
 
 
 @dataclass
@@ -80,13 +81,14 @@ class DeliveryRecord:
     id: str
     event_type: str
     url: str
-    kind: str  # notify | redeliver | stale | bad_signature | probe | payment
+    kind: str  # notify | redeliver | stale | bad_signature | probe | payment | complaint
     attempt: int
     result: int | str  # HTTP status, or "dropped" / "error: ..."
     at: float
     out_refund_no: str | None = None
     out_trade_no: str | None = None
     serial: str | None = None  # the Wechatpay-Serial it was signed under
+    complaint_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -149,6 +151,13 @@ class Notifier:
             event_id, "TRANSACTION.SUCCESS", url, body, out_trade_no=resource["out_trade_no"], key_mode=key_mode
         )
 
+    def complaint_notification(self, url: str, event_type: str, summary: str, resource: dict, *,
+                               out_trade_no: str | None = None) -> Notification:
+        """COMPLAINT.CREATE / COMPLAINT.STATE_CHANGE: the refund envelope, original_type "complaint"."""
+        event_id, body = self.envelope(event_type, summary, "complaint", resource)
+        return Notification(event_id, event_type, url, body, out_trade_no=out_trade_no,
+                            complaint_id=resource["complaint_id"])
+
     def last_for_refund(self, out_refund_no: str) -> Notification | None:
         with self._lock:
             return self._last_by_refund.get(out_refund_no)
@@ -182,9 +191,10 @@ class Notifier:
         self._record(note, kind, attempt, result, serial)
         return result
 
-    def deliver(self, note: Notification, *, kind: str = "notify") -> None:
-        """Asynchronous delivery with retries (``copies`` parallel chains)."""
-        if self.drop:
+    def deliver(self, note: Notification, *, kind: str = "notify", drop: bool | None = None) -> None:
+        """Asynchronous delivery with retries (``copies`` parallel chains); ``drop`` (default:
+        the ``drop`` setting) records the notification as dropped instead of sending it."""
+        if self.drop if drop is None else drop:
             self._record(note, kind, 0, "dropped")
             return
         for _ in range(max(1, self.copies)):
@@ -224,6 +234,7 @@ class Notifier:
             out_refund_no=note.out_refund_no,
             out_trade_no=note.out_trade_no,
             serial=serial,
+            complaint_id=note.complaint_id,
         )
         with self._lock:
             self._records.append(rec)

@@ -24,6 +24,8 @@ from .state import (
     ApiError,
     Store,
 )
+from . import complaint_desk
+from .complaint_desk import ComplaintDesk
 
 log = logging.getLogger("wechatpay_sim")
 
@@ -49,6 +51,7 @@ SETTINGS = (
     "refund_interval_seconds",
     "bill_ready_hour",
     "bill_format",
+    "drop_complaint_notifications",
 )
 
 
@@ -92,6 +95,7 @@ class Simulator:
             "refund_interval_seconds": float(refund_interval_seconds),
             "bill_ready_hour": bill_ready_hour,
             "bill_format": "current",
+            "drop_complaint_notifications": False,
         }
         self.store = Store(keyset.mchid)
         self.bills = BillDesk(self.store, keyset.appid, keyset.mchid, lambda: self.base_url)
@@ -104,6 +108,7 @@ class Simulator:
             timers=self.timers,
             retry_schedule=self._defaults["notify_retry_schedule"],
         )
+        self.complaints = ComplaintDesk(self)  # 消费者投诉2.0 (complaint_desk.py)
         self._stopping = threading.Event()
         self._forger_lock = threading.Lock()
         self._forger = None
@@ -235,6 +240,8 @@ class Simulator:
             self.notifier.copies = max(1, int(settings["notification_copies"]))
         if "drop_notifications" in settings:
             self.notifier.drop = bool(settings["drop_notifications"])
+        if "drop_complaint_notifications" in settings:
+            self.complaints.drop_notifications = bool(settings["drop_complaint_notifications"])
         if "notify_timeout" in settings:
             self.notifier.timeout = float(settings["notify_timeout"])
         for name in ("bad_response_signature", "missing_signature_type"):
@@ -262,12 +269,14 @@ class Simulator:
             "refund_interval_seconds": self.store.refund_interval_seconds,
             "bill_ready_hour": self.bills.ready_hour,
             "bill_format": self.bills.format,
+            "drop_complaint_notifications": self.complaints.drop_notifications,
         }
 
     def reset(self) -> None:
         """Forget orders, refunds, scenarios, deliveries; restore constructor settings."""
         self.timers.cancel_all()
         self.store.reset()
+        self.complaints.reset()
         self.notifier.reset()
         self.bills.forget_downloads()
         self.configure(**self._defaults)
@@ -337,6 +346,7 @@ class Simulator:
         """A refund this merchant's service never asked for (made on the merchant platform,
         say): recorded, settled at once, and its REFUND.* notification sent to ``url``."""
         refund = self.store.foreign_refund(out_trade_no, amount, out_refund_no=out_refund_no, status=status)
+        self.complaints.refund_settled(refund)
         result: dict = {"refund": refund.to_control(), "notified": None}
         if url:
             note = self.notifier.refund_notification(
@@ -476,6 +486,7 @@ class Simulator:
             self._notify_refund(settled)
 
     def _notify_refund(self, refund: Refund) -> None:
+        self.complaints.refund_settled(refund)
         url = refund.notify_url or self.default_notify_url
         if not url:
             return

@@ -8,6 +8,7 @@ error code.
 from __future__ import annotations
 
 import copy
+import json
 import re
 import secrets
 import threading
@@ -59,7 +60,7 @@ AFTER_SCENARIOS = (
 )
 SCENARIO_OPS = {"EXPIRED_URL": ("bill", "download")}  # kinds that mean something for some ops only
 SCENARIO_KINDS = tuple(ERROR_SCENARIOS) + AFTER_SCENARIOS
-OPS = ("create", "query", "abnormal", "query_payment", "bill", "download", "any")
+OPS = ("create", "query", "abnormal", "query_payment", "bill", "download", "complaint", "any")
 
 
 class ApiError(Exception):
@@ -71,6 +72,16 @@ class ApiError(Exception):
 
     def body(self) -> dict:
         return {"code": self.code, "message": self.message}
+
+
+def json_body(body: bytes):
+    """A request's JSON body ({} when empty); 400 PARAM_ERROR when it is not JSON."""
+    if not body:
+        return {}
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ApiError(400, "PARAM_ERROR", "body is not valid JSON") from None
 
 
 def _param_error(message: str) -> ApiError:
@@ -249,6 +260,12 @@ class Store:
             if txn is None:
                 raise ApiError(404, "ORDER_NOT_EXIST", "订单不存在")
             return txn.payment_resource(appid, self.mchid, self.trade_state(txn))
+
+    def refunded_total(self, transaction_id: str) -> int:
+        """Fen refunded so far (SUCCESS refunds) on one transaction."""
+        with self._lock:
+            return sum(r.refund for r in self._refunds.values()
+                       if r.transaction_id == transaction_id and r.status == "SUCCESS")
 
     def transaction_object(self, out_trade_no: str) -> Transaction | None:
         with self._lock:
