@@ -63,17 +63,11 @@ DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # the maximum; longer than the source qu
 
 # DynamoDB actions the code performs at runtime (pynamodb calls are invisible to Chalice's
 # policy generator). Transactions are authorized per item: TransactWriteItems needs the
-# Put/Update/ConditionCheck actions, TransactGetItems needs GetItem. Nothing deletes or
-# scans, and BatchWriteItem is only used to seed local data.
-DYNAMODB_ITEM_ACTIONS = [
-    "dynamodb:BatchGetItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-]
-DYNAMODB_INDEX_ACTIONS = ["dynamodb:Query"]  # every Query goes through a GSI
-SQS_SEND_ACTIONS = ["sqs:GetQueueUrl", "sqs:SendMessage"]
+# Put/Update/ConditionCheck action of each item, TransactGetItems needs GetItem. Nothing
+# deletes or scans, and BatchWriteItem is only used to seed local data.
+DYNAMODB_INDEX_ACTIONS = ["dynamodb:Query"]  # every Query of a table's items goes through a GSI
+# The queue URLs come from the environment (a Ref in the template): sending needs no lookup.
+SQS_SEND_ACTIONS = ["sqs:SendMessage"]
 # What the Lambda event source mapping does with the function's role.
 SQS_CONSUME_ACTIONS = ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
 
@@ -91,15 +85,14 @@ SECRETS = {
 
 GET, BATCH_GET, PUT, UPDATE, QUERY = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
                                       "dynamodb:UpdateItem", "dynamodb:Query")
-ALL = "*"  # every table (or index) of the stack
 
 
 @dataclass(frozen=True)
 class Access:
-    """What one function's code calls. ``tables``: table base name (or ALL) -> DynamoDB item
-    actions; ``indexes``: "<table base name>/<index>" (or ALL) it queries; ``send_restore``:
-    it publishes to the restoration queue; ``secrets``: the SECRETS it reads from SSM.
-    Consuming a queue comes from the ``@app.on_sqs_message`` handler itself."""
+    """What one function's code calls. ``tables``: table base name -> DynamoDB item actions
+    (QUERY: a Query of the table's own key); ``indexes``: "<table base name>/<index>" it
+    queries; ``send_restore``: it publishes to the restoration queue; ``secrets``: the SECRETS
+    it reads from SSM. Consuming a queue comes from the ``@app.on_sqs_message`` handler itself."""
 
     tables: dict
     indexes: tuple = ()
@@ -108,17 +101,37 @@ class Access:
     send_recon: bool = False  # it hands an unfinished reconciliation to its queue
 
 
-# Read from chalicelib/ (keys: Chalice's function names). Change it with the code it describes;
-# tests/deploy/test_policy_calls.py runs each function against the local AWS endpoint and
-# fails on any call its policy does not allow.
+WECHAT_SECRETS = ("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY")
+
+# Read from chalicelib/ (keys: Chalice's function names), exactly what each function's code
+# uses: tests/deploy/test_policy_calls.py runs every function against the local AWS endpoint and
+# fails on a call its policy does not allow and on a grant none of its runs used. Change it with
+# the code it describes.
 FUNCTION_ACCESS = {
-    # Every route: the admin and player APIs read and write every table and query every index;
-    # notifications and refund creation/approval publish restorations; WeChat calls need the
-    # merchant key material, tokens the two JWT secrets.
-    # The reconciliation routes run a date inside the request for up to RECON_API_BUDGET_SECONDS,
-    # then hand the rest to the reconciliation queue; a day's discrepancies are a Query on its table.
-    "api_handler": Access(tables={ALL: DYNAMODB_ITEM_ACTIONS, "reconciliations": DYNAMODB_ITEM_ACTIONS + [QUERY]},
-                          indexes=(ALL,), send_restore=True, send_recon=True, secrets=tuple(sorted(SECRETS))),
+    # The API is internet-facing and also serves WeChat's unauthenticated callbacks, so it holds
+    # only what its routes do: it reads orders, players, refunds and tasks through their indexes;
+    # creates and moves refunds and order balances (refunds, approvals, offline payouts, WeChat's
+    # notifications, each deduplicated by a receipt); opens and closes tasks; counts the
+    # operator's allowance and writes their activity; reads a lottery order's inventory for a
+    # refund's preview. It never writes what restoration puts back (points, coupons, inventory):
+    # a success only queues a restoration. The reconciliation routes run a date inside the request
+    # for up to RECON_API_BUDGET_SECONDS (reading the day's orders and refunds in batches, storing
+    # the run and its discrepancies), then hand the rest to the reconciliation queue. WeChat calls
+    # need the merchant key material, tokens the two JWT secrets, list cursors their secret.
+    "api_handler": Access(tables={
+        "orders": [GET, BATCH_GET, UPDATE],
+        "users": [GET, BATCH_GET],
+        "user_inventory": [BATCH_GET],
+        "payment_refunds": [GET, BATCH_GET, PUT, UPDATE],
+        "notify_receipts": [PUT],
+        "manual_tasks": [GET, UPDATE],
+        "reconciliations": [BATCH_GET, PUT, UPDATE, QUERY],
+        "operator_daily_totals": [GET, UPDATE],
+        "staff_activity": [PUT],
+    }, indexes=("orders/by_user", "orders/by_status_key", "orders/by_time", "orders/by_paid_day",
+                "payment_refunds/by_order", "payment_refunds/by_status_key", "payment_refunds/by_success_day",
+                "manual_tasks/by_status_key", "staff_activity/by_operator"),
+        send_restore=True, send_recon=True, secrets=tuple(sorted(SECRETS))),
     # services/restoration.py: read the refund and its order (one transactional read), the coupon
     # and lottery inventory (one batch read), then one transaction: points ledger entry and
     # balance, coupon, inventory, virtual goods and shipment flags on the order, manual tasks and
@@ -143,20 +156,20 @@ FUNCTION_ACCESS = {
         "orders": [GET, UPDATE],
         "manual_tasks": [UPDATE],
     }, indexes=("orders/awaiting_payment", "payment_refunds/pending_work"), send_restore=True,
-        secrets=("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY")),
+        secrets=WECHAT_SECRETS),
     # services/reconciliation.py (the daily run and its continuation): download the trade bill
-    # (merchant key material), read our orders and refunds in batches, the refunds that
-    # succeeded and the payments recorded that day (by_success_day, by_paid_day), store the
-    # run and its discrepancies, open
-    # 对账差异 tasks, settle refunds the bill shows successful (refund + order balances, then a
-    # restoration message), and hand an unfinished run to the reconciliation queue.
+    # (merchant key material), read the run records, our orders and refunds in batches, the
+    # refunds that succeeded and the payments recorded that day (by_success_day, by_paid_day),
+    # store the run and its discrepancies, open 对账差异 tasks, settle refunds the bill shows
+    # successful (the order read, refund + order balances, then a restoration message), and hand
+    # an unfinished run to the reconciliation queue.
     "reconcile": (RECONCILE := Access(tables={
-        "reconciliations": [BATCH_GET, GET, PUT, UPDATE, QUERY],
-        "payment_refunds": [BATCH_GET, GET, UPDATE],
+        "reconciliations": [BATCH_GET, PUT, UPDATE],
+        "payment_refunds": [BATCH_GET, UPDATE],
         "orders": [BATCH_GET, GET, UPDATE],
         "manual_tasks": [UPDATE],
     }, indexes=("payment_refunds/by_success_day", "orders/by_paid_day"), send_restore=True, send_recon=True,
-        secrets=("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY"))),
+        secrets=WECHAT_SECRETS)),
     "reconcile_continue": RECONCILE,
 }
 
@@ -455,8 +468,8 @@ def policy_document(project: Project, fn: Function) -> dict:
     named resources of this stack."""
     access = access_of(fn)
     by_name = {model.Meta.base_name: (model, name) for model, name in project.tables}
-    unknown = [t for t in access.tables if t != ALL and t not in by_name]
-    unknown += [i for i in access.indexes if i != ALL and (i.split("/")[0] not in by_name
+    unknown = [t for t in access.tables if t not in by_name]
+    unknown += [i for i in access.indexes if (i.split("/")[0] not in by_name
                 or i.split("/", 1)[1] not in index_names(by_name[i.split("/")[0]][0]))]
     unknown += [s for s in access.secrets if s not in SECRETS]
     if unknown:
@@ -465,14 +478,14 @@ def policy_document(project: Project, fn: Function) -> dict:
     statements = []
     grants: dict[tuple, list] = {}  # the same actions on several tables: one statement
     for base, (model, name) in by_name.items():
-        actions = access.tables.get(base) or access.tables.get(ALL)
+        actions = access.tables.get(base)
         if actions:
             grants.setdefault(tuple(sorted(actions)), []).append(sub(ARN % ("dynamodb", f"table/{name}")))
     for n, (actions, tables) in enumerate(sorted(grants.items(), key=lambda g: (-len(g[0]), g[0]))):
         statements.append({"Sid": "DynamoDBItems" + (str(n + 1) if len(grants) > 1 else ""),
                            "Effect": "Allow", "Action": list(actions), "Resource": tables})
     indexes = [sub(ARN % ("dynamodb", f"table/{name}/index/{i}")) for base, (model, name) in by_name.items()
-               for i in index_names(model) if ALL in access.indexes or f"{base}/{i}" in access.indexes]
+               for i in index_names(model) if f"{base}/{i}" in access.indexes]
     if indexes:
         statements.append({"Sid": "DynamoDBIndexQueries", "Effect": "Allow", "Action": DYNAMODB_INDEX_ACTIONS,
                            "Resource": indexes})
