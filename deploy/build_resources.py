@@ -11,7 +11,8 @@ so code and infrastructure cannot drift:
   with a visibility timeout of 6x that function's Lambda timeout;
 * the functions' physical names, log groups, environment (queue URL from its Ref,
   WeChat Pay settings from template Parameters, secrets as SSM parameter names);
-* the CloudWatch alarms (dead-letter queue depth, refunds stuck, poller errors/silence);
+* the alarms, the topic they notify, the API stage's throttling, access logs and tracing
+  (``deploy/monitoring.py``);
 * operational settings: the restoration consumer's maximum concurrency, retention of the
   tables and queues that hold money state, a failure queue (and its alarm) for the scheduled
   functions' asynchronous invocations, and no extra API stage;
@@ -29,16 +30,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import re
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from chalicelib import metrics as _metrics  # the metric names the code emits: one source
+from . import monitoring
+from .project import (ARN, ROOT, SECRETS, Function, Project, dlq_logical_id, failure_queue_logical_id,
+                      failure_queue_name, index_names, load_project, queue_logical_id, sub, table_logical_id)
 
-ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "deploy" / "out"
 
 # Tables whose loss would lose money or entitlements: point-in-time recovery on.
@@ -71,17 +72,6 @@ SQS_SEND_ACTIONS = ["sqs:SendMessage"]
 # What the Lambda event source mapping does with the function's role.
 SQS_CONSUME_ACTIONS = ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
 
-
-# Secrets, read at runtime from SSM Parameter Store (SecureString) through ``<NAME>_PARAM``
-# (chalicelib.config.secret). Parameter names: /<app>/<stage>/<suffix>.
-SECRETS = {
-    "WECHAT_PRIVATE_KEY": "wechat/private-key",
-    "WECHAT_APIV3_KEY": "wechat/apiv3-key",
-    "WECHAT_PUBLIC_KEY": "wechat/public-key",
-    "ADMIN_JWT_SECRET": "jwt/admin-secret",
-    "USER_JWT_SECRET": "jwt/user-secret",
-    "CURSOR_SECRET": "api/cursor-secret",
-}
 
 GET, BATCH_GET, PUT, UPDATE, QUERY = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
                                       "dynamodb:UpdateItem", "dynamodb:Query")
@@ -203,127 +193,11 @@ NOTIFY_ROUTES = {  # env var -> route the app must serve
     "WECHAT_PAYMENT_NOTIFY_URL": "/api/pay/wechat/notify/payment",
 }
 
-METRICS_NAMESPACE = _metrics.NAMESPACE
 LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
                       2557, 2922, 3288, 3653]
 
 
-def cfn_name(name: str) -> str:
-    from chalice.utils import to_cfn_resource_name
-
-    return to_cfn_resource_name(name)
-
-
-def sub(text: str) -> dict:
-    return {"Fn::Sub": text}
-
-
-ARN = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}:%s"
-
-
-@dataclass
-class Function:
-    handler: str  # Chalice's name for it: "api_handler", "restore", "poll"
-    logical_id: str  # the resource chalice package generates
-    role_id: str
-    name: str  # physical name set through the merge template
-    timeout: int
-    queue: str | None = None  # the SQS queue it consumes, if any
-    scheduled: bool = False  # invoked asynchronously by an EventBridge schedule
-
-    @property
-    def log_group(self) -> str:
-        return f"/aws/lambda/{self.name}"
-
-    @property
-    def log_group_id(self) -> str:
-        return f"{self.logical_id}LogGroup"
-
-
-@dataclass
-class Project:
-    app_name: str
-    stage: str
-    api_stage: str
-    env: dict
-    functions: list[Function]
-    routes: set[str]
-    poll_minutes: int
-    tables: list = field(default_factory=list)  # [(model, table name)]
-
-    @property
-    def ssm_prefix(self) -> str:
-        return f"/{self.app_name}/{self.stage}/"
-
-    def secret_param(self, secret: str) -> str:
-        return self.ssm_prefix + SECRETS[secret]
-
-    def queues(self) -> list[str]:
-        return sorted({f.queue for f in self.functions if f.queue})
-
-
-def load_project(stage: str) -> Project:
-    """Read the Chalice config and app for ``stage`` (this sets the stage's env vars in
-    this process, as Lambda would: run it in its own process)."""
-    from chalice.app import ScheduledEventConfig, SQSEventConfig
-    from chalice.cli.factory import CLIFactory
-
-    os.environ.setdefault("AWS_DEFAULT_REGION", "ap-east-1")
-    factory = CLIFactory(str(ROOT), environ=os.environ)
-    if stage not in (factory.load_project_config().get("stages") or {}):
-        raise SystemExit(f"stage {stage!r} is not defined in .chalice/config.json")
-    config = factory.create_config_obj(chalice_stage_name=stage)
-    app = config.chalice_app
-    env = dict(config.environment_variables)
-    app_name = config.app_name
-
-    def timeout(handler: str) -> int:
-        return int(config.scope(stage, handler).lambda_timeout or 60)
-
-    functions: list[Function] = []
-    if app.routes:
-        functions.append(Function("api_handler", "APIHandler", cfn_name("api_handler_role"),
-                                  f"{app_name}-{stage}", timeout("api_handler")))
-    poll_minutes = 0
-    for source in app.event_sources:
-        fn = Function(source.name, cfn_name(source.name), cfn_name(source.name + "_role"),
-                      f"{app_name}-{stage}-{source.name}", timeout(source.name))
-        if isinstance(source, SQSEventConfig):
-            if not source.queue:
-                raise SystemExit(f"{source.name}: queues given by ARN are not created by this stack")
-            fn.queue = source.queue
-        elif isinstance(source, ScheduledEventConfig):
-            fn.scheduled = True
-            expr = source.schedule_expression
-            minutes = {"MINUTES": 1, "HOURS": 60, "DAYS": 1440}.get(str(getattr(expr, "unit", "")).upper())
-            if minutes:
-                poll_minutes = max(poll_minutes, int(expr.value) * minutes)
-        else:
-            raise SystemExit(f"{source.name}: {type(source).__name__} is not handled by deploy/build_resources.py")
-        functions.append(fn)
-    for pure in app.pure_lambda_functions:
-        functions.append(Function(pure.name, cfn_name(pure.name), cfn_name(pure.name + "_role"),
-                                  f"{app_name}-{stage}-{pure.name}", timeout(pure.name)))
-
-    from chalicelib.adapters import models
-
-    prefix = env.get("TABLE_PREFIX", f"{stage}-")
-    if prefix != f"{stage}-":
-        raise SystemExit(f"TABLE_PREFIX for stage {stage} must be {stage}-, not {prefix!r}")
-    tables = [(m, f"{prefix}{m.Meta.base_name}") for m in models.ALL_MODELS]
-    unknown = MONEY_TABLES - {m.Meta.base_name for m in models.ALL_MODELS}
-    if unknown:
-        raise SystemExit(f"MONEY_TABLES names tables no model declares: {sorted(unknown)}")
-    return Project(app_name=app_name, stage=stage, api_stage=config.api_gateway_stage or "api", env=env,
-                   functions=functions, routes=set(app.routes), poll_minutes=poll_minutes or 5,
-                   tables=tables)
-
-
 # ---------------------------------------------------------------- DynamoDB
-
-
-def table_logical_id(model) -> str:
-    return cfn_name(model.Meta.base_name) + "Table"
 
 
 def _key_schema(keys: list[dict]) -> list[dict]:
@@ -370,22 +244,7 @@ def table_resource(project: Project, model, name: str) -> dict:
     }
 
 
-def index_names(model) -> list[str]:
-    schema = model._get_schema()
-    return sorted(i["index_name"] for kind in ("global_secondary_indexes", "local_secondary_indexes")
-                  for i in schema.get(kind) or [])
-
-
 # ---------------------------------------------------------------- SQS
-
-
-def queue_logical_id(project: Project, queue: str) -> str:
-    base = queue[len(project.stage) + 1:] if queue.startswith(project.stage + "-") else queue
-    return cfn_name(base) + "Queue"
-
-
-def dlq_logical_id(project: Project, queue: str) -> str:
-    return queue_logical_id(project, queue)[: -len("Queue")] + "DeadLetterQueue"
 
 
 def queue_resources(project: Project, queue: str) -> dict:
@@ -455,14 +314,6 @@ def access_of(fn: Function) -> Access:
                          "declare the tables, indexes, queues and secrets its code uses") from None
 
 
-def failure_queue_name(project: Project, fn: Function) -> str:
-    return f"{fn.name[len(project.app_name) + 1:]}-failures"  # prod-poll-failures
-
-
-def failure_queue_logical_id(fn: Function) -> str:
-    return f"{fn.logical_id}FailureQueue"
-
-
 def policy_document(project: Project, fn: Function) -> dict:
     """The inline policy of ``fn``'s role: only what its code calls (FUNCTION_ACCESS), on the
     named resources of this stack."""
@@ -517,6 +368,7 @@ def policy_document(project: Project, fn: Function) -> dict:
         })
     statements.append({"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
                        "Resource": [sub(ARN % ("logs", f"log-group:{fn.log_group}:*"))]})
+    statements.append(monitoring.tracing_statement())  # Lambda sends the function's traces
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -553,86 +405,6 @@ def function_environment(project: Project) -> dict:
     return env
 
 
-def _alarm(project: Project, description: str, metric: dict, **props) -> dict:
-    actions = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
-    return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
-        "AlarmName": f"{project.app_name}-{project.stage}-{props.pop('suffix')}",
-        "AlarmDescription": description, **metric, **props,
-        "AlarmActions": actions, "OKActions": actions,
-    }}
-
-
-def _metric(project: Project, name: str, statistic: str) -> dict:
-    return {"Namespace": METRICS_NAMESPACE, "MetricName": name, "Statistic": statistic,
-            "Dimensions": [{"Name": "Stage", "Value": project.stage}]}
-
-
-def alarms(project: Project) -> dict:
-    out = {}
-    for queue in project.queues():
-        dlq = dlq_logical_id(project, queue)
-        out[f"{dlq}Alarm"] = _alarm(
-            project, f"Messages in {queue}-dlq: restorations failed {MAX_RECEIVE_COUNT} times; "
-                     "inspect, fix, then redrive them to the source queue.",
-            {"Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible", "Statistic": "Maximum",
-             "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}]},
-            suffix=f"{queue[len(project.stage) + 1:]}-dlq-not-empty", Period=300, EvaluationPeriods=1,
-            Threshold=0, ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching")
-    out["StuckAbnormalAlarm"] = _alarm(
-        project, "Refunds WeChat reports ABNORMAL (e.g. the card or account cannot receive the money): "
-                 "they need a person (WeChat Pay merchant platform, then the admin console).",
-        _metric(project, "StuckAbnormal", "Maximum"), suffix="refunds-abnormal",
-        Period=3600, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
-        TreatMissingData="notBreaching")
-    out["StuckProcessingAlarm"] = _alarm(
-        project, "Many refunds stay PROCESSING at WeChat after being queried for an hour.",
-        _metric(project, "StuckProcessing", "Maximum"), suffix="refunds-stuck-processing",
-        Period=900, EvaluationPeriods=4, Threshold={"Ref": "StuckProcessingThreshold"},
-        ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching")
-    out["PollErrorsAlarm"] = _alarm(
-        project, "The poller keeps failing to query WeChat Pay (network, credentials or rate limits).",
-        _metric(project, "PollErrors", "Sum"), suffix="poll-errors",
-        Period=600, EvaluationPeriods=3, DatapointsToAlarm=2, Threshold={"Ref": "PollErrorsThreshold"},
-        ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching")
-    for name, what in ((_metrics.WECHAT_CONFIG_ERRORS,
-                        "WeChat Pay refused our signature, merchant id or permissions: refunds are held "
-                        "(amount reserved) until the configuration (keys, serials, mchid) is fixed."),
-                       (_metrics.OFFLINE_REFUNDS,
-                        "A refund must be paid outside WeChat (the player's account cannot receive, or WeChat "
-                        "returned it to the merchant's card): see the 待线下退款 tasks in the console."),
-                       (_metrics.PAYMENT_ANOMALIES,
-                        "A payment could not be applied (cancelled or unknown order, amount or merchant "
-                        "mismatch, a second payment): see the payment tasks in the console.")):
-        out[f"{name}Alarm"] = _alarm(
-            project, what, _metric(project, name, "Sum"), suffix=re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower(),
-            Period=300, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
-            TreatMissingData="notBreaching")
-    out["ReconDiscrepanciesAlarm"] = _alarm(
-        project, "The daily reconciliation found discrepancies between our books and WeChat Pay's bill: "
-                 "see the 对账差异 tasks and the day's report in the console.",
-        _metric(project, "ReconDiscrepancies", "Sum"), suffix="recon-discrepancies",
-        Period=86400, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
-        TreatMissingData="notBreaching")
-    out["ReconFailedAlarm"] = _alarm(
-        project, "A reconciliation run failed (bill refused, hash mismatch, or an error): see its report.",
-        _metric(project, "ReconFailed", "Sum"), suffix="recon-failed",
-        Period=3600, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
-        TreatMissingData="notBreaching")
-    out["ReconSilentAlarm"] = _alarm(
-        project, "No reconciliation ran for a day: the daily schedule is failing or not running.",
-        _metric(project, "ReconLines", "SampleCount"), suffix="recon-silent",
-        Period=86400, EvaluationPeriods=1, Threshold=1, ComparisonOperator="LessThanThreshold",
-        TreatMissingData="breaching")
-    silent = max(900, project.poll_minutes * 60 * 5)
-    out["PollerSilentAlarm"] = _alarm(
-        project, "The scheduled poller reported nothing: it is failing or not running, so overdue "
-                 "refunds are not reconciled.",
-        _metric(project, "PollDue", "SampleCount"), suffix="poller-silent",
-        Period=silent, EvaluationPeriods=1, Threshold=1, ComparisonOperator="LessThanThreshold",
-        TreatMissingData="breaching")
-    return out
-
-
 def parameters() -> dict:
     params = {name: {"Type": "String", **spec} for name, (_, spec) in WECHAT_PARAMETERS.items()}
     params["NotifyBaseUrl"] = {
@@ -643,14 +415,13 @@ def parameters() -> dict:
                        + " and ".join(f"<base>{r}" for r in NOTIFY_ROUTES.values()),
         "AllowedPattern": "^https://[^\\s?#]+[^/\\s?#]$",
     }
-    params["AlarmTopicArn"] = {"Type": "String", "Default": "",
-                               "Description": "SNS topic for alarm notifications (empty: alarms only)"}
     params["LogRetentionDays"] = {"Type": "Number", "Default": 180, "AllowedValues": LOG_RETENTION_DAYS,
                                   "Description": "Retention of the functions' log groups"}
     params["StuckProcessingThreshold"] = {"Type": "Number", "Default": 10, "MinValue": 1,
                                           "Description": "Refunds still PROCESSING after a query, per poll"}
     params["PollErrorsThreshold"] = {"Type": "Number", "Default": 5, "MinValue": 1,
                                      "Description": "Poll errors per 10 minutes"}
+    params.update(monitoring.parameters())
     return params
 
 
@@ -681,14 +452,6 @@ def operational_resources(project: Project) -> dict:
                 "DestinationConfig": {"OnFailure": {"Type": "SQS",
                                                     "Destination": {"Fn::GetAtt": [queue_id, "Arn"]}}},
             }}}
-            out[f"{queue_id}Alarm"] = _alarm(
-                project, f"A scheduled run of {fn.name} failed (error or timeout): its event is in "
-                         f"{failure_queue_name(project, fn)}; read the function's logs, fix, then purge the queue.",
-                {"Namespace": "AWS/SQS", "MetricName": "ApproximateNumberOfMessagesVisible", "Statistic": "Maximum",
-                 "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]},
-                suffix=f"{failure_queue_name(project, fn)[len(project.stage) + 1:]}-not-empty", Period=300,
-                EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",
-                TreatMissingData="notBreaching")
     return out
 
 
@@ -737,6 +500,9 @@ def gateway_responses(project: Project) -> dict:
 
 def build(project: Project) -> tuple[dict, dict]:
     """Return (merge template, {policy file name: IAM policy document})."""
+    unknown = MONEY_TABLES - {model.Meta.base_name for model, _ in project.tables}
+    if unknown:
+        raise SystemExit(f"MONEY_TABLES names tables no model declares: {sorted(unknown)}")
     resources: dict = {}
     for model, name in project.tables:
         resources[table_logical_id(model)] = table_resource(project, model, name)
@@ -759,8 +525,8 @@ def build(project: Project) -> tuple[dict, dict]:
             # ("already enforced by a Ref") is expected here.
             resources[fn.logical_id]["DependsOn"].append(queue_logical_id(project, fn.queue))
             resources[fn.logical_id]["Metadata"] = {"cfn-lint": {"config": {"ignore_checks": ["W3005"]}}}
-    resources.update(alarms(project))
     _merge(resources, operational_resources(project))
+    _merge(resources, monitoring.resources(project))
     _merge(resources, gateway_responses(project))
 
     outputs = {
@@ -773,13 +539,14 @@ def build(project: Project) -> tuple[dict, dict]:
         "PaymentNotifyUrl": {"Description": "Where WeChat Pay sends payment notifications",
                              "Value": sub("${NotifyBaseUrl}" + NOTIFY_ROUTES["WECHAT_PAYMENT_NOTIFY_URL"])},
     }
+    outputs.update(monitoring.outputs())
     for queue in project.queues():
         q, d = queue_logical_id(project, queue), dlq_logical_id(project, queue)
         outputs[f"{q}Url"] = {"Value": {"Ref": q}}
         outputs[f"{d}Url"] = {"Value": {"Ref": d}}
     template = {
         "Parameters": parameters(),
-        "Conditions": {"HasAlarmTopic": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}},
+        "Conditions": monitoring.conditions(),
         "Resources": resources,
         "Outputs": outputs,
     }

@@ -25,6 +25,7 @@ VALUES = {  # the values docs/deploy.md asks a person to set; they pass the temp
     "STAGE": "prod", "BUCKET": BUCKET, "RELEASE": "v1.0.0", "PREVIOUS": "v1.0.0",
     "MCH_ID": "1900000109", "APP_ID": "wxd678efh567hg6787", "CERT_SERIAL": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
     "PUB_KEY_ID": "PUB_KEY_ID_0114232134912410000000000000", "NOTIFY_BASE_URL": "https://pay.example.com/api",
+    "ALARM_EMAIL": "oncall@shop.example",
 }
 INLINE_LIMIT = 51_200
 
@@ -117,6 +118,7 @@ def test_documented_deploy_packages_to_s3_and_reaches_cloudformation(deployed, w
     assert added == set(built["template"]["Resources"])
     params = {p["ParameterKey"]: p["ParameterValue"] for p in change_set["Parameters"]}
     assert params["WechatMchId"] == VALUES["MCH_ID"] and params["NotifyBaseUrl"] == VALUES["NOTIFY_BASE_URL"]
+    assert params["AlarmEmail"] == VALUES["ALARM_EMAIL"]  # the alarms reach someone from the first deploy
 
 
 def test_documented_rollback_redeploys_the_kept_release(deployed, workdir, endpoint):

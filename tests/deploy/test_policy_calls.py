@@ -36,8 +36,8 @@ FUNCTIONS = ("api_handler", "restore", "poll", "reconcile", "reconcile_continue"
 # The statements (deploy/build_resources.py policy_document) of what Lambda does with a
 # function's role, never its code: write its logs, read its queue (the event source mapping),
 # send a failed asynchronous run to its failure queue, decrypt the SecureString parameters the
-# function reads (allowed only through SSM, for exactly those parameters).
-LAMBDA_ITSELF = {"Logs", "QueueConsume", "FailureQueueSend", "SecretsDecrypt"}
+# function reads (allowed only through SSM, for exactly those parameters), send its traces.
+LAMBDA_ITSELF = {"Logs", "QueueConsume", "FailureQueueSend", "SecretsDecrypt", "Tracing"}
 
 
 def _prod(name: str) -> str:
@@ -80,7 +80,7 @@ def _grants(function: str, *, of_code: bool = False) -> set[tuple[str, str]]:
         if of_code and st["Sid"] in LAMBDA_ITSELF:
             continue
         resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
-        out |= {(action, r["Fn::Sub"]) for action in st["Action"] for r in resources}
+        out |= {(action, r["Fn::Sub"] if isinstance(r, dict) else r) for action in st["Action"] for r in resources}
     return out
 
 

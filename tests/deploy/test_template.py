@@ -81,7 +81,8 @@ def test_cfn_lint_reports_nothing(built):
     assert proc.returncode == 0 and proc.stdout.strip() == "", proc.stdout + proc.stderr
 
 
-def test_sam_transform_succeeds_and_its_output_is_lint_clean(built, tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def transformed(built):
     """What CloudFormation does server-side: expand AWS::Serverless::* into plain resources."""
     from samtranslator.translator.arn_generator import ArnGenerator
     from samtranslator.translator.transform import transform
@@ -90,12 +91,17 @@ def test_sam_transform_succeeds_and_its_output_is_lint_clean(built, tmp_path, mo
         def load(self):
             return {}
 
-    monkeypatch.setattr(ArnGenerator, "BOTO_SESSION_REGION_NAME", "ap-east-1")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-east-1")
-    template = json.loads(json.dumps(built["template"]))
-    for fn in _functions(template).values():  # `aws cloudformation package` puts the zip in S3
-        fn["Properties"]["CodeUri"] = "s3://artifacts/gacha-refunds/deployment.zip"
-    out = transform(template, dict(SAMPLE_PARAMETERS), NoManagedPolicies())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ArnGenerator, "BOTO_SESSION_REGION_NAME", "ap-east-1")
+        mp.setenv("AWS_DEFAULT_REGION", "ap-east-1")
+        template = json.loads(json.dumps(built["template"]))
+        for fn in _functions(template).values():  # `aws cloudformation package` puts the zip in S3
+            fn["Properties"]["CodeUri"] = "s3://artifacts/gacha-refunds/deployment.zip"
+        return transform(template, dict(SAMPLE_PARAMETERS), NoManagedPolicies())
+
+
+def test_sam_transform_succeeds_and_its_output_is_lint_clean(transformed, tmp_path):
+    out = transformed
     resources = out["Resources"]
     mappings = [r for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
     assert len(mappings) == 2  # restoration and the reconciliation's continuation
@@ -320,7 +326,8 @@ def _tables_with(allowed, action) -> set[str]:
 def test_every_function_has_its_own_role(template):
     roles = [f["Properties"]["Role"]["Fn::GetAtt"][0] for f in _functions(template).values()]
     assert len(roles) == len(set(roles)) == len(HANDLERS)
-    assert set(roles) == set(_resources(template, "AWS::IAM::Role"))
+    # the other role is API Gateway's, for its access logs (one per account and region)
+    assert set(roles) == set(_resources(template, "AWS::IAM::Role")) - {"ApiGatewayCloudWatchRole"}
     assert sorted(f["Properties"]["Handler"] for f in _functions(template).values()) == sorted(HANDLERS)
 
 
@@ -440,3 +447,141 @@ def test_reconcile_roles_read_the_bill_and_our_books_but_no_tokens(template):
         assert not {"dynamodb:DeleteItem", "dynamodb:Scan"} & set(allowed)
         fn = _function(template, handler)["Properties"]
         assert fn["Timeout"] == 900
+
+
+# ---------------------------------------------------------------- alarms that reach someone
+
+
+def _alarms(template) -> dict:
+    return {a["Properties"]["AlarmName"]: a["Properties"] for a in _resources(template, "AWS::CloudWatch::Alarm").values()}
+
+
+def _condition(template, name: str, params: dict) -> bool:
+    """A template condition's value for ``params`` (Equals, Not, And, Or, Condition)."""
+    def value(node):
+        if isinstance(node, dict) and "Ref" in node:
+            return params.get(node["Ref"], template["Parameters"][node["Ref"]].get("Default"))
+        return node
+
+    def holds(node) -> bool:
+        (fn, args), = node.items()
+        if fn == "Condition":
+            return holds(template["Conditions"][args])
+        if fn == "Fn::Equals":
+            return value(args[0]) == value(args[1])
+        if fn == "Fn::Not":
+            return not holds(args[0])
+        if fn == "Fn::And":
+            return all(holds(a) for a in args)
+        if fn == "Fn::Or":
+            return any(holds(a) for a in args)
+        raise AssertionError(f"unexpected condition {node}")
+
+    return holds(template["Conditions"][name])
+
+
+def _notified(template, action, params: dict) -> str:
+    """The topic an alarm action resolves to for ``params``: a topic ARN, or the resource made."""
+    if "Fn::If" in action:
+        cond, yes, no = action["Fn::If"]
+        return _notified(template, yes if _condition(template, cond, params) else no, params)
+    ref = action["Ref"]
+    if ref in template["Parameters"]:
+        return params[ref]
+    resource = template["Resources"][ref]
+    assert resource["Type"] == "AWS::SNS::Topic" and _condition(template, resource["Condition"], params)
+    return ref
+
+
+@pytest.mark.parametrize("params", [{"AlarmEmail": "oncall@shop.example"}, {"AlarmEmail": ""},
+                                    {"AlarmTopicArn": "arn:aws:sns:ap-east-1:123456789012:ops"}],
+                         ids=["email", "topic-only", "given-topic"])
+def test_every_alarm_notifies_a_topic_that_exists(template, params):
+    """On a fresh stack every alarm (and its end) reaches a topic: the stack's own, subscribed to
+    AlarmEmail when given, or the topic the operator named."""
+    for name, alarm in _alarms(template).items():
+        assert alarm["AlarmActions"] == alarm["OKActions"] and len(alarm["AlarmActions"]) == 1, name
+        target = _notified(template, alarm["AlarmActions"][0], params)
+        assert target == params.get("AlarmTopicArn", "AlarmTopic"), name
+    subscription = template["Resources"]["AlarmTopicEmail"]
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+    assert _condition(template, subscription["Condition"], params) == bool(params.get("AlarmEmail"))
+    assert re.fullmatch(template["Parameters"]["AlarmEmail"]["AllowedPattern"], params.get("AlarmEmail", ""))
+
+
+def test_alarm_names_are_unique(template):
+    names = [a["Properties"]["AlarmName"] for a in _resources(template, "AWS::CloudWatch::Alarm").values()]
+    assert len(names) == len(set(names))
+
+
+def test_every_function_alarms_on_its_errors_and_throttles(template):
+    alarms = _alarms(template).values()
+    for fn in _functions(template).values():
+        name = fn["Properties"]["FunctionName"]
+        watched = {a["MetricName"] for a in alarms if a.get("Namespace") == "AWS/Lambda"
+                   and a["Dimensions"] == [{"Name": "FunctionName", "Value": name}]}
+        assert watched == {"Errors", "Throttles"}, name
+        assert fn["Properties"]["Tracing"] == "Active"
+
+
+def test_the_api_alarms_on_5xx_and_latency(template):
+    api = template["Resources"]["RestAPI"]["Properties"]
+    dims = [{"Name": "ApiName", "Value": api["Name"]}, {"Name": "Stage", "Value": api["StageName"]}]
+    alarms = {a["MetricName"]: a for a in _alarms(template).values() if a.get("Namespace") == "AWS/ApiGateway"}
+    assert set(alarms) == {"5XXError", "Latency"}
+    assert all(a["Dimensions"] == dims for a in alarms.values())
+    assert alarms["Latency"]["ExtendedStatistic"] == "p99" and alarms["Latency"]["Threshold"] == {"Ref": "ApiLatencyP99Ms"}
+
+
+def test_every_queue_alarms_on_its_oldest_message(template):
+    """Source queues, dead-letter queues and the scheduled functions' failure queues alike."""
+    aged = {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in _alarms(template).values()
+            if a.get("MetricName") == "ApproximateAgeOfOldestMessage"}
+    queues = set(_resources(template, "AWS::SQS::Queue"))
+    assert len(queues) == 6 and aged == queues
+
+
+def test_every_table_and_index_alarms_on_throttling(template):
+    alarms = [a for a in _alarms(template).values() if "Metrics" in a]
+    for table in _resources(template, "AWS::DynamoDB::Table").values():
+        props = table["Properties"]
+        [alarm] = [a for a in alarms if any(m.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [{}])[0]
+                                            .get("Value") == props["TableName"] for m in a["Metrics"])]
+        stats = [m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m]
+        assert {(s["MetricName"], len(s["Dimensions"])) for s in stats} >= {("ReadThrottleEvents", 1),
+                                                                          ("WriteThrottleEvents", 1)}
+        indexed = {s["Dimensions"][1]["Value"] for s in stats if len(s["Dimensions"]) == 2}
+        assert indexed == {i["IndexName"] for i in props.get("GlobalSecondaryIndexes", [])}
+        [expression] = [m for m in alarm["Metrics"] if "Expression" in m]
+        assert expression["ReturnData"] and all(m["Id"] in expression["Expression"]
+                                                for m in alarm["Metrics"] if "MetricStat" in m)
+
+
+def test_every_alarm_names_its_runbook(template):
+    for name, alarm in _alarms(template).items():
+        assert re.search(r"Runbook: docs/deploy\.md#[a-z0-9-]+$", alarm["AlarmDescription"]), name
+
+
+def test_the_api_stage_throttles_logs_access_and_traces(transformed):
+    resources = transformed["Resources"]
+    [stage] = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::ApiGateway::Stage"]
+    [method] = stage["MethodSettings"]
+    assert (method["ResourcePath"], method["HttpMethod"]) == ("/*", "*")
+    assert method["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRateLimit"}
+    assert method["ThrottlingBurstLimit"] == {"Ref": "ApiThrottleBurstLimit"}
+    assert stage["TracingEnabled"] is True
+    log_group = stage["AccessLogSetting"]["DestinationArn"]["Fn::GetAtt"][0]
+    assert resources[log_group]["Type"] == "AWS::Logs::LogGroup"
+    fields = json.loads(stage["AccessLogSetting"]["Format"])
+    assert {"requestId", "status", "latencyMs"} <= set(fields) and "$context.requestId" in fields.values()
+    [account] = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::Account"]
+    assert account["DeletionPolicy"] == "Retain"  # an account-wide setting other APIs may rely on
+    [rest_api] = [k for k, r in resources.items() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    assert "ApiGatewayAccount" in resources[rest_api]["DependsOn"]
+
+
+@pytest.mark.parametrize("handler", sorted(HANDLERS))
+def test_each_function_may_send_its_traces(template, handler):
+    [tracing] = [st for st in _role_policy(template, handler)["Statement"] if st["Sid"] == "Tracing"]
+    assert tracing["Action"] == ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
