@@ -77,3 +77,20 @@ def pay_check_key(order_no: str) -> str:
 
 def task_keys(task_id: str, fields: dict) -> dict:
     return {"status_key": shard_key(fields["status"], task_id, "status")} if fields.get("status") else {}
+
+
+# The tables whose items carry derived index keys, and each one's key attribute.
+KEYED_TABLES = {"orders": "order_no", "payment_refunds": "refund_no", "manual_tasks": "task_id"}
+
+
+def item_keys(table: str, item: dict) -> dict:
+    """Every index key an item of ``table`` carries, from its attributes as stored (name -> value,
+    a map as a dict): what the writers give it, and what ``deploy/backfill.py`` gives an item
+    written before a key existed. A None value: the item is in no partition of that (sparse) index."""
+    key = item[KEYED_TABLES[table]]
+    if table == "orders":
+        paid_at = (item.get("payment") or {}).get("paid_at")
+        return {"list_pk": list_key(key), **order_keys(key, {**item, "paid_at": paid_at})}
+    if table == "payment_refunds":
+        return refund_keys(key, item)
+    return task_keys(key, item)

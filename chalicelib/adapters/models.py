@@ -17,7 +17,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProject
 from pynamodb.models import Model
 
 from .. import config
-from .keys import list_key, order_keys, task_keys
+from .keys import item_keys
 
 # ---------------------------------------------------------------- orders
 
@@ -171,9 +171,9 @@ class Order(Model):
     def __init__(self, hash_key=None, range_key=None, _user_instantiated=True, **attributes):
         super().__init__(hash_key, range_key, _user_instantiated, **attributes)
         if _user_instantiated and hash_key is not None and attributes:  # a new order, not a key stub
-            self.list_pk = self.list_pk or list_key(hash_key)
-            paid_at = self.payment.paid_at if self.payment is not None else None
-            for name, value in order_keys(hash_key, {"status": self.status, "paid_at": paid_at}).items():
+            payment = {"paid_at": self.payment.paid_at} if self.payment is not None else None
+            for name, value in item_keys("orders", {"order_no": hash_key, "status": self.status,
+                                                    "payment": payment}).items():
                 setattr(self, name, getattr(self, name) or value)
 
 
@@ -407,7 +407,7 @@ class ManualTask(Model):
     def __init__(self, hash_key=None, range_key=None, _user_instantiated=True, **attributes):
         super().__init__(hash_key, range_key, _user_instantiated, **attributes)
         if _user_instantiated and hash_key is not None and attributes:  # a new task, not a key stub
-            self.status_key = task_keys(hash_key, {"status": self.status})["status_key"]
+            self.status_key = item_keys("manual_tasks", {"task_id": hash_key, "status": self.status})["status_key"]
 
 
 # ---------------------------------------------------------------- reconciliation (对账)
