@@ -286,6 +286,7 @@ class OidcSettings:
     role_claim: str  # dotted path to the claim with the role(s), e.g. "roles" or "realm_access.roles"
     role_map: dict  # the IdP's role or group name -> our StaffRole code
     subject_claim: str
+    person_claim: str | None  # a claim naming the staff person (docs/sign-in.md); None: the staff directory
     timeout_seconds: float
     jwks_cache_seconds: int
     refresh_cooldown_seconds: float  # least time between two refreshes forced by an unknown kid
@@ -313,9 +314,24 @@ def oidc_settings() -> OidcSettings | None:
         raise ConfigError("OIDC_TIMEOUT_SECONDS and OIDC_JWKS_REFRESH_COOLDOWN_SECONDS must be numbers") from exc
     return OidcSettings(issuer=issuer, audience=audience, jwks_url=_env("OIDC_JWKS_URL"),
                         role_claim=_env("OIDC_ROLE_CLAIM", "roles") or "roles", role_map=role_map,
-                        subject_claim=_env("OIDC_SUBJECT_CLAIM", "sub") or "sub", timeout_seconds=timeout,
+                        subject_claim=_env("OIDC_SUBJECT_CLAIM", "sub") or "sub",
+                        person_claim=_env("OIDC_PERSON_CLAIM") or None, timeout_seconds=timeout,
                         jwks_cache_seconds=_int("OIDC_JWKS_CACHE_SECONDS", 300),
                         refresh_cooldown_seconds=cooldown)
+
+
+@dataclass(frozen=True)
+class IdentitySettings:
+    """How a staff identity (issuer, subject) becomes a person (docs/sign-in.md, "One person")."""
+
+    case_insensitive_issuers: frozenset  # issuers whose subjects are compared NFKC + casefold ("local": HS256)
+    directory_cache_seconds: int  # how long a container keeps what the staff directory said
+
+
+def identity_settings() -> IdentitySettings:
+    raw = _env("CASE_INSENSITIVE_ISSUERS", "local") or ""
+    return IdentitySettings(case_insensitive_issuers=frozenset(p.strip() for p in raw.split(",") if p.strip()),
+                            directory_cache_seconds=max(0, _int("STAFF_DIRECTORY_CACHE_SECONDS", 60)))
 
 
 # ---------------------------------------------------------------- AWS endpoints and the app's wiring

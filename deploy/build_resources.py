@@ -43,10 +43,11 @@ from .project import (ARN, ROOT, SECRETS, Function, Project, dlq_logical_id, fai
 OUT_DIR = ROOT / "deploy" / "out"
 
 # Tables whose loss would lose money or entitlements: point-in-time recovery on.
-# users is included because it holds the points balance that refunds restore.
+# users is included because it holds the points balance that refunds restore; staff_directory
+# because it says who is one person (four-eyes, allowances).
 MONEY_TABLES = frozenset({
     "orders", "payment_refunds", "user_points_ledger", "user_coupons", "user_inventory",
-    "manual_tasks", "users", "staff_activity", "reconciliations", "operator_daily_totals",
+    "manual_tasks", "users", "staff_activity", "reconciliations", "operator_daily_totals", "staff_directory",
 })
 
 # Data outlives the stack: deleting the stack, or an update that would replace the resource,
@@ -101,8 +102,9 @@ FUNCTION_ACCESS = {
     # The API is internet-facing and also serves WeChat's unauthenticated callbacks, so it holds
     # only what its routes do: it reads orders, players, refunds and tasks through their indexes;
     # creates and moves refunds and order balances (refunds, approvals, offline payouts, WeChat's
-    # notifications, each deduplicated by a receipt); opens and closes tasks; counts the
-    # operator's allowance and writes their activity; reads a lottery order's inventory for a
+    # notifications, each deduplicated by a receipt); opens and closes tasks; reads who a staff
+    # identity is (the staff directory); counts the person's allowance and writes their activity;
+    # reads a lottery order's inventory for a
     # refund's preview. It never writes what restoration puts back (points, coupons, inventory):
     # a success only queues a restoration. The reconciliation routes run a date inside the request
     # for up to RECON_API_BUDGET_SECONDS (reading the day's orders and refunds in batches, storing
@@ -118,6 +120,7 @@ FUNCTION_ACCESS = {
         "reconciliations": [BATCH_GET, PUT, UPDATE, QUERY],
         "operator_daily_totals": [GET, UPDATE],
         "staff_activity": [PUT],
+        "staff_directory": [GET],
     }, indexes=("orders/by_user", "orders/by_status_key", "orders/by_time", "orders/by_paid_day",
                 "payment_refunds/by_order", "payment_refunds/by_status_key", "payment_refunds/by_success_day",
                 "manual_tasks/by_status_key", "staff_activity/by_operator"),

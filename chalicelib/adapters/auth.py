@@ -8,6 +8,10 @@ what each may do) and players (role ``user``). Tokens come two ways:
 - RS256/ES256 staff tokens from the shop's identity provider (OIDC), verified through its JWKS
   when ``OIDC_ISSUER`` is configured (docs/sign-in.md). The algorithm is bound to the key the
   JWKS names, so an HS256 token "signed" with the provider's public key is refused.
+
+A staff token names an identity (issuer, subject); the person behind it comes from the
+provider's person claim (``OIDC_PERSON_CLAIM``), else the staff directory, else the identity
+itself (``domain/staff.person_of_identity``). The principal's actor names the person.
 """
 from __future__ import annotations
 
@@ -19,8 +23,10 @@ import urllib.request
 from dataclasses import dataclass
 
 from .. import config
+from ..domain import staff as staff_rules
 from ..domain.enums import StaffRole
 from ..domain.errors import Forbidden, Unauthenticated, UpstreamUnavailable
+from . import directory
 
 STAFF_ROLES = tuple(StaffRole.labels())  # support, finance, admin
 ROLES = STAFF_ROLES + ("user",)
@@ -38,12 +44,13 @@ def _secret_name(role: str) -> str:
 @dataclass(frozen=True)
 class Principal:
     role: str  # a StaffRole code, or "user" for a player
-    subject: str  # the operator's id or the player's user_id
-    issuer: str = "local"  # "local" (shared secret) or the identity provider's issuer URL
+    subject: str  # the identity's subject (as its issuer compares it), or the player's user_id
+    issuer: str = staff_rules.LOCAL_ISSUER  # "local" (shared secret) or the identity provider's issuer URL
+    person: str | None = None  # the staff person behind the identity (None for a player)
 
     @property
     def actor(self) -> str:
-        return f"{self.role}:{self.subject}"
+        return f"{self.role}:{self.person or self.subject}"
 
     @property
     def is_staff(self) -> bool:
@@ -164,7 +171,21 @@ def _verify_shared_secret(token: str) -> Principal:
     except jwt.PyJWTError:
         raise Unauthenticated("令牌无效，请重新登录") from None
     _check_times(claims, time.time())
-    return Principal(role=claims["role"], subject=_check_subject(claims.get("sub")))
+    return _identified(claims["role"], staff_rules.LOCAL_ISSUER, _check_subject(claims.get("sub")))
+
+
+def _identified(role: str, issuer: str, subject: str, claimed_person=None) -> Principal:
+    """The principal of a verified token: a player as the token names them; a staff identity
+    with its subject as its issuer compares it, and the person behind it."""
+    if role == "user":
+        return Principal(role=role, subject=subject, issuer=issuer)
+    folded = config.identity_settings().case_insensitive_issuers
+    subject = _check_subject(staff_rules.normalise_subject(subject, issuer in folded))
+    if claimed_person is not None:  # a person is compared as the shared-secret subjects are (they are persons)
+        person = _check_subject(staff_rules.normalise_subject(claimed_person, staff_rules.LOCAL_ISSUER in folded))
+    else:
+        person = directory.person_of(issuer, subject) or staff_rules.person_of_identity(issuer, subject)
+    return Principal(role=role, subject=subject, issuer=issuer, person=person)
 
 
 # ---------------------------------------------------------------- the shop's identity provider
@@ -189,12 +210,14 @@ def _discover_jwks_url(oidc) -> str:
     try:
         with urllib.request.urlopen(url, timeout=oidc.timeout_seconds) as resp:  # noqa: S310 - http(s) checked
             document = json.load(resp)
-    except (OSError, ValueError):
+    except (OSError, ValueError):  # unreachable, or not JSON (ValueError covers bad UTF-8 too)
         raise UpstreamUnavailable("暂时无法访问身份提供方，请稍后重试") from None
-    jwks_uri = document.get("jwks_uri") if isinstance(document, dict) else None
-    if document.get("issuer") != oidc.issuer or not isinstance(jwks_uri, str) \
-            or not jwks_uri.startswith(("https://", "http://")):
-        raise UpstreamUnavailable("身份提供方的配置文档与 OIDC_ISSUER 不符")
+    # any shape but an object naming our issuer and an http(s) key set is the provider's fault, not the token's
+    if not isinstance(document, dict) or document.get("issuer") != oidc.issuer \
+            or not isinstance(document.get("jwks_uri"), str) \
+            or not document["jwks_uri"].startswith(("https://", "http://")):
+        raise UpstreamUnavailable("身份提供方的配置文档格式不正确或与 OIDC_ISSUER 不符")
+    jwks_uri = document["jwks_uri"]
     with _clients_lock:
         _discovered[oidc.issuer] = (now, jwks_uri)
     return jwks_uri
@@ -240,11 +263,20 @@ def _verify_identity_provider(token: str) -> Principal:
     if oidc is None:
         raise Unauthenticated("本系统不接受身份提供方签发的令牌")
     client = _jwks_client(oidc)
+    unusable = UpstreamUnavailable("身份提供方的密钥集格式不正确，请稍后重试")
+    try:  # the key set (fetched, or cached) must be usable before a token can be judged by it
+        client.get_signing_keys()
+    except jwt.PyJWKClientConnectionError:
+        raise UpstreamUnavailable("暂时无法获取身份提供方的密钥，请稍后重试") from None
+    except (jwt.PyJWKClientError, jwt.PyJWKSetError, ValueError):  # not JSON, not an object, no usable key
+        raise unusable from None
     try:
         signing_key = client.get_signing_key_from_jwt(token)
     except jwt.PyJWKClientConnectionError:
         raise UpstreamUnavailable("暂时无法获取身份提供方的密钥，请稍后重试") from None
-    except jwt.PyJWTError:  # unknown kid (after one refresh), no kid, a key set without signing keys
+    except (jwt.PyJWKSetError, ValueError):  # the refresh an unknown kid asked for brought a broken set
+        raise unusable from None
+    except jwt.PyJWTError:  # unknown kid (after one refresh), no kid
         raise Unauthenticated("令牌无效，请重新登录") from None
     try:
         # the PyJWK binds the algorithm to the key: the header's alg must be that algorithm
@@ -259,4 +291,9 @@ def _verify_identity_provider(token: str) -> Principal:
     role = staff_role_from_claim(_claim(claims, oidc.role_claim), oidc.role_map)
     if role is None:
         raise Forbidden("身份提供方没有给该账号分配退款后台的角色")
-    return Principal(role=role, subject=subject, issuer=oidc.issuer)
+    person = None
+    if oidc.person_claim is not None:
+        person = _claim(claims, oidc.person_claim)
+        if not isinstance(person, str) or not person.strip():
+            raise Forbidden("身份提供方没有给出该账号的人员编号")
+    return _identified(role, oidc.issuer, subject, person)

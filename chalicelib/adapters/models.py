@@ -516,9 +516,34 @@ class StaffActivity(Model):
     by_operator = ActivityByOperator()
 
 
+class StaffIdentity(Model):
+    """The staff directory: which person a sign-in identity (issuer, subject) is. Shares the
+    ``staff_directory`` table with the people (``entry`` = "identity#<issuer>#<subject>")."""
+
+    class Meta:
+        table_name = "staff_directory"
+        base_name = "staff_directory"
+
+    entry = UnicodeAttribute(hash_key=True)
+    person = UnicodeAttribute()
+    updated_at = UnicodeAttribute(null=True)
+
+
+class StaffPerson(Model):
+    """A person of the staff directory and the player accounts they hold (``entry`` = "person#<person>")."""
+
+    class Meta:
+        table_name = "staff_directory"
+        base_name = "staff_directory"
+
+    entry = UnicodeAttribute(hash_key=True)
+    players = UnicodeSetAttribute(null=True)  # user_ids of the player accounts the person holds
+    updated_at = UnicodeAttribute(null=True)
+
+
 ALL_MODELS: tuple[type[Model], ...] = (
     Order, User, PointsEntry, UserCoupon, InventoryItem, Refund, NotifyReceipt, ManualTask, ReconRun,
-    ReconDiscrepancy, OperatorDay, StaffActivity,
+    ReconDiscrepancy, OperatorDay, StaffActivity, StaffIdentity, StaffPerson,
 )
 TTL_ATTRIBUTES = {NotifyReceipt: "expires_at", OperatorDay: "expires_at"}
 

@@ -1,9 +1,12 @@
 """Staff roles: what each role may do, when a refund needs a second person, who that may be,
 what an operator may do with a refund under review (``review_actions``), and the daily allowance. Plain Python: the limits come in as arguments (``config.staff_limits``).
 
-An operator is an *actor* ``"<role>:<subject>"`` (``support:alice``). The person is the subject:
-four-eyes and the daily allowance follow the subject, so a change of role does not let someone
-approve what they created, nor start a fresh allowance.
+An operator is an *actor* ``"<role>:<person>"`` (``support:alice``). A sign-in identity is an
+(issuer, subject) pair; ``person_of_identity`` and the staff directory map it to the person, so one
+human under two identities (the shop's identity provider and a shared-secret token, or two
+subjects) is one person. Four-eyes, the daily allowance and the activity log follow the person,
+so neither a change of role nor a second account lets someone approve what they created or start
+a fresh allowance; and a person may not act on the refunds of a player account they hold.
 
 ``PERMISSIONS`` below is the one table of what each role may do (the README's "Staff roles"
 table shows it, checked by tests/unit/test_one_source.py). Admin differs from finance by its
@@ -11,7 +14,8 @@ limits (``config.DEFAULT_*``), not its permissions.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
 from . import clock
@@ -61,8 +65,28 @@ def is_staff_role(code) -> bool:
     return isinstance(code, str) and code in StaffRole.labels()
 
 
+# ---------------------------------------------------------------- who a person is
+
+LOCAL_ISSUER = "local"  # the shared-secret (HS256) tokens' issuer
+SSO_PERSON_PREFIX = "sso:"  # an identity-provider identity nobody mapped to a person
+
+
+def normalise_subject(subject: str, case_insensitive: bool) -> str:
+    """The subject as its issuer compares it: where the issuer treats names case-insensitively,
+    Unicode compatibility forms and case do not make another person (``Alice``, ``ａｌｉｃｅ`` and
+    ``alice`` are one); elsewhere the subject is exactly as issued."""
+    return unicodedata.normalize("NFKC", subject).casefold() if case_insensitive else subject
+
+
+def person_of_identity(issuer: str, subject: str) -> str:
+    """The person of an identity nobody mapped (neither the staff directory nor a person claim):
+    a shared-secret subject is the person itself; an identity-provider subject is kept apart from
+    it (``sso:alice`` is not the local ``alice``) until the directory says they are one."""
+    return subject if issuer == LOCAL_ISSUER else SSO_PERSON_PREFIX + subject
+
+
 def subject_of(actor: str | None) -> str | None:
-    """The person behind an actor ``role:subject`` (None for a player or the system)."""
+    """The person behind an actor ``role:person`` (None for a player or the system)."""
     if not isinstance(actor, str):
         return None
     role, sep, subject = actor.partition(":")
@@ -70,7 +94,7 @@ def subject_of(actor: str | None) -> str | None:
 
 
 def same_person(a: str | None, b: str | None) -> bool:
-    """Two actors are the same operator when both are staff with the same subject."""
+    """Two actors are the same operator when both are staff with the same person."""
     sa, sb = subject_of(a), subject_of(b)
     return sa is not None and sa == sb
 
@@ -126,10 +150,12 @@ def review_permission(origin: RefundOrigin | str) -> Permission:
 
 @dataclass(frozen=True)
 class Operator:
-    """The signed-in person as the review rules see them, with the finance threshold in force."""
+    """The signed-in person as the review rules see them, with the finance threshold in force and
+    the player accounts the person holds (the staff directory)."""
 
     actor: str
     finance_threshold: int
+    players: frozenset = field(default_factory=frozenset)
 
     @property
     def role(self) -> StaffRole:
@@ -182,6 +208,14 @@ class ReviewActions:
                 "withdraw": self.withdraw.to_dict()}
 
 
+def own_account_refusal(operator: Operator, user_id: str | None) -> FourEyesRequired | None:
+    """A person may not refund, approve or reject a refund of a player account they hold."""
+    if user_id is None or user_id not in operator.players:
+        return None
+    return FourEyesRequired("该订单属于与你本人关联的玩家账号，需由其他人员处理",
+                            details={"rule": "own_player_account", "user_id": user_id})
+
+
 def role_of(actor: str) -> StaffRole:
     """The role of a staff actor ``role:subject``."""
     role = actor.partition(":")[0] if isinstance(actor, str) else None
@@ -191,8 +225,8 @@ def role_of(actor: str) -> StaffRole:
 
 
 def review_actions(refund, operator: Operator, amount: int | None = None) -> ReviewActions:
-    """What ``operator`` may do with ``refund`` (its ``status``, ``origin``, ``created_by`` and
-    ``requested_amount``). The approve and reject use cases refuse with exactly these errors, and
+    """What ``operator`` may do with ``refund`` (its ``status``, ``origin``, ``created_by``,
+    ``user_id`` and ``requested_amount``). The approve and reject use cases refuse with exactly these errors, and
     every staff view of a refund shows them, so the two cannot disagree.
 
     - approve (``amount``, by default what was asked): a refund under review (409
@@ -202,6 +236,8 @@ def review_actions(refund, operator: Operator, amount: int | None = None) -> Rev
       PERMISSION_DENIED, ``details.rule = finance_threshold``);
     - reject: a refund under review, by someone other than its creator, with the review's
       permission;
+    - neither approve nor reject by a person who holds the refund's player account (403
+      FOUR_EYES_REQUIRED, ``details.rule = own_player_account``);
     - withdraw: the creator rejects their own refund under review, whatever their role: it moves
       no money (what it asked for becomes refundable again), so neither four-eyes nor a
       permission applies."""
@@ -211,6 +247,7 @@ def review_actions(refund, operator: Operator, amount: int | None = None) -> Rev
         return ReviewActions(*(Decision(state_refusal(refund.status, verb)) for verb in ("审批", "拒绝", "撤回")),
                              by_creator=by_creator)
     creator = {"created_by": refund.created_by}
+    own_account = own_account_refusal(operator, refund.user_id)
     needed = review_permission(refund.origin)
     no_permission = None if has(role, needed) else permission_denied(role, needed)
     approved = amount or refund.requested_amount
@@ -221,6 +258,7 @@ def review_actions(refund, operator: Operator, amount: int | None = None) -> Rev
                      requested_amount=refund.requested_amount) if approved > refund.requested_amount else None,
             FourEyesRequired("需审批的退款不能由发起人本人审批，请由其他有权限的人员审批", details=creator)
             if by_creator else None,
+            own_account,
             no_permission,
             PermissionDenied(finance.message, details={
                 "permission": P.REFUNDS_APPROVE.value, "role": role.value, "rule": finance.rule.value,
@@ -229,6 +267,7 @@ def review_actions(refund, operator: Operator, amount: int | None = None) -> Rev
             if finance is not None and role not in FINANCE_APPROVERS else None),
         reject=Decision.first(
             FourEyesRequired("发起人不能审核自己发起的退款，可以撤回", details=creator) if by_creator else None,
+            own_account,
             no_permission),
         withdraw=Decision.first(
             None if by_creator else PermissionDenied("只有发起人本人可以撤回该退款", details=creator)),

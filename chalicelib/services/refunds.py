@@ -169,6 +169,7 @@ def _load_for_create(order_no: str, refund_no: str, key: str | None, fp: str):
 def create_admin_refund(*, actor: str, order_no: str, amount: int, reason: str, idempotency_key: str | None) -> Created:
     """POST /api/admin/pay/refunds: reserve and submit, or open a review when approval is needed
     (the goods were signed for or consumed, or the amount is above the creator's role limit).
+    Never by a person who holds the order's player account (403 FOUR_EYES_REQUIRED).
     A refund sent straight to WeChat uses the operator's daily allowance in the same transaction."""
     with log_context(order_no=order_no):
         fp = fingerprint({"op": "admin_refund", "order_no": order_no, "amount": amount, "reason": reason})
@@ -180,6 +181,9 @@ def create_admin_refund(*, actor: str, order_no: str, amount: int, reason: str, 
             raise OrderNotFound("订单不存在")
         now = clock.now()
         refund_rules.check_refundable(order, amount, now)
+        refusal = staff_rules.own_account_refusal(staff_service.operator(actor), order.user_id)
+        if refusal is not None:
+            raise refusal
         role = staff_rules.role_of(actor)
         reasons, _ = approval_plan(order, amount, role)
         if reasons:

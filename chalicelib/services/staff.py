@@ -6,6 +6,7 @@ import csv
 import io
 
 from .. import config
+from ..adapters import directory
 from ..adapters import staff as store
 from ..adapters.auth import Principal
 from ..domain import staff as staff_rules
@@ -40,8 +41,10 @@ def allowance(subject: str, role: StaffRole, now=None) -> dict:
 
 
 def operator(actor: str) -> staff_rules.Operator:
-    """The staff ``actor`` as the review rules see them, with this deployment's finance threshold."""
-    return staff_rules.Operator(actor, config.staff_limits().finance_approval)
+    """The staff ``actor`` as the review rules see them, with this deployment's finance threshold
+    and the player accounts the person holds (the staff directory)."""
+    return staff_rules.Operator(actor, config.staff_limits().finance_approval,
+                                directory.players_of(staff_rules.subject_of(actor)))
 
 
 def me(principal: Principal) -> dict:
@@ -51,11 +54,12 @@ def me(principal: Principal) -> dict:
     return {
         "actor": principal.actor,
         "subject": principal.subject,
+        "person": principal.person,
         "role": role.value,
         "role_label": role.label,
         "issuer": principal.issuer,
         "permissions": staff_rules.permissions_of(role),
-        "limits": allowance(principal.subject, role),
+        "limits": allowance(principal.person, role),
     }
 
 

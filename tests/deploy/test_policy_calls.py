@@ -411,6 +411,7 @@ def recorded(stack):
             recorder.install(mp)
             mp.setenv("RESTORE_QUEUE_URL", stack.queue_url)  # as the template gives it
             mp.setenv("POLL_AFTER_SECONDS", "0")
+            mp.setenv("STAFF_DIRECTORY_CACHE_SECONDS", "0")  # every staff request asks the directory
             scene = Scene(world, recorder, mp)
             scene.sim.configure(drop_notifications=True, bill_ready_hour=None)
             _api(scene)

@@ -7,95 +7,20 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from chalicelib.adapters import auth
 from chalicelib.domain.errors import ErrorCode, Forbidden, Unauthenticated, UpstreamUnavailable
-
-AUDIENCE = "refund-console"
-ROLE_MAP = "shop-refund-support=support,shop-refund-finance=finance,shop-ops=admin"
+from tests.oidc import AUDIENCE, idp  # noqa: F401 - the fixture
 
 
-class Provider:
-    """A tiny identity provider: discovery and a JWKS whose keys the test can rotate."""
-
-    def __init__(self):
-        self.keys: dict[str, tuple[str, object]] = {}  # kid -> (alg, private key)
-        self.published: list[str] = []
-        self.jwks_fetches = 0
-        provider = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's name
-                if self.path == "/.well-known/openid-configuration":
-                    body = {"issuer": provider.issuer, "jwks_uri": provider.issuer + "/keys"}
-                elif self.path == "/keys":
-                    provider.jwks_fetches += 1
-                    body = {"keys": [provider.jwk(kid) for kid in provider.published]}
-                else:
-                    self.send_error(404)
-                    return
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.issuer = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def add_key(self, kid: str, alg: str = "RS256", publish: bool = True):
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if alg == "RS256" \
-            else ec.generate_private_key(ec.SECP256R1())
-        self.keys[kid] = (alg, key)
-        if publish:
-            self.published.append(kid)
-        return key
-
-    def jwk(self, kid: str) -> dict:
-        alg, key = self.keys[kid]
-        algorithm = RSAAlgorithm if alg == "RS256" else ECAlgorithm
-        return {**algorithm.to_jwk(key.public_key(), as_dict=True), "kid": kid, "alg": alg, "use": "sig"}
-
-    def token(self, kid: str, *, sub="alice@shop", roles=("shop-refund-finance",), aud=AUDIENCE, iss=None,
-              exp_in=3600, **extra) -> str:
-        alg, key = self.keys[kid]
-        now = int(time.time())
-        claims = {"iss": iss or self.issuer, "aud": aud, "sub": sub, "iat": now, "exp": now + exp_in,
-                  "realm_access": {"roles": list(roles)}, **extra}
-        return jwt.encode(claims, key, algorithm=alg, headers={"kid": kid})
-
-
-@pytest.fixture
-def idp(monkeypatch):
-    provider = Provider()
-    provider.add_key("k1")
-    monkeypatch.setenv("OIDC_ISSUER", provider.issuer)
-    monkeypatch.setenv("OIDC_AUDIENCE", AUDIENCE)
-    monkeypatch.setenv("OIDC_ROLE_CLAIM", "realm_access.roles")
-    monkeypatch.setenv("OIDC_ROLE_MAP", ROLE_MAP)
-    monkeypatch.setenv("OIDC_TIMEOUT_SECONDS", "2")
-    monkeypatch.setenv("OIDC_JWKS_REFRESH_COOLDOWN_SECONDS", "0")
-    yield provider
-    provider.stop()
+@pytest.fixture(autouse=True)
+def _directory(stack):
+    """A staff token's person is looked up in the staff directory (the local DynamoDB endpoint)."""
 
 
 def _verify(token: str, kind: str = "staff"):
@@ -108,7 +33,9 @@ def _b64(data: bytes) -> str:
 
 def test_rs256_and_es256_tokens_map_to_our_roles(idp):
     p = _verify(idp.token("k1"))
-    assert (p.role, p.subject, p.issuer, p.actor) == ("finance", "alice@shop", idp.issuer, "finance:alice@shop")
+    # a provider identity nobody mapped is its own person, apart from the shared-secret "alice@shop"
+    assert (p.role, p.subject, p.issuer, p.person, p.actor) == ("finance", "alice@shop", idp.issuer, "sso:alice@shop",
+                                                                 "finance:sso:alice@shop")
     idp.add_key("e1", alg="ES256")
     p = _verify(idp.token("e1", sub="bob", roles=("shop-refund-support", "other-app")))
     assert (p.role, p.subject) == ("support", "bob")
@@ -209,6 +136,47 @@ def test_an_unreachable_provider_is_a_503_not_a_401(idp):
     with pytest.raises(UpstreamUnavailable) as err:
         _verify(token)
     assert err.value.code == ErrorCode.UPSTREAM_UNAVAILABLE
+
+
+DISCOVERY_CASES = ("not json", "not utf-8", "a list", "a string", "no jwks_uri", "jwks_uri not a string",
+                   "another issuer")
+
+
+@pytest.mark.parametrize("case", DISCOVERY_CASES)
+def test_a_malformed_discovery_document_is_a_503_not_a_500(idp, case):
+    idp.discovery_body = {
+        "not json": b"<html>maintenance</html>", "not utf-8": b"\xff\xfe{", "a list": b"[]", "a string": b'"ok"',
+        "no jwks_uri": json.dumps({"issuer": idp.issuer}).encode(),
+        "jwks_uri not a string": json.dumps({"issuer": idp.issuer, "jwks_uri": 5}).encode(),
+        "another issuer": json.dumps({"issuer": "https://else.example", "jwks_uri": idp.issuer + "/keys"}).encode(),
+    }[case]
+    with pytest.raises(UpstreamUnavailable) as err:
+        _verify(idp.token("k1"))
+    assert err.value.code == ErrorCode.UPSTREAM_UNAVAILABLE
+
+
+MALFORMED_JWKS = {"not json": b"<html>maintenance</html>", "not utf-8": b"\xff\xfe{", "a list": b"[]",
+                  "keys not a list": b'{"keys": "x"}', "no keys": b'{"keys": []}', "an object without keys": b"{}",
+                  "a key that is no key": b'{"keys": [{"kty": "RSA", "kid": "k1"}]}'}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED_JWKS))
+def test_a_malformed_key_set_is_a_503_not_a_401_or_500(idp, case):
+    """The key set is the provider's: when it cannot be used, no token can be judged (try again),
+    and the console must not sign the person out."""
+    idp.jwks_body = MALFORMED_JWKS[case]
+    with pytest.raises(UpstreamUnavailable):
+        _verify(idp.token("k1"))
+    idp.jwks_body = None  # mended: the same token is accepted
+    assert _verify(idp.token("k1")).role == "finance"
+
+
+def test_a_person_claim_names_the_person(idp, monkeypatch):
+    monkeypatch.setenv("OIDC_PERSON_CLAIM", "employee_id")
+    p = _verify(idp.token("k1", sub="0b7e-4c1a", employee_id="Ｅ1001"))
+    assert (p.subject, p.person, p.actor) == ("0b7e-4c1a", "e1001", "finance:e1001")  # compared as local subjects
+    with pytest.raises(Forbidden):
+        _verify(idp.token("k1", sub="0b7e-4c1a"))  # configured, but the provider did not say who it is
 
 
 def test_a_provider_token_works_over_http(env, idp):

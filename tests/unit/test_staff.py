@@ -63,6 +63,7 @@ class _Refund:
     origin: str
     requested_amount: int
     status: str = "pending_review"
+    user_id: str = "u1001"
 
 
 def _decide(refund, actor, amount=None, threshold=100000):
@@ -176,3 +177,28 @@ def test_identity_provider_settings_and_role_mapping(monkeypatch):
     monkeypatch.setenv("OIDC_ROLE_MAP", "refund-support=root")
     with pytest.raises(config.ConfigError):
         config.oidc_settings()
+
+
+def test_a_case_insensitive_issuers_subjects_compare_by_compatibility_form_and_case():
+    assert staff.normalise_subject("Ａｌｉｃｅ", True) == staff.normalise_subject("ALICE", True) == "alice"
+    assert staff.normalise_subject("ﬁona", True) == "fiona"  # a ligature is its letters
+    assert staff.normalise_subject("Straße", True) == "strasse"  # casefold, not lower
+    assert staff.normalise_subject("Ａｌｉｃｅ", False) == "Ａｌｉｃｅ"  # a case-sensitive issuer's, as issued
+
+
+def test_an_unmapped_provider_identity_is_not_the_local_person_of_the_same_name():
+    assert staff.person_of_identity("local", "alice") == "alice"
+    assert staff.person_of_identity("https://login.shop.example", "alice") == "sso:alice"
+    assert not staff.same_person("support:alice", "finance:sso:alice")
+
+
+def test_a_person_may_not_review_a_refund_of_a_player_account_they_hold():
+    application = _Refund(created_by="user:u1001", origin="user", requested_amount=100, user_id="u1001")
+    holder = staff.Operator("finance:fay", 100000, frozenset({"u1001"}))
+    actions = staff.review_actions(application, holder)
+    for decision in (actions.approve, actions.reject):
+        with pytest.raises(FourEyesRequired) as err:
+            decision.check()
+        assert err.value.details == {"rule": "own_player_account", "user_id": "u1001"}
+    staff.review_actions(application, staff.Operator("finance:bob", 100000, frozenset({"u2002"}))).approve.check()
+    assert staff.own_account_refusal(holder, "u2002") is None
