@@ -50,6 +50,9 @@ class StackConfig:
     api: bool = True  # serve the HTTP API (the use-case tests run the services without it)
     notify_retry_schedule: tuple = (1, 2, 4, 8)
     refund_interval_seconds: float = 60.0  # WeChat's minute between two refunds of one order
+    # a connection that sends nothing for this long (a request left half-sent, an idle keep-alive)
+    # is closed, so a slow or stalled client cannot hold one of the server's threads for ever
+    request_timeout: float = 15.0
     # a day's trade bill is ready the next day from this Beijing hour (WeChat: about 10:00);
     # None: at once, today's so far (wechatpay_sim/bill_api.py)
     bill_ready_hour: int | None = 10
@@ -207,6 +210,10 @@ class Stack:
         class Handler(ChaliceRequestHandler):
             disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms Nagle stall
 
+            @property
+            def timeout(self) -> float:  # StreamRequestHandler sets it on the connection's socket
+                return stack.cfg.request_timeout
+
             def log_message(self, *args):
                 if access_log:
                     super().log_message(*args)
@@ -231,6 +238,9 @@ class Stack:
                 """413/431/400 for a request the server will not pass on (its body is not read)."""
                 if sum(len(k) + len(v) for k, v in self.headers.items()) > MAX_HEADER_BYTES:
                     return 431
+                lengths = {v.strip() for v in self.headers.get_all("content-length") or ()}
+                if len(lengths) > 1:  # which body is it? (RFC 9112 6.3: unrecoverable, a smuggling vector)
+                    return 400
                 length = self.headers.get("content-length", "0").strip() or "0"
                 if not (length.isascii() and length.isdigit()):
                     return 400

@@ -7,12 +7,18 @@ bills, days and staff days are Beijing time (UTC+8, no daylight saving).
 """
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime, timedelta, timezone
 from typing import Callable, Iterator
 
 BEIJING = timezone(timedelta(hours=8))
+# The first day any record of the service can fall on: a date or time before it is a mistake
+# (and far enough from datetime's year 1 that no conversion between zones can overflow).
+EARLIEST_DAY = date(2000, 1, 1)
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+_CALENDAR_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def system_now() -> datetime:
@@ -67,3 +73,14 @@ def beijing_day_of(text: str | None, default: datetime | None = None) -> str | N
     """The Beijing day of a written time, else of ``default`` (None when neither is known)."""
     moment = parse(text) or default
     return beijing_day(moment) if moment is not None else None
+
+
+def calendar_day(text) -> date | None:
+    """The calendar date ``text`` writes as ``YYYY-MM-DD`` (nothing else: not an ISO week date
+    like ``2026-W49-1``, an ordinal date, a time or other digits), or None."""
+    if not isinstance(text, str) or not _CALENDAR_DAY.fullmatch(text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:  # 2026-02-30
+        return None

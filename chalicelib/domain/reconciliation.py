@@ -9,7 +9,6 @@ refund, coupon share included) with the refund's ``amount``.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -19,7 +18,6 @@ from .errors import invalid
 
 HISTORY_DAYS = 90  # WeChat serves about three months of bills
 ACTOR = "reconciliation"
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 C = ReconClass
 S = RefundStatus
 
@@ -47,12 +45,9 @@ def previous_day(now: datetime) -> str:
 
 def parse_bill_date(raw: object, now: datetime) -> str:
     """A date that may be reconciled: ``YYYY-MM-DD``, from today back ``HISTORY_DAYS`` (Beijing)."""
-    if not isinstance(raw, str) or not _DATE.match(raw):
+    day = clock.calendar_day(raw)
+    if day is None:
         raise invalid("bill_date", "必须是日期 YYYY-MM-DD")
-    try:
-        day = date.fromisoformat(raw)
-    except ValueError:
-        raise invalid("bill_date", "不是有效的日期") from None
     first, last = window(now)
     if not first <= day <= last:
         raise invalid("bill_date", f"必须在 {first} 至 {last} 之间（微信只保留约三个月的账单）")

@@ -284,13 +284,14 @@ def daily_room(limit: int, amount: int) -> int:
     return limit - amount
 
 
-def parse_day(raw, field: str) -> date:
-    try:
-        if not isinstance(raw, str) or len(raw) != 10:
-            raise ValueError
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise invalid(field, "必须是日期 YYYY-MM-DD（北京时间）") from None
+def parse_day(raw, field: str, today: date) -> date:
+    """A Beijing day of the activity log: ``YYYY-MM-DD``, from ``clock.EARLIEST_DAY`` to ``today``."""
+    day = clock.calendar_day(raw)
+    if day is None:
+        raise invalid(field, "必须是日期 YYYY-MM-DD（北京时间）")
+    if not clock.EARLIEST_DAY <= day <= today:
+        raise invalid(field, f"必须在 {clock.EARLIEST_DAY} 至 {today} 之间")
+    return day
 
 
 def day_range(start: date, end: date) -> tuple[datetime, datetime]:

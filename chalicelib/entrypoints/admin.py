@@ -195,22 +195,24 @@ def _order_no(raw) -> str:
 
 
 def _past_time(raw, field: str) -> str | None:
-    """An optional ISO 8601 time with a zone, not in the future, as UTC text."""
+    """An optional ISO 8601 time with a zone, not in the future nor before clock.EARLIEST, as UTC text."""
     if raw is None or raw == "":
         return None
     from datetime import datetime
 
     try:
-        if not isinstance(raw, str) or len(raw) > 40:
-            raise ValueError
+        if not isinstance(raw, str) or len(raw) > 40 or clock.calendar_day(raw[:10]) is None or raw[10:11] != "T":
+            raise ValueError  # a calendar date and a time (not a week date, not a date alone)
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
         if value.tzinfo is None:
             raise ValueError
     except ValueError:
         raise invalid(field, "必须是带时区的 ISO 8601 时间，如 2026-11-26T10:00:00+08:00") from None
-    if value > refund_rules.clock.now():
+    if value > clock.now():
         raise invalid(field, "不能晚于现在")
-    return refund_rules.iso(value)
+    if value < clock.EARLIEST:  # and year 1 cannot be written in UTC
+        raise invalid(field, f"不能早于 {clock.EARLIEST_DAY}")
+    return clock.iso(value)
 
 
 def _choice(body: dict, field: str, enum):

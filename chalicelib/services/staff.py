@@ -75,9 +75,9 @@ def parse_operator(raw) -> str:
 
 
 def _range(start_day: str | None, end_day: str | None) -> tuple[str, str, str, str]:
-    today = clock.beijing_day(clock.now())
-    start = staff_rules.parse_day(start_day or today, "from")
-    end = staff_rules.parse_day(end_day or start_day or today, "to")
+    today = clock.beijing_date(clock.now())
+    start = staff_rules.parse_day(start_day or today.isoformat(), "from", today)
+    end = staff_rules.parse_day(end_day or start_day or today.isoformat(), "to", today)
     first, last = staff_rules.day_range(start, end)
     return clock.iso(first), clock.iso(last), start.isoformat(), end.isoformat()
 

@@ -162,3 +162,39 @@ def test_every_operation_documents_the_contract_answers():
             assert wanted <= set(op["responses"]), (method, path)
             for status in wanted:
                 _documented(path, method, int(status))
+
+
+def _raw(stack, data: bytes, deadline: float = 30) -> bytes:
+    """Send ``data`` as it is and read until the server closes the connection (within ``deadline``)."""
+    parts = urlsplit(stack.api_url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=deadline) as s:
+        s.sendall(data)
+        received = b""
+        while chunk := s.recv(65536):
+            received += chunk
+    return received
+
+
+@pytest.mark.parametrize("partial", [
+    b"GET /api/health HTTP/1.1\r\nHost: x\r\n",  # the headers never end
+    b"POST /api/admin/pay/refunds HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{\"a\"",
+])
+def test_a_request_left_half_sent_is_dropped_and_frees_its_thread(stack, partial, monkeypatch):
+    """A client that stops sending (slowloris) does not hold a server thread for ever: the
+    connection is closed after the server's request timeout, with nothing handled."""
+    monkeypatch.setattr(stack.cfg, "request_timeout", 1.0)
+    assert _raw(stack, partial) == b""  # closed by the server, well before the client's 30 s
+    assert stack.wait_api_idle(30)
+    assert requests.get(stack.api_url + "/api/health", timeout=10).status_code == 200
+
+
+def test_conflicting_content_lengths_are_400_json_and_the_body_is_not_read(stack):
+    data = _raw(stack, b"POST /api/admin/pay/refunds HTTP/1.1\r\nContent-Type: application/json\r\n"
+                       b"Content-Length: 2\r\nContent-Length: 41\r\n\r\n{}")
+    head, _, body = data.partition(b"\r\n\r\n")
+    headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:])
+    assert int(head.split(b" ", 2)[1]) == 400 and headers["Connection"] == "close"
+    _contract(400, headers, body.decode())
+    # the same length twice is one length (RFC 9110 8.6)
+    data = _raw(stack, b"GET /api/health HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    assert int(data.split(b" ", 2)[1]) == 200

@@ -2,6 +2,7 @@
 the OpenAPI document say the same thing; the messages are Chinese."""
 import json
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -64,7 +65,7 @@ def test_the_messages_people_see_are_chinese():
         "reason control": lambda: refunds.parse_reason("退\x00款", required=False),
         "reason bytes": lambda: refunds.parse_reason("长" * 27, required=True),
         "refund_no": lambda: refunds.validate_refund_no("a b"),
-        "day": lambda: staff.parse_day("2026-13-01", "from"),
+        "day": lambda: staff.parse_day("2026-13-01", "from", date(2026, 12, 4)),
         "range": lambda: staff.day_range(date(2026, 1, 2), date(2026, 1, 1)),
         "bill date": lambda: reconciliation.parse_bill_date("2020-01-01", now),
         "unknown field": lambda: http.only_fields({"x": 1}, set()),

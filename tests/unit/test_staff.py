@@ -141,9 +141,13 @@ def test_beijing_day_and_ranges():
         staff.day_range(date(2026, 11, 26), date(2026, 11, 25))
     with pytest.raises(ValidationError):
         staff.day_range(date(2026, 1, 1), date(2026, 12, 31))
-    for bad in ("2026-11-31", "26-11-2026", 20261126, "2026-11-26T00:00"):
+    today = date(2026, 12, 4)
+    for bad in ("2026-11-31", "26-11-2026", 20261126, "2026-11-26T00:00", "2026-W49-1", "2026-338", "0001-01-01",
+                "1999-12-31", "2026-12-05", "２０２６-１１-２６", "2026-11-26 "):
         with pytest.raises(ValidationError):
-            staff.parse_day(bad, "from")
+            staff.parse_day(bad, "from", today)
+    assert staff.parse_day("2000-01-01", "from", today) == date(2000, 1, 1)
+    assert staff.parse_day("2026-12-04", "to", today) == today
     assert staff.daily_room(5000, 700) == 4300
 
 
