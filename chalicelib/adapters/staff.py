@@ -1,10 +1,13 @@
 """Staff writes and reads: the operator's daily allowance and the activity log.
 
-``charge`` returns one transaction item (label ``"allowance"``) for the transaction that
-reserves a refund: DynamoDB cannot add inside a condition, so the domain computes the room
-(``limit - amount``) and the condition is ``used <= room``; ``used`` then grows by ``amount``
-in the same write. Concurrent refunds serialise on the item: the ones that would pass the
-limit fail their condition and their whole transaction (refund and reservation) with it.
+``charge`` is one conditional update of the person's item for the day (label ``"allowance"``):
+DynamoDB cannot add inside a condition, so the domain computes the room (``limit - amount``) and
+the condition is ``used <= room``; ``used`` then grows by ``amount`` in the same write. It is
+written on its own, before the refund's transaction, not inside it: concurrent single-item
+writes of one item queue at its partition (1 000 a second), while two transactions holding
+one item at once conflict, which serialised one person's refunds at one transaction at a time.
+The ones that would pass the limit fail their condition. ``give_back`` returns a charge whose
+refund did not go out (its transaction failed, or WeChat refused it).
 """
 from __future__ import annotations
 
@@ -30,6 +33,12 @@ def charge(operator: str, day: str, amount: int, *, room: int, now: str) -> repo
                OperatorDay.expires_at.set(int(expires.timestamp()))]
     condition = OperatorDay.used.does_not_exist() | (OperatorDay.used <= room)
     return repo.TxItem(LABEL, "update", OperatorDay(operator, day), condition, actions)
+
+
+def give_back(operator: str, day: str, amount: int, *, now: str) -> repo.TxItem:
+    """Return ``amount`` to ``operator``'s allowance of ``day`` (unconditional: it was charged)."""
+    actions = [OperatorDay.used.add(-amount), OperatorDay.refunds.add(-1), OperatorDay.updated_at.set(now)]
+    return repo.TxItem(LABEL, "update", OperatorDay(operator, day), None, actions)
 
 
 def used_on(operator: str, day: str) -> int:

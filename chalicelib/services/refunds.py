@@ -92,7 +92,7 @@ def _new_refund(refund_no: str, order: Order, *, amount: int, reason: str, statu
 
 def _create(put: repo.TxItem, balance_move: repo.TxItem, *, fp: str, against: str, also: tuple = ()) -> Created:
     """Put the refund and move the order's balance in one transaction (with ``also``: the
-    operator's allowance and activity record)."""
+    operator's activity record)."""
     refund = put.model
     try:
         repo.write([put, balance_move, *also])
@@ -102,10 +102,27 @@ def _create(put: repo.TxItem, balance_move: repo.TxItem, *, fp: str, against: st
             return _existing_for_key(existing, fp)
         if c.failed(balances.LABEL):
             raise reservation_error(refund.order_no, refund.amount, against=against) from None
-        if c.failed(staff_store.LABEL):
-            raise _daily_limit_error(refund.created_by, refund.amount) from None
         raise
     return Created(refund, created=True)
+
+
+def _charged(actor: str, amount: int, now, room: int, send):
+    """Charge ``amount`` to the person's allowance of the day (one conditional update, on its own:
+    adapters/staff.py), then ``send()``; give the charge back when ``send`` raises or creates
+    nothing. Returns what ``send`` returned."""
+    person, day, at = staff_rules.subject_of(actor), clock.beijing_day(now), clock.iso(now)
+    try:
+        repo.write([staff_store.charge(person, day, amount, room=room, now=at)])
+    except repo.WriteConflict:
+        raise _daily_limit_error(actor, amount) from None
+    try:
+        result = send()
+    except BaseException:
+        repo.write([staff_store.give_back(person, day, amount, now=at)])
+        raise
+    if isinstance(result, Created) and not result.created:  # a replay: the first request was charged
+        repo.write([staff_store.give_back(person, day, amount, now=at)])
+    return result
 
 
 # ---------------------------------------------------------------- staff rules in the use cases
@@ -170,7 +187,8 @@ def create_admin_refund(*, actor: str, order_no: str, amount: int, reason: str, 
     """POST /api/admin/pay/refunds: reserve and submit, or open a review when approval is needed
     (the goods were signed for or consumed, or the amount is above the creator's role limit).
     Never by a person who holds the order's player account (403 FOUR_EYES_REQUIRED).
-    A refund sent straight to WeChat uses the operator's daily allowance in the same transaction."""
+    A refund sent straight to WeChat uses the person's daily allowance, charged just before its
+    transaction and given back when that transaction fails."""
     with log_context(order_no=order_no):
         fp = fingerprint({"op": "admin_refund", "order_no": order_no, "amount": amount, "reason": reason})
         refund_no = make_refund_no(actor, idempotency_key)
@@ -203,11 +221,10 @@ def create_admin_refund(*, actor: str, order_no: str, amount: int, reason: str, 
                              origin=RefundOrigin.ADMIN, actor=actor, key=idempotency_key, fp=fp,
                              detail="后台发起退款，已预留余额")
         refund = put.model
-        also = (staff_store.charge(staff_rules.subject_of(actor), clock.beijing_day(now), amount, room=room,
-                                   now=refund.created_at),
-                _activity(refund, actor=actor, action=StaffAction.CREATED, at=refund.created_at,
-                          status=S.SUBMITTED.value))
-        created = _create(put, balances.reserve(order_no, amount), fp=fp, against="refundable", also=also)
+        also = (_activity(refund, actor=actor, action=StaffAction.CREATED, at=refund.created_at,
+                          status=S.SUBMITTED.value),)
+        created = _charged(actor, amount, now, room, lambda: _create(
+            put, balances.reserve(order_no, amount), fp=fp, against="refundable", also=also))
         if created.created:
             log.info("refund created", extra={"refund_no": refund_no, "amount": amount})
             submission.submit(created.refund, actor=actor, order=order)

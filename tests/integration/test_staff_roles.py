@@ -253,6 +253,35 @@ def test_a_replayed_refund_uses_the_allowance_once(env):
     assert staff_store.used_on("frank", clock.beijing_day(clock.now())) == 500
 
 
+def test_the_allowance_is_charged_on_its_own_not_in_the_refunds_transaction(env, monkeypatch):
+    """One person's refunds do not contend for their daily-total item inside transactions (two
+    transactions holding one item conflict; single-item updates queue): the charge is one
+    conditional update before the refund's transaction, which holds the refund, the order and the
+    activity record only."""
+    from chalicelib.adapters import repository as repo
+
+    sent = []
+    transact = repo.transact
+    monkeypatch.setattr(repo, "transact", lambda items: sent.append([i.label for i in items]) or transact(items))
+    r = _create(env, _token("support", "gina"), env.order(13).order_no, 300)
+    assert r.status_code == 201, r.text
+    assert sent[0] == ["refund", "order", "activity"] and not any(staff_store.LABEL in labels for labels in sent)
+    assert staff_store.used_on("gina", clock.beijing_day(clock.now())) == 300
+
+
+def test_a_refund_whose_transaction_fails_gives_its_charge_back(env, monkeypatch):
+    """The order's balance changed between the read and the reservation: no refund, and the
+    allowance charged just before is whole again."""
+    from chalicelib.domain import refunds as refund_rules
+
+    order = env.order(13)
+    monkeypatch.setattr(refund_rules, "check_refundable", lambda *a, **k: None)  # as if read before a change
+    r = _create(env, _token("support", "hank"), order.order_no, order.refundable_amount + 1)
+    assert r.status_code == 409 and r.json()["code"] == "AMOUNT_EXCEEDS_REFUNDABLE", r.text
+    assert staff_store.used_on("hank", clock.beijing_day(clock.now())) == 0
+    assert env.fresh(order.order_no).reserved_amount == 0
+
+
 def test_me_lists_the_roles_permissions(env):
     me = env.api.get("/api/admin/me", _token("support", "alice"))
     assert me.status_code == 200, me.text
