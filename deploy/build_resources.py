@@ -141,13 +141,15 @@ FUNCTION_ACCESS = {
     }),
     # services/poller.py: poll and sweep read the pending_work index, query WeChat (merchant key
     # material, no tokens), apply outcomes like a notification (refund + order balances in one
-    # transaction, tasks), resubmit, and enqueue overdue restorations. services/payments.py:
+    # transaction, tasks), resubmit (a resubmission WeChat refuses gives the sender's allowance
+    # back), and enqueue overdue restorations. services/payments.py:
     # pending orders from the awaiting_payment index are queried at WeChat and booked (order
     # update, tasks for payments that cannot be applied).
     "poll": Access(tables={
         "payment_refunds": [GET, UPDATE],
         "orders": [GET, UPDATE],
         "manual_tasks": [UPDATE],
+        "operator_daily_totals": [UPDATE],
     }, indexes=("orders/awaiting_payment", "payment_refunds/pending_work"), send_restore=True,
         secrets=WECHAT_SECRETS),
     # services/reconciliation.py (the daily run and its continuation): download the trade bill

@@ -325,6 +325,8 @@ class Refund(Model):
     offline_payout = JSONAttribute(null=True)  # {channel, reference, paid_at, recorded_by, recorded_at, note}
     idempotency_key = UnicodeAttribute(null=True)
     fingerprint = UnicodeAttribute(null=True)
+    # whose daily allowance sending it used: {"person", "day", "amount"}; given back if WeChat refuses it
+    allowance_charged = JSONAttribute(null=True)
     raw = JSONAttribute(null=True)  # last WeChat payload (decrypted resource / response body)
     cumulative_refunded = NumberAttribute(null=True)  # order's refunded total once this succeeded
     restoration_status = UnicodeAttribute(null=True)

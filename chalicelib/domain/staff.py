@@ -276,6 +276,15 @@ def review_actions(refund, operator: Operator, amount: int | None = None) -> Rev
 
 
 # ---------------------------------------------------------------- the daily allowance
+# A refund uses the allowance of the person who sends it to WeChat: its creator when it goes
+# straight there, its approver when it was reviewed (an approval sends money out the same way).
+
+
+def gives_allowance_back(src: RefundStatus, dst: RefundStatus) -> bool:
+    """Whether a refund moving ``src`` -> ``dst`` returns what sending it used of someone's
+    allowance: WeChat refused it (退款失败), so no money left. One WeChat accepted and later closed
+    keeps it: the limit caps what a person sends out in a day, and a close may come days later."""
+    return dst == RefundStatus.FAILED and src != RefundStatus.FAILED
 
 
 def daily_room(limit: int, amount: int) -> int:

@@ -74,7 +74,7 @@ def _existing_for_key(existing: Refund, fp: str) -> Created:
 
 def _new_refund(refund_no: str, order: Order, *, amount: int, reason: str, status: RefundStatus,
                 origin: RefundOrigin, actor: str, key: str | None, fp: str, review_reasons=(),
-                detail: str) -> repo.TxItem:
+                detail: str, allowance_charged: dict | None = None) -> repo.TxItem:
     """The put of a new refund (its ``model`` is the refund)."""
     now = clock.now()
     return repo.new_refund(refund_no, dict(
@@ -83,7 +83,7 @@ def _new_refund(refund_no: str, order: Order, *, amount: int, reason: str, statu
         created_by=actor, requires_manual_review=bool(review_reasons),
         review_reasons=list(review_reasons) or None, out_trade_no=order.payment.out_trade_no,
         transaction_id=order.payment.transaction_id, order_total=order.actual_amount,
-        idempotency_key=key, fingerprint=fp, poll_attempts=0,
+        idempotency_key=key, fingerprint=fp, poll_attempts=0, allowance_charged=allowance_charged,
         restoration_status=None, created_at=clock.iso(now), updated_at=clock.iso(now),
         events=[repo.refund_event(at=clock.iso(now), actor=actor, from_status=None, to_status=status.value,
                                   detail=detail)],
@@ -104,6 +104,20 @@ def _create(put: repo.TxItem, balance_move: repo.TxItem, *, fp: str, against: st
             raise reservation_error(refund.order_no, refund.amount, against=against) from None
         raise
     return Created(refund, created=True)
+
+
+def _charge_of(actor: str, amount: int, now) -> dict:
+    """What sending ``amount`` uses of ``actor``'s allowance (kept on the refund: given back if
+    WeChat refuses it)."""
+    return {"person": staff_rules.subject_of(actor), "day": clock.beijing_day(now), "amount": amount}
+
+
+def _room(actor: str, amount: int) -> int:
+    """What the person may have used today for ``amount`` more to fit (409 when it never can)."""
+    room = staff_rules.daily_room(config.staff_limits().daily[staff_rules.role_of(actor).value], amount)
+    if room < 0:
+        raise _daily_limit_error(actor, amount)
+    return room
 
 
 def _charged(actor: str, amount: int, now, room: int, send):
@@ -213,13 +227,10 @@ def create_admin_refund(*, actor: str, order_no: str, amount: int, reason: str, 
             activity = _activity(refund, actor=actor, action=StaffAction.CREATED, at=refund.created_at,
                                  status=S.PENDING_REVIEW.value, detail="；".join(texts))
             return _create(put, balances.request(order_no, amount), fp=fp, against="refundable", also=(activity,))
-        daily_limit = config.staff_limits().daily[role.value]
-        room = staff_rules.daily_room(daily_limit, amount)
-        if room < 0:
-            raise _daily_limit_error(actor, amount)
+        room = _room(actor, amount)
         put = _new_refund(refund_no, order, amount=amount, reason=reason, status=S.SUBMITTED,
                              origin=RefundOrigin.ADMIN, actor=actor, key=idempotency_key, fp=fp,
-                             detail="后台发起退款，已预留余额")
+                             detail="后台发起退款，已预留余额", allowance_charged=_charge_of(actor, amount, now))
         refund = put.model
         also = (_activity(refund, actor=actor, action=StaffAction.CREATED, at=refund.created_at,
                           status=S.SUBMITTED.value),)
@@ -257,7 +268,8 @@ def approve(*, actor: str, refund_no: str, amount: int | None) -> Refund:
     """pending_review -> submitted (reserving the balance) -> WeChat, once even when two
     operators approve at the same moment, if ``staff_rules.review_actions`` allows it: never by
     the refund's creator (four-eyes); an operator's refund needs refunds.approve, and above the
-    finance threshold only finance or admin may approve."""
+    finance threshold only finance or admin may approve. It uses the approver's daily allowance
+    (409 DAILY_LIMIT_EXCEEDED past it), given back if WeChat refuses the refund."""
     refund = get_refund(refund_no)
     operator = staff_service.operator(actor)
     with log_context(refund_no=refund_no, order_no=refund.order_no):
@@ -265,12 +277,14 @@ def approve(*, actor: str, refund_no: str, amount: int | None) -> Refund:
         approved = amount or refund.requested_amount
         detail = "审批通过" + (f"，批准金额 {fen_to_yuan(approved)} 元（申请 {fen_to_yuan(refund.requested_amount)} 元）"
                             if approved != refund.requested_amount else "")
-        at = clock.iso(clock.now())
-        try:
-            transition(refund, S.SUBMITTED, actor=actor, detail=detail, approved_amount=approved,
-                       changes={"reviewer": actor},
-                       also=(_activity(refund, actor=actor, action=StaffAction.APPROVED, at=at,
-                                       status=S.SUBMITTED.value, amount=approved, detail=detail),))
+        now = clock.now()
+        at = clock.iso(now)
+        try:  # the approval sends money out: it uses the approver's allowance, as a direct refund would
+            _charged(actor, approved, now, _room(actor, approved), lambda: transition(
+                refund, S.SUBMITTED, actor=actor, detail=detail, approved_amount=approved,
+                changes={"reviewer": actor, "allowance_charged": _charge_of(actor, approved, now)},
+                also=(_activity(refund, actor=actor, action=StaffAction.APPROVED, at=at,
+                                status=S.SUBMITTED.value, amount=approved, detail=detail),)))
         except StaleState:
             raise refund_rules.state_refusal(repo.get_refund(refund_no).status, "审批") from None
         return submission.submit(refund, actor=actor)

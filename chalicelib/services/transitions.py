@@ -14,9 +14,11 @@ from datetime import datetime, timedelta
 
 from ..adapters import balances
 from ..adapters import repository as repo
+from ..adapters import staff as staff_store
 from ..adapters.models import Order, Refund
 from ..config import settings
 from ..domain import refunds as refund_rules
+from ..domain import staff as staff_rules
 from ..domain import tasks as task_rules
 from ..domain.enums import OfflineReason, RefundOrigin, RefundStatus, RestorationStatus, TaskType
 from ..domain.errors import Conflict, DomainError, ErrorCode, OrderNotFound, OutcomeMismatch, conflict
@@ -131,6 +133,9 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
     event = repo.refund_event(at=clock.iso(now), actor=actor, from_status=src.value, to_status=dst.value,
                               detail=(detail or (outcome.detail if outcome else None)))
     effect = refund_rules.balance_effect(src, dst) if dst != src else Balance.NONE
+    charged = refund.allowance_charged if staff_rules.gives_allowance_back(src, dst) else None
+    if charged:  # WeChat refused it: what sending it used of the person's day is theirs again
+        fields["allowance_charged"] = None
 
     for _attempt in range(MAX_RACE_RETRIES):
         written = dict(fields)
@@ -148,6 +153,9 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
         items.extend(repo.open_task(t, now=clock.iso(now), by=actor) for t in tasks)
         items.extend(repo.settle_task(task_id, by=actor, note=event.detail or f"退款{dst.label}", now=clock.iso(now))
                      for task_id in settled)
+        if charged:
+            items.append(staff_store.give_back(charged["person"], charged["day"], charged["amount"],
+                                               now=clock.iso(now)))
         items.extend(also)
         try:
             repo.write(items)

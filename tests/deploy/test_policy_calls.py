@@ -189,6 +189,12 @@ class Scene:
         self.env.wait_for(lambda: self.sim.refund(refund_no)["status"] in ("SUCCESS", "ABNORMAL"))
         return refund_no
 
+    def refunds_of(self, *seeded: int) -> list[str]:
+        from chalicelib.adapters import repository as repo
+        from devstack.seed import order_no
+
+        return [r.refund_no for n in seeded for r in repo.refunds_of_order(order_no(n))]
+
     def fresh_world(self) -> None:
         self.stack.reset()
         self.sim.configure(drop_notifications=True, bill_ready_hour=None)
@@ -309,8 +315,9 @@ def _restore(scene: Scene) -> None:
 
 
 def _poll(scene: Scene) -> None:
-    """Overdue refunds (one settled at WeChat, one abnormal, one WeChat never got), a lost
-    restoration, and a pending order whose payment notification never came."""
+    """Overdue refunds (one settled at WeChat, one abnormal, two WeChat never got: one is sent
+    again, the other refused), a lost restoration, and a pending order whose payment notification
+    never came."""
     from chalicelib.adapters import repository as repo
     from chalicelib.domain import clock
     from devstack.seed import order_no
@@ -320,16 +327,19 @@ def _poll(scene: Scene) -> None:
     scene.settled_at_wechat(1, 300)
     sim.queue_outcome("ABNORMAL")
     scene.settled_at_wechat(13, 300)
-    sim.push_scenario("SIGN_ERROR", op="create")
-    assert scene.create(env.admin, 14, 300)["status"] == "submitted"  # held: WeChat never got it
+    sim.push_scenario("SIGN_ERROR", op="create", count=2)
+    for n in (14, 15):
+        assert scene.create(env.admin, n, 300)["status"] == "submitted"  # held: WeChat never got them
     sim.configure(drop_notifications=False)
     scene.refund_status(scene.create(env.admin, 6, 990)["refund_no"], "success")
     scene.quiet()
     assert scene.take(scene.stack.queue_url)  # its restoration message is lost: the sweeper sends it again
     repo.schedule_pay_check(order_no(7), due_at=clock.iso(clock.now()), attempts=0)
+    sim.push_scenario("NOT_ENOUGH", op="create")  # one resubmission is refused: its allowance goes back
     with scene.recorder.running("poll"):
         result = scene.app.poll(schedule_event("ap-east-1"), LambdaContext("poll"))
-    assert result["poll"]["changed"] >= 2 and result["poll"]["resubmitted"] == 1, result
+    assert result["poll"]["changed"] >= 2 and result["poll"]["resubmitted"] >= 1, result
+    assert {repo.get_refund(r).status for r in scene.refunds_of(14, 15)} == {"failed", "processing"}
 
 
 def _reconcile(scene: Scene) -> None:

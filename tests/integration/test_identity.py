@@ -48,11 +48,12 @@ def test_a_provider_alice_and_a_local_alice_are_two_people_until_the_directory_s
     assert first["status"] == "pending_review"
     assert _approve(env, sso, first["refund_no"]).status_code == 200  # another person approves
     _create(env, local, 13, 500)  # sent straight to WeChat: local alice's allowance
-    assert _me(env, sso)["limits"]["daily_used"] == 0
+    assert _me(env, sso)["limits"]["daily_used"] == 30000  # what sso:alice's approval sent
+    assert _me(env, local)["limits"]["daily_used"] == 500
 
     _link("link", "--issuer", idp.issuer, "--subject", "alice", "--person", "alice")
     assert _me(env, sso)["person"] == "alice" and _me(env, sso)["actor"] == "finance:alice"
-    assert _me(env, sso)["limits"]["daily_used"] == 500  # one person, one allowance
+    assert _me(env, sso)["limits"]["daily_used"] == 500  # one person, one allowance: alice's
     second = _create(env, local, 11, 25000)
     r = _approve(env, sso, second["refund_no"])
     assert r.status_code == 403 and r.json()["code"] == "FOUR_EYES_REQUIRED"

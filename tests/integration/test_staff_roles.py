@@ -65,9 +65,9 @@ def test_support_above_its_limit_goes_to_review_and_finance_approves_it(env):
     assert refund.amount == 30000 and env.sim.create_calls(no) == 1
     assert [e.actor for e in refund.events][:2] == ["support:alice", "finance:bob"]
     env.check_invariants(o.order_no)
-    # a reviewed refund uses nobody's daily allowance
+    # a reviewed refund uses its approver's daily allowance (the approval sent the money), not its creator's
     day = clock.beijing_day(clock.now())
-    assert staff_store.used_on("alice", day) == 0 and staff_store.used_on("bob", day) == 0
+    assert staff_store.used_on("alice", day) == 0 and staff_store.used_on("bob", day) == 30000
 
 
 def test_four_eyes_follows_the_person_not_the_role(env, monkeypatch):
@@ -366,3 +366,40 @@ def test_every_staff_route_declares_one_permission_and_the_document_agrees():
     used = {e.view_function.permission for p, es in app.routes.items() if p.startswith("/api/admin")
             for e in es.values()}
     assert set(Permission) - used <= {Permission.DATA_EXPORT, Permission.REFUNDS_APPROVE, Permission.RECONCILE_RUN}
+
+
+def test_a_refund_wechat_refuses_gives_its_allowance_back(env, monkeypatch):
+    """Two NOT_ENOUGH answers used to burn 300 元 of a 2 000 元 day: a refused refund sent no
+    money, so what sending it used is the person's again (a direct refund and an approval alike)."""
+    monkeypatch.setenv("STAFF_DAILY_LIMITS", "support=100000,finance=100000")
+    support, finance = _token("support", "ivy"), _token("finance", "jack")
+    day = clock.beijing_day(clock.now())
+    for amount in (15000, 15000):
+        env.sim.push_scenario("NOT_ENOUGH")
+        r = _create(env, support, env.order(11).order_no, amount)
+        assert r.status_code == 201 and r.json()["status"] == "failed", r.text
+    assert staff_store.used_on("ivy", day) == 0
+    assert env.api.get("/api/admin/me", support).json()["limits"]["daily_remaining"] == 100000
+    # an approval uses the approver's allowance, and gets it back the same way
+    pending = _create(env, support, env.order(11).order_no, 30000).json()
+    assert pending["status"] == "pending_review" and staff_store.used_on("ivy", day) == 0
+    env.sim.push_scenario("NOT_ENOUGH")
+    r = _approve(env, finance, pending["refund_no"])
+    assert r.status_code == 200 and r.json()["status"] == "failed", r.text
+    assert staff_store.used_on("jack", day) == 0 and env.refund(pending["refund_no"]).allowance_charged is None
+    # one that goes out keeps it
+    ok = _create(env, support, env.order(16).order_no, 500)
+    assert ok.status_code == 201 and ok.json()["status"] in ("processing", "success")
+    assert staff_store.used_on("ivy", day) == 500
+
+
+def test_an_approval_past_the_approvers_allowance_is_refused_and_moves_nothing(env, monkeypatch):
+    monkeypatch.setenv("STAFF_DAILY_LIMITS", "finance=20000")
+    support, finance = _token("support", "kim"), _token("finance", "lee")
+    pending = _create(env, support, env.order(11).order_no, 30000).json()
+    r = _approve(env, finance, pending["refund_no"])
+    assert r.status_code == 409 and r.json()["code"] == "DAILY_LIMIT_EXCEEDED", r.text
+    assert env.refund(pending["refund_no"]).status == "pending_review"
+    assert env.fresh(env.order(11).order_no).reserved_amount == 0
+    assert staff_store.used_on("lee", clock.beijing_day(clock.now())) == 0
+    assert _approve(env, _token("admin", "max"), pending["refund_no"]).status_code == 200  # someone with room
