@@ -53,13 +53,35 @@ def handle_refund_event(event) -> str:
         if order is None or order.order_no != refund.order_no:
             order = None  # out_trade_no is not our order_no here: read it when settling
         outcome = outcome_from_result(result, f"微信通知 {event.event_type}")
+        receipt = _receipt(event, refund_no)
         try:
             before = refund.status
-            after = transitions.apply_outcome(refund, outcome, actor="wechat", receipt=_receipt(event, refund_no),
-                                              order=order)
+            after = transitions.apply_outcome(refund, outcome, actor="wechat", receipt=receipt, order=order,
+                                              contended_after=SETTLE_TURNS)
         except OutcomeMismatch:
             raise NotificationRefused("amount does not match the refund") from None
+        except transitions.SettleContended:
+            return _settle_later(refund, receipt)
         return f"{before}->{after.status}"
+
+
+# A notification settles its refund at once unless other refunds of the same order keep settling
+# first: after this many lost turns it is acknowledged and the refund is settled by the poller.
+# WeChat: "Acknowledge: 200 or 204 within 5 s" (wechatpay-v3.md, "Notifications"), else it sends it again.
+SETTLE_TURNS = 1
+
+
+def _settle_later(refund, receipt: repo.Receipt) -> str:
+    """Many refunds of one order settle at once (a sale's cancellations): store the receipt, make
+    the refund due for the poller now (it asks WeChat and settles, one at a time) and acknowledge,
+    rather than keep WeChat waiting past its 5 s while the order's refunds take turns."""
+    log.info("order busy: settlement left to the poller")
+    try:
+        repo.write([repo.notify_receipt(receipt)])
+    except repo.WriteConflict:
+        return "duplicate"  # seen before: the poller has it already
+    repo.schedule_work(refund.refund_no, due_at=clock.iso(clock.now()), status=refund.status)
+    return "settle_later"
 
 
 def _unknown_refund(event, result) -> str:

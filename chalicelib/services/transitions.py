@@ -40,6 +40,11 @@ class DuplicateNotification(Exception):
     """This notification id was processed before."""
 
 
+class SettleContended(Exception):
+    """Other refunds of the order settled first, ``contended_after`` times running: the caller
+    asked not to wait its turn (a notification, which WeChat gives 5 s)."""
+
+
 def invalid_state(refund: Refund, action: str) -> Conflict:
     status = RefundStatus(refund.status)
     return conflict(ErrorCode.INVALID_REFUND_STATE, f"退款单当前状态为{status.label}，不能{action}",
@@ -107,14 +112,18 @@ def _balance_move(effect: Balance, src: RefundStatus, dst: RefundStatus, refund:
 def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | None = None,
                outcome: Outcome | None = None, changes: dict | None = None,
                receipt: repo.Receipt | None = None, order: Order | None = None,
-               approved_amount: int | None = None, tasks: tuple = (), also: tuple = ()) -> Refund:
+               approved_amount: int | None = None, tasks: tuple = (), also: tuple = (),
+               contended_after: int | None = None) -> Refund:
     """Move ``refund`` to ``dst`` (or, when ``dst`` is its status, record an event and
     field changes) as one conditional write. Updates ``refund`` in place.
 
     Raises StaleState when the refund is no longer in the status it was read in,
     DuplicateNotification when ``receipt`` was seen before, and a 409 Conflict when a
     reservation does not fit the order's balance. ``also``: more transaction items committed
-    with the change (e.g. the operator's activity record).
+    with the change (e.g. the operator's activity record). A settlement is keyed on the order's
+    refunded total as read (the restoration's pro-rata needs each refund's exact place in it), so
+    refunds of one order settling at once take turns: the one that loses re-reads and tries again,
+    or, after ``contended_after`` lost turns, raises SettleContended.
     """
     src = RefundStatus(refund.status)
     if dst != src and not refund_rules.can_transition(src, dst):
@@ -137,6 +146,7 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
     if charged:  # WeChat refused it: what sending it used of the person's day is theirs again
         fields["allowance_charged"] = None
 
+    lost = 0
     for _attempt in range(MAX_RACE_RETRIES):
         written = dict(fields)
         items = []
@@ -164,8 +174,12 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
                 raise DuplicateNotification(receipt.notify_id) from None
             if c.failed("refund"):
                 raise StaleState(refund.refund_no) from None
-            if c.failed(balances.LABEL) and effect == Balance.SETTLE:
-                order = repo.get_order(refund.order_no)  # another refund settled first: re-read, retry
+            if effect == Balance.SETTLE and (c.failed(balances.LABEL) or c.reasons.get(balances.LABEL)
+                                             == "TransactionConflict"):
+                lost += 1  # another refund of the order settled first (or was settling)
+                if contended_after is not None and lost >= contended_after:
+                    raise SettleContended(refund.refund_no) from None
+                order = repo.get_order(refund.order_no)  # re-read its refunded total, try again
                 continue
             if c.failed(balances.LABEL) and effect == Balance.RESERVE:
                 raise reservation_error(refund.order_no, approved_amount or refund.requested_amount,
@@ -203,10 +217,11 @@ def reservation_error(order_no: str, amount: int, *, against: str) -> DomainErro
 
 
 def apply_outcome(refund: Refund, outcome: Outcome, *, actor: str, receipt: repo.Receipt | None = None,
-                  order: Order | None = None) -> Refund:
+                  order: Order | None = None, contended_after: int | None = None) -> Refund:
     """Apply what WeChat said about ``refund``, whoever heard it (create/approve answer,
     notification, poll). Idempotent: repeating it, or losing a race, changes nothing twice.
-    Raises OutcomeMismatch when WeChat names another amount than ours."""
+    Raises OutcomeMismatch when WeChat names another amount than ours, SettleContended as
+    ``transition`` does."""
     with log_context(refund_no=refund.refund_no, order_no=refund.order_no):
         if outcome.amount is not None and outcome.amount != refund.amount:
             log.error("wechat amount does not match our refund; not applied",
@@ -223,7 +238,8 @@ def apply_outcome(refund: Refund, outcome: Outcome, *, actor: str, receipt: repo
             if refund_rules.balance_effect(src, dst) == Balance.SETTLE and order is None:
                 order = repo.get_order(refund.order_no)
             try:
-                transition(refund, dst, actor=actor, outcome=outcome, receipt=receipt, order=order, tasks=tasks)
+                transition(refund, dst, actor=actor, outcome=outcome, receipt=receipt, order=order, tasks=tasks,
+                           contended_after=contended_after)
             except StaleState:
                 refund = repo.get_refund(refund.refund_no)
                 continue

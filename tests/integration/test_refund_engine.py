@@ -88,8 +88,13 @@ def test_concurrent_partials_never_exceed_what_was_paid(env):
     assert set(codes) <= {201, 409}, codes
     assert all(r.json()["code"] == "AMOUNT_EXCEEDS_REFUNDABLE" for r in results if r.status_code == 409)
     assert len(ok) == o.actual_amount // amount  # exactly as many as fit
-    for r in ok:
-        env.wait_status(r.json()["refund_no"], "success")
+    # their notifications come together: those that lose their turn on the order are left to the poller
+    nos = [r.json()["refund_no"] for r in ok]
+    env.wait_deliveries(nos)
+    assert env.stack.wait_api_idle(30)
+    env.poll()
+    for no in nos:
+        env.wait_status(no, "success")
     order = env.fresh(o.order_no)
     assert order.refunded_amount == amount * len(ok) <= o.actual_amount
     env.check_invariants(o.order_no)
@@ -137,3 +142,35 @@ def test_refund_detail_has_event_history_and_list_filters(env):
     assert env.api.get("/api/admin/pay/refunds?status=bogus", env.admin).status_code == 400
     assert env.api.get("/api/admin/pay/refunds/NOPE", env.admin).json()["code"] == "REFUND_NOT_FOUND"
     assert env.api.get("/api/admin/pay/refunds/bad|no", env.admin).status_code in (400, 404)
+
+
+def test_notifications_of_many_refunds_of_one_order_at_once_are_all_answered_and_all_settle(env):
+    """A hot order: WeChat's notifications of ten refunds of one order arrive together. Each is
+    acknowledged (none answered 5xx for WeChat to send again); those that lost their turn on the
+    order are settled by the next poll, each in its own place in the order's refunded total."""
+    import threading
+
+    o = env.order(11)
+    env.sim.configure(drop_notifications=True)
+    nos = [_create(env, o.order_no, 100 * (k + 1)).json()["refund_no"] for k in range(10)]
+    for no in nos:
+        env.wait_for(lambda no=no: env.sim.refund(no)["status"] == "SUCCESS")
+    url = env.stack.env["WECHAT_REFUND_NOTIFY_URL"]
+    together = threading.Barrier(len(nos))
+
+    def deliver(no):
+        together.wait()
+        return env.sim.redeliver(no, url)
+
+    with cf.ThreadPoolExecutor(len(nos)) as pool:
+        answers = list(pool.map(deliver, nos))
+    assert answers == [204] * len(nos)
+    assert env.stack.wait_api_idle(30)
+    env.poll()
+    refunds = sorted((repo.get_refund(no) for no in nos), key=lambda r: r.cumulative_refunded)
+    assert [r.status for r in refunds] == ["success"] * len(nos)
+    totals = [r.cumulative_refunded for r in refunds]
+    assert totals[-1] == sum(100 * (k + 1) for k in range(10)) == env.fresh(o.order_no).refunded_amount
+    assert all(b - a == r.amount for a, b, r in zip([0] + totals, totals, refunds))  # no two share a place
+    assert env.drain_restorations() == len(nos)
+    env.check_invariants(o.order_no)

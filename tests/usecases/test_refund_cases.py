@@ -109,3 +109,29 @@ def test_four_eyes_and_the_task_restoration_leaves(case):
     task = repo.get_task(f"return_to_warehouse.{approved.refund_no}.shipment")
     assert task.status == "open" and task.refund_no == approved.refund_no and task.type == "return_to_warehouse"
     case.check_invariants(signed.order_no)
+
+
+def test_a_notification_whose_order_settles_another_refund_first_is_acknowledged_and_settled_by_the_poller(
+        case, monkeypatch):
+    """Refunds of one order settle one at a time (each keyed on the order's refunded total as read).
+    A notification that loses its turn does not keep WeChat waiting past its 5 s: its receipt is
+    stored, it is answered, and the poller settles the refund (asking WeChat) at its next run."""
+    order = case.order(11)
+    first, second = (refunds.create_admin_refund(actor=ADMIN, order_no=order.order_no, amount=amount, reason="拆单",
+                                                 idempotency_key=None).refund for amount in (300, 500))
+    read_before = repo.get_order(order.order_no)  # what the second notification read...
+    assert notifications.handle_refund_event(case.notification_for(first.refund_no)) == "processing->success"
+    stale = lambda order_no, refund_no: (read_before, repo.get_refund(refund_no))  # noqa: E731 - ...before the first settled
+    monkeypatch.setattr(repo, "get_order_and_refund", stale)
+    event = case.notification_for(second.refund_no)
+    assert notifications.handle_refund_event(event) == "settle_later"
+    waiting = repo.get_refund(second.refund_no)
+    assert waiting.status == "processing" and waiting.work_due_at <= clock.iso(clock.now())
+    assert notifications.handle_refund_event(event) == "processing->processing"  # a redelivery: its receipt is stored
+    assert repo.get_refund(second.refund_no).status == "processing"
+    monkeypatch.undo()
+    assert poller.poll().changed == 1
+    settled = repo.get_refund(second.refund_no)
+    assert settled.status == "success" and settled.cumulative_refunded == 800  # its place after the first
+    assert [r for r, _ in case.published.restores] == [first.refund_no, second.refund_no]
+    case.check_invariants(order.order_no)
