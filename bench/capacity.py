@@ -335,7 +335,21 @@ def capacity(w, counter=None) -> dict:
     life_ru = sum(out[n].read_units for n in life) + out["order detail (1 refund)"].read_units
     million = Decimal(1_000_000)
     cost = (Decimal(str(life_wu)) * WRITE_PRICE_PER_MILLION + Decimal(str(life_ru)) * READ_PRICE_PER_MILLION)
+    from bench import ceilings as ceil
+
+    tables_wu, indexes_wu = ceil.per_refund([out[n] for n in life])
+    operator_units = sum(wu for (where, _), wu in out["refund create (admin, to WeChat)"].partitions.items()
+                         if where.endswith("operator_daily_totals"))
+    order_units = max(wu for (where, _), wu in per_refund.items() if where.endswith("-orders"))
+    samples = {models.Order.Meta.table_name: raw.get_item(
+        TableName=models.Order.Meta.table_name, Key={"order_no": {"S": order.order_no}}, ConsistentRead=True)["Item"],
+        models.Refund.Meta.table_name: refund_item}
     report = {
+        "ceilings": ceil.ceilings(tables_wu, indexes_wu, after_sharding=after_rate, operator_item_units=operator_units,
+                                  order_item_units=order_units),
+        "per_refund_units": {**tables_wu, **indexes_wu},
+        "prewarm": ceil.prewarm(tables_wu, indexes_wu, ceil.WECHAT_REFUNDS_PER_SECOND),
+        "projections": ceil.projections(tables, samples),
         "operations": {n: {"write_units": c.write_units, "read_units": c.read_units, "calls": dict(c.calls),
                            "largest_items": c.item_sizes} for n, c in out.items()},
         "refund_item": {"bytes": refund_size, "events": events, "events_bytes": events_size, "raw_bytes": raw_size,
@@ -363,12 +377,15 @@ def _print(report: dict) -> None:
           f"1 000 000 refunds ≈ ${report['cost_per_million_refunds_usd']} on demand")
     print(f"  refund item: {report['refund_item']['bytes']} bytes ({report['refund_item']['events']} events, "
           f"{report['refund_item']['events_bytes']} bytes; WeChat payload {report['refund_item']['raw_bytes']} bytes)")
+    for what, rate, why in report["ceilings"]["rows"]:
+        print(f"  ceiling: {what:<58} {rate:>8,.0f} refunds/s ({why})")
     print(f"  sustained refunds/s before a partition reaches 1 000 WCU: {report['refunds_per_second_before']:.0f} "
           f"before sharding ({report['hottest_partition_before']}), {report['refunds_per_second_after']:.0f} after "
           f"({report['hottest_partition_after']})")
 
 
 def _write_doc(report: dict, shards_of: dict) -> None:
+    from bench import ceilings
     rows_p = "\n".join(f"| {w} | {k} | {wu:.0f} | {n} | {b:.0f} | {a:.0f} |" for w, k, wu, n, b, a in report["partitions"])
     rows = "\n".join(
         f"| {name} | {op['write_units']:.1f} | {op['read_units']:.1f} | "
@@ -429,4 +446,4 @@ Table partitions are keyed by order, refund, user or task and spread by nature. 
 by-day indexes (payments recorded and refunds that succeeded, one day per key) are sharded like the
 lists; the daily run reads every shard of its day. Beyond the figure above, raise the shard counts
 of the binding row (a backfill of the items' key attributes).
-""", encoding="utf-8")
+""" + ceilings.markdown(report), encoding="utf-8")
