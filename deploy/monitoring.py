@@ -181,39 +181,40 @@ def api_alarms(project: Project) -> dict:
     }
 
 
+def _held(project: Project, queue_id: str, short: str, key: str, what: str, aged: str, age: int) -> dict:
+    """A queue of what failed (dead letters, failed scheduled runs): alarmed as soon as it holds
+    anything, and again when its oldest message has waited ``age`` seconds."""
+    return {
+        f"{queue_id}Alarm": _alarm(project, f"{short}-not-empty", key, what,
+                                   _queue_metric(queue_id, "ApproximateNumberOfMessagesVisible"), **_any()),
+        f"{queue_id}AgeAlarm": _alarm(project, f"{short}-oldest-message", key, aged,
+                                      _queue_metric(queue_id, "ApproximateAgeOfOldestMessage"), **_above(age)),
+    }
+
+
 def queue_alarms(project: Project) -> dict:
     """Every queue's oldest message; dead letters and failed scheduled runs also when not empty."""
     out = {}
     for queue in project.queues():
         short = queue[len(project.stage) + 1:]
         consumer = ", ".join(f.name for f in project.functions if f.queue == queue)
-        source, dlq = queue_logical_id(project, queue), dlq_logical_id(project, queue)
+        source = queue_logical_id(project, queue)
         out[f"{source}AgeAlarm"] = _alarm(
             project, f"{short}-oldest-message", "queue-backlog",
             f"Messages wait on {queue}: {consumer} is not taking them (failing, throttled or stopped).",
             _queue_metric(source, "ApproximateAgeOfOldestMessage"),
             **_above(QUEUE_AGE_SECONDS["source"], periods=2))
-        out[f"{dlq}Alarm"] = _alarm(
-            project, f"{short}-dlq-not-empty", "dead-letters",
-            f"Messages in {queue}-dlq: {consumer} failed on them 5 times.",
-            _queue_metric(dlq, "ApproximateNumberOfMessagesVisible"), **_any())
-        out[f"{dlq}AgeAlarm"] = _alarm(
-            project, f"{short}-dlq-oldest-message", "dead-letters",
-            f"A message has waited a day in {queue}-dlq (it is lost after 14).",
-            _queue_metric(dlq, "ApproximateAgeOfOldestMessage"), **_above(QUEUE_AGE_SECONDS["dlq"]))
+        out.update(_held(project, dlq_logical_id(project, queue), f"{short}-dlq", "dead-letters",
+                         f"Messages in {queue}-dlq: {consumer} failed on them 5 times.",
+                         f"A message has waited a day in {queue}-dlq (it is lost after 14).",
+                         QUEUE_AGE_SECONDS["dlq"]))
     for fn in project.functions:
-        if not fn.scheduled:
-            continue
-        queue_id, name = failure_queue_logical_id(fn), failure_queue_name(project, fn)
-        short = name[len(project.stage) + 1:]
-        out[f"{queue_id}Alarm"] = _alarm(
-            project, f"{short}-not-empty", "failed-runs",
-            f"A scheduled run of {fn.name} failed (error or timeout): its event is in {name}.",
-            _queue_metric(queue_id, "ApproximateNumberOfMessagesVisible"), **_any())
-        out[f"{queue_id}AgeAlarm"] = _alarm(
-            project, f"{short}-oldest-message", "failed-runs",
-            f"A failed scheduled run of {fn.name} has waited a day in {name} (it is lost after 14).",
-            _queue_metric(queue_id, "ApproximateAgeOfOldestMessage"), **_above(QUEUE_AGE_SECONDS["failures"]))
+        if fn.scheduled:
+            name = failure_queue_name(project, fn)
+            out.update(_held(project, failure_queue_logical_id(fn), name[len(project.stage) + 1:], "failed-runs",
+                             f"A scheduled run of {fn.name} failed (error or timeout): its event is in {name}.",
+                             f"A failed scheduled run of {fn.name} has waited a day in {name} (it is lost after 14).",
+                             QUEUE_AGE_SECONDS["failures"]))
     return out
 
 
