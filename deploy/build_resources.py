@@ -45,7 +45,7 @@ OUT_DIR = ROOT / "deploy" / "out"
 # users is included because it holds the points balance that refunds restore.
 MONEY_TABLES = frozenset({
     "orders", "payment_refunds", "user_points_ledger", "user_coupons", "user_inventory",
-    "manual_tasks", "users", "staff_activity", "reconciliations", "operator_daily_totals",
+    "manual_tasks", "users", "staff_activity", "reconciliations", "operator_daily_totals", "offline_payouts",
 })
 
 # Data outlives the stack: deleting the stack, or an update that would replace the resource,

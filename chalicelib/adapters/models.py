@@ -483,6 +483,20 @@ class ReconDiscrepancy(Model):
 # ---------------------------------------------------------------- staff
 
 
+class PayoutReference(Model):
+    """One bank or payment reference recorded for an offline payout: a reference is unique per
+    channel, so one transfer can never be booked as the payout of two refunds."""
+
+    class Meta:
+        table_name = "offline_payouts"
+        base_name = "offline_payouts"
+
+    reference_key = UnicodeAttribute(hash_key=True)  # "<channel>#<reference, normalised>"
+    refund_no = UnicodeAttribute()
+    recorded_by = UnicodeAttribute()
+    recorded_at = UnicodeAttribute()
+
+
 class OperatorDay(Model):
     """One operator's refunds sent straight to WeChat on one Beijing day: the daily allowance.
     ``used`` grows only in the transaction that reserves a refund, on the condition that it
@@ -537,7 +551,7 @@ class StaffActivity(Model):
 
 ALL_MODELS: tuple[type[Model], ...] = (
     Order, User, PointsEntry, UserCoupon, InventoryItem, Refund, NotifyReceipt, ManualTask, ReconRun,
-    ReconDiscrepancy, OperatorDay, StaffActivity,
+    ReconDiscrepancy, OperatorDay, StaffActivity, PayoutReference,
 )
 TTL_ATTRIBUTES = {NotifyReceipt: "expires_at", OperatorDay: "expires_at"}
 

@@ -8,6 +8,7 @@ import random
 import re
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -22,8 +23,8 @@ from ..domain.refunds import capped_events
 from ..domain.tasks import Task
 from ..domain.errors import ValidationError
 from . import cursors, keys, models
-from .models import (InventoryItem, ManualTask, NotifyReceipt, Order, PointsEntry, Refund, RefundEvent, TaskEntry,
-                     User, UserCoupon)
+from .models import (InventoryItem, ManualTask, NotifyReceipt, Order, PayoutReference, PointsEntry, Refund,
+                     RefundEvent, TaskEntry, User, UserCoupon)
 
 _conn_lock = threading.Lock()
 _conn: tuple | None = None
@@ -584,6 +585,24 @@ class Receipt:
     subject: str | None
     received_at: str
     expires_at: int  # epoch seconds (the table's TTL)
+
+
+def payout_reference(channel: str, reference: str, *, refund_no: str, by: str, now: str) -> TxItem:
+    """Claim ``reference`` of ``channel`` for one refund's offline payout (fails when it was
+    claimed before: label ``payout_reference``)."""
+    key = f"{channel}#{unicodedata.normalize('NFKC', reference).strip().casefold()}"
+    item = PayoutReference(key, refund_no=refund_no, recorded_by=by, recorded_at=now)
+    return TxItem("payout_reference", "put", item, PayoutReference.reference_key.does_not_exist())
+
+
+def payout_reference_owner(channel: str, reference: str) -> str | None:
+    """The refund whose payout already claimed ``reference`` of ``channel``, if any."""
+    models.bind()
+    key = f"{channel}#{unicodedata.normalize('NFKC', reference).strip().casefold()}"
+    try:
+        return PayoutReference.get(key).refund_no
+    except DoesNotExist:
+        return None
 
 
 def notify_receipt(receipt: Receipt) -> TxItem:

@@ -247,3 +247,27 @@ def test_an_expired_download_link_is_asked_for_again(env):
     env.sim.push_scenario("EXPIRED_URL", op="download")
     report = run(env, today())
     assert report["status"] == "done"
+
+
+# ---------------------------------------------------------------- offline payouts
+
+
+def test_an_offline_payouts_reference_is_used_once_and_its_time_follows_the_refund(env):
+    refunds = []
+    for n in (14, 15):
+        env.sim.push_scenario("USER_ACCOUNT_ABNORMAL", op="create")
+        refunds.append(create(env, env.order(n).order_no, 300))
+    first, second = refunds
+    early = env.api.post(f"/api/admin/pay/refunds/{first}/offline-payout", env.admin,
+                         {"channel": "bank_transfer", "reference": "TRX-77", "paid_at": "1970-01-01T08:00:00+08:00"})
+    assert early.status_code == 400 and early.json()["details"]["field"] == "paid_at"
+    ok = env.api.post(f"/api/admin/pay/refunds/{first}/offline-payout", env.admin,
+                      {"channel": "bank_transfer", "reference": "TRX-77"})
+    assert ok.status_code == 200, ok.text
+    again = env.api.post(f"/api/admin/pay/refunds/{second}/offline-payout", env.admin,
+                         {"channel": "bank_transfer", "reference": " trx-77 "})  # the same reference, retyped
+    assert again.status_code == 409 and again.json()["code"] == "PAYOUT_REFERENCE_USED"
+    assert again.json()["details"]["refund_no"] == first and env.refund(second).status == "offline_pending"
+    other = env.api.post(f"/api/admin/pay/refunds/{second}/offline-payout", env.admin,
+                         {"channel": "alipay", "reference": "TRX-77"})  # unique per channel
+    assert other.status_code == 200, other.text
