@@ -281,8 +281,9 @@ class RefundsPendingWork(GlobalSecondaryIndex):
 
 class RefundsBySuccessDay(GlobalSecondaryIndex):
     """Sparse: refunds that succeeded, by the Beijing day they succeeded (``success_day_key``,
-    sharded), so a reconciliation reads one day's successes with Queries (never a Scan).
-    Carries what the comparison needs, so a refund that is on the bill costs no further read."""
+    sharded). Reconciliation reads ``by_accepted_day`` instead (WeChat bills a refund on the day it
+    accepted it); this index is kept for one release because CloudFormation adds or drops one GSI
+    per table update: drop it in the release after ``by_accepted_day`` is deployed."""
 
     class Meta:
         index_name = "by_success_day"
