@@ -271,3 +271,20 @@ def test_an_offline_payouts_reference_is_used_once_and_its_time_follows_the_refu
     other = env.api.post(f"/api/admin/pay/refunds/{second}/offline-payout", env.admin,
                          {"channel": "alipay", "reference": "TRX-77"})  # unique per channel
     assert other.status_code == 200, other.text
+
+
+def test_a_pending_order_paid_with_another_amount_is_asked_again_later_not_every_run(env):
+    """WeChat says the order was paid, but not its amount: one task, and the check backs off
+    instead of taking every run (and the queue's head) forever."""
+    models_order = Order("GBMISMATCH0001", user_id="u1001", status=1, source_type=1, total_amount=5000,
+                         actual_amount=5000, created_at=clock.iso(clock.now()),
+                         payment={"out_trade_no": "GBMISMATCH0001"}, pay_check="pending#0",
+                         pay_check_due_at=clock.iso(clock.now()))
+    models_order.save()
+    env.sim.register_transaction(4000, "GBMISMATCH0001")
+    first = payments.poll_payments()
+    assert (first.due, first.mismatched, first.paid) == (1, 1, 0)
+    assert [t.task_id.startswith("payment_mismatch.GBMISMATCH0001.") for t in tasks_of("payment_mismatch")] == [True]
+    after = env.fresh("GBMISMATCH0001")
+    assert after.status == 1 and after.pay_check_attempts == 1 and after.pay_check_due_at > clock.iso(clock.now())
+    assert payments.poll_payments().due == 0  # not due again yet: newer orders are not blocked
