@@ -24,7 +24,7 @@ from typing import Sequence
 from .enums import InventoryStatus, OrderStatus, RefundStatus, ShippingStatus, SourceType, TaskType
 from .errors import Conflict, ErrorCode, invalid, conflict
 from .money import fen_to_yuan, pro_rata_step
-from . import clock, text
+from . import clock, text, trade_numbers
 
 S = RefundStatus
 
@@ -270,6 +270,10 @@ def refund_blocker(order, now: datetime) -> Conflict | None:
     paid_at = clock.parse(order.payment.paid_at if order.payment else None)
     if paid_at is None:
         return conflict("ORDER_NOT_REFUNDABLE", "订单没有支付记录，不可退款")
+    if not trade_numbers.valid_out_trade_no(order.payment.out_trade_no):  # never sent to WeChat
+        number = order.payment.out_trade_no
+        return conflict("ORDER_NOT_REFUNDABLE", f"{trade_numbers.why_invalid(number)}，不能通过微信退款",
+                        out_trade_no=number)
     if now - paid_at > REFUND_WINDOW:
         return conflict("REFUND_WINDOW_EXPIRED", "已超过支付后365天的退款期限")
     if order.refundable_amount <= 0:

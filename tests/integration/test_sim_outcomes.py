@@ -113,6 +113,20 @@ def test_payment_query_scenarios(wechat_sim, gw):
     assert gw.query_payment(order["out_trade_no"]).trade_state == "SUCCESS"
 
 
+def test_payment_query_asks_only_for_numbers_wechat_takes_and_signs_what_it_sends(wechat_sim, gw):
+    """WeChat takes "|" in a merchant order number; requests sends it as %7C while the SDK signs the
+    path it is given, so the gateway gives the SDK the path as sent. A number WeChat never takes
+    (6-32 of [A-Za-z0-9_-|*]) is refused before any call: the queued fault is still waiting."""
+    no = new_no("T|*-")
+    wechat_sim.register_transaction(700, no)
+    assert gw.query_payment(no).out_trade_no == no
+    wechat_sim.push_scenario("SYSTEM_ERROR", op="query_payment")
+    for bad in ("T1234", "T" * 33, "T12345@", "T 12345"):
+        with pytest.raises(ValueError, match="6-32"):
+            gw.query_payment(bad)
+    assert [s["kind"] for s in wechat_sim.scenarios()["queue"]] == ["SYSTEM_ERROR"]
+
+
 def _public(pem: str):
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 

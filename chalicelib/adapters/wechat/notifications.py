@@ -11,7 +11,7 @@ from chalicelib.log import get_logger, log_context
 
 from .errors import InvalidNotification, translate_exception
 from .keys import CERT_SERIAL
-from .results import OUT_TRADE_NO, REFUND_EVENT_TYPES, NotificationEvent, PaymentResult, RefundResult
+from .results import REFUND_EVENT_TYPES, NotificationEvent, PaymentResult, RefundResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.config import WechatSettings
@@ -115,8 +115,6 @@ def _validate(settings: "WechatSettings", data: dict, serial: str) -> Notificati
                 raise InvalidNotification("MALFORMED", "refund_status does not match event_type")
         elif event_type.startswith("TRANSACTION."):
             payment = PaymentResult.from_wechat(resource)
-            if not OUT_TRADE_NO.match(payment.out_trade_no):
-                raise ValueError("out_trade_no is not a WeChat merchant order number")
             mismatches = payment.mismatches(appid=settings.appid, mchid=settings.mchid)
         elif resource.get("mchid") not in (None, settings.mchid):
             raise InvalidNotification("MALFORMED", "notification for another merchant")
