@@ -285,6 +285,15 @@ def get_refund(refund_no: str, consistent: bool = True) -> Refund | None:
         return None
 
 
+def get_refunds(refund_nos: Iterable[str]) -> dict[str, Refund]:
+    """Refunds by number (BatchGetItem, 100 keys a call); numbers with no refund are left out."""
+    models.bind()
+    nos = sorted(set(refund_nos))
+    if not nos:
+        return {}
+    return {r.refund_no: r for r in Refund.batch_get(nos)}
+
+
 def get_order_and_refund(order_no: str, refund_no: str) -> tuple[Order | None, Refund | None]:
     """Both items in one round trip (a transactional read: a consistent snapshot)."""
     models.bind()

@@ -169,9 +169,10 @@ class Outcome:
     raw: dict | None = None
     detail: str | None = None
     offline_reason: str | None = None  # why it must be paid outside WeChat (OfflineReason)
+    payer_refund: int | None = None  # the payer's cash share of ``amount`` (a coupon's is the rest), when told
 
     RECORDED = ("wechat_refund_id", "user_received_account", "success_time", "failure_code", "failure_message",
-                "raw", "offline_reason")
+                "raw", "offline_reason", "payer_refund")
 
     def fields(self) -> dict:
         """What this outcome records on the refund (only what it knows)."""

@@ -31,6 +31,7 @@ def outcome_from_result(result: "RefundResult", detail: str) -> Outcome:
         user_received_account=result.user_received_account,
         success_time=result.success_time,
         amount=result.amount_refund,
+        payer_refund=result.amount.payer_refund if result.amount is not None else None,
         raw=result.raw,
         detail=detail,
     )

@@ -39,7 +39,8 @@ def test_refund_amounts_are_typed():
     r = refund(channel="ORIGINAL")
     assert (r.amount.refund, r.amount.payer_refund, r.payer_refund, r.channel) == (500, 400, 400, "ORIGINAL")
     assert refund(amount={"total": 10, "refund": 5}).payer_refund == 5  # absent: the whole refund
-    for bad in ({"total": 10, "refund": "5"}, {"total": 10, "refund": 5, "payer_refund": 1.5}, None):
+    for bad in ({"total": 10, "refund": "5"}, {"total": 10, "refund": 5, "payer_refund": 1.5}, None,
+                {"total": 10, "refund": 5, "payer_refund": 6}, {"total": 10, "refund": 5, "payer_refund": -1}):
         with pytest.raises(ValueError):
             refund(amount=bad)
     with pytest.raises(ValueError):

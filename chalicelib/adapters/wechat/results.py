@@ -52,6 +52,9 @@ class RefundAmount:
             if value is not None and not is_fen(value):
                 raise ValueError(f"amount.{name} must be an integer")
             optional[name] = value
+        # payer_refund is the part of refund that reaches the payer (a coupon's share is the rest)
+        if optional["payer_refund"] is not None and not 0 <= optional["payer_refund"] <= refund:
+            raise ValueError("amount.payer_refund must be between 0 and amount.refund")
         return cls(total=total, refund=refund, currency=str(amount.get("currency") or "CNY"), **optional)
 
 
