@@ -21,7 +21,7 @@ from chalicelib.log import get_logger, log_context
 
 from . import bills, notifications
 from .errors import OutcomeUnknown, WechatError, error_from_response, translate_exception
-from .keys import build_client
+from .keys import PlatformCertificates, build_client
 from .results import NotificationEvent, PaymentResult, RefundResult, is_fen
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,6 +59,7 @@ class WechatGateway:
         self.settings = settings
         self._client: Any = None
         self._lock = threading.Lock()
+        self.certificates = PlatformCertificates(settings)  # fetched when a notification names one
 
     def _sdk(self) -> Any:
         client = self._client
@@ -241,7 +242,7 @@ class WechatGateway:
     ) -> NotificationEvent:
         """Verify, decrypt and validate a notification (refund or payment): ``notifications.parse``."""
         return notifications.parse(self.settings, self._sdk, headers, body, now=now,
-                                   max_skew_seconds=max_skew_seconds)
+                                   max_skew_seconds=max_skew_seconds, certificates=self.certificates)
 
 
 # --------------------------------------------------------------------------
