@@ -73,14 +73,21 @@ def _cached(key: str, fetch) -> str:
         return value
 
 
-def _ssm_get(name: str) -> str:
+def _ssm_get(name: str, missing_ok: bool = False) -> str:
+    """A parameter's value; with ``missing_ok``, "" when there is no such parameter."""
     def fetch() -> str:
         global _ssm_client
         if _ssm_client is None:
             import boto3  # only in prod, only on the first secret read
 
             _ssm_client = boto3.client("ssm")
-        return _ssm_client.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+        try:
+            return _ssm_client.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+        except Exception as exc:  # botocore's ClientError names the case in its response
+            code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
+            if missing_ok and code == "ParameterNotFound":
+                return ""
+            raise
 
     return _cached("ssm:" + name, fetch)
 
@@ -107,6 +114,17 @@ def secret(name: str) -> str:
     if stage() == "local" and name in _LOCAL_DEV_SECRETS:
         return _LOCAL_DEV_SECRETS[name]
     raise ConfigError(f"secret {name} is not configured (set {name}, {name}_FILE or {name}_PARAM)")
+
+
+def optional_secret(name: str) -> str | None:
+    """A secret that may be left out, read like ``secret``: None when no source is set, or when its
+    SSM parameter does not exist (the deployment did not create it; remembered like a value)."""
+    if _env(name) is not None or _env(f"{name}_FILE") is not None:
+        return secret(name)
+    param = _env(f"{name}_PARAM")
+    if param is None:
+        return None
+    return _ssm_get(param, missing_ok=True) or None
 
 
 def stage() -> str:
@@ -153,12 +171,14 @@ class WechatSettings:
     private_key: str  # merchant private key, PKCS#8 PEM
     apiv3_key: str
     public_key: str | None  # WeChat Pay public key (public-key mode)
-    public_key_id: str | None  # PUB_KEY_ID_...
-    cert_dir: str | None  # platform-certificate mode
+    public_key_id: str | None  # PUB_KEY_ID_...; without it: platform-certificate mode
+    cert_dir: str | None  # where platform certificates are kept (default: a folder in the temp dir)
     base_url: str  # https://api.mch.weixin.qq.com in prod, the simulator locally
     refund_notify_url: str
     payment_notify_url: str
     timeout_seconds: float
+    # WeChat Pay platform certificates (PEM, one or more), when configured; otherwise downloaded
+    platform_certificates: str | None = None
 
 
 def settings() -> Settings:
@@ -200,6 +220,7 @@ def wechat_settings() -> WechatSettings:
         refund_notify_url=_env("WECHAT_REFUND_NOTIFY_URL") or _missing("WECHAT_REFUND_NOTIFY_URL"),
         payment_notify_url=_env("WECHAT_PAYMENT_NOTIFY_URL") or _missing("WECHAT_PAYMENT_NOTIFY_URL"),
         timeout_seconds=wechat_timeout_seconds(),
+        platform_certificates=optional_secret("WECHAT_PLATFORM_CERTS"),
     )
 
 

@@ -84,10 +84,15 @@ SECRETS = {
     "WECHAT_PRIVATE_KEY": "wechat/private-key",
     "WECHAT_APIV3_KEY": "wechat/apiv3-key",
     "WECHAT_PUBLIC_KEY": "wechat/public-key",
+    # optional: WeChat Pay's platform certificates (PEM); left out, they are downloaded from WeChat
+    "WECHAT_PLATFORM_CERTS": "wechat/platform-certificates",
     "ADMIN_JWT_SECRET": "jwt/admin-secret",
     "USER_JWT_SECRET": "jwt/user-secret",
     "CURSOR_SECRET": "api/cursor-secret",
 }
+
+# what a function that talks to WeChat Pay reads: the merchant key material and WeChat's keys
+WECHAT_SECRETS = ("WECHAT_APIV3_KEY", "WECHAT_PLATFORM_CERTS", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY")
 
 GET, BATCH_GET, PUT, UPDATE, QUERY = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
                                       "dynamodb:UpdateItem", "dynamodb:Query")
@@ -143,7 +148,7 @@ FUNCTION_ACCESS = {
         "orders": [GET, UPDATE],
         "manual_tasks": [UPDATE],
     }, indexes=("orders/awaiting_payment", "payment_refunds/pending_work"), send_restore=True,
-        secrets=("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY")),
+        secrets=WECHAT_SECRETS),
     # services/reconciliation.py (the daily run and its continuation): download the trade bill
     # (merchant key material), read our orders and refunds in batches, the refunds that
     # WeChat accepted and the payments recorded that day (by_accepted_day, by_paid_day), ask WeChat's refund and payment queries for what the bill cannot settle, book
@@ -157,8 +162,7 @@ FUNCTION_ACCESS = {
         "orders": [BATCH_GET, GET, UPDATE],
         "manual_tasks": [UPDATE],
     }, indexes=("payment_refunds/by_accepted_day", "orders/by_paid_day"),
-        send_restore=True, send_recon=True,
-        secrets=("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY"))),
+        send_restore=True, send_recon=True, secrets=WECHAT_SECRETS)),
     "reconcile_continue": RECONCILE,
 }
 

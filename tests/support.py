@@ -56,6 +56,18 @@ class World:
             raise KeyError(n)
         return order
 
+    def coupon_paid(self, n: int, payer_total: int):
+        """Seeded order ``n`` as paid at WeChat partly with a coupon (a merchant-funded 免充值 coupon:
+        the payer paid ``payer_total`` of its total): a new transaction of the same total in the
+        simulator, which the order's payment now names. Returns the order."""
+        from chalicelib.adapters.models import Order
+
+        order = self.order(n)
+        txn = self.sim.register_transaction(order.actual_amount, f"CPN{order.order_no}", payer_total=payer_total)
+        repo.update(Order(order.order_no), [Order.payment.out_trade_no.set(txn["out_trade_no"]),
+                                            Order.payment.transaction_id.set(txn["transaction_id"])])
+        return self.fresh(order.order_no)
+
     def fresh(self, order_no: str):
         return repo.get_order(order_no)
 

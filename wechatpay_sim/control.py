@@ -80,6 +80,7 @@ _CONTROL_ROUTES = [
         "public_key_id": s.keyset.public_key_id, "key_mode": s.key_mode,
     }),
     ("POST", re.compile(r"^/sim/reset$"), lambda s, p: (s.reset(), {"ok": True})[1]),
+    ("GET", re.compile(r"^/sim/certificates$"), lambda s, p: {"calls": s.certificate_calls()}),
     ("GET", re.compile(r"^/sim/settings$"), lambda s, p: s.settings()),
     ("POST", re.compile(r"^/sim/settings$"), lambda s, p: s.configure(**p)),
     ("GET", re.compile(r"^/sim/transactions$"), lambda s, p: {"transactions": s.transactions()}),

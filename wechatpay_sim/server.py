@@ -104,6 +104,8 @@ class Simulator:
         self.timers = Timers()
         self._alternate = 0
         self._alternate_lock = threading.Lock()
+        self._certificate_calls = 0  # GET /v3/certificates answered since the last reset
+        self._certificate_lock = threading.Lock()
         self.notifier = Notifier(
             apiv3_key=keyset.apiv3_key,
             signer=self.notification_signer,
@@ -284,6 +286,8 @@ class Simulator:
         self.complaints.reset()
         self.notifier.reset()
         self.bills.forget_downloads()
+        with self._certificate_lock:
+            self._certificate_calls = 0
         self.configure(**self._defaults)
 
     def register_transaction(
@@ -572,7 +576,14 @@ class Simulator:
         self._schedule_outcome(refund)
         return 200, refund.to_api()
 
+    def certificate_calls(self) -> int:
+        """How many times the certificate list was asked for since the last reset."""
+        with self._certificate_lock:
+            return self._certificate_calls
+
     def api_certificates(self) -> tuple[int, dict]:
+        with self._certificate_lock:
+            self._certificate_calls += 1
         if self.key_mode == "public_key":  # a public-key merchant has no platform certificate
             return 200, {"data": []}
         nonce, ciphertext = aes_gcm_encrypt(self.keyset.apiv3_key, self.keyset.platform_cert_pem.encode(), "certificate")

@@ -318,6 +318,8 @@ class Refund(Model):
     channel = UnicodeAttribute(default="wechat")
     origin = UnicodeAttribute()  # admin | user
     amount = NumberAttribute()  # what will be / was refunded
+    # fen: the payer's cash share as WeChat says (amount.payer_refund); the rest went back to a coupon
+    payer_refund = NumberAttribute(null=True)
     requested_amount = NumberAttribute()  # what was asked (approval may lower it)
     reason = UnicodeAttribute(null=True)
     status = UnicodeAttribute()

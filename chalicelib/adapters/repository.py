@@ -60,12 +60,18 @@ def get_user(user_id: str) -> User | None:
         return None
 
 
-def get_users(user_ids: Iterable[str]) -> dict[str, User]:
+def _by_key(model, keys: Iterable[str]) -> dict:
+    """Items of ``model`` by their hash key (BatchGetItem, 100 keys a call); missing keys left out."""
     models.bind()
-    ids = sorted(set(user_ids))
-    if not ids:
+    wanted = sorted(set(keys))
+    if not wanted:
         return {}
-    return {u.user_id: u for u in User.batch_get(ids)}
+    name = model._hash_keyname
+    return {getattr(item, name): item for item in model.batch_get(wanted)}
+
+
+def get_users(user_ids: Iterable[str]) -> dict[str, User]:
+    return _by_key(User, user_ids)
 
 
 def list_orders(*, status: int | None, source_type: int | None, user_id: str | None,
@@ -98,6 +104,11 @@ def get_refund(refund_no: str, consistent: bool = True) -> Refund | None:
         return Refund.get(refund_no, consistent_read=consistent)
     except DoesNotExist:
         return None
+
+
+def get_refunds(refund_nos: Iterable[str]) -> dict[str, Refund]:
+    """Refunds by number; numbers with no refund are left out."""
+    return _by_key(Refund, refund_nos)
 
 
 def get_order_and_refund(order_no: str, refund_no: str) -> tuple[Order | None, Refund | None]:

@@ -24,7 +24,7 @@ from typing import Sequence
 from .enums import InventoryStatus, OrderStatus, RefundStatus, ShippingStatus, SourceType, TaskType
 from .errors import Conflict, ErrorCode, invalid, conflict
 from .money import fen_to_yuan, pro_rata_step
-from . import clock, text
+from . import clock, text, trade_numbers
 
 S = RefundStatus
 
@@ -170,9 +170,10 @@ class Outcome:
     detail: str | None = None
     offline_reason: str | None = None  # why it must be paid outside WeChat (OfflineReason)
     accepted_at: str | None = None  # when WeChat accepted the refund (its create_time): the day it is billed on
+    payer_refund: int | None = None  # the payer's cash share of ``amount`` (a coupon's is the rest), when told
 
     RECORDED = ("wechat_refund_id", "user_received_account", "success_time", "failure_code", "failure_message",
-                "raw", "offline_reason", "accepted_at")
+                "raw", "offline_reason", "accepted_at", "payer_refund")
 
     def fields(self) -> dict:
         """What this outcome records on the refund (only what it knows)."""
@@ -284,6 +285,10 @@ def refund_blocker(order, now: datetime) -> Conflict | None:
         return conflict("REFUND_LIMIT_REACHED", f"每笔订单最多退款{MAX_REFUNDS_PER_ORDER}次")
     if clock.parse(order.payment.paid_at if order.payment else None) is None:
         return conflict("ORDER_NOT_REFUNDABLE", "订单没有支付记录，不可退款")
+    if not trade_numbers.valid_out_trade_no(order.payment.out_trade_no):  # never sent to WeChat
+        number = order.payment.out_trade_no
+        return conflict("ORDER_NOT_REFUNDABLE", f"{trade_numbers.why_invalid(number)}，不能通过微信退款",
+                        out_trade_no=number)
     if past_refund_window(order, now):
         return conflict("REFUND_WINDOW_EXPIRED", "已超过支付后365天的退款期限")
     if order.refundable_amount <= 0:

@@ -53,7 +53,7 @@ class Booking:
 def book_external_refund(result, *, actor: str, complaint_id: str | None = None) -> Booking:
     """Book ``result`` (the gateway's RefundResult of a refund we did not make). Idempotent:
     a refund booked before follows WeChat's status; one of ours is returned as it is."""
-    from ..adapters.wechat.results import valid_out_trade_no
+    from ..domain.trade_numbers import valid_out_trade_no
 
     with log_context(refund_no=result.out_refund_no, order_no=result.out_trade_no):
         existing = repo.get_refund(result.out_refund_no)

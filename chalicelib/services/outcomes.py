@@ -32,6 +32,7 @@ def outcome_from_result(result: "RefundResult", detail: str) -> Outcome:
         success_time=result.success_time,
         accepted_at=result.create_time,
         amount=result.amount_refund,
+        payer_refund=result.amount.payer_refund if result.amount is not None else None,
         raw=result.raw,
         detail=detail,
     )

@@ -20,6 +20,7 @@ from ..config import settings
 from ..domain.enums import OrderStatus, TaskType
 from ..domain.tasks import Task
 from ..domain.money import fen_to_yuan
+from ..domain.trade_numbers import valid_out_trade_no, why_invalid
 from . import edges
 from ..log import get_logger, log_context
 from ..domain import clock
@@ -138,6 +139,7 @@ class PaymentPollReport:
     expired: int = 0
     deferred: int = 0
     mismatched: int = 0  # paid at WeChat, but not as the order says: a task, and asked again later
+    invalid: int = 0  # pending orders whose out_trade_no WeChat never takes: not asked, not asked again
     results: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -165,6 +167,13 @@ def poll_payments(limit: int | None = None, *, time_left: Callable[[], float] | 
                 order = repo.get_order(order_no)
                 cancelled = order is not None and order.status == OrderStatus.CANCELLED.value
                 if order is None or (order.status != OrderStatus.PENDING.value and not cancelled):
+                    repo.end_pay_check(order_no)
+                    continue
+                if not valid_out_trade_no(order.payment.out_trade_no):  # WeChat cannot have taken it
+                    log.error("pending order's out_trade_no is not one WeChat takes; not asked",
+                              extra={"reason": why_invalid(order.payment.out_trade_no)})
+                    report.invalid += 1
+                    report.results[order_no] = "invalid_out_trade_no"
                     repo.end_pay_check(order_no)
                     continue
                 try:

@@ -147,6 +147,19 @@ def player_refund_view(refund) -> dict:
     return money(body, amount=refund.amount, requested_amount=refund.requested_amount)
 
 
+SPLIT_FIELDS = ("payer_refund", "payer_refund_yuan", "coupon_refund", "coupon_refund_yuan")
+
+
+def refund_split(refund) -> dict:
+    """How a refund's amount went back: ``payer_refund`` in cash to the payer and ``coupon_refund``
+    (the rest) to the coupon that paid part of the order, as WeChat told it (amount.payer_refund);
+    all None while it has not (or for no refund)."""
+    payer = getattr(refund, "payer_refund", None)
+    if payer is None:
+        return dict.fromkeys(SPLIT_FIELDS)
+    return money({}, payer_refund=int(payer), coupon_refund=int(refund.amount) - int(payer))
+
+
 def refund_view(refund, operator: staff_rules.Operator, *, with_events: bool = True) -> dict:
     """A refund as staff see it, with what ``operator`` (the signed-in person) may do with it
     (``actions``: ``domain.staff.review_actions``)."""
@@ -162,6 +175,7 @@ def refund_view(refund, operator: staff_rules.Operator, *, with_events: bool = T
         "review_reasons": list(refund.review_reasons or []),
         "wechat_refund_id": refund.wechat_refund_id,
         "user_received_account": refund.user_received_account,
+        **refund_split(refund),
         "failure_code": refund.failure_code,
         "failure_message": refund.failure_message,
         "restoration_status": refund.restoration_status,

@@ -247,6 +247,27 @@ def test_partial_refund_through_the_dialog_reaches_success(console):
     env.check_invariants(order_no)
 
 
+def test_a_coupon_orders_refund_card_shows_cash_and_coupon_shares(console):
+    """Order 13 (70.00 元) was paid 56.00 in cash and 14.00 by a merchant-funded coupon: WeChat pays
+    a refund of 10.00 back as 8.00 cash and 2.00 to the coupon, and the card says so."""
+    page, env = console.page, console.env
+    order = env.coupon_paid(13, 5600)
+    r = env.api.post("/api/admin/pay/refunds", env.admin, {"order_no": order.order_no, "amount": 1000})
+    assert r.status_code == 201, r.text
+    cash_only = env.api.post("/api/admin/pay/refunds", env.admin, {"order_no": env.order(14).order_no, "amount": 300})
+    env.wait_status(r.json()["refund_no"], "success")
+    env.wait_status(cash_only.json()["refund_no"], "success")
+    console.login()
+    console.open_order(13)
+    record = page.locator(f"#refund-list > li[data-refund='{r.json()['refund_no']}']")
+    expect(record.locator(".refund-head .pill")).to_have_text("退款成功")
+    share = record.locator("dt:has-text('退款构成') + dd")
+    expect(share).to_have_text("现金 ¥8.00 / 优惠券 ¥2.00")
+    console.open_order(14)
+    expect(page.locator("#refund-list > li").first.locator("dt:has-text('退款构成') + dd")).to_have_text(
+        "现金 ¥3.00 / 优惠券 ¥0.00")
+
+
 def test_dialog_reports_a_changed_balance_in_chinese(console):
     page, env = console.page, console.env
     console.login()

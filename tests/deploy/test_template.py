@@ -262,7 +262,7 @@ def test_functions_get_every_setting_the_code_reads(template, handler, monkeypat
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_REGION", "ap-east-1")  # set by Lambda itself
     fetched = []
-    monkeypatch.setattr(config, "_ssm_get", lambda name: fetched.append(name) or f"value-of-{name}")
+    monkeypatch.setattr(config, "_ssm_get", lambda name, missing_ok=False: fetched.append(name) or f"value-of-{name}")
 
     s = config.settings()
     assert s.stage == STAGE and s.table_prefix == f"{STAGE}-"
@@ -275,7 +275,7 @@ def test_functions_get_every_setting_the_code_reads(template, handler, monkeypat
         config.secret(name)
     assert sorted(set(fetched)) == sorted(f"/gacha-refunds/{STAGE}/" + p for p in
                                           ["wechat/private-key", "wechat/apiv3-key", "wechat/public-key",
-                                           "jwt/admin-secret", "jwt/user-secret"])
+                                           "wechat/platform-certificates", "jwt/admin-secret", "jwt/user-secret"])
     assert not set(SECRET_NAMES) & set(env), "secret values must not be in the template"
 
 
@@ -288,7 +288,8 @@ ARN_PREFIX = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}:"
 QUEUE_ARN = ARN_PREFIX % "sqs" + f"{STAGE}-refund-restore"
 TABLE_ARN = ARN_PREFIX % "dynamodb" + "table/"
 PARAM_ARN = ARN_PREFIX % "ssm" + f"parameter/gacha-refunds/{STAGE}/"
-WECHAT_PARAMS = {PARAM_ARN + p for p in ("wechat/private-key", "wechat/apiv3-key", "wechat/public-key")}
+WECHAT_PARAMS = {PARAM_ARN + p for p in ("wechat/private-key", "wechat/apiv3-key", "wechat/public-key",
+                                         "wechat/platform-certificates")}
 JWT_PARAMS = {PARAM_ARN + p for p in ("jwt/admin-secret", "jwt/user-secret")}
 CURSOR_PARAMS = {PARAM_ARN + "api/cursor-secret"}
 

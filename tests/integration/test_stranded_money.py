@@ -4,6 +4,7 @@ service hears it, THEN the order's balances stay right and a status, task or ala
 from __future__ import annotations
 
 import json
+import os
 
 from chalicelib.adapters import repository as repo
 from chalicelib.services import payments, poller
@@ -105,12 +106,6 @@ def test_a_payment_that_does_not_match_is_recorded_and_acknowledged(env):
     assert order.status == 1 and order.refundable_amount == 0  # not paid by a payment that does not match
 
 
-def test_an_out_trade_no_outside_wechats_rules_is_refused(env):
-    env.sim.register_transaction(100, "SHORT")
-    assert env.sim.notify_payment("SHORT", _payment_url(env), retry=False) == 400
-    assert _tasks(env, "payment_mismatch") == []
-
-
 # ---------------------------------------------------------------- refunds
 
 
@@ -193,6 +188,57 @@ def test_notifications_in_either_key_mode_are_accepted_during_a_switch(env, tmp_
     assert {n["serial"] for n in delivered} == {env.sim.keyset.public_key_id, env.sim.keyset.platform_cert_serial}
     assert all(n["ok"] for n in delivered)  # each accepted, whichever key signed it
     env.check_invariants(o.order_no)
+
+
+def _platform_cert_cache(monkeypatch):
+    """As deployed: no WECHAT_CERT_DIR, certificates kept in the temp dir (Lambda: /tmp), starting
+    empty, and a gateway built anew."""
+    import shutil
+
+    from chalicelib import config
+    from chalicelib.adapters.wechat.gateway import reset_gateway
+    from chalicelib.adapters.wechat.keys import cert_cache_dir
+
+    monkeypatch.delenv("WECHAT_CERT_DIR", raising=False)
+    folder = cert_cache_dir(config.wechat_settings())
+    shutil.rmtree(folder, ignore_errors=True)
+    reset_gateway()
+    return folder
+
+
+def test_a_certificate_signed_notification_is_verified_as_deployed_and_the_certificate_fetched_once(env, monkeypatch):
+    """The template sets the WeChat Pay public key and no certificate folder. During a key-mode
+    switch WeChat signs notifications with its platform certificate: it is downloaded from WeChat
+    once, kept in the temp dir, and every later notification (a new gateway too) is verified
+    without asking again."""
+    folder = _platform_cert_cache(monkeypatch)
+    env.sim.configure(key_mode="both", notify_key_mode="certificate")
+    o = env.order(11)
+    nos = [_create(env, o.order_no, 100)["refund_no"] for _ in range(2)]
+    for no in nos:
+        env.wait_status(no, "success")  # by the notification: nothing else runs here
+    delivered = env.wait_deliveries(nos, at_least=2)
+    assert {n["serial"] for n in delivered} == {env.sim.keyset.platform_cert_serial}
+    assert all(n["ok"] for n in delivered)
+    assert env.sim.certificate_calls() == 1
+    assert sorted(os.listdir(folder)) == [f"{env.sim.keyset.platform_cert_serial}.pem"]
+    from chalicelib.adapters.wechat.gateway import reset_gateway
+
+    reset_gateway()  # a gateway built anew (rotated settings, another handler) reads the kept file
+    third = _create(env, o.order_no, 100)["refund_no"]
+    env.wait_status(third, "success")
+    assert env.sim.certificate_calls() == 1
+    env.check_invariants(o.order_no)
+
+
+def test_configured_platform_certificates_are_used_without_asking_wechat(env, monkeypatch):
+    _platform_cert_cache(monkeypatch)
+    monkeypatch.setenv("WECHAT_PLATFORM_CERTS_FILE", env.sim.keyset.path("platform_cert.pem"))  # as from SSM
+    env.sim.configure(key_mode="both", notify_key_mode="certificate")
+    o = env.order(11)
+    no = _create(env, o.order_no, 100)["refund_no"]
+    env.wait_status(no, "success")
+    assert env.sim.certificate_calls() == 0
 
 
 # ---------------------------------------------------------------- tasks bound to money

@@ -55,6 +55,37 @@ def test_the_first_read_fails_loudly_when_ssm_is_down(ssm):
         config.secret("ADMIN_JWT_SECRET")
 
 
+class ParameterNotFound(Exception):
+    """What botocore raises for a parameter that does not exist (a ClientError with this code)."""
+
+    response = {"Error": {"Code": "ParameterNotFound", "Message": "not found"}}
+
+
+def test_an_optional_secret_left_out_of_the_deployment_is_none_and_is_not_asked_for_again(ssm, monkeypatch):
+    fake, clock = ssm
+    monkeypatch.delenv("WECHAT_PLATFORM_CERTS", raising=False)
+    monkeypatch.delenv("WECHAT_PLATFORM_CERTS_FILE", raising=False)
+    monkeypatch.delenv("WECHAT_PLATFORM_CERTS_PARAM", raising=False)
+    assert config.optional_secret("WECHAT_PLATFORM_CERTS") is None and fake.calls == 0  # no source set
+    monkeypatch.setenv("WECHAT_PLATFORM_CERTS_PARAM", "/gacha-refunds/prod/wechat/platform-certificates")
+    real = fake.get_parameter
+
+    def missing(Name, WithDecryption):
+        fake.calls += 1
+        raise ParameterNotFound()
+
+    fake.get_parameter = missing
+    assert config.optional_secret("WECHAT_PLATFORM_CERTS") is None
+    assert config.optional_secret("WECHAT_PLATFORM_CERTS") is None and fake.calls == 1  # cached like a value
+    fake.get_parameter = real  # created later: read after the time-to-live
+    clock[0] += 301
+    assert config.optional_secret("WECHAT_PLATFORM_CERTS") == "v1"
+    with pytest.raises(ParameterNotFound):  # a secret that must be there still fails loudly
+        fake.get_parameter = missing
+        clock[0] += 301
+        config.secret("ADMIN_JWT_SECRET")
+
+
 def test_reconciliation_settings(monkeypatch):
     for name in ("RECON_MIDNIGHT_MINUTES", "RECON_LEASE_SECONDS", "RECON_READERS", "RECON_API_BUDGET_SECONDS",
                  "RECON_QUEUE_URL", "RECON_OVERDUE_HOUR"):

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from chalicelib import config
 from chalicelib.domain.refunds import MAX_WECHAT_REASON_BYTES
+from chalicelib.domain.trade_numbers import valid_out_trade_no
 from chalicelib.log import get_logger, log_context
 
 from . import bills, notifications
 from .errors import OutcomeUnknown, Rejected, WechatError, error_from_response, translate_exception
-from .keys import build_client
-from .results import OUT_TRADE_NO, NotificationEvent, PaymentResult, RefundResult, is_fen
+from .keys import PlatformCertificates, build_client
+from .results import NotificationEvent, PaymentResult, RefundResult, is_fen
 
 if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.config import WechatSettings
@@ -58,6 +59,7 @@ class WechatGateway:
         self.settings = settings
         self._client: Any = None
         self._lock = threading.Lock()
+        self.certificates = PlatformCertificates(settings)  # fetched when a notification names one
 
     def _sdk(self) -> Any:
         client = self._client
@@ -138,8 +140,8 @@ class WechatGateway:
                 raise ValueError("transaction_id must be 1-64 characters of [A-Za-z0-9_-]")
         elif not out_trade_no:
             raise ValueError("give out_trade_no or transaction_id")
-        elif not OUT_TRADE_NO.match(out_trade_no):
-            raise ValueError("out_trade_no must be 1-32 characters of [A-Za-z0-9_-|*@]")
+        elif not valid_out_trade_no(out_trade_no):
+            raise ValueError("out_trade_no must be 6-32 characters of [A-Za-z0-9_-|*]")
         reason = truncate_utf8(reason) if reason else None
         notify_url = self.settings.refund_notify_url  # explicit: the SDK would fall back to the payment URL
         with log_context(refund_no=out_refund_no, order_no=out_trade_no):
@@ -195,10 +197,12 @@ class WechatGateway:
     def query_payment(self, out_trade_no: str) -> PaymentResult:
         """A payment's state at WeChat (``GET /v3/pay/transactions/out-trade-no/{no}``);
         ``NotFound`` (ORDER_NOT_EXIST) when WeChat has no such order."""
-        if not isinstance(out_trade_no, str) or not OUT_TRADE_NO.match(out_trade_no):
-            raise ValueError("out_trade_no must be 1-32 characters of [A-Za-z0-9_-|*@]")
+        if not valid_out_trade_no(out_trade_no):
+            raise ValueError("out_trade_no must be 6-32 characters of [A-Za-z0-9_-|*]")
+        # the SDK signs the path as given while requests sends "|" as %7C: give it the path as sent
+        in_path = out_trade_no.replace("|", "%7C")
         with log_context(order_no=out_trade_no):
-            body = self._invoke("query_payment", lambda c: c.query(out_trade_no=out_trade_no))
+            body = self._invoke("query_payment", lambda c: c.query(out_trade_no=in_path))
             try:
                 result = PaymentResult.from_wechat(body)
             except ValueError as exc:
@@ -248,7 +252,7 @@ class WechatGateway:
     ) -> NotificationEvent:
         """Verify, decrypt and validate a notification (refund or payment): ``notifications.parse``."""
         return notifications.parse(self.settings, self._sdk, headers, body, now=now,
-                                   max_skew_seconds=max_skew_seconds)
+                                   max_skew_seconds=max_skew_seconds, certificates=self.certificates)
 
 
 # --------------------------------------------------------------------------

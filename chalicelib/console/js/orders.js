@@ -275,6 +275,8 @@ function refundsBlock(refunds, refresh) {
       fields([
         ["退款单号", h("span", { class: "mono" }, r.refund_no)],
         ["申请金额", r.requested_amount !== r.amount ? yuan(r.requested_amount) : undefined],
+        // how WeChat paid it back (amount.payer_refund): cash to the player, the rest to the order's coupon
+        ["退款构成", r.payer_refund != null ? `现金 ${yuan(r.payer_refund)} / 优惠券 ${yuan(r.coupon_refund)}` : undefined],
         ["原因", r.reason || "—"],
         ["需审批", r.review_reasons?.length ? r.review_reasons.join("；") : undefined],
         ["审核人", r.reviewer || undefined],
