@@ -13,12 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+from bench.report import line as _line, ms as _ms
+
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("STAGE", "local")
-
-
-def _line(name: str, value, note: str = "") -> None:
-    print(f"  {name:<46} {value!s:>12}  {note}", flush=True)
 
 
 def _restore(w, message) -> dict:
@@ -27,10 +25,6 @@ def _restore(w, message) -> dict:
 
     handlers = w.stack.handlers() if hasattr(w.stack, "handlers") else w.stack.app().chalice_app
     return handlers.restore(sqs_event(message, w.stack.queue_arn, "ap-east-1"), LambdaContext("restore"))
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
 
 
 # ---------------------------------------------------------------- DynamoDB round trips

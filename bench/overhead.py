@@ -40,17 +40,11 @@ from collections import Counter
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
+from bench.report import line as _line, ms as _ms
+
 TARGET = 1.3
 AMOUNT = 1  # fen
 DIRECT_OPERATOR = "bench-direct"
-
-
-def _line(name: str, value, note: str = "") -> None:
-    print(f"  {name:<46} {value!s:>12}  {note}", flush=True)
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
 
 
 class DirectCreate:
@@ -240,8 +234,10 @@ def _overhead(w, counter, rounds: int) -> dict:
     ratio = api / direct
     _line("create over the HTTP API (median)", _ms(api))
     _line("the same calls, direct (median)", _ms(direct))
+    paired = statistics.median(a / d for a, d in zip(walls["api"], walls["direct"]))
     verdict = "MISMATCH: not like for like" if mismatches else "ok" if ratio <= TARGET else f"OVER target {TARGET}"
     _line("like-for-like ratio", f"{ratio:.2f}", verdict)
+    _line("  median of the rounds' own ratios", f"{paired:.2f}", "(each API create / the direct one beside it)")
     _line("CPU per create, API path (whole process)", _ms(api_cpu))
     _line("CPU per create, direct path (whole process)", _ms(direct_cpu))
     _line("API process's own CPU per create", _ms(api_cpu - direct_cpu), "API path - direct path, medians")
@@ -252,7 +248,7 @@ def _overhead(w, counter, rounds: int) -> dict:
     _line("ratio without the local HTTP hop", f"{(api - hop) / direct:.2f}", "(API median - health round trip) / direct")
     out = {"api_ms": api * 1000, "direct_ms": direct * 1000, "ratio": ratio, "api_cpu_ms": api_cpu * 1000,
            "direct_cpu_ms": direct_cpu * 1000, "own_cpu_ms": (api_cpu - direct_cpu) * 1000,
-           "cpu_ratio": api_cpu / direct_cpu,
+           "cpu_ratio": api_cpu / direct_cpu, "paired_ratio": paired,
            "health_ms": hop * 1000, "getitem_ms": get * 1000, "calls": first, "mismatched_rounds": len(mismatches),
            "failed": bool(mismatches)}
     prefix = os.environ.get("BENCH_OVERHEAD_PROFILE")
