@@ -311,6 +311,6 @@ def _profile(w, paths: dict, orders: list[str], prefix: str, rounds: int) -> Non
     diff = Counter({k: per_package["api"][k] - per_package["direct"][k]
                     for k in set(per_package["api"]) | set(per_package["direct"])})
     print(f"  profile (cProfile, all threads; {prefix}.api.prof, {prefix}.direct.prof): "
-          "ms per create under the profiler, API - direct, by package")
+          "ms per create under the profiler (wall time: read it on a quiet machine), API - direct, by package")
     for pkg, ms in sorted(diff.items(), key=lambda kv: -abs(kv[1]))[:15]:
         print(f"    {ms:+7.2f} ms  {pkg}  (API {per_package['api'][pkg]:.2f}, direct {per_package['direct'][pkg]:.2f})")
