@@ -17,6 +17,7 @@ defaults for the JWT and cursor secrets.
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -33,9 +34,42 @@ class ConfigError(RuntimeError):
     """A required setting is missing or malformed."""
 
 
+_reads = threading.local()  # while a memoised settings function builds: the (name, value) pairs it read
+
+
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
+    seen = getattr(_reads, "pairs", None)
+    if seen is not None:
+        seen.append((name, value))
     return value if value not in (None, "") else default
+
+
+def _from_environment(build):
+    """``build`` (settings made from environment variables alone) made again only when one of
+    the variables it read has changed since; otherwise its last value. The service asks for its
+    settings on every DynamoDB call and refund change, several times a request, and parsing
+    them each time cost more than comparing the values read."""
+    memo: tuple[tuple, object] | None = None
+
+    @functools.wraps(build)
+    def current():
+        nonlocal memo
+        last = memo
+        if last is not None and all(os.environ.get(name) == value for name, value in last[0]):
+            return last[1]
+        outer = getattr(_reads, "pairs", None)
+        _reads.pairs = pairs = []
+        try:
+            value = build()
+        finally:
+            _reads.pairs = outer
+        if outer is not None:  # built inside another memoised function: it read these too
+            outer.extend(pairs)
+        memo = (tuple(dict.fromkeys(pairs)), value)
+        return value
+
+    return current
 
 
 def _int(name: str, default: int) -> int:
@@ -181,6 +215,7 @@ class WechatSettings:
     platform_certificates: str | None = None
 
 
+@_from_environment
 def settings() -> Settings:
     stg = stage()
     return Settings(
@@ -291,6 +326,7 @@ DEFAULT_DAILY_LIMITS = {"support": 200000, "finance": 2000000, "admin": 10000000
 DEFAULT_FINANCE_APPROVAL = 100000  # 1000 yuan
 
 
+@_from_environment
 def staff_limits() -> StaffLimits:
     return StaffLimits(refund=_role_amounts("STAFF_REFUND_LIMITS", DEFAULT_REFUND_LIMITS),
                        daily=_role_amounts("STAFF_DAILY_LIMITS", DEFAULT_DAILY_LIMITS),

@@ -223,8 +223,7 @@ def apply_outcome(refund: Refund, outcome: Outcome, *, actor: str, receipt: repo
             except DuplicateNotification:
                 log.info("duplicate notification ignored", extra={"notify_id": receipt.notify_id})
                 return repo.get_refund(refund.refund_no)
-            log.info("refund status changed", extra={"from": src.value, "to": dst.value, "actor": actor})
-            return refund
+            return refund  # transition() logged the change ("refund event": from, to, actor, detail)
         raise StaleState(refund.refund_no)
 
 

@@ -117,3 +117,35 @@ def test_the_apps_wiring_and_the_aws_endpoints(monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9000")
     assert config.aws_endpoint("sqs") == "http://127.0.0.1:8002"
     assert config.aws_endpoint("dynamodb") == "http://127.0.0.1:9000"
+
+
+def test_settings_follow_the_environment_at_once(monkeypatch):
+    """Settings are kept between calls (they are asked for several times a request) but never
+    outlive a change of a variable they read: set, changed, removed, or a fallback overridden."""
+    monkeypatch.delenv("POLL_BATCH", raising=False)
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-east-1")
+    first = config.settings()
+    assert (first.poll_batch, first.region) == (50, "ap-east-1")
+    assert config.settings() is first  # nothing changed: not parsed again
+    monkeypatch.setenv("POLL_BATCH", "7")
+    assert config.settings().poll_batch == 7
+    monkeypatch.setenv("POLL_BATCH", "9")
+    assert config.settings().poll_batch == 9
+    monkeypatch.setenv("AWS_REGION", "cn-north-1")  # read before the fallback, unset until now
+    assert config.settings().region == "cn-north-1"
+    monkeypatch.delenv("POLL_BATCH")
+    assert config.settings().poll_batch == 50
+    monkeypatch.setenv("POLL_BATCH", "many")  # a malformed value fails every time, never kept
+    for _ in range(2):
+        with pytest.raises(config.ConfigError, match="POLL_BATCH"):
+            config.settings()
+
+
+def test_staff_limits_follow_the_environment_at_once(monkeypatch):
+    monkeypatch.delenv("STAFF_DAILY_LIMITS", raising=False)
+    assert config.staff_limits().daily == config.DEFAULT_DAILY_LIMITS
+    monkeypatch.setenv("STAFF_DAILY_LIMITS", "support=100")
+    assert config.staff_limits().daily["support"] == 100
+    monkeypatch.setenv("STAFF_DAILY_LIMITS", "support=200")
+    assert config.staff_limits().daily["support"] == 200
