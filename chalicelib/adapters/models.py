@@ -256,6 +256,17 @@ class RefundsByOrder(GlobalSecondaryIndex):
     created_at = UnicodeAttribute(range_key=True)
 
 
+class RefundsByUser(GlobalSecondaryIndex):
+    """A player's refunds and applications, newest first (the player app's list)."""
+
+    class Meta:
+        index_name = "by_user"
+        projection = AllProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
 class RefundsByStatus(GlobalSecondaryIndex):
     """Refunds of one status (the review queue, lists); ``status_key`` is the status, sharded."""
 
@@ -362,6 +373,7 @@ class Refund(Model):
     status_key = UnicodeAttribute(null=True)  # keys.shard_key(status, refund_no, "status"), moved with status
 
     by_order = RefundsByOrder()
+    by_user = RefundsByUser()
     by_status = RefundsByStatus()
     pending_work = RefundsPendingWork()
     by_success_day = RefundsBySuccessDay()

@@ -1,11 +1,11 @@
-"""Player routes (role user): a player sees and acts on their own orders only."""
+"""Player routes (role user): a player sees and acts on their own orders and refunds only."""
 from __future__ import annotations
 
 from chalice import Blueprint
 
 from ..domain import refunds as refund_rules
 from ..services import queries, refunds, views
-from .http import JSON_TYPES, endpoint, idempotency_key, json_body, json_response, only_fields
+from .http import JSON_TYPES, endpoint, idempotency_key, json_body, json_response, limit_param, only_fields, query
 
 bp = Blueprint(__name__)
 
@@ -26,3 +26,20 @@ def apply_refund(principal, order_no):
 @endpoint(bp, "user")
 def my_refunds(principal, order_no):
     return queries.player_refunds(principal.subject, order_no)
+
+
+@bp.route("/refunds", methods=["GET"])
+@endpoint(bp, "user")
+def my_refund_list(principal):
+    p = query(bp.current_request, {"limit", "cursor"})
+    return queries.my_refunds(principal.subject, limit=limit_param(p), cursor=p.get("cursor"))
+
+
+@bp.route("/refunds/{refund_no}/withdraw", methods=["POST"], content_types=JSON_TYPES)
+@endpoint(bp, "user")
+def withdraw_application(principal, refund_no):
+    body = only_fields(json_body(bp.current_request), {"reason"})
+    reason = refund_rules.parse_reason(body.get("reason"), required=False, sent_to_wechat=False) or "用户撤回申请"
+    refund = refunds.withdraw_application(user_id=principal.subject,
+                                          refund_no=refund_rules.validate_refund_no(refund_no), reason=reason)
+    return views.player_refund_history(refund)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from ..adapters import players
 from ..adapters import repository as repo
 from ..domain import refunds as refund_rules
 from ..domain.errors import OrderNotFound
@@ -54,6 +55,12 @@ def player_refunds(user_id: str, order_no: str) -> dict:
         raise OrderNotFound("订单不存在")
     refunds = [r for r in repo.refunds_of_order(order_no) if r.user_id == user_id]
     return {"order_no": order_no, "items": [views.player_refund_view(r) for r in refunds]}
+
+
+def my_refunds(user_id: str, *, limit: int, cursor: str | None) -> dict:
+    """GET /api/app/refunds: the player's refunds and applications over every order, newest first."""
+    page = players.refunds_of_user(user_id, limit=limit, cursor=cursor)
+    return {"items": [views.player_refund_history(r) for r in page.items], "next_cursor": page.next_cursor}
 
 
 def refund_detail(refund_no: str, operator) -> dict:

@@ -19,7 +19,7 @@ from ..domain import refunds as refund_rules
 from ..domain import staff as staff_rules
 from ..domain.enums import (AbnormalRefundType, OfflineReason, PayoutChannel, RefundOrigin, RefundStatus, StaffAction,
                             StaffRole)
-from ..domain.errors import ErrorCode, OrderNotFound, RefundNotFound, conflict, invalid
+from ..domain.errors import DomainError, ErrorCode, OrderNotFound, RefundNotFound, conflict, invalid
 from ..domain.money import fen_to_yuan
 from ..log import get_logger, log_context
 from . import staff as staff_service
@@ -267,14 +267,38 @@ def reject(*, actor: str, refund_no: str, reason: str) -> Refund:
             verb, action, detail = "撤回", StaffAction.WITHDRAWN, f"发起人撤回：{reason}"
         else:
             verb, action, detail = "拒绝", StaffAction.REJECTED, f"审批拒绝：{reason}"
+        # a player's withdrawal is no operator's activity
+        also = () if staff_rules.is_player(actor) else (
+            _activity(refund, actor=actor, action=action, at=clock.iso(clock.now()), status=S.REJECTED.value,
+                      amount=refund.requested_amount, detail=reason),)
         try:
             return transition(refund, S.REJECTED, actor=actor, detail=detail,
-                              changes={"reviewer": actor, "reject_reason": reason},
-                              also=(_activity(refund, actor=actor, action=action, at=clock.iso(clock.now()),
-                                              status=S.REJECTED.value, amount=refund.requested_amount,
-                                              detail=reason),))
+                              changes={"reviewer": actor, "reject_reason": reason}, also=also)
         except StaleState:
             raise refund_rules.state_refusal(repo.get_refund(refund_no).status, verb) from None
+
+
+def withdraw_application(*, user_id: str, refund_no: str, reason: str) -> Refund:
+    """POST /api/app/refunds/{refund_no}/withdraw: the player withdraws their own application
+    under review, by the staff withdrawal's path (``reject`` as its creator): no money moves and
+    what it asked for is applicable again. A retry after it was withdrawn answers the same."""
+    refund = get_refund(refund_no)
+    if refund.user_id != user_id:
+        raise RefundNotFound("退款单不存在")  # never reveal another player's refund
+    actor = f"user:{user_id}"
+    if _withdrawn_by(refund, actor):
+        return refund
+    try:
+        return reject(actor=actor, refund_no=refund_no, reason=reason)
+    except DomainError:
+        again = repo.get_refund(refund_no)
+        if _withdrawn_by(again, actor):  # a concurrent retry withdrew it first
+            return again
+        raise
+
+
+def _withdrawn_by(refund: Refund, actor: str) -> bool:
+    return refund.status == S.REJECTED.value and refund.reviewer == actor
 
 
 def preview(*, order_no: str, amount: int, actor: str) -> dict:

@@ -147,6 +147,39 @@ def player_refund_view(refund) -> dict:
     return money(body, amount=refund.amount, requested_amount=refund.requested_amount)
 
 
+def _paid_parts(refund) -> dict:
+    """What reached the player in cash and what went back to coupons, in fen, where WeChat said
+    it (the Refund object's ``amount.payer_refund`` / ``amount.discount_refund``); None before."""
+    amount = (refund.raw or {}).get("amount") if isinstance(refund.raw, dict) else None
+    amount = amount if isinstance(amount, dict) else {}
+    parts = {}
+    for name, source in (("cash_amount", "payer_refund"), ("coupon_amount", "discount_refund")):
+        fen = amount.get(source)
+        parts[name] = fen if isinstance(fen, int) and not isinstance(fen, bool) else None
+        parts[f"{name}_yuan"] = fen_to_yuan(parts[name]) if parts[name] is not None else None
+    return parts
+
+
+def _by_whom(actor: str | None) -> str:
+    if staff_rules.is_player(actor):
+        return "player"
+    return "staff" if staff_rules.subject_of(actor) else "system"
+
+
+def player_refund_history(refund) -> dict:
+    """A refund in the player's list: the player's view, the cash and coupon parts where known,
+    and its timeline (each change with its status label and who made it: player, staff, system)."""
+    body = player_refund_view(refund)
+    body["origin"] = refund.origin
+    body.update(_paid_parts(refund))
+    body["can_withdraw"] = staff_rules.review_actions(
+        refund, staff_rules.Operator(refund.created_by, 0)).withdraw.allowed \
+        if staff_rules.is_player(refund.created_by) else False
+    body["timeline"] = [{"at": e.at, "status": e.to_status, "status_label": _label(RefundStatus, e.to_status),
+                         "from_status": e.from_status, "by": _by_whom(e.actor)} for e in refund.events or []]
+    return body
+
+
 def refund_view(refund, operator: staff_rules.Operator, *, with_events: bool = True) -> dict:
     """A refund as staff see it, with what ``operator`` (the signed-in person) may do with it
     (``actions``: ``domain.staff.review_actions``)."""
