@@ -377,3 +377,17 @@ def recon_settings() -> ReconSettings:
                          api_budget_seconds=_int("RECON_API_BUDGET_SECONDS", 20),
                          queue_url=_env("RECON_QUEUE_URL"),
                          overdue_hour=_int("RECON_OVERDUE_HOUR", 14))
+
+
+# ---------------------------------------------------------------- domain events
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    bus_name: str  # the EventBridge bus the relay publishes to (a Ref in CloudFormation)
+    relay_batch: int  # events per shard the relay takes in one run
+
+
+def event_settings() -> EventSettings:
+    return EventSettings(bus_name=_env("EVENT_BUS_NAME", f"{stage()}-refund-events") or "",
+                         relay_batch=max(1, _int("EVENT_RELAY_BATCH", 100)))

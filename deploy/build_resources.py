@@ -106,6 +106,7 @@ class Access:
     send_restore: bool = False
     secrets: tuple = ()
     send_recon: bool = False  # it hands an unfinished reconciliation to its queue
+    put_events: bool = False  # it publishes the outbox's domain events to the stack's bus
 
 
 # Read from chalicelib/ (keys: Chalice's function names). Change it with the code it describes;
@@ -124,7 +125,9 @@ FUNCTION_ACCESS = {
     # balance, coupon, inventory, virtual goods and shipment flags on the order, manual tasks and
     # the done marker. No index, no WeChat, no tokens; the queue is consumed through the event
     # source mapping.
+    # The restoration's domain event goes in its transaction (event_outbox).
     "restore": Access(tables={
+        "event_outbox": [PUT],
         "payment_refunds": [GET, UPDATE],
         "orders": [GET, UPDATE],
         "user_points_ledger": [PUT],
@@ -137,12 +140,16 @@ FUNCTION_ACCESS = {
     # material, no tokens), apply outcomes like a notification (refund + order balances in one
     # transaction, tasks), resubmit, and enqueue overdue restorations. services/payments.py:
     # pending orders from the awaiting_payment index are queried at WeChat and booked (order
-    # update, tasks for payments that cannot be applied).
+    # update, tasks for payments that cannot be applied). services/events.py: the relay reads the
+    # outbox's unsent index, publishes to the bus and marks what was accepted (every refund
+    # change stores its event in the change's transaction).
     "poll": Access(tables={
         "payment_refunds": [GET, UPDATE],
         "orders": [GET, UPDATE],
         "manual_tasks": [UPDATE],
-    }, indexes=("orders/awaiting_payment", "payment_refunds/pending_work"), send_restore=True,
+        "event_outbox": [PUT, UPDATE],
+    }, indexes=("orders/awaiting_payment", "payment_refunds/pending_work", "event_outbox/unsent"),
+        send_restore=True, put_events=True,
         secrets=("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY")),
     # services/reconciliation.py (the daily run and its continuation): download the trade bill
     # (merchant key material), read our orders and refunds in batches, the refunds that
@@ -156,6 +163,7 @@ FUNCTION_ACCESS = {
         "payment_refunds": [BATCH_GET, GET, PUT, UPDATE],
         "orders": [BATCH_GET, GET, UPDATE],
         "manual_tasks": [UPDATE],
+        "event_outbox": [PUT],
     }, indexes=("payment_refunds/by_accepted_day", "orders/by_paid_day"),
         send_restore=True, send_recon=True,
         secrets=("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY"))),
@@ -428,6 +436,23 @@ def recon_queue(project: Project) -> str:
     return name
 
 
+# ---------------------------------------------------------------- EventBridge
+
+
+EVENT_BUS_ID = "RefundEventBus"
+
+
+def event_bus_name(project: Project) -> str:
+    """The domain events' bus (EVENT_BUS_NAME; ``config.event_settings`` defaults to the same)."""
+    return f"{project.stage}-refund-events"
+
+
+def event_bus_resource(project: Project) -> dict:
+    return {"Type": "AWS::Events::EventBus", "Properties": {
+        "Name": event_bus_name(project),
+        "Tags": [{"Key": "app", "Value": project.app_name}, {"Key": "stage", "Value": project.stage}]}}
+
+
 # ---------------------------------------------------------------- IAM
 
 
@@ -484,6 +509,9 @@ def policy_document(project: Project, fn: Function) -> dict:
     if access.send_recon:
         statements.append({"Sid": "ReconQueueSend", "Effect": "Allow", "Action": SQS_SEND_ACTIONS,
                            "Resource": [sub(ARN % ("sqs", recon_queue(project)))]})
+    if access.put_events:
+        statements.append({"Sid": "EventBusPut", "Effect": "Allow", "Action": ["events:PutEvents"],
+                           "Resource": [sub(ARN % ("events", f"event-bus/{event_bus_name(project)}"))]})
     if fn.queue:
         statements.append({"Sid": "QueueConsume", "Effect": "Allow", "Action": SQS_CONSUME_ACTIONS,
                            "Resource": [sub(ARN % ("sqs", fn.queue))]})
@@ -530,7 +558,8 @@ def check_policy_config(project: Project) -> None:
 
 def function_environment(project: Project) -> dict:
     env: dict = {"RESTORE_QUEUE_URL": {"Ref": queue_logical_id(project, restore_queue(project))},
-                 "RECON_QUEUE_URL": {"Ref": queue_logical_id(project, recon_queue(project))}}
+                 "RECON_QUEUE_URL": {"Ref": queue_logical_id(project, recon_queue(project))},
+                 "EVENT_BUS_NAME": {"Ref": EVENT_BUS_ID}}
     for param, (var, _) in WECHAT_PARAMETERS.items():
         env[var] = {"Ref": param}
     for var, route in NOTIFY_ROUTES.items():
@@ -737,6 +766,7 @@ def build(project: Project) -> tuple[dict, dict]:
         resources[table_logical_id(model)] = table_resource(project, model, name)
     for queue in project.queues():
         resources.update(queue_resources(project, queue))
+    resources[EVENT_BUS_ID] = event_bus_resource(project)
     env = function_environment(project)
     for fn in project.functions:
         resources[fn.log_group_id] = {

@@ -562,9 +562,11 @@ class StaffActivity(Model):
     by_operator = ActivityByOperator()
 
 
+from .outbox import OutboxEvent  # noqa: E402 - the outbox's model lives with the outbox
+
 ALL_MODELS: tuple[type[Model], ...] = (
     Order, User, PointsEntry, UserCoupon, InventoryItem, Refund, NotifyReceipt, ManualTask, ReconRun,
-    ReconDiscrepancy, OperatorDay, StaffActivity, PayoutReference,
+    ReconDiscrepancy, OperatorDay, StaffActivity, PayoutReference, OutboxEvent,
 )
 TTL_ATTRIBUTES = {NotifyReceipt: "expires_at", OperatorDay: "expires_at"}
 

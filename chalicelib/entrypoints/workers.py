@@ -43,4 +43,16 @@ def poll_and_sweep(context=None) -> dict:
         paid = payments.poll_payments(time_left=time_left, reserve_seconds=poller.reserve_seconds())
     finally:
         emit_metrics(report, swept=swept, payments=paid)
-    return {"poll": report.to_dict(), "swept": swept, "payments": paid.to_dict()}
+        relayed = _relay_events()  # last: the run's own changes are told in the same run
+    return {"poll": report.to_dict(), "swept": swept, "payments": paid.to_dict(), "events": relayed}
+
+
+def _relay_events() -> dict | None:
+    """Publish the outbox's domain events; a failure here never fails the run (they wait)."""
+    from ..services import events
+
+    try:
+        return events.relay().to_dict()
+    except Exception:  # noqa: BLE001 - the events stay in the outbox for the next run
+        log.exception("relaying domain events failed")
+        return None

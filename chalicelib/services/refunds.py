@@ -24,7 +24,7 @@ from ..domain.money import fen_to_yuan
 from ..log import get_logger, log_context
 from . import staff as staff_service
 from . import submission
-from .transitions import StaleState, invalid_state, reservation_error, transition, work_for
+from .transitions import StaleState, created_event, invalid_state, reservation_error, transition, work_for
 from ..domain import clock
 
 S = RefundStatus
@@ -95,7 +95,7 @@ def _create(put: repo.TxItem, balance_move: repo.TxItem, *, fp: str, against: st
     operator's allowance and activity record)."""
     refund = put.model
     try:
-        repo.write([put, balance_move, *also])
+        repo.write([put, balance_move, *also, created_event(refund)])
     except repo.WriteConflict as c:
         if c.failed("refund"):
             existing = repo.get_refund(refund.refund_no)

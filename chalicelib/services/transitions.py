@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from ..adapters import balances
+from ..adapters import balances, outbox
 from ..adapters import repository as repo
 from ..adapters.models import Order, Refund
 from ..config import settings
@@ -25,6 +25,7 @@ from ..domain.refunds import Balance, Outcome
 from . import edges
 from ..log import get_logger, log_context
 from ..domain import clock
+from ..domain import events
 
 S = RefundStatus
 log = get_logger(__name__)
@@ -150,12 +151,15 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
         items.extend(repo.settle_task(task_id, by=actor, note=event.detail or f"退款{dst.label}", now=clock.iso(now))
                      for task_id in settled)
         items.extend(also)
+        if dst != src:  # the change's domain event, stored only if the change is made
+            items.append(outbox.put(change_event(refund, src, dst, at=event.at, actor=actor,
+                                                 amount=written.get("amount", refund.amount)), now=event.at))
         try:
             repo.write(items)
         except repo.WriteConflict as c:
             if c.failed("receipt"):
                 raise DuplicateNotification(receipt.notify_id) from None
-            if c.failed("refund"):
+            if c.failed("refund") or c.failed(outbox.LABEL):
                 raise StaleState(refund.refund_no) from None
             if c.failed(balances.LABEL) and effect == Balance.SETTLE:
                 order = repo.get_order(refund.order_no)  # another refund settled first: re-read, retry
@@ -176,6 +180,24 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
             edges.publisher().publish_restore(refund.refund_no, refund.order_no)
         return refund
     raise StaleState(refund.refund_no)
+
+
+def change_event(refund: Refund, src: RefundStatus | None, dst: RefundStatus, *, at: str, actor: str,
+                 amount: int | None = None):
+    """The domain event of ``refund`` moving from ``src`` (None: created) to ``dst``: numbered by
+    the change's place in the refund's history, so the same change is always the same event."""
+    seq = len(refund.events or []) + (refund.events_dropped or 0) if src is not None else 0
+    return events.refund_status_changed(
+        refund_no=refund.refund_no, order_no=refund.order_no, user_id=refund.user_id, origin=refund.origin,
+        seq=seq, from_status=src.value if src is not None else None, to_status=dst.value,
+        amount=refund.amount if amount is None else amount, requested_amount=refund.requested_amount, at=at,
+        actor=actor)
+
+
+def created_event(refund: Refund) -> repo.TxItem:
+    """The outbox item of a refund's creation (in the transaction that puts it)."""
+    return outbox.put(change_event(refund, None, RefundStatus(refund.status), at=refund.created_at,
+                                   actor=refund.created_by), now=refund.created_at)
 
 
 def reservation_error(order_no: str, amount: int, *, against: str) -> DomainError:
