@@ -391,3 +391,27 @@ class EventSettings:
 def event_settings() -> EventSettings:
     return EventSettings(bus_name=_env("EVENT_BUS_NAME", f"{stage()}-refund-events") or "",
                          relay_batch=max(1, _int("EVENT_RELAY_BATCH", 100)))
+
+
+# ---------------------------------------------------------------- subscription messages (订阅消息)
+
+
+@dataclass(frozen=True)
+class SubscribeSettings:
+    appid: str  # the mini-program's AppID (the one WeChat Pay's orders are paid in)
+    base_url: str  # the mini-program server API: https://api.weixin.qq.com, the simulator locally
+    templates: dict  # template id -> what it tells ("review" | "refunded", domain/subscriptions.py)
+    max_attempts: int  # sends of one message before it is given up
+
+
+def subscribe_settings() -> SubscribeSettings:
+    """``SUBSCRIBE_TEMPLATES``: ``<template id>=<kind>`` pairs, comma separated; the app secret is
+    the secret ``MINIAPP_SECRET``."""
+    templates = {}
+    for pair in (_env("SUBSCRIBE_TEMPLATES", "") or "").split(","):
+        tid, sep, kind = pair.strip().partition("=")
+        if sep and tid.strip() and kind.strip():
+            templates[tid.strip()] = kind.strip()
+    return SubscribeSettings(appid=_env("MINIAPP_APPID") or _env("WECHAT_APPID") or "",
+                             base_url=(_env("WECHAT_MP_BASE_URL", "https://api.weixin.qq.com") or "").rstrip("/"),
+                             templates=templates, max_attempts=max(1, _int("SUBSCRIBE_MAX_ATTEMPTS", 8)))

@@ -87,6 +87,7 @@ SECRETS = {
     "ADMIN_JWT_SECRET": "jwt/admin-secret",
     "USER_JWT_SECRET": "jwt/user-secret",
     "CURSOR_SECRET": "api/cursor-secret",
+    "MINIAPP_SECRET": "miniapp/app-secret",  # the mini-program's AppSecret: subscription messages' token
 }
 
 GET, BATCH_GET, PUT, UPDATE, QUERY = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
@@ -119,7 +120,8 @@ FUNCTION_ACCESS = {
     # The reconciliation routes run a date inside the request for up to RECON_API_BUDGET_SECONDS,
     # then hand the rest to the reconciliation queue; a day's discrepancies are a Query on its table.
     "api_handler": Access(tables={ALL: DYNAMODB_ITEM_ACTIONS, "reconciliations": DYNAMODB_ITEM_ACTIONS + [QUERY]},
-                          indexes=(ALL,), send_restore=True, send_recon=True, secrets=tuple(sorted(SECRETS))),
+                          indexes=(ALL,), send_restore=True, send_recon=True,
+                          secrets=tuple(sorted(set(SECRETS) - {"MINIAPP_SECRET"}))),  # messages go from poll
     # services/restoration.py: read the refund and its order (one transactional read), the coupon
     # and lottery inventory (one batch read), then one transaction: points ledger entry and
     # balance, coupon, inventory, virtual goods and shipment flags on the order, manual tasks and
@@ -148,9 +150,14 @@ FUNCTION_ACCESS = {
         "orders": [GET, UPDATE],
         "manual_tasks": [UPDATE],
         "event_outbox": [PUT, UPDATE],
-    }, indexes=("orders/awaiting_payment", "payment_refunds/pending_work", "event_outbox/unsent"),
+        # services/player_messages.py: the players' pending subscription messages (put with a
+        # refund's change, sent and marked here) and the players' openids
+        "player_messages": [PUT, UPDATE],
+        "users": [BATCH_GET],
+    }, indexes=("orders/awaiting_payment", "payment_refunds/pending_work", "event_outbox/unsent",
+                "player_messages/pending"),
         send_restore=True, put_events=True,
-        secrets=("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY")),
+        secrets=("MINIAPP_SECRET", "WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY")),
     # services/reconciliation.py (the daily run and its continuation): download the trade bill
     # (merchant key material), read our orders and refunds in batches, the refunds that
     # WeChat accepted and the payments recorded that day (by_accepted_day, by_paid_day), ask WeChat's refund and payment queries for what the bill cannot settle, book
@@ -164,6 +171,7 @@ FUNCTION_ACCESS = {
         "orders": [BATCH_GET, GET, UPDATE],
         "manual_tasks": [UPDATE],
         "event_outbox": [PUT],
+        "player_messages": [PUT],
     }, indexes=("payment_refunds/by_accepted_day", "orders/by_paid_day"),
         send_restore=True, send_recon=True,
         secrets=("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY"))),
@@ -195,6 +203,10 @@ WECHAT_PARAMETERS = {
         "Description": "WeChat Pay public key id (PUB_KEY_ID_...); empty for platform-certificate mode",
         "Default": "", "AllowedPattern": "^(PUB_KEY_ID_[0-9A-Za-z_]+)?$"}),
 }
+# The mini-program's subscription message templates (config.subscribe_settings).
+WECHAT_PARAMETERS["SubscribeTemplates"] = ("SUBSCRIBE_TEMPLATES", {
+    "Description": "Subscription message templates: <template id>=review|refunded, comma separated (empty: none)",
+    "Default": "", "AllowedPattern": "^([A-Za-z0-9_-]+=(review|refunded)(,[A-Za-z0-9_-]+=(review|refunded))*)?$"})
 NOTIFY_ROUTES = {  # env var -> route the app must serve
     "WECHAT_REFUND_NOTIFY_URL": "/api/pay/wechat/notify/refund",
     "WECHAT_PAYMENT_NOTIFY_URL": "/api/pay/wechat/notify/payment",

@@ -92,6 +92,9 @@ class Stack:
             "RESTORE_QUEUE_NAME": f"{cfg.stage}-refund-restore",
             "RECON_QUEUE_NAME": f"{cfg.stage}-reconciliation",
             "EVENT_BUS_NAME": f"{cfg.stage}-refund-events",
+            # subscription messages: the simulator's mini-program API (wechatpay_sim/miniprogram.py)
+            "WECHAT_MP_BASE_URL": self.sim.base_url, "MINIAPP_SECRET": "sim-app-secret",
+            "SUBSCRIBE_TEMPLATES": "TPL-REVIEW-RESULT=review,TPL-REFUND-ARRIVED=refunded",
             "WECHAT_BASE_URL": self.sim.base_url,
             "WECHAT_REFUND_NOTIFY_URL": f"{self.api_url}/api/pay/wechat/notify/refund",
             "WECHAT_PAYMENT_NOTIFY_URL": f"{self.api_url}/api/pay/wechat/notify/payment",
@@ -161,7 +164,10 @@ class Stack:
         import boto3
 
         events = boto3.client("events", region_name=REGION, endpoint_url=self.env["AWS_ENDPOINT_URL"])
-        events.create_event_bus(Name=name)
+        try:
+            events.create_event_bus(Name=name)
+        except events.exceptions.ResourceAlreadyExistsException:
+            pass  # another stack in this process shares moto's backends: the bus is the same
         sqs = self.sqs()
         self.events_tap_url = sqs.create_queue(QueueName=f"{name}-tap")["QueueUrl"]
         tap_arn = sqs.get_queue_attributes(QueueUrl=self.events_tap_url,

@@ -185,6 +185,7 @@ class User(Model):
 
     user_id = UnicodeAttribute(hash_key=True)
     nickname = UnicodeAttribute(null=True)
+    openid = UnicodeAttribute(null=True)  # the player's openid in the mini-program (subscription messages)
     points_balance = NumberAttribute(default=0)
     created_at = UnicodeAttribute(null=True)
 
@@ -348,6 +349,7 @@ class Refund(Model):
     success_actor = UnicodeAttribute(null=True)  # who learned of the success (wechat, poller, reconciliation)
     accepted_at = UnicodeAttribute(null=True)  # when WeChat accepted it (the Refund object's create_time)
     complaint_id = UnicodeAttribute(null=True)  # the consumer complaint it answers, if any
+    subscriptions = JSONAttribute(null=True)  # {template id: granted | used}: the player's one-time consents
     accepted_day_key = UnicodeAttribute(null=True)  # keys.day_key(accepted_at): the by_accepted_day index
     failure_code = UnicodeAttribute(null=True)
     failure_message = UnicodeAttribute(null=True)
@@ -563,10 +565,11 @@ class StaffActivity(Model):
 
 
 from .outbox import OutboxEvent  # noqa: E402 - the outbox's model lives with the outbox
+from .player_messages import PlayerMessage  # noqa: E402 - and the players' messages with theirs
 
 ALL_MODELS: tuple[type[Model], ...] = (
     Order, User, PointsEntry, UserCoupon, InventoryItem, Refund, NotifyReceipt, ManualTask, ReconRun,
-    ReconDiscrepancy, OperatorDay, StaffActivity, PayoutReference, OutboxEvent,
+    ReconDiscrepancy, OperatorDay, StaffActivity, PayoutReference, OutboxEvent, PlayerMessage,
 )
 TTL_ATTRIBUTES = {NotifyReceipt: "expires_at", OperatorDay: "expires_at"}
 

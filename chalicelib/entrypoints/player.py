@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
+from .. import config
 from ..domain import refunds as refund_rules
+from ..domain import subscriptions as subscription_rules
 from ..services import queries, refunds, views
 from .http import JSON_TYPES, endpoint, idempotency_key, json_body, json_response, limit_param, only_fields, query
 
@@ -14,11 +16,12 @@ bp = Blueprint(__name__)
 @endpoint(bp, "user")
 def apply_refund(principal, order_no):
     request = bp.current_request
-    body = only_fields(json_body(request), {"amount", "reason"})
+    body = only_fields(json_body(request), {"amount", "reason", "subscriptions"})
     amount = refund_rules.parse_amount(body.get("amount"))
     reason = refund_rules.parse_reason(body.get("reason"), required=True)
+    consents = subscription_rules.parse(body.get("subscriptions"), config.subscribe_settings().templates)
     created = refunds.apply_for_refund(user_id=principal.subject, order_no=order_no, amount=amount, reason=reason,
-                                       idempotency_key=idempotency_key(request))
+                                       idempotency_key=idempotency_key(request), subscriptions=consents)
     return json_response(views.player_refund_view(created.refund), 201 if created.created else 200)
 
 
@@ -43,3 +46,10 @@ def withdraw_application(principal, refund_no):
     refund = refunds.withdraw_application(user_id=principal.subject,
                                           refund_no=refund_rules.validate_refund_no(refund_no), reason=reason)
     return views.player_refund_history(refund)
+
+
+@bp.route("/subscription-templates", methods=["GET"])
+@endpoint(bp, "user")
+def subscription_templates(principal):
+    """The template ids the mini-app asks the player to subscribe to, and what each tells of."""
+    return {"items": subscription_rules.templates_view(config.subscribe_settings().templates)}

@@ -44,7 +44,20 @@ def poll_and_sweep(context=None) -> dict:
     finally:
         emit_metrics(report, swept=swept, payments=paid)
         relayed = _relay_events()  # last: the run's own changes are told in the same run
-    return {"poll": report.to_dict(), "swept": swept, "payments": paid.to_dict(), "events": relayed}
+        messaged = _send_player_messages()
+    return {"poll": report.to_dict(), "swept": swept, "payments": paid.to_dict(), "events": relayed,
+            "messages": messaged}
+
+
+def _send_player_messages() -> dict | None:
+    """Send the players' pending subscription messages; a failure never fails the run (they wait)."""
+    from ..services import player_messages
+
+    try:
+        return player_messages.send_due().to_dict()
+    except Exception:  # noqa: BLE001 - the messages stay pending for the next run
+        log.exception("sending subscription messages failed")
+        return None
 
 
 def _relay_events() -> dict | None:

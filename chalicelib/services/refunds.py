@@ -74,7 +74,7 @@ def _existing_for_key(existing: Refund, fp: str) -> Created:
 
 def _new_refund(refund_no: str, order: Order, *, amount: int, reason: str, status: RefundStatus,
                 origin: RefundOrigin, actor: str, key: str | None, fp: str, review_reasons=(),
-                detail: str) -> repo.TxItem:
+                detail: str, subscriptions: dict | None = None) -> repo.TxItem:
     """The put of a new refund (its ``model`` is the refund)."""
     now = clock.now()
     return repo.new_refund(refund_no, dict(
@@ -84,7 +84,7 @@ def _new_refund(refund_no: str, order: Order, *, amount: int, reason: str, statu
         review_reasons=list(review_reasons) or None, out_trade_no=order.payment.out_trade_no,
         transaction_id=order.payment.transaction_id, order_total=order.actual_amount,
         idempotency_key=key, fingerprint=fp, poll_attempts=0,
-        restoration_status=None, created_at=clock.iso(now), updated_at=clock.iso(now),
+        restoration_status=None, created_at=clock.iso(now), updated_at=clock.iso(now), subscriptions=subscriptions,
         events=[repo.refund_event(at=clock.iso(now), actor=actor, from_status=None, to_status=status.value,
                                   detail=detail)],
         **work_for(status, now)))
@@ -210,8 +210,10 @@ def create_admin_refund(*, actor: str, order_no: str, amount: int, reason: str, 
         return created
 
 
-def apply_for_refund(*, user_id: str, order_no: str, amount: int, reason: str, idempotency_key: str | None) -> Created:
-    """POST /api/app/orders/{order_no}/refund/apply: a player's application, pending review."""
+def apply_for_refund(*, user_id: str, order_no: str, amount: int, reason: str, idempotency_key: str | None,
+                     subscriptions: dict | None = None) -> Created:
+    """POST /api/app/orders/{order_no}/refund/apply: a player's application, pending review, with
+    the player's one-time message consents (``subscriptions``, ``domain/subscriptions.parse``)."""
     with log_context(order_no=order_no):
         actor = f"user:{user_id}"
         fp = fingerprint({"op": "apply", "order_no": order_no, "amount": amount, "reason": reason})
@@ -226,7 +228,8 @@ def apply_for_refund(*, user_id: str, order_no: str, amount: int, reason: str, i
         refund_rules.check_refundable(order, amount, clock.now(), against="applicable")
         put = _new_refund(refund_no, order, amount=amount, reason=reason, status=S.PENDING_REVIEW,
                              origin=RefundOrigin.USER, actor=actor, key=idempotency_key, fp=fp,
-                             review_reasons=refund_rules.approval_reasons(order), detail="用户申请退款")
+                             review_reasons=refund_rules.approval_reasons(order), detail="用户申请退款",
+                             subscriptions=subscriptions)
         refund = put.model
         return _create(put, balances.request(order_no, amount, application_of=refund_no), fp=fp,
                        against="applicable")

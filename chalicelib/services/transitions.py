@@ -22,7 +22,7 @@ from ..domain import tasks as task_rules
 from ..domain.enums import OfflineReason, RefundOrigin, RefundStatus, RestorationStatus, TaskType
 from ..domain.errors import Conflict, DomainError, ErrorCode, OrderNotFound, OutcomeMismatch, conflict
 from ..domain.refunds import Balance, Outcome
-from . import edges
+from . import edges, player_messages
 from ..log import get_logger, log_context
 from ..domain import clock
 from ..domain import events
@@ -141,6 +141,13 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
             move, refund_changes = _balance_move(effect, src, dst, refund, order, approved_amount, clock.iso(now))
             written.update(refund_changes)
             items.append(move)
+        told = []
+        if dst != src:  # the player's subscription messages this change uses (one per consent)
+            consents, told = player_messages.messages_for(
+                refund, src, dst, at=event.at, amount=written.get("amount", refund.amount),
+                note=written.get("reject_reason"), offline=bool(written.get("offline_payout")))
+            if consents is not None:
+                written["subscriptions"] = consents
         bound = [t.task_id for t in tasks if t.bound_to_money]
         settled = sorted(refund.open_tasks or ()) if dst != src and dst in refund_rules.FINAL else []
         items.insert(0, repo.refund_change(refund, expected_status=src.value, fields=written, event=event,
@@ -151,6 +158,7 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
         items.extend(repo.settle_task(task_id, by=actor, note=event.detail or f"退款{dst.label}", now=clock.iso(now))
                      for task_id in settled)
         items.extend(also)
+        items.extend(told)
         if dst != src:  # the change's domain event, stored only if the change is made
             items.append(outbox.put(change_event(refund, src, dst, at=event.at, actor=actor,
                                                  amount=written.get("amount", refund.amount)), now=event.at))
@@ -159,7 +167,7 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
         except repo.WriteConflict as c:
             if c.failed("receipt"):
                 raise DuplicateNotification(receipt.notify_id) from None
-            if c.failed("refund") or c.failed(outbox.LABEL):
+            if c.failed("refund") or c.failed(outbox.LABEL) or c.failed(player_messages.LABEL):
                 raise StaleState(refund.refund_no) from None
             if c.failed(balances.LABEL) and effect == Balance.SETTLE:
                 order = repo.get_order(refund.order_no)  # another refund settled first: re-read, retry

@@ -24,7 +24,7 @@ ARN = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}:%s"
 SECRET_PARAMS = {  # deploy/build_resources.py SECRETS
     "WECHAT_PRIVATE_KEY": "wechat/private-key", "WECHAT_APIV3_KEY": "wechat/apiv3-key",
     "WECHAT_PUBLIC_KEY": "wechat/public-key", "ADMIN_JWT_SECRET": "jwt/admin-secret",
-    "USER_JWT_SECRET": "jwt/user-secret",
+    "USER_JWT_SECRET": "jwt/user-secret", "MINIAPP_SECRET": "miniapp/app-secret",
 }
 
 

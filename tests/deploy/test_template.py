@@ -387,11 +387,13 @@ def test_poll_role_queries_only_the_work_indexes_and_reads_only_the_wechat_secre
     allowed = _allowed(_role_policy(template, "app.poll"))
     assert allowed["dynamodb:Query"] == {f"{TABLE_ARN}{STAGE}-payment_refunds/index/pending_work",
                                          f"{TABLE_ARN}{STAGE}-orders/index/awaiting_payment",
-                                         f"{TABLE_ARN}{STAGE}-event_outbox/index/unsent"}  # the events relay
-    assert allowed["ssm:GetParameter"] == WECHAT_PARAMS
+                                         f"{TABLE_ARN}{STAGE}-event_outbox/index/unsent",  # the events relay
+                                         f"{TABLE_ARN}{STAGE}-player_messages/index/pending"}  # players' messages
+    # and the mini-program's AppSecret: the subscription messages' access token
+    assert allowed["ssm:GetParameter"] == WECHAT_PARAMS | {PARAM_ARN + "miniapp/app-secret"}
     assert allowed["sqs:SendMessage"] == {QUEUE_ARN, ARN_PREFIX % "sqs" + f"{STAGE}-poll-failures"}
     assert not {"sqs:ReceiveMessage", "sqs:DeleteMessage"} & set(allowed)
-    assert "dynamodb:BatchGetItem" not in allowed
+    assert _tables_with(allowed, "dynamodb:BatchGetItem") == {f"{STAGE}-users"}  # the openids of messages' players
 
 
 # ---------------------------------------------------------------- operational settings
