@@ -350,6 +350,9 @@ class Refund(Model):
     accepted_at = UnicodeAttribute(null=True)  # when WeChat accepted it (the Refund object's create_time)
     complaint_id = UnicodeAttribute(null=True)  # the consumer complaint it answers, if any
     subscriptions = JSONAttribute(null=True)  # {template id: granted | used}: the player's one-time consents
+    application_type = UnicodeAttribute(null=True)  # "minor": a guardian's claim (domain/minors.py); else ordinary
+    guardian = JSONAttribute(null=True)  # a minor's claim: {statement, relationship, evidence}
+    first_review = JSONAttribute(null=True)  # a minor's claim: {by, at} of its first review (four-eyes)
     accepted_day_key = UnicodeAttribute(null=True)  # keys.day_key(accepted_at): the by_accepted_day index
     failure_code = UnicodeAttribute(null=True)
     failure_message = UnicodeAttribute(null=True)

@@ -18,6 +18,7 @@ from . import clock
 from .enums import ApprovalRule, Permission, RefundOrigin, RefundStatus, StaffRole
 from .errors import DomainError, ErrorCode, FourEyesRequired, PermissionDenied, conflict, invalid
 from .money import fen_to_yuan
+from . import minors
 from .refunds import state_refusal
 
 P = Permission
@@ -233,6 +234,7 @@ def review_actions(refund, operator: Operator, amount: int | None = None) -> Rev
             FourEyesRequired("需审批的退款不能由发起人本人审批，请由其他有权限的人员审批", details=creator)
             if by_creator else None,
             no_permission,
+            minors.second_review_refusal(refund, operator.actor, same_person),
             PermissionDenied(finance.message, details={
                 "permission": P.REFUNDS_APPROVE.value, "role": role.value, "rule": finance.rule.value,
                 "finance_threshold": operator.finance_threshold,

@@ -71,6 +71,19 @@ def list_refunds(principal):
                                 operator=staff.operator(principal.actor))
 
 
+@bp.route("/minor-claims", methods=["GET"])
+@endpoint(bp, "staff", P.APPLICATIONS_REVIEW)
+def list_minor_claims(principal):
+    """Minors' claims (未成年人消费) of one status, apart from ordinary refunds: their review queue
+    (pending_review, the default) and their own report (any other status)."""
+    p = query(bp.current_request, {"status", "limit", "cursor"})
+    status = p.get("status") or RefundStatus.PENDING_REVIEW.value
+    if status not in RefundStatus.labels():
+        raise one_of("status", list(RefundStatus.labels()))
+    return queries.minor_claims(status=status, limit=limit_param(p), cursor=p.get("cursor"),
+                                operator=staff.operator(principal.actor))
+
+
 @bp.route("/pay/refunds/{refund_no}", methods=["GET"])
 @endpoint(bp, "staff", P.ORDERS_VIEW)
 def refund_detail(principal, refund_no):

@@ -4,7 +4,9 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from .. import config
+from ..domain import minors
 from ..domain import refunds as refund_rules
+from ..domain.errors import invalid
 from ..domain import subscriptions as subscription_rules
 from ..services import queries, refunds, views
 from .http import JSON_TYPES, endpoint, idempotency_key, json_body, json_response, limit_param, only_fields, query
@@ -16,13 +18,28 @@ bp = Blueprint(__name__)
 @endpoint(bp, "user")
 def apply_refund(principal, order_no):
     request = bp.current_request
-    body = only_fields(json_body(request), {"amount", "reason", "subscriptions"})
-    amount = refund_rules.parse_amount(body.get("amount"))
+    body = only_fields(json_body(request), {"amount", "reason", "subscriptions", "type", "guardian"})
+    claim = _claim(body)
+    amount = refund_rules.parse_amount(body.get("amount")) if claim is None or body.get("amount") is not None \
+        else None  # a minor's claim is for the whole order
     reason = refund_rules.parse_reason(body.get("reason"), required=True)
     consents = subscription_rules.parse(body.get("subscriptions"), config.subscribe_settings().templates)
     created = refunds.apply_for_refund(user_id=principal.subject, order_no=order_no, amount=amount, reason=reason,
-                                       idempotency_key=idempotency_key(request), subscriptions=consents)
+                                       idempotency_key=idempotency_key(request), subscriptions=consents,
+                                       claim=claim)
     return json_response(views.player_refund_view(created.refund), 201 if created.created else 200)
+
+
+def _claim(body: dict) -> dict | None:
+    """``type: "minor"`` with ``guardian``: a guardian's claim (domain/minors.py); no type: ordinary."""
+    kind = body.get("type")
+    if kind is None:
+        if body.get("guardian") is not None:
+            raise invalid("guardian", "只用于未成年人消费退款（type = minor）")
+        return None
+    if kind != minors.TYPE:
+        raise invalid("type", "只能是 minor（未成年人消费），或不填")
+    return minors.parse_claim(body.get("guardian"))
 
 
 @bp.route("/orders/{order_no}/refunds", methods=["GET"])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 
-from ..adapters import players
+from ..adapters import claims, players
 from ..adapters import repository as repo
+from ..domain import minors
 from ..domain import refunds as refund_rules
 from ..domain.errors import OrderNotFound
 from ..log import get_logger
@@ -61,6 +62,20 @@ def my_refunds(user_id: str, *, limit: int, cursor: str | None) -> dict:
     """GET /api/app/refunds: the player's refunds and applications over every order, newest first."""
     page = players.refunds_of_user(user_id, limit=limit, cursor=cursor)
     return {"items": [views.player_refund_history(r) for r in page.items], "next_cursor": page.next_cursor}
+
+
+def minor_claims(*, status: str, limit: int, cursor: str | None, operator) -> dict:
+    """GET /api/admin/minor-claims: guardians' claims of one status, each with the claim and its first review."""
+    page = claims.minor_claims(status, limit=limit, cursor=cursor)
+    users = repo.get_users(r.user_id for r in page.items)
+    items = []
+    for r in page.items:
+        item = views.refund_view(r, operator, with_events=False)
+        item["user"] = views.user_view(r.user_id, users.get(r.user_id))
+        item["claim"] = {"type": minors.TYPE, "type_label": minors.TYPE_LABEL, "guardian": r.guardian,
+                         "first_review": r.first_review}
+        items.append(item)
+    return {"items": items, "next_cursor": page.next_cursor}
 
 
 def refund_detail(refund_no: str, operator) -> dict:

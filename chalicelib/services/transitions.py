@@ -107,14 +107,16 @@ def _balance_move(effect: Balance, src: RefundStatus, dst: RefundStatus, refund:
 def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | None = None,
                outcome: Outcome | None = None, changes: dict | None = None,
                receipt: repo.Receipt | None = None, order: Order | None = None,
-               approved_amount: int | None = None, tasks: tuple = (), also: tuple = ()) -> Refund:
+               approved_amount: int | None = None, tasks: tuple = (), also: tuple = (),
+               absent: tuple = ()) -> Refund:
     """Move ``refund`` to ``dst`` (or, when ``dst`` is its status, record an event and
     field changes) as one conditional write. Updates ``refund`` in place.
 
     Raises StaleState when the refund is no longer in the status it was read in,
     DuplicateNotification when ``receipt`` was seen before, and a 409 Conflict when a
     reservation does not fit the order's balance. ``also``: more transaction items committed
-    with the change (e.g. the operator's activity record).
+    with the change (e.g. the operator's activity record); ``absent``: refund fields the change
+    must be the first to set (part of its condition).
     """
     src = RefundStatus(refund.status)
     if dst != src and not refund_rules.can_transition(src, dst):
@@ -151,7 +153,7 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
         bound = [t.task_id for t in tasks if t.bound_to_money]
         settled = sorted(refund.open_tasks or ()) if dst != src and dst in refund_rules.FINAL else []
         items.insert(0, repo.refund_change(refund, expected_status=src.value, fields=written, event=event,
-                                           bind_tasks=bound, settle_tasks=bool(settled)))
+                                           bind_tasks=bound, settle_tasks=bool(settled), absent=absent))
         if receipt is not None:
             items.append(repo.notify_receipt(receipt))
         items.extend(repo.open_task(t, now=clock.iso(now), by=actor) for t in tasks)
