@@ -71,6 +71,15 @@ def list_refunds(principal):
                                 operator=staff.operator(principal.actor))
 
 
+@bp.route("/users/{user_id}/refunds", methods=["GET"])
+@endpoint(bp, "staff", P.ORDERS_VIEW)
+def list_user_refunds(principal, user_id):
+    """A player's refunds and applications over all their orders, newest first, each with its history."""
+    p = query(bp.current_request, {"limit", "cursor"})
+    return queries.user_refunds(user_id, limit=limit_param(p), cursor=p.get("cursor"),
+                                operator=staff.operator(principal.actor))
+
+
 @bp.route("/minor-claims", methods=["GET"])
 @endpoint(bp, "staff", P.APPLICATIONS_REVIEW)
 def list_minor_claims(principal):

@@ -64,6 +64,19 @@ def my_refunds(user_id: str, *, limit: int, cursor: str | None) -> dict:
     return {"items": [views.player_refund_history(r) for r in page.items], "next_cursor": page.next_cursor}
 
 
+def user_refunds(user_id: str, *, limit: int, cursor: str | None, operator) -> dict:
+    """GET /api/admin/users/{user_id}/refunds: the customer view's timeline of one player."""
+    page = players.refunds_of_user(user_id, limit=limit, cursor=cursor)
+    items = []
+    for r in page.items:
+        item = views.refund_view(r, operator)
+        item["claim"] = ({"type": minors.TYPE, "type_label": minors.TYPE_LABEL, "guardian": r.guardian,
+                          "first_review": r.first_review} if minors.is_claim(r) else None)
+        items.append(item)
+    return {"user": views.user_view(user_id, repo.get_user(user_id)), "items": items,
+            "next_cursor": page.next_cursor}
+
+
 def minor_claims(*, status: str, limit: int, cursor: str | None, operator) -> dict:
     """GET /api/admin/minor-claims: guardians' claims of one status, each with the claim and its first review."""
     page = claims.minor_claims(status, limit=limit, cursor=cursor)

@@ -6,7 +6,7 @@ import pytest
 
 from chalicelib.adapters import repository as repo
 from chalicelib.domain.errors import DomainError
-from chalicelib.services import queries, refunds
+from chalicelib.services import queries, refunds, staff
 
 ADMIN = "admin:ops-1"
 
@@ -86,6 +86,14 @@ def test_my_refunds_page_past_the_default_size_newest_first(case):
     with pytest.raises(DomainError) as bad:
         queries.my_refunds("u1003", limit=20, cursor=first["next_cursor"])  # another player's cursor
     assert bad.value.code.value == "VALIDATION_ERROR"
+
+    # the console's customer view reads the same index, as staff see refunds (with their history)
+    operator = staff.operator(ADMIN)
+    seen = queries.user_refunds("u1001", limit=20, cursor=None, operator=operator)
+    more = queries.user_refunds("u1001", limit=20, cursor=seen["next_cursor"], operator=operator)
+    assert len(seen["items"]) == 20 and more["next_cursor"] is None and seen["user"]["display_name"] == "小明"
+    assert sorted(x["refund_no"] for x in seen["items"] + more["items"]) == sorted(made)
+    assert seen["items"][0]["events"][0]["to"] == "pending_review" and seen["items"][0]["claim"] is None
 
 
 def test_the_cash_and_coupon_parts_once_wechat_said_them(case):
