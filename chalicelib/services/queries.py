@@ -6,7 +6,6 @@ import time
 
 from ..adapters import claims, players
 from ..adapters import repository as repo
-from ..domain import minors
 from ..domain import refunds as refund_rules
 from ..domain.errors import OrderNotFound
 from ..log import get_logger
@@ -70,8 +69,7 @@ def user_refunds(user_id: str, *, limit: int, cursor: str | None, operator) -> d
     items = []
     for r in page.items:
         item = views.refund_view(r, operator)
-        item["claim"] = ({"type": minors.TYPE, "type_label": minors.TYPE_LABEL, "guardian": r.guardian,
-                          "first_review": r.first_review} if minors.is_claim(r) else None)
+        item["claim"] = views.claim_view(r)
         items.append(item)
     return {"user": views.user_view(user_id, repo.get_user(user_id)), "items": items,
             "next_cursor": page.next_cursor}
@@ -85,8 +83,7 @@ def minor_claims(*, status: str, limit: int, cursor: str | None, operator) -> di
     for r in page.items:
         item = views.refund_view(r, operator, with_events=False)
         item["user"] = views.user_view(r.user_id, users.get(r.user_id))
-        item["claim"] = {"type": minors.TYPE, "type_label": minors.TYPE_LABEL, "guardian": r.guardian,
-                         "first_review": r.first_review}
+        item["claim"] = views.claim_view(r)
         items.append(item)
     return {"items": items, "next_cursor": page.next_cursor}
 

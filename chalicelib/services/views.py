@@ -2,6 +2,7 @@
 fen with yuan text beside them. Pure functions over model instances."""
 from __future__ import annotations
 
+from ..domain import minors
 from ..domain import refunds as refund_rules
 from ..domain import staff as staff_rules
 from ..domain.enums import (
@@ -178,6 +179,14 @@ def player_refund_history(refund) -> dict:
     body["timeline"] = [{"at": e.at, "status": e.to_status, "status_label": _label(RefundStatus, e.to_status),
                          "from_status": e.from_status, "by": _by_whom(e.actor)} for e in refund.events or []]
     return body
+
+
+def claim_view(refund) -> dict | None:
+    """A minor's claim (domain/minors.py) as staff see it; None for an ordinary refund."""
+    if not minors.is_claim(refund):
+        return None
+    return {"type": minors.TYPE, "type_label": minors.TYPE_LABEL, "guardian": refund.guardian,
+            "first_review": refund.first_review}
 
 
 def refund_view(refund, operator: staff_rules.Operator, *, with_events: bool = True) -> dict:
