@@ -434,3 +434,41 @@ def recon_settings() -> ReconSettings:
                          api_budget_seconds=_int("RECON_API_BUDGET_SECONDS", 20),
                          queue_url=_env("RECON_QUEUE_URL"),
                          overdue_hour=_int("RECON_OVERDUE_HOUR", 14))
+
+
+# ---------------------------------------------------------------- domain events
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    bus_name: str  # the EventBridge bus the relay publishes to (a Ref in CloudFormation)
+    relay_batch: int  # events per shard the relay takes in one run
+
+
+def event_settings() -> EventSettings:
+    return EventSettings(bus_name=_env("EVENT_BUS_NAME", f"{stage()}-refund-events") or "",
+                         relay_batch=max(1, _int("EVENT_RELAY_BATCH", 100)))
+
+
+# ---------------------------------------------------------------- subscription messages (订阅消息)
+
+
+@dataclass(frozen=True)
+class SubscribeSettings:
+    appid: str  # the mini-program's AppID (the one WeChat Pay's orders are paid in)
+    base_url: str  # the mini-program server API: https://api.weixin.qq.com, the simulator locally
+    templates: dict  # template id -> what it tells ("review" | "refunded", domain/subscriptions.py)
+    max_attempts: int  # sends of one message before it is given up
+
+
+def subscribe_settings() -> SubscribeSettings:
+    """``SUBSCRIBE_TEMPLATES``: ``<template id>=<kind>`` pairs, comma separated; the app secret is
+    the secret ``MINIAPP_SECRET``."""
+    templates = {}
+    for pair in (_env("SUBSCRIBE_TEMPLATES", "") or "").split(","):
+        tid, sep, kind = pair.strip().partition("=")
+        if sep and tid.strip() and kind.strip():
+            templates[tid.strip()] = kind.strip()
+    return SubscribeSettings(appid=_env("MINIAPP_APPID") or _env("WECHAT_APPID") or "",
+                             base_url=(_env("WECHAT_MP_BASE_URL", "https://api.weixin.qq.com") or "").rstrip("/"),
+                             templates=templates, max_attempts=max(1, _int("SUBSCRIBE_MAX_ATTEMPTS", 8)))

@@ -89,6 +89,7 @@ SECRETS = {
     "ADMIN_JWT_SECRET": "jwt/admin-secret",
     "USER_JWT_SECRET": "jwt/user-secret",
     "CURSOR_SECRET": "api/cursor-secret",
+    "MINIAPP_SECRET": "miniapp/app-secret",  # the mini-program's AppSecret: subscription messages' token
 }
 
 # what a function that talks to WeChat Pay reads: the merchant key material and WeChat's keys
@@ -111,6 +112,7 @@ class Access:
     send_restore: bool = False
     secrets: tuple = ()
     send_recon: bool = False  # it hands an unfinished reconciliation to its queue
+    put_events: bool = False  # it publishes the outbox's domain events to the stack's bus
 
 
 # Read from chalicelib/ (keys: Chalice's function names). Change it with the code it describes;
@@ -123,13 +125,16 @@ FUNCTION_ACCESS = {
     # The reconciliation routes run a date inside the request for up to RECON_API_BUDGET_SECONDS,
     # then hand the rest to the reconciliation queue; a day's discrepancies are a Query on its table.
     "api_handler": Access(tables={ALL: DYNAMODB_ITEM_ACTIONS, "reconciliations": DYNAMODB_ITEM_ACTIONS + [QUERY]},
-                          indexes=(ALL,), send_restore=True, send_recon=True, secrets=tuple(sorted(SECRETS))),
+                          indexes=(ALL,), send_restore=True, send_recon=True,
+                          secrets=tuple(sorted(set(SECRETS) - {"MINIAPP_SECRET"}))),  # messages go from poll
     # services/restoration.py: read the refund and its order (one transactional read), the coupon
     # and lottery inventory (one batch read), then one transaction: points ledger entry and
     # balance, coupon, inventory, virtual goods and shipment flags on the order, manual tasks and
     # the done marker. No index, no WeChat, no tokens; the queue is consumed through the event
     # source mapping.
+    # The restoration's domain event goes in its transaction (event_outbox).
     "restore": Access(tables={
+        "event_outbox": [PUT],
         "payment_refunds": [GET, UPDATE],
         "orders": [GET, UPDATE],
         "user_points_ledger": [PUT],
@@ -142,13 +147,22 @@ FUNCTION_ACCESS = {
     # material, no tokens), apply outcomes like a notification (refund + order balances in one
     # transaction, tasks), resubmit, and enqueue overdue restorations. services/payments.py:
     # pending orders from the awaiting_payment index are queried at WeChat and booked (order
-    # update, tasks for payments that cannot be applied).
+    # update, tasks for payments that cannot be applied). services/events.py: the relay reads the
+    # outbox's unsent index, publishes to the bus and marks what was accepted (every refund
+    # change stores its event in the change's transaction).
     "poll": Access(tables={
         "payment_refunds": [GET, UPDATE],
         "orders": [GET, UPDATE],
         "manual_tasks": [UPDATE],
-    }, indexes=("orders/awaiting_payment", "payment_refunds/pending_work"), send_restore=True,
-        secrets=WECHAT_SECRETS),
+        "event_outbox": [PUT, UPDATE],
+        # services/player_messages.py: the players' pending subscription messages (put with a
+        # refund's change, sent and marked here) and the players' openids
+        "player_messages": [PUT, UPDATE],
+        "users": [BATCH_GET],
+    }, indexes=("orders/awaiting_payment", "payment_refunds/pending_work", "event_outbox/unsent",
+                "player_messages/pending"),
+        send_restore=True, put_events=True,
+        secrets=WECHAT_SECRETS + ("MINIAPP_SECRET",)),
     # services/reconciliation.py (the daily run and its continuation): download the trade bill
     # (merchant key material), read our orders and refunds in batches, the refunds that
     # WeChat accepted and the payments recorded that day (by_accepted_day, by_paid_day), ask WeChat's refund and payment queries for what the bill cannot settle, book
@@ -161,6 +175,8 @@ FUNCTION_ACCESS = {
         "payment_refunds": [BATCH_GET, GET, PUT, UPDATE],
         "orders": [BATCH_GET, GET, UPDATE],
         "manual_tasks": [UPDATE],
+        "event_outbox": [PUT],
+        "player_messages": [PUT],
     }, indexes=("payment_refunds/by_accepted_day", "orders/by_paid_day"),
         send_restore=True, send_recon=True, secrets=WECHAT_SECRETS)),
     "reconcile_continue": RECONCILE,
@@ -191,6 +207,10 @@ WECHAT_PARAMETERS = {
         "Description": "WeChat Pay public key id (PUB_KEY_ID_...); empty for platform-certificate mode",
         "Default": "", "AllowedPattern": "^(PUB_KEY_ID_[0-9A-Za-z_]+)?$"}),
 }
+# The mini-program's subscription message templates (config.subscribe_settings).
+WECHAT_PARAMETERS["SubscribeTemplates"] = ("SUBSCRIBE_TEMPLATES", {
+    "Description": "Subscription message templates: <template id>=review|refunded, comma separated (empty: none)",
+    "Default": "", "AllowedPattern": "^([A-Za-z0-9_-]+=(review|refunded)(,[A-Za-z0-9_-]+=(review|refunded))*)?$"})
 NOTIFY_ROUTES = {  # env var -> route the app must serve
     "WECHAT_REFUND_NOTIFY_URL": "/api/pay/wechat/notify/refund",
     "WECHAT_PAYMENT_NOTIFY_URL": "/api/pay/wechat/notify/payment",
@@ -432,6 +452,23 @@ def recon_queue(project: Project) -> str:
     return name
 
 
+# ---------------------------------------------------------------- EventBridge
+
+
+EVENT_BUS_ID = "RefundEventBus"
+
+
+def event_bus_name(project: Project) -> str:
+    """The domain events' bus (EVENT_BUS_NAME; ``config.event_settings`` defaults to the same)."""
+    return f"{project.stage}-refund-events"
+
+
+def event_bus_resource(project: Project) -> dict:
+    return {"Type": "AWS::Events::EventBus", "Properties": {
+        "Name": event_bus_name(project),
+        "Tags": [{"Key": "app", "Value": project.app_name}, {"Key": "stage", "Value": project.stage}]}}
+
+
 # ---------------------------------------------------------------- IAM
 
 
@@ -488,6 +525,9 @@ def policy_document(project: Project, fn: Function) -> dict:
     if access.send_recon:
         statements.append({"Sid": "ReconQueueSend", "Effect": "Allow", "Action": SQS_SEND_ACTIONS,
                            "Resource": [sub(ARN % ("sqs", recon_queue(project)))]})
+    if access.put_events:
+        statements.append({"Sid": "EventBusPut", "Effect": "Allow", "Action": ["events:PutEvents"],
+                           "Resource": [sub(ARN % ("events", f"event-bus/{event_bus_name(project)}"))]})
     if fn.queue:
         statements.append({"Sid": "QueueConsume", "Effect": "Allow", "Action": SQS_CONSUME_ACTIONS,
                            "Resource": [sub(ARN % ("sqs", fn.queue))]})
@@ -534,7 +574,8 @@ def check_policy_config(project: Project) -> None:
 
 def function_environment(project: Project) -> dict:
     env: dict = {"RESTORE_QUEUE_URL": {"Ref": queue_logical_id(project, restore_queue(project))},
-                 "RECON_QUEUE_URL": {"Ref": queue_logical_id(project, recon_queue(project))}}
+                 "RECON_QUEUE_URL": {"Ref": queue_logical_id(project, recon_queue(project))},
+                 "EVENT_BUS_NAME": {"Ref": EVENT_BUS_ID}}
     for param, (var, _) in WECHAT_PARAMETERS.items():
         env[var] = {"Ref": param}
     for var, route in NOTIFY_ROUTES.items():
@@ -741,6 +782,7 @@ def build(project: Project) -> tuple[dict, dict]:
         resources[table_logical_id(model)] = table_resource(project, model, name)
     for queue in project.queues():
         resources.update(queue_resources(project, queue))
+    resources[EVENT_BUS_ID] = event_bus_resource(project)
     env = function_environment(project)
     for fn in project.functions:
         resources[fn.log_group_id] = {

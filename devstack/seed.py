@@ -96,7 +96,7 @@ def build(now: datetime | None = None):
         orders.append(_order(n, user=user, status=P.PAID, source=S.MALL,
                              items=[(f"日常系列盲盒 #{n}", 1 + n % 3, 2900 + 100 * (n % 7))],
                              shipping=ship(ShippingStatus.PENDING), paid_days_ago=3 + n / 10, now=now))
-    users = [User(uid, nickname=nick, points_balance=20000, created_at=clock.iso(now - timedelta(days=90)))
+    users = [User(uid, nickname=nick, openid=f"oSIM-{uid}", points_balance=20000, created_at=clock.iso(now - timedelta(days=90)))
              for uid, nick in USERS]
     coupons = [
         UserCoupon("u1001", "CP-1001-A", name="满100减10", value=1000, status="used", order_no=orders[0].order_no),

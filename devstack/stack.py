@@ -91,6 +91,10 @@ class Stack:
             "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
             "RESTORE_QUEUE_NAME": f"{cfg.stage}-refund-restore",
             "RECON_QUEUE_NAME": f"{cfg.stage}-reconciliation",
+            "EVENT_BUS_NAME": f"{cfg.stage}-refund-events",
+            # subscription messages: the simulator's mini-program API (wechatpay_sim/miniprogram.py)
+            "WECHAT_MP_BASE_URL": self.sim.base_url, "MINIAPP_SECRET": "sim-app-secret",
+            "SUBSCRIBE_TEMPLATES": "TPL-REVIEW-RESULT=review,TPL-REFUND-ARRIVED=refunded",
             "WECHAT_BASE_URL": self.sim.base_url,
             "WECHAT_REFUND_NOTIFY_URL": f"{self.api_url}/api/pay/wechat/notify/refund",
             "WECHAT_PAYMENT_NOTIFY_URL": f"{self.api_url}/api/pay/wechat/notify/payment",
@@ -152,6 +156,36 @@ class Stack:
         # the reconciliation's continuation queue: a run out of time sends itself there
         self.recon_queue_url, self.recon_queue_arn, self.recon_dlq_url = self._queue(os.environ["RECON_QUEUE_NAME"])
         self.env["RECON_QUEUE_URL"] = os.environ["RECON_QUEUE_URL"] = self.recon_queue_url
+        self._event_bus(os.environ["EVENT_BUS_NAME"])
+
+    def _event_bus(self, name: str) -> None:
+        """The domain events' bus, and a way to see what was published: a rule sending every
+        event on it to the queue ``<bus>-tap`` (``published_events`` reads it)."""
+        import boto3
+
+        events = boto3.client("events", region_name=REGION, endpoint_url=self.env["AWS_ENDPOINT_URL"])
+        try:
+            events.create_event_bus(Name=name)
+        except events.exceptions.ResourceAlreadyExistsException:
+            pass  # another stack in this process shares moto's backends: the bus is the same
+        sqs = self.sqs()
+        self.events_tap_url = sqs.create_queue(QueueName=f"{name}-tap")["QueueUrl"]
+        tap_arn = sqs.get_queue_attributes(QueueUrl=self.events_tap_url,
+                                           AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=f"{name}-tap", EventBusName=name, EventPattern=json.dumps({"source": ["gacha.refunds"]}))
+        events.put_targets(Rule=f"{name}-tap", EventBusName=name, Targets=[{"Id": "tap", "Arn": tap_arn}])
+
+    def published_events(self) -> list[dict]:
+        """The events the bus delivered to the tap queue so far (read once: they are removed)."""
+        sqs, out = self.sqs(), []
+        while True:
+            got = sqs.receive_message(QueueUrl=self.events_tap_url, MaxNumberOfMessages=10,
+                                      WaitTimeSeconds=0).get("Messages", [])
+            if not got:
+                return out
+            for m in got:
+                out.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=self.events_tap_url, ReceiptHandle=m["ReceiptHandle"])
 
     def _queue(self, name: str) -> tuple[str, str, str]:
         """A queue with its dead-letter queue, as the template makes them: (url, arn, dlq url)."""

@@ -26,6 +26,7 @@ from .state import (
 )
 from . import complaint_desk
 from .complaint_desk import ComplaintDesk
+from .miniprogram import MiniProgram
 
 log = logging.getLogger("wechatpay_sim")
 
@@ -113,6 +114,7 @@ class Simulator:
             retry_schedule=self._defaults["notify_retry_schedule"],
         )
         self.complaints = ComplaintDesk(self)  # 消费者投诉2.0 (complaint_desk.py)
+        self.miniprogram = MiniProgram(keyset.appid)  # access token + subscription messages (miniprogram.py)
         self._stopping = threading.Event()
         self._forger_lock = threading.Lock()
         self._forger = None
@@ -284,6 +286,7 @@ class Simulator:
         self.timers.cancel_all()
         self.store.reset()
         self.complaints.reset()
+        self.miniprogram.reset()
         self.notifier.reset()
         self.bills.forget_downloads()
         with self._certificate_lock:

@@ -16,7 +16,7 @@ import zlib
 
 from ..domain import clock
 
-SHARDS = {"list": 8, "status": 8, "work": 8, "pay_check": 4, "day": 4}
+SHARDS = {"list": 8, "status": 8, "work": 8, "pay_check": 4, "day": 4, "outbox": 4}
 
 
 def shard_key(value, item_key: str, kind: str) -> str:

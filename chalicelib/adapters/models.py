@@ -185,6 +185,7 @@ class User(Model):
 
     user_id = UnicodeAttribute(hash_key=True)
     nickname = UnicodeAttribute(null=True)
+    openid = UnicodeAttribute(null=True)  # the player's openid in the mini-program (subscription messages)
     points_balance = NumberAttribute(default=0)
     created_at = UnicodeAttribute(null=True)
 
@@ -253,6 +254,17 @@ class RefundsByOrder(GlobalSecondaryIndex):
         projection = AllProjection()
 
     order_no = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class RefundsByUser(GlobalSecondaryIndex):
+    """A player's refunds and applications, newest first (the player app's list)."""
+
+    class Meta:
+        index_name = "by_user"
+        projection = AllProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
     created_at = UnicodeAttribute(range_key=True)
 
 
@@ -339,6 +351,10 @@ class Refund(Model):
     success_actor = UnicodeAttribute(null=True)  # who learned of the success (wechat, poller, reconciliation)
     accepted_at = UnicodeAttribute(null=True)  # when WeChat accepted it (the Refund object's create_time)
     complaint_id = UnicodeAttribute(null=True)  # the consumer complaint it answers, if any
+    subscriptions = JSONAttribute(null=True)  # {template id: granted | used}: the player's one-time consents
+    application_type = UnicodeAttribute(null=True)  # "minor": a guardian's claim (domain/minors.py); else ordinary
+    guardian = JSONAttribute(null=True)  # a minor's claim: {statement, relationship, evidence}
+    first_review = JSONAttribute(null=True)  # a minor's claim: {by, at} of its first review (four-eyes)
     accepted_day_key = UnicodeAttribute(null=True)  # keys.day_key(accepted_at): the by_accepted_day index
     failure_code = UnicodeAttribute(null=True)
     failure_message = UnicodeAttribute(null=True)
@@ -364,6 +380,7 @@ class Refund(Model):
     status_key = UnicodeAttribute(null=True)  # keys.shard_key(status, refund_no, "status"), moved with status
 
     by_order = RefundsByOrder()
+    by_user = RefundsByUser()
     by_status = RefundsByStatus()
     pending_work = RefundsPendingWork()
     by_success_day = RefundsBySuccessDay()
@@ -552,9 +569,12 @@ class StaffActivity(Model):
     by_operator = ActivityByOperator()
 
 
+from .outbox import OutboxEvent  # noqa: E402 - the outbox's model lives with the outbox
+from .player_messages import PlayerMessage  # noqa: E402 - and the players' messages with theirs
+
 ALL_MODELS: tuple[type[Model], ...] = (
     Order, User, PointsEntry, UserCoupon, InventoryItem, Refund, NotifyReceipt, ManualTask, ReconRun,
-    ReconDiscrepancy, OperatorDay, StaffActivity, PayoutReference,
+    ReconDiscrepancy, OperatorDay, StaffActivity, PayoutReference, OutboxEvent, PlayerMessage,
 )
 TTL_ATTRIBUTES = {NotifyReceipt: "expires_at", OperatorDay: "expires_at"}
 

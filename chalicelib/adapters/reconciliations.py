@@ -64,6 +64,13 @@ def update_run(bill_date: str, generation: int, fields: dict, *, lease_free_befo
     return repo.update(ReconRun(bill_date, RUN_SK), actions, condition)
 
 
+def run_finished(bill_date: str, generation: int, fields: dict):
+    """``update_run`` as a transaction item (label ``run``), for a run's end and its domain event."""
+    actions = [getattr(ReconRun, k).set(v) if v is not None else getattr(ReconRun, k).remove()
+               for k, v in fields.items()]
+    return repo.TxItem("run", "update", ReconRun(bill_date, RUN_SK), ReconRun.generation == generation, actions)
+
+
 def put_discrepancy(bill_date: str, generation: int, finding, *, task_id: str, found_at: str) -> None:
     """Record a run's discrepancy (``finding``: the domain's Finding); a repeat of the same run
     overwrites the same item."""

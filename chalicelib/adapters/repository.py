@@ -363,7 +363,7 @@ def _with_keys(refund: Refund, fields: dict) -> dict:
 
 
 def refund_change(refund: Refund, *, expected_status: str, fields: dict, event: RefundEvent | None,
-                  bind_tasks: Iterable[str] = (), settle_tasks: bool = False) -> TxItem:
+                  bind_tasks: Iterable[str] = (), settle_tasks: bool = False, absent: Iterable[str] = ()) -> TxItem:
     """Set ``fields`` (None removes one) and append ``event``, if the refund is still in
     ``expected_status``: the condition every refund transition is keyed on.
 
@@ -378,6 +378,8 @@ def refund_change(refund: Refund, *, expected_status: str, fields: dict, event: 
     actions = [getattr(Refund, k).set(v) if v is not None else getattr(Refund, k).remove()
                for k, v in _with_keys(refund, fields).items()]
     condition = Refund.status == expected_status
+    for name in absent:  # fields the change must be the first to set
+        condition = condition & getattr(Refund, name).does_not_exist()
     if event is not None:
         known = list(refund.events or [])
         events, dropped = capped_events(known, event)

@@ -18,6 +18,7 @@ from . import clock
 from .enums import ApprovalRule, Permission, RefundOrigin, RefundStatus, StaffRole
 from .errors import DomainError, ErrorCode, FourEyesRequired, PermissionDenied, conflict, invalid
 from .money import fen_to_yuan
+from . import minors
 from .refunds import state_refusal
 
 P = Permission
@@ -210,7 +211,12 @@ def review_actions(refund, operator: Operator, amount: int | None = None) -> Rev
       permission;
     - withdraw: the creator rejects their own refund under review, whatever their role: it moves
       no money (what it asked for becomes refundable again), so neither four-eyes nor a
-      permission applies."""
+      permission applies.
+
+    A player (actor ``user:<id>``) may only withdraw their own application under review: they
+    review nothing, so approve and reject are refused whatever the refund's state."""
+    if is_player(operator.actor):
+        return _player_actions(refund, operator.actor)
     role = operator.role
     by_creator = same_person(operator.actor, refund.created_by)
     if RefundStatus(refund.status) != RefundStatus.PENDING_REVIEW:
@@ -228,6 +234,7 @@ def review_actions(refund, operator: Operator, amount: int | None = None) -> Rev
             FourEyesRequired("需审批的退款不能由发起人本人审批，请由其他有权限的人员审批", details=creator)
             if by_creator else None,
             no_permission,
+            minors.second_review_refusal(refund, operator.actor, same_person),
             PermissionDenied(finance.message, details={
                 "permission": P.REFUNDS_APPROVE.value, "role": role.value, "rule": finance.rule.value,
                 "finance_threshold": operator.finance_threshold,
@@ -240,6 +247,21 @@ def review_actions(refund, operator: Operator, amount: int | None = None) -> Rev
             None if by_creator else PermissionDenied("只有发起人本人可以撤回该退款", details=creator)),
         by_creator=by_creator,
     )
+
+
+def is_player(actor: str | None) -> bool:
+    return isinstance(actor, str) and actor.startswith("user:")
+
+
+def _player_actions(refund, actor: str) -> ReviewActions:
+    """A player's actions on a refund: withdraw their own application while it is under review."""
+    own = actor == refund.created_by
+    staff_only = PermissionDenied("只有后台人员可以审核退款申请", details={"created_by": refund.created_by})
+    withdraw = (PermissionDenied("只有申请人本人可以撤回该申请", details={}) if not own
+                else state_refusal(refund.status, "撤回")
+                if RefundStatus(refund.status) != RefundStatus.PENDING_REVIEW else None)
+    return ReviewActions(approve=Decision(staff_only), reject=Decision(staff_only), withdraw=Decision(withdraw),
+                         by_creator=own)
 
 
 # ---------------------------------------------------------------- the daily allowance

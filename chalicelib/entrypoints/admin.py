@@ -4,6 +4,8 @@ operator's own permissions and the activity log. Each route declares the one per
 may approve it, four-eyes, limits)."""
 from __future__ import annotations
 
+import re
+
 from chalice import Blueprint
 
 from ..domain import refunds as refund_rules
@@ -68,6 +70,33 @@ def list_refunds(principal):
         raise one_of("order", ["newest", "oldest"])
     return queries.list_refunds(status=status, order_no=p.get("order_no") or None,
                                 oldest_first=sort == "oldest", limit=limit_param(p), cursor=p.get("cursor"),
+                                operator=staff.operator(principal.actor))
+
+
+_USER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
+
+
+@bp.route("/users/{user_id}/refunds", methods=["GET"])
+@endpoint(bp, "staff", P.ORDERS_VIEW)
+def list_user_refunds(principal, user_id):
+    """A player's refunds and applications over all their orders, newest first, each with its history."""
+    p = query(bp.current_request, {"limit", "cursor"})
+    if not _USER_ID.match(user_id):
+        raise invalid("user_id", "不是有效的用户 ID")
+    return queries.user_refunds(user_id, limit=limit_param(p), cursor=p.get("cursor"),
+                                operator=staff.operator(principal.actor))
+
+
+@bp.route("/minor-claims", methods=["GET"])
+@endpoint(bp, "staff", P.APPLICATIONS_REVIEW)
+def list_minor_claims(principal):
+    """Minors' claims (未成年人消费) of one status, apart from ordinary refunds: their review queue
+    (pending_review, the default) and their own report (any other status)."""
+    p = query(bp.current_request, {"status", "limit", "cursor"})
+    status = p.get("status") or RefundStatus.PENDING_REVIEW.value
+    if status not in RefundStatus.labels():
+        raise one_of("status", list(RefundStatus.labels()))
+    return queries.minor_claims(status=status, limit=limit_param(p), cursor=p.get("cursor"),
                                 operator=staff.operator(principal.actor))
 
 

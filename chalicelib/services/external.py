@@ -101,7 +101,8 @@ def _book(order, result, *, actor: str, complaint_id: str | None) -> Booking:
                            action=(f"微信侧退款 {fen_to_yuan(amount)} 元（商户平台人工退款，或投诉超时由微信退款），"
                                    "本系统未发起：已记入订单并按退款恢复权益，请确认"))
     try:
-        repo.write([put, balances.reserve_external(order.order_no, amount), repo.open_task(task, now=now, by=actor)])
+        repo.write([put, balances.reserve_external(order.order_no, amount), repo.open_task(task, now=now, by=actor),
+                    transitions.created_event(put.model)])
     except repo.WriteConflict as conflict:
         if conflict.failed("refund"):  # booked meanwhile by another source
             return Booking(repo.get_refund(result.out_refund_no))

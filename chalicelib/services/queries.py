@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from ..adapters import claims, players
 from ..adapters import repository as repo
 from ..domain import refunds as refund_rules
 from ..domain.errors import OrderNotFound
@@ -54,6 +55,37 @@ def player_refunds(user_id: str, order_no: str) -> dict:
         raise OrderNotFound("订单不存在")
     refunds = [r for r in repo.refunds_of_order(order_no) if r.user_id == user_id]
     return {"order_no": order_no, "items": [views.player_refund_view(r) for r in refunds]}
+
+
+def my_refunds(user_id: str, *, limit: int, cursor: str | None) -> dict:
+    """GET /api/app/refunds: the player's refunds and applications over every order, newest first."""
+    page = players.refunds_of_user(user_id, limit=limit, cursor=cursor)
+    return {"items": [views.player_refund_history(r) for r in page.items], "next_cursor": page.next_cursor}
+
+
+def user_refunds(user_id: str, *, limit: int, cursor: str | None, operator) -> dict:
+    """GET /api/admin/users/{user_id}/refunds: the customer view's timeline of one player."""
+    page = players.refunds_of_user(user_id, limit=limit, cursor=cursor)
+    items = []
+    for r in page.items:
+        item = views.refund_view(r, operator)
+        item["claim"] = views.claim_view(r)
+        items.append(item)
+    return {"user": views.user_view(user_id, repo.get_user(user_id)), "items": items,
+            "next_cursor": page.next_cursor}
+
+
+def minor_claims(*, status: str, limit: int, cursor: str | None, operator) -> dict:
+    """GET /api/admin/minor-claims: guardians' claims of one status, each with the claim and its first review."""
+    page = claims.minor_claims(status, limit=limit, cursor=cursor)
+    users = repo.get_users(r.user_id for r in page.items)
+    items = []
+    for r in page.items:
+        item = views.refund_view(r, operator, with_events=False)
+        item["user"] = views.user_view(r.user_id, users.get(r.user_id))
+        item["claim"] = views.claim_view(r)
+        items.append(item)
+    return {"items": items, "next_cursor": page.next_cursor}
 
 
 def refund_detail(refund_no: str, operator) -> dict:

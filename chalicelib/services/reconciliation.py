@@ -36,11 +36,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from .. import config
+from ..adapters import outbox
 from ..adapters import reconciliations as store
 from ..adapters import repository as repo
 from ..adapters.models import ReconRun
 from ..domain import reconciliation as recon_rules
 from ..domain import clock
+from ..domain import events
 from ..domain import tasks as task_rules
 from ..domain.enums import OrderStatus, ReconClass, ReconStatus, TaskType
 from ..domain.errors import BillRefused, ErrorCode, OutcomeMismatch, UpstreamUnavailable, conflict
@@ -581,13 +583,27 @@ def _execute(run: ReconRun, bill, figures: Figures, offset: int, active_ms: int,
     done = {"status": ReconStatus.DONE.value, "figures": figures.to_dict(), "finished_at": clock.iso(now),
             "duration_ms": elapsed_ms(), "checkpoint": None, "lease_until": None, "reason": None,
             "updated_at": clock.iso(now)}
-    store.update_run(run.bill_date, run.generation, done)
+    _finish(run, done)
     for k, v in done.items():
         setattr(run, k, v)
     metrics.emit_reconciliation(run.bill_date, ReconStatus.DONE.value, figures, duration_ms=done["duration_ms"])
     log.info("reconciliation done", extra={"lines": figures.lines_read, "matched": figures.matched,
                                            "discrepancies": figures.discrepancies, "ms": done["duration_ms"]})
     return view(run)
+
+
+def _finish(run: ReconRun, fields: dict) -> None:
+    """Store the run's end with its domain event (ReconciliationFinished) in one transaction. A
+    run that already ended and was told (its generation finishing again) is only updated."""
+    told = outbox.put(events.reconciliation_finished(
+        bill_date=run.bill_date, generation=int(run.generation), status=fields["status"],
+        figures=fields.get("figures") or {}, at=fields["updated_at"]), now=fields["updated_at"])
+    try:
+        repo.write([store.run_finished(run.bill_date, run.generation, fields), told])
+    except repo.WriteConflict as c:
+        if not c.failed(outbox.LABEL) or c.failed("run"):
+            raise
+        store.update_run(run.bill_date, run.generation, fields)
 
 
 def _continue_later(run: ReconRun) -> dict:
@@ -605,7 +621,7 @@ def _fail(run: ReconRun, reason: str, figures: Figures | None = None) -> dict:
               "updated_at": clock.iso(now)}
     if figures is not None:
         fields["figures"] = figures.to_dict()
-    store.update_run(run.bill_date, run.generation, fields)
+    _finish(run, fields)
     for k, v in fields.items():
         setattr(run, k, v)
     metrics.emit_reconciliation(run.bill_date, ReconStatus.FAILED.value, figures or Figures())

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from ..adapters import balances
+from ..adapters import balances, outbox
 from ..adapters import repository as repo
 from ..adapters.models import Order, Refund
 from ..config import settings
@@ -22,9 +22,10 @@ from ..domain import tasks as task_rules
 from ..domain.enums import OfflineReason, RefundOrigin, RefundStatus, RestorationStatus, TaskType
 from ..domain.errors import Conflict, DomainError, ErrorCode, OrderNotFound, OutcomeMismatch, conflict
 from ..domain.refunds import Balance, Outcome
-from . import edges
+from . import edges, player_messages
 from ..log import get_logger, log_context
 from ..domain import clock
+from ..domain import events
 
 S = RefundStatus
 log = get_logger(__name__)
@@ -106,14 +107,16 @@ def _balance_move(effect: Balance, src: RefundStatus, dst: RefundStatus, refund:
 def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | None = None,
                outcome: Outcome | None = None, changes: dict | None = None,
                receipt: repo.Receipt | None = None, order: Order | None = None,
-               approved_amount: int | None = None, tasks: tuple = (), also: tuple = ()) -> Refund:
+               approved_amount: int | None = None, tasks: tuple = (), also: tuple = (),
+               absent: tuple = ()) -> Refund:
     """Move ``refund`` to ``dst`` (or, when ``dst`` is its status, record an event and
     field changes) as one conditional write. Updates ``refund`` in place.
 
     Raises StaleState when the refund is no longer in the status it was read in,
     DuplicateNotification when ``receipt`` was seen before, and a 409 Conflict when a
     reservation does not fit the order's balance. ``also``: more transaction items committed
-    with the change (e.g. the operator's activity record).
+    with the change (e.g. the operator's activity record); ``absent``: refund fields the change
+    must be the first to set (part of its condition).
     """
     src = RefundStatus(refund.status)
     if dst != src and not refund_rules.can_transition(src, dst):
@@ -140,22 +143,33 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
             move, refund_changes = _balance_move(effect, src, dst, refund, order, approved_amount, clock.iso(now))
             written.update(refund_changes)
             items.append(move)
+        told = []
+        if dst != src:  # the player's subscription messages this change uses (one per consent)
+            consents, told = player_messages.messages_for(
+                refund, src, dst, at=event.at, amount=written.get("amount", refund.amount),
+                note=written.get("reject_reason"), offline=bool(written.get("offline_payout")))
+            if consents is not None:
+                written["subscriptions"] = consents
         bound = [t.task_id for t in tasks if t.bound_to_money]
         settled = sorted(refund.open_tasks or ()) if dst != src and dst in refund_rules.FINAL else []
         items.insert(0, repo.refund_change(refund, expected_status=src.value, fields=written, event=event,
-                                           bind_tasks=bound, settle_tasks=bool(settled)))
+                                           bind_tasks=bound, settle_tasks=bool(settled), absent=absent))
         if receipt is not None:
             items.append(repo.notify_receipt(receipt))
         items.extend(repo.open_task(t, now=clock.iso(now), by=actor) for t in tasks)
         items.extend(repo.settle_task(task_id, by=actor, note=event.detail or f"退款{dst.label}", now=clock.iso(now))
                      for task_id in settled)
         items.extend(also)
+        items.extend(told)
+        if dst != src:  # the change's domain event, stored only if the change is made
+            items.append(outbox.put(change_event(refund, src, dst, at=event.at, actor=actor,
+                                                 amount=written.get("amount", refund.amount)), now=event.at))
         try:
             repo.write(items)
         except repo.WriteConflict as c:
             if c.failed("receipt"):
                 raise DuplicateNotification(receipt.notify_id) from None
-            if c.failed("refund"):
+            if c.failed("refund") or c.failed(outbox.LABEL) or c.failed(player_messages.LABEL):
                 raise StaleState(refund.refund_no) from None
             if c.failed(balances.LABEL) and effect == Balance.SETTLE:
                 order = repo.get_order(refund.order_no)  # another refund settled first: re-read, retry
@@ -176,6 +190,24 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
             edges.publisher().publish_restore(refund.refund_no, refund.order_no)
         return refund
     raise StaleState(refund.refund_no)
+
+
+def change_event(refund: Refund, src: RefundStatus | None, dst: RefundStatus, *, at: str, actor: str,
+                 amount: int | None = None):
+    """The domain event of ``refund`` moving from ``src`` (None: created) to ``dst``: numbered by
+    the change's place in the refund's history, so the same change is always the same event."""
+    seq = len(refund.events or []) + (refund.events_dropped or 0) if src is not None else 0
+    return events.refund_status_changed(
+        refund_no=refund.refund_no, order_no=refund.order_no, user_id=refund.user_id, origin=refund.origin,
+        seq=seq, from_status=src.value if src is not None else None, to_status=dst.value,
+        amount=refund.amount if amount is None else amount, requested_amount=refund.requested_amount, at=at,
+        actor=actor)
+
+
+def created_event(refund: Refund) -> repo.TxItem:
+    """The outbox item of a refund's creation (in the transaction that puts it)."""
+    return outbox.put(change_event(refund, None, RefundStatus(refund.status), at=refund.created_at,
+                                   actor=refund.created_by), now=refund.created_at)
 
 
 def reservation_error(order_no: str, amount: int, *, against: str) -> DomainError:

@@ -2,6 +2,7 @@
 fen with yuan text beside them. Pure functions over model instances."""
 from __future__ import annotations
 
+from ..domain import minors
 from ..domain import refunds as refund_rules
 from ..domain import staff as staff_rules
 from ..domain.enums import (
@@ -158,6 +159,32 @@ def refund_split(refund) -> dict:
     if payer is None:
         return dict.fromkeys(SPLIT_FIELDS)
     return money({}, payer_refund=int(payer), coupon_refund=int(refund.amount) - int(payer))
+def _by_whom(actor: str | None) -> str:
+    if staff_rules.is_player(actor):
+        return "player"
+    return "staff" if staff_rules.subject_of(actor) else "system"
+
+
+def player_refund_history(refund) -> dict:
+    """A refund in the player's list: the player's view, the cash and coupon parts where known,
+    and its timeline (each change with its status label and who made it: player, staff, system)."""
+    body = player_refund_view(refund)
+    body["origin"] = refund.origin
+    body.update(refund_split(refund))
+    body["can_withdraw"] = staff_rules.review_actions(
+        refund, staff_rules.Operator(refund.created_by, 0)).withdraw.allowed \
+        if staff_rules.is_player(refund.created_by) else False
+    body["timeline"] = [{"at": e.at, "status": e.to_status, "status_label": _label(RefundStatus, e.to_status),
+                         "from_status": e.from_status, "by": _by_whom(e.actor)} for e in refund.events or []]
+    return body
+
+
+def claim_view(refund) -> dict | None:
+    """A minor's claim (domain/minors.py) as staff see it; None for an ordinary refund."""
+    if not minors.is_claim(refund):
+        return None
+    return {"type": minors.TYPE, "type_label": minors.TYPE_LABEL, "guardian": refund.guardian,
+            "first_review": refund.first_review}
 
 
 def refund_view(refund, operator: staff_rules.Operator, *, with_events: bool = True) -> dict:

@@ -25,7 +25,7 @@ SECRET_PARAMS = {  # deploy/build_resources.py SECRETS
     "WECHAT_PRIVATE_KEY": "wechat/private-key", "WECHAT_APIV3_KEY": "wechat/apiv3-key",
     "WECHAT_PUBLIC_KEY": "wechat/public-key", "WECHAT_PLATFORM_CERTS": "wechat/platform-certificates",
     "ADMIN_JWT_SECRET": "jwt/admin-secret",
-    "USER_JWT_SECRET": "jwt/user-secret",
+    "USER_JWT_SECRET": "jwt/user-secret", "MINIAPP_SECRET": "miniapp/app-secret",
 }
 
 
@@ -57,6 +57,9 @@ def _needs(service: str, operation: str, params: dict) -> list[tuple[str, str]]:
     if service == "sqs":
         name = params.get("QueueName") or params["QueueUrl"].rstrip("/").rsplit("/", 1)[1]
         return [(f"sqs:{operation}", ARN % ("sqs", _prod(name)))]
+    if service == "events" and operation == "PutEvents":
+        return [("events:PutEvents", ARN % ("events", f"event-bus/{_prod(e['EventBusName'])}"))
+                for e in params["Entries"]]
     return [(f"{service}:{operation}", "*")]
 
 
@@ -131,7 +134,8 @@ def test_poll_handler_calls_only_what_its_policy_allows(env, monkeypatch):
     monkeypatch.undo()
     assert result["poll"]["changed"] == 1 and env.refund(refund_no).status == "success"
     actions = {a for a, _ in recorder.calls}
-    assert {"dynamodb:Query", "dynamodb:GetItem", "sqs:SendMessage"} <= actions
+    assert {"dynamodb:Query", "dynamodb:GetItem", "sqs:SendMessage", "events:PutEvents"} <= actions
+    assert result["events"]["published"] >= 2  # the refund's changes, relayed to the bus
     assert recorder.denied("poll") == []
 
 

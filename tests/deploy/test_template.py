@@ -60,6 +60,8 @@ def _resolve(value, template, params=SAMPLE_PARAMETERS):
         if ref in template.get("Parameters", {}):
             return params.get(ref, template["Parameters"][ref].get("Default"))
         resource = template["Resources"][ref]
+        if resource["Type"] == "AWS::Events::EventBus":  # Ref: the bus's name
+            return resource["Properties"]["Name"]
         assert resource["Type"] == "AWS::SQS::Queue", f"unexpected Ref to {ref}"
         return f"https://sqs.ap-east-1.amazonaws.com/123456789012/{resource['Properties']['QueueName']}"
     if "Fn::Sub" in value:
@@ -373,7 +375,8 @@ def test_restore_role_consumes_the_queue_and_touches_only_what_restoration_write
     assert allowed["sqs:ReceiveMessage"] == {QUEUE_ARN}
     assert "ssm:GetParameter" not in allowed  # no merchant key, no JWT secret
     assert "dynamodb:Query" not in allowed
-    assert _tables_with(allowed, "dynamodb:PutItem") == {f"{STAGE}-user_points_ledger"}
+    # the points ledger entry, and the restoration's domain event in the outbox (same transaction)
+    assert _tables_with(allowed, "dynamodb:PutItem") == {f"{STAGE}-user_points_ledger", f"{STAGE}-event_outbox"}
     assert f"{STAGE}-manual_tasks" in _tables_with(allowed, "dynamodb:UpdateItem")  # tasks are opened by upsert
     assert _tables_with(allowed, "dynamodb:BatchGetItem") == {f"{STAGE}-user_inventory", f"{STAGE}-user_coupons"}
     assert _tables_with(allowed, "dynamodb:GetItem") == {f"{STAGE}-payment_refunds", f"{STAGE}-orders"}
@@ -384,11 +387,14 @@ def test_restore_role_consumes_the_queue_and_touches_only_what_restoration_write
 def test_poll_role_queries_only_the_work_indexes_and_reads_only_the_wechat_secrets(template):
     allowed = _allowed(_role_policy(template, "app.poll"))
     assert allowed["dynamodb:Query"] == {f"{TABLE_ARN}{STAGE}-payment_refunds/index/pending_work",
-                                         f"{TABLE_ARN}{STAGE}-orders/index/awaiting_payment"}
-    assert allowed["ssm:GetParameter"] == WECHAT_PARAMS
+                                         f"{TABLE_ARN}{STAGE}-orders/index/awaiting_payment",
+                                         f"{TABLE_ARN}{STAGE}-event_outbox/index/unsent",  # the events relay
+                                         f"{TABLE_ARN}{STAGE}-player_messages/index/pending"}  # players' messages
+    # and the mini-program's AppSecret: the subscription messages' access token
+    assert allowed["ssm:GetParameter"] == WECHAT_PARAMS | {PARAM_ARN + "miniapp/app-secret"}
     assert allowed["sqs:SendMessage"] == {QUEUE_ARN, ARN_PREFIX % "sqs" + f"{STAGE}-poll-failures"}
     assert not {"sqs:ReceiveMessage", "sqs:DeleteMessage"} & set(allowed)
-    assert "dynamodb:BatchGetItem" not in allowed
+    assert _tables_with(allowed, "dynamodb:BatchGetItem") == {f"{STAGE}-users"}  # the openids of messages' players
 
 
 # ---------------------------------------------------------------- operational settings
@@ -434,3 +440,18 @@ def test_reconcile_roles_read_the_bill_and_our_books_but_no_tokens(template):
         assert not {"dynamodb:DeleteItem", "dynamodb:Scan"} & set(allowed)
         fn = _function(template, handler)["Properties"]
         assert fn["Timeout"] == 900
+
+
+def test_the_event_bus_is_in_the_stack_and_only_the_relay_puts_on_it(template):
+    """The domain events' bus: the functions are told its name, the poll function (the relay) may
+    put events on it and no other function may."""
+    bus = template["Resources"]["RefundEventBus"]
+    assert bus["Type"] == "AWS::Events::EventBus" and bus["Properties"]["Name"] == f"{STAGE}-refund-events"
+    for name in ("api_handler", "restore", "poll", "reconcile"):
+        doc = json.loads((ROOT / ".chalice" / f"policy-{STAGE}-{name}.json").read_text(encoding="utf-8"))
+        puts = [st for st in doc["Statement"] if "events:PutEvents" in st["Action"]]
+        if name == "poll":
+            assert [r["Fn::Sub"] for st in puts for r in st["Resource"]] == [
+                f"arn:${{AWS::Partition}}:events:${{AWS::Region}}:${{AWS::AccountId}}:event-bus/{STAGE}-refund-events"]
+        else:
+            assert puts == []

@@ -59,6 +59,11 @@ ROUTES = [
     ("GET", "/api/admin/activity", ADMIN, None),
     ("POST", "/api/app/orders/{order_no}/refund/apply", USER, {"amount": 100, "reason": "不想要了"}),
     ("GET", "/api/app/orders/{order_no}/refunds", USER, None),
+    ("GET", "/api/app/refunds", USER, None),
+    ("POST", "/api/app/refunds/{refund_no}/withdraw", USER, {"reason": "想再看看"}),
+    ("GET", "/api/app/subscription-templates", USER, None),
+    ("GET", "/api/admin/users/{user_id}/refunds", ADMIN, None),
+    ("GET", "/api/admin/minor-claims", ADMIN, None),
     ("POST", "/api/pay/wechat/notify/refund", None, {"id": "x"}),
     ("POST", "/api/pay/wechat/notify/payment", None, {"id": "x"}),
 ]
@@ -109,7 +114,7 @@ class Hostile:
                           user_id="u1001", action="联系用户", status="open", created_at="2026-01-01T00:00:00Z").save()
         self.ids = {"order_no": order.order_no, "refund_no": r.json()["refund_no"],
                     "abnormal_no": a.json()["refund_no"], "task_id": "TASK-HOSTILE",
-                    "cancelled_no": env.order(8).order_no,
+                    "cancelled_no": env.order(8).order_no, "user_id": "u1001",
                     "version": "0", "name": "console.css", "bill_date": "2026-01-01"}
         self.tokens = {ADMIN: env.admin, USER: env.user("u1001"), None: None}
         self.before = _snapshot()
@@ -401,7 +406,8 @@ WRONG_TYPES = {"array": [1], "object": {"a": 1}, "number as string": "100", "boo
 ALSO_VALID = {"reason": (None, ""), "note": (None, ""), "amount": (None,)}
 OPTIONAL = {("/api/admin/pay/refunds", "reason"), ("/api/admin/manual-tasks/{task_id}/done", "note"),
             ("/api/admin/pay/refunds/{refund_no}/approve", "amount"),
-            ("/api/admin/pay/refunds/{refund_no}/offline-payout", "note")}
+            ("/api/admin/pay/refunds/{refund_no}/offline-payout", "note"),
+            ("/api/app/refunds/{refund_no}/withdraw", "reason")}
 
 
 @pytest.mark.parametrize("route", JSON_POSTS, ids=lambda r: r[1])

@@ -3,6 +3,8 @@ import { call, errorText, token } from "./api.js";
 import { h, mount, note } from "./dom.js";
 import { showOrderDetail, showOrders } from "./orders.js";
 import { showReconciliation, showReconciliations } from "./reconcile.js";
+import { showCustomer } from "./customers.js";
+import { showMinorClaims } from "./minors.js";
 import { showReviews } from "./reviews.js";
 import { session } from "./session.js";
 import { showTasks } from "./tasks.js";
@@ -90,6 +92,8 @@ async function render() {
   }
   if (section === "orders" && parts[1]) showOrderDetail(ctx, decodeURIComponent(parts[1]));
   else if (section === "reviews") showReviews(ctx);
+  else if (section === "minors") showMinorClaims(ctx);
+  else if (section === "customers") showCustomer(ctx, parts[1] ? decodeURIComponent(parts[1]) : "");
   else if (section === "tasks") showTasks(ctx);
   else if (section === "reconcile" && parts[1]) showReconciliation(ctx, decodeURIComponent(parts[1]));
   else if (section === "reconcile") showReconciliations(ctx);

@@ -202,7 +202,8 @@ function renderDetail(ctx, d, refresh) {
 function orderBlock(o) {
   return block("order", "订单", fields([
     ["订单号", o.order_no],
-    ["用户", o.user ? `${o.user.display_name}${o.user.nickname ? `（${o.user.user_id}）` : ""}` : "—"],
+    ["用户", o.user ? h("a", { href: `#/customers/${seg(o.user.user_id)}`, title: "客户视图：该用户的全部退款" },
+      `${o.user.display_name}${o.user.nickname ? `（${o.user.user_id}）` : ""}`) : "—"],
     ["订单状态", o.status_label],
     ["来源", o.source_type_label],
     ["下单时间", fmtTime(o.created_at)],

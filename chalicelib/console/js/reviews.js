@@ -34,9 +34,9 @@ function refusal(action, decision) {
   return h("p", { class: "why-not", dataset: { refusal: action } }, decision.reason);
 }
 
-/** The review controls the server allows the signed-in operator (``r.actions``): approve, and
+/** The review controls the server allows (``extra``: more about the refund, shown above them) the signed-in operator (``r.actions``): approve, and
  * reject or, for the refund's creator, withdraw; the server's reason instead of a refused one. */
-function reviewCard(r) {
+export function reviewCard(r, extra = null) {
   const actions = r.actions;
   const rejectAs = actions.withdraw.allowed ? "withdraw" : "reject";
   const rejection = REJECTION[rejectAs];
@@ -60,6 +60,7 @@ function reviewCard(r) {
       h("dt", {}, "发起人"), h("dd", { class: "mono", dataset: { field: "created_by" } }, dash(r.created_by)),
       h("dt", {}, "原因"), h("dd", {}, dash(r.reason)),
       r.review_reasons?.length ? [h("dt", {}, "需审批"), h("dd", {}, r.review_reasons.join("；"))] : null),
+    extra,
     h("div", { class: "decide" },
       actions.approve.allowed
         ? h("label", { class: "inline" }, h("span", {}, "批准金额 ¥"), amount, approve)
