@@ -87,6 +87,7 @@ SECRETS = {
     "ADMIN_JWT_SECRET": "jwt/admin-secret",
     "USER_JWT_SECRET": "jwt/user-secret",
     "CURSOR_SECRET": "api/cursor-secret",
+    "PHONE_HASH_SECRET": "api/phone-hash-secret",  # keys.phone_key: users' phone search key
 }
 
 GET, BATCH_GET, PUT, UPDATE, QUERY = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",

@@ -11,7 +11,7 @@ from ..domain import staff as staff_rules
 from ..domain.enums import (AbnormalRefundType, OrderStatus, PayoutChannel, Permission as P, RefundStatus, SourceType,
                             TaskStatus, TaskType)
 from ..domain.errors import invalid
-from ..services import queries, refunds, staff, tasks, views
+from ..services import queries, refunds, search, staff, tasks, views
 from ..domain import clock
 from .http import (JSON_TYPES, csv_response, endpoint, format_param, idempotency_key, int_param, json_body, json_response,
                    limit_param, one_of, only_fields, query)
@@ -27,6 +27,13 @@ def list_orders(principal):
     return queries.list_orders(status=int_param(p, "status", enum=OrderStatus),
                               source_type=int_param(p, "source_type", enum=SourceType),
                               user_id=user_id, limit=limit_param(p), cursor=p.get("cursor"))
+
+
+@bp.route("/search", methods=["GET"])
+@endpoint(bp, "staff", P.ORDERS_VIEW)
+def search_everything(principal):
+    p = query(bp.current_request, {"q"})
+    return search.search(p.get("q"), staff.operator(principal.actor))
 
 
 @bp.route("/orders/{order_no}", methods=["GET"])
