@@ -4,6 +4,7 @@ import { h, mount, note } from "./dom.js";
 import { showOrderDetail, showOrders } from "./orders.js";
 import { showReconciliation, showReconciliations } from "./reconcile.js";
 import { showReviews } from "./reviews.js";
+import { bindSearchBox, showSearch } from "./search.js";
 import { session } from "./session.js";
 import { showTasks } from "./tasks.js";
 
@@ -93,6 +94,7 @@ async function render() {
   else if (section === "tasks") showTasks(ctx);
   else if (section === "reconcile" && parts[1]) showReconciliation(ctx, decodeURIComponent(parts[1]));
   else if (section === "reconcile") showReconciliations(ctx);
+  else if (section === "search") showSearch(ctx, query);
   else showOrders(ctx, query);
 }
 
@@ -156,5 +158,6 @@ window.addEventListener("hashchange", () => {
   if (location.hash !== renderedHash) render();
 });
 
+bindSearchBox(navigate);
 takeTokenFromUrl();
 render();

@@ -91,7 +91,7 @@ export async function showOrders(ctx, query) {
 
 const COLUMNS = ["订单号", "用户", "订单状态", "来源", "发货状态", "活动", "实付金额", "已退款", "可退余额", "下单时间"];
 
-function orderTable(items) {
+export function orderTable(items) {
   const cell = (i, ...content) => h("td", { dataset: { label: COLUMNS[i] } }, ...content);
   return h("div", { class: "table-wrap" }, h("table", { class: "orders", id: "order-table" },
     h("thead", {}, h("tr", {}, COLUMNS.map((c) => h("th", { scope: "col" }, c)))),
