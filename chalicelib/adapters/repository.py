@@ -20,7 +20,6 @@ from pynamodb.transactions import TransactGet, TransactWrite
 from ..domain.enums import CouponStatus, InventoryStatus, OrderStatus, RestorationStatus, ShippingStatus, TaskStatus
 from ..domain.refunds import capped_events
 from ..domain.tasks import Task
-from ..domain.errors import invalid
 from . import keys, models, pages
 from .pages import Page
 from .models import (InventoryItem, ManualTask, NotifyReceipt, Order, PayoutReference, PointsEntry, Refund,
@@ -148,19 +147,6 @@ def refunds_of_order(order_no: str) -> list[Refund]:
     """All refunds of an order, newest first: one Query (≤ 50 refunds per order)."""
     models.bind()
     return list(Refund.by_order.query(order_no, scan_index_forward=False))
-
-
-def list_refunds(*, status: str | None, order_no: str | None, oldest_first: bool,
-                 limit: int, cursor: str | None) -> Page:
-    models.bind()
-    if order_no is not None:
-        filt = (Refund.status == status) if status else None
-        return pages.page(Refund, Refund.by_order, order_no, newest_first=not oldest_first, limit=limit, cursor=cursor,
-                     filter_condition=filt)
-    if status is None:
-        raise invalid("status", "请指定退款状态（status）或订单号（order_no）")
-    return pages.fanout_page(Refund, Refund.by_status, keys.shard_keys(status, "status"), "created_at",
-                        newest_first=not oldest_first, limit=limit, cursor=cursor)
 
 
 def due_work(kind: str, due_before: str, limit: int) -> list[str]:

@@ -4,6 +4,8 @@ operator's own permissions and the activity log. Each route declares the one per
 may approve it, four-eyes, limits)."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from chalice import Blueprint
 
 from ..domain import refunds as refund_rules
@@ -66,16 +68,37 @@ def preview_refund(principal):
 @bp.route("/pay/refunds", methods=["GET"])
 @endpoint(bp, "staff", P.ORDERS_VIEW)
 def list_refunds(principal):
-    p = query(bp.current_request, {"status", "order_no", "limit", "cursor", "order"})
+    p = query(bp.current_request, {"status", "order_no", "operator", "from", "to", "min_amount", "max_amount",
+                                   "limit", "cursor", "order", "format"})
     status = p.get("status") or None
     if status is not None and status not in RefundStatus.labels():
         raise one_of("status", list(RefundStatus.labels()))
     sort = p.get("order") or "newest"
     if sort not in ("newest", "oldest"):
         raise one_of("order", ["newest", "oldest"])
-    return queries.list_refunds(status=status, order_no=p.get("order_no") or None,
-                                oldest_first=sort == "oldest", limit=limit_param(p), cursor=p.get("cursor"),
-                                operator=staff.operator(principal.actor))
+    created_from = created_to = None
+    if p.get("from") or p.get("to"):
+        start = staff_rules.parse_day(p.get("from") or p.get("to"), "from")
+        end = staff_rules.parse_day(p.get("to") or p.get("from"), "to")
+        first, last = staff_rules.day_range(start, end)
+        created_from, created_to = clock.iso(first), clock.iso(last - timedelta(microseconds=1))
+    min_amount = int_param(p, "min_amount", minimum=1, maximum=10**12, default=None)
+    max_amount = int_param(p, "max_amount", minimum=1, maximum=10**12, default=None)
+    if min_amount is not None and max_amount is not None and max_amount < min_amount:
+        raise invalid("max_amount", "不能小于最小金额（min_amount）")
+    f = queries.RefundFilter(status=status, order_no=p.get("order_no") or None,
+                     created_by=staff.parse_operator(p["operator"]) if p.get("operator") else None,
+                     created_from=created_from, created_to=created_to, min_amount=min_amount, max_amount=max_amount)
+    operator = staff.operator(principal.actor)
+    if format_param(p) == "csv":
+        staff_rules.require(principal.staff_role, P.DATA_EXPORT)
+        if sort != "newest":
+            raise one_of("order", ["newest"])
+        return csv_response(queries.export_refunds_csv(
+            f, operator=operator, cursor=p.get("cursor"),
+            limit=int_param(p, "limit", minimum=1, maximum=tasks.CSV_PAGE_ROWS, default=tasks.CSV_PAGE_ROWS)))
+    return queries.list_refunds(f, oldest_first=sort == "oldest", limit=limit_param(p), cursor=p.get("cursor"),
+                                operator=operator)
 
 
 @bp.route("/pay/refunds/{refund_no}", methods=["GET"])

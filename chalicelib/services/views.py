@@ -147,6 +147,30 @@ def player_refund_view(refund) -> dict:
     return money(body, amount=refund.amount, requested_amount=refund.requested_amount)
 
 
+def refund_split(refund) -> dict:
+    """How WeChat split the refund, from its last payload's ``amount`` (/work/shared/wechatpay-v3.md:
+    the Refund object has ``amount{refund, payer_refund, discount_refund, ...}``, "coupon-funded
+    orders have payer_refund < refund"; a notification's resource carries only ``{total, refund,
+    payer_total, payer_refund}``, so the coupon share is then ``refund - payer_refund``).
+    ``payer_refund`` is the cash reaching the payer, ``discount_refund`` the coupon's share; None
+    each until WeChat has said."""
+    amount = refund.raw.get("amount") if isinstance(refund.raw, dict) else None
+    amount = amount if isinstance(amount, dict) else {}
+
+    def fen(name):
+        value = amount.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    payer, discount, total = fen("payer_refund"), fen("discount_refund"), fen("refund")
+    if discount is None and payer is not None and total is not None:
+        discount = total - payer
+    split = {}
+    for name, value in (("payer_refund", payer), ("discount_refund", discount)):
+        split[name] = value
+        split[f"{name}_yuan"] = fen_to_yuan(value) if value is not None else None
+    return split
+
+
 def refund_view(refund, operator: staff_rules.Operator, *, with_events: bool = True) -> dict:
     """A refund as staff see it, with what ``operator`` (the signed-in person) may do with it
     (``actions``: ``domain.staff.review_actions``)."""
@@ -172,6 +196,7 @@ def refund_view(refund, operator: staff_rules.Operator, *, with_events: bool = T
         "offline_reason_label": _label(OfflineReason, refund.offline_reason) if refund.offline_reason else None,
         "offline_payout": refund.offline_payout,
         "actions": staff_rules.review_actions(refund, operator).to_dict(),
+        **refund_split(refund),
     })
     if with_events:
         body["events_dropped"] = refund.events_dropped or 0
