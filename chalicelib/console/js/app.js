@@ -3,6 +3,7 @@ import { call, errorText, token } from "./api.js";
 import { h, mount, note } from "./dom.js";
 import { showOrderDetail, showOrders } from "./orders.js";
 import { showReconciliation, showReconciliations } from "./reconcile.js";
+import { showRefunds } from "./refunds.js";
 import { showReviews } from "./reviews.js";
 import { bindSearchBox, showSearch } from "./search.js";
 import { session } from "./session.js";
@@ -95,6 +96,7 @@ async function render() {
   else if (section === "reconcile" && parts[1]) showReconciliation(ctx, decodeURIComponent(parts[1]));
   else if (section === "reconcile") showReconciliations(ctx);
   else if (section === "search") showSearch(ctx, query);
+  else if (section === "refunds") showRefunds(ctx, query);
   else showOrders(ctx, query);
 }
 

@@ -258,7 +258,7 @@ function lotteryBlock(lottery) {
 
 // ------------------------------------------------------------------ refund records
 
-const REFUND_KIND = {
+export const REFUND_KIND = {
   pending_review: "warn", submitted: "info", processing: "info", success: "ok",
   rejected: "muted", closed: "muted", abnormal: "bad", failed: "bad", offline_pending: "warn",
 };

@@ -3,7 +3,7 @@
 import { call, errorText, seg } from "./api.js";
 import { dash, fmtTime, h, latest, mount, note, pill } from "./dom.js";
 import { yuan } from "./money.js";
-import { orderTable } from "./orders.js";
+import { REFUND_KIND, orderTable } from "./orders.js";
 
 /** Wire the header's search form: it goes to #/search?q=… */
 export function bindSearchBox(navigate) {
@@ -28,7 +28,7 @@ function refundTable(items) {
       cell(1, dash(r.wechat_refund_id)),
       cell(2, h("a", { href: `#/orders/${seg(r.order_no)}` }, r.order_no)),
       cell(3, r.user ? r.user.display_name : "—"),
-      cell(4, pill(r.status_label, `refund-${r.status}`)),
+      cell(4, pill(r.status_label, REFUND_KIND[r.status])),
       cell(5, h("span", { class: "num" }, yuan(r.amount))),
       cell(6, fmtTime(r.created_at)),
       cell(7, r.matched_by_label))))));
