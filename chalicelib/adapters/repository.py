@@ -68,8 +68,11 @@ def get_users(user_ids: Iterable[str]) -> dict[str, User]:
 
 
 def list_orders(*, status: int | None, source_type: int | None, user_id: str | None,
-                limit: int, cursor: str | None) -> Page:
+                limit: int, cursor: str | None, created: tuple[str, str] | None = None) -> Page:
+    """Orders newest first; ``created``: the inclusive range of their ``created_at`` (every
+    index read here is sorted by it: the range is the query's key condition)."""
     models.bind()
+    span = Order.created_at.between(*created) if created else None
     filt = None
     if user_id is not None:
         index, hash_key = Order.by_user, user_id
@@ -79,13 +82,14 @@ def list_orders(*, status: int | None, source_type: int | None, user_id: str | N
         cond = Order.source_type == source_type
         filt = cond if filt is None else (filt & cond)
     if user_id is not None:
-        return pages.page(Order, index, hash_key, newest_first=True, limit=limit, cursor=cursor, filter_condition=filt)
+        return pages.page(Order, index, hash_key, newest_first=True, limit=limit, cursor=cursor, filter_condition=filt,
+                          range_key_condition=span)
     if status is not None:
         index, hash_keys = Order.by_status, keys.shard_keys(status, "status")
     else:
         index, hash_keys = Order.by_time, keys.shard_keys("ORDER", "list")
     return pages.fanout_page(Order, index, hash_keys, "created_at", newest_first=True, limit=limit, cursor=cursor,
-                        filter_condition=filt)
+                             filter_condition=filt, range_key_condition=span)
 
 
 # ---------------------------------------------------------------- refunds

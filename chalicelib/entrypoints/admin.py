@@ -24,11 +24,11 @@ bp = Blueprint(__name__)
 @bp.route("/orders", methods=["GET"])
 @endpoint(bp, "staff", P.ORDERS_VIEW)
 def list_orders(principal):
-    p = query(bp.current_request, {"status", "source_type", "user_id", "limit", "cursor"})
+    p = query(bp.current_request, {"status", "source_type", "user_id", "from", "to", "limit", "cursor"})
     user_id = p.get("user_id") or None
     return queries.list_orders(status=int_param(p, "status", enum=OrderStatus),
                               source_type=int_param(p, "source_type", enum=SourceType),
-                              user_id=user_id, limit=limit_param(p), cursor=p.get("cursor"))
+                              user_id=user_id, limit=limit_param(p), cursor=p.get("cursor"), created=_days(p))
 
 
 @bp.route("/search", methods=["GET"])
@@ -76,12 +76,7 @@ def list_refunds(principal):
     sort = p.get("order") or "newest"
     if sort not in ("newest", "oldest"):
         raise one_of("order", ["newest", "oldest"])
-    created_from = created_to = None
-    if p.get("from") or p.get("to"):
-        start = staff_rules.parse_day(p.get("from") or p.get("to"), "from")
-        end = staff_rules.parse_day(p.get("to") or p.get("from"), "to")
-        first, last = staff_rules.day_range(start, end)
-        created_from, created_to = clock.iso(first), clock.iso(last - timedelta(microseconds=1))
+    created_from, created_to = _days(p) or (None, None)
     min_amount = int_param(p, "min_amount", minimum=1, maximum=10**12, default=None)
     max_amount = int_param(p, "max_amount", minimum=1, maximum=10**12, default=None)
     if min_amount is not None and max_amount is not None and max_amount < min_amount:
@@ -211,6 +206,17 @@ def operator_activity(principal):
             limit=int_param(p, "limit", minimum=1, maximum=staff.CSV_PAGE_ROWS, default=staff.CSV_PAGE_ROWS)))
     return staff.activity(operator=operator, start_day=p.get("from") or None, end_day=p.get("to") or None,
                           limit=limit_param(p), cursor=p.get("cursor"))
+
+
+def _days(p: dict) -> tuple[str, str] | None:
+    """``from``/``to`` (Beijing days, inclusive; one alone is that day) as the inclusive range of
+    stored times they cover, or None when neither is given."""
+    if not (p.get("from") or p.get("to")):
+        return None
+    start = staff_rules.parse_day(p.get("from") or p.get("to"), "from")
+    end = staff_rules.parse_day(p.get("to") or p.get("from"), "to")
+    first, last = staff_rules.day_range(start, end)
+    return clock.iso(first), clock.iso(last - timedelta(microseconds=1))
 
 
 def _refund(principal, refund) -> dict:

@@ -20,10 +20,13 @@ from ..domain import clock
 log = get_logger(__name__)
 
 
-def list_orders(*, status, source_type, user_id, limit: int, cursor: str | None) -> dict:
-    page = repo.list_orders(status=status, source_type=source_type, user_id=user_id, limit=limit, cursor=cursor)
+def list_orders(*, status, source_type, user_id, limit: int, cursor: str | None,
+                created: tuple[str, str] | None = None) -> dict:
+    page = repo.list_orders(status=status, source_type=source_type, user_id=user_id, limit=limit, cursor=cursor,
+                            created=created)
     users = repo.get_users(o.user_id for o in page.items)
-    return {"items": [views.order_summary(o, users.get(o.user_id)) for o in page.items],
+    now = clock.now()
+    return {"items": [views.order_summary(o, users.get(o.user_id), now) for o in page.items],
             "next_cursor": page.next_cursor}
 
 

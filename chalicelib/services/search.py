@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..adapters import lookups
 from ..adapters import repository as repo
+from ..domain import clock
 from ..domain import search as search_rules
 from . import views
 
@@ -31,7 +32,8 @@ def search(raw_query, operator) -> dict:
     user_ids = {o.user_id for o, _ in found.orders.values()} | {r.user_id for r, _ in found.refunds.values()}
     users = repo.get_users(user_ids - set(found.users))
     users.update({uid: u for uid, (u, _) in found.users.items() if u is not None})
-    orders = [{**views.order_summary(o, users.get(o.user_id)), **_matched(how)}
+    now = clock.now()
+    orders = [{**views.order_summary(o, users.get(o.user_id), now), **_matched(how)}
               for o, how in sorted(found.orders.values(), key=lambda pair: pair[0].created_at, reverse=True)]
     refunds = []
     for refund, how in sorted(found.refunds.values(), key=lambda pair: pair[0].created_at, reverse=True):
@@ -42,6 +44,6 @@ def search(raw_query, operator) -> dict:
     for user_id, (user, how) in sorted(found.users.items()):
         latest = lookups.orders_of_user(user_id, USER_ORDERS)
         players.append({**views.user_view(user_id, user), **_matched(how),
-                        "orders": [views.order_summary(o, user) for o in latest]})
+                        "orders": [views.order_summary(o, user, now) for o in latest]})
     return {"q": query.text, "orders": orders, "refunds": refunds, "users": players,
             "count": len(orders) + len(refunds) + len(players)}

@@ -66,16 +66,16 @@ def test_order_list_labels_filters_and_pages(console):
     page, env = console.page, console.env
     console.login()
     assert page.locator("#order-table thead th").all_inner_texts() == [
-        "订单号", "用户", "订单状态", "来源", "发货状态", "活动", "实付金额", "已退款", "可退余额", "下单时间"]
+        "订单号", "用户", "订单状态", "来源", "发货状态", "活动", "实付金额", "已退款", "退款中", "可退余额", "下单时间"]
 
     def row(n):
         cells = page.locator(f"tr[data-order='{console.order_no(n)}'] td").all_inner_texts()
-        return cells[1:9]
+        return cells[1:10]
 
-    assert row(1) == ["小明", "已支付", "商城直购", "待发货", "双十一盲盒狂欢", "¥103.00", "¥0.00", "¥103.00"]
+    assert row(1) == ["小明", "已支付", "商城直购", "待发货", "双十一盲盒狂欢", "¥103.00", "¥0.00", "¥0.00", "¥103.00"]
     assert row(2)[:5] == ["u1002", "已支付", "商城直购", "已发货", "双十一盲盒狂欢"]  # no nickname: user ID
     assert row(6)[:5] == ["盲盒收藏家", "已支付", "抽奖票据", "—", "双十一盲盒狂欢"]
-    assert row(8)[1] == "已取消" and row(9)[1:3] == ["已退款", "商城直购"] and row(9)[5:] == ["¥39.00", "¥39.00", "¥0.00"]
+    assert row(8)[1] == "已取消" and row(9)[1:3] == ["已退款", "商城直购"] and row(9)[5:] == ["¥39.00", "¥39.00", "¥0.00", "¥0.00"]
     assert row(7)[1] == "待支付"
     console.shot("order-list")
 

@@ -95,3 +95,29 @@ def test_refund_list_at_390px(narrow_console):
     expect(console.page.locator("#refund-table tbody tr")).to_have_count(1)
     assert console.page.evaluate("document.documentElement.scrollWidth") <= 390
     console.shot("refunds-390")
+
+
+def test_order_list_money_in_flight_year_limit_and_days(console):
+    env, page = console.env, console.page
+    env.sim.configure(drop_notifications=True)
+    in_flight = env.order(2)
+    r = env.api.post("/api/admin/pay/refunds", env.admin, {"order_no": in_flight.order_no, "amount": 300})
+    assert r.status_code == 201, r.text
+    console.login()
+    row = page.locator(f"#order-table tr[data-order='{in_flight.order_no}']")
+    expect(row.locator("td[data-label=退款中]")).to_have_text("¥3.00")
+    console.go(f"#/orders?user_id={env.order(12).user_id}")
+    old = page.locator(f"#order-table tr[data-order='{env.order(12).order_no}']")
+    expect(old.locator("td[data-label=可退余额]")).to_contain_text("¥0.00")
+    expect(old.locator("td[data-label=可退余额]")).to_contain_text("已超过支付后365天的退款期限")
+    console.shot("orders-year-limit")
+    page.click("#order-filters button[type=button]")  # 重置
+    day = clock.beijing_day_of(env.order(1).created_at)
+    page.fill("#filter-from", day)
+    page.fill("#filter-to", day)
+    page.click("#order-filters button[type=submit]")
+    expect(page.locator(f"#order-table tr[data-order='{env.order(1).order_no}']")).to_be_visible()
+    expect(page.locator("#order-table")).to_have_count(1)
+    listed = {r.get_attribute("data-order") for r in page.locator("#order-table tbody tr").all()}
+    assert {clock.beijing_day_of(env.fresh(no).created_at) for no in listed} == {day}
+    assert f"from={day}" in page.url
