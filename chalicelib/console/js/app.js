@@ -1,5 +1,6 @@
 // Entry point: sign-in, navigation between views (hash routes), session handling.
 import { call, errorText, token } from "./api.js";
+import { showActivity, showAllowance } from "./activity.js";
 import { h, mount, note } from "./dom.js";
 import { showOrderDetail, showOrders } from "./orders.js";
 import { showReconciliation, showReconciliations } from "./reconcile.js";
@@ -57,6 +58,7 @@ function signedOut() {
   session.clear();
   whoami.hidden = true;
   whoami.textContent = "";
+  document.getElementById("allowance").hidden = true;
 }
 
 async function render() {
@@ -85,6 +87,7 @@ async function render() {
     signedIn(me);
   }
   nav.hidden = false;
+  showAllowance(ctx.alive);
   const { parts, query } = route();
   const section = parts[0] || "orders";
   for (const link of nav.querySelectorAll("[data-nav]")) {
@@ -97,6 +100,7 @@ async function render() {
   else if (section === "reconcile") showReconciliations(ctx);
   else if (section === "search") showSearch(ctx, query);
   else if (section === "refunds") showRefunds(ctx, query);
+  else if (section === "activity") showActivity(ctx, query);
   else showOrders(ctx, query);
 }
 
