@@ -516,6 +516,7 @@ class ReconRun(Model):
     figures = JSONAttribute(null=True)  # counts, amounts per class, totals on both sides
     checkpoint = JSONAttribute(null=True)  # {"offset": lines done, "figures": partial figures}
     updated_at = UnicodeAttribute(null=True)
+    refused = JSONAttribute(null=True)  # the last attempt whose bill was refused: {at, by, reason, code}
 
 
 class ReconDiscrepancy(Model):

@@ -167,6 +167,7 @@ class UpstreamUnavailable(DomainError):
 
 
 class BillRefused(DomainError):
-    """WeChat's trade bill failed its SHA1 check: it was refused and nothing was recorded."""
+    """WeChat's trade bill failed its SHA1 check: it was refused and no result was taken from it
+    (the attempt itself is listed)."""
 
     code = ErrorCode.BILL_HASH_MISMATCH
