@@ -97,7 +97,7 @@ async function render() {
   else if (section === "reviews") showReviews(ctx);
   else if (section === "tasks") showTasks(ctx);
   else if (section === "reconcile" && parts[1]) showReconciliation(ctx, decodeURIComponent(parts[1]));
-  else if (section === "reconcile") showReconciliations(ctx);
+  else if (section === "reconcile") showReconciliations(ctx, query);
   else if (section === "search") showSearch(ctx, query);
   else if (section === "refunds") showRefunds(ctx, query);
   else if (section === "activity") showActivity(ctx, query);
