@@ -121,3 +121,25 @@ def test_order_list_money_in_flight_year_limit_and_days(console):
     listed = {r.get_attribute("data-order") for r in page.locator("#order-table tbody tr").all()}
     assert {clock.beijing_day_of(env.fresh(no).created_at) for no in listed} == {day}
     assert f"from={day}" in page.url
+
+
+def test_a_network_failure_on_confirm_says_the_result_is_unknown(console):
+    env, page = console.env, console.page
+    console.login()
+    order_no = console.open_order(1)
+    page.click("#refund-button")
+    page.fill("#refund-amount", "5")
+    confirm = page.locator("#refund-confirm")
+    expect(confirm).to_have_text("确认退款 ¥5.00")
+    page.route("**/api/admin/pay/refunds", lambda route: route.abort("connectionreset")
+               if route.request.method == "POST" else route.continue_())
+    confirm.click()
+    error = page.locator("#refund-dialog .actions + .note")
+    expect(error).to_contain_text("结果未知")
+    expect(error.locator("a[href='#/refunds']")).to_have_text("退款列表")
+    page.unroute("**/api/admin/pay/refunds")
+    expect(confirm).to_be_enabled()
+    confirm.click()  # the same request again: one refund
+    expect(page.locator("#refund-dialog")).to_be_hidden()
+    refunds = env.api.get(f"/api/admin/pay/refunds?order_no={order_no}", env.admin).json()["items"]
+    assert [r["amount"] for r in refunds] == [500]
