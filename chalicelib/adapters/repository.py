@@ -576,6 +576,17 @@ def finish_task(task_id: str, *, by: str, note: str | None, now: str) -> bool:
                   ManualTask.status == TaskStatus.OPEN.value)
 
 
+def reopen_task(task_id: str, *, by: str, note: str | None, now: str) -> bool:
+    """A person reopens a done task (``open_task``'s effect on a done one: open again, done fields
+    cleared, its history keeping who had closed it and who reopened it); False if it was not done."""
+    entry = TaskEntry(at=now, what="reopened", by=by, note=note)
+    fields = {"status": TaskStatus.OPEN.value}
+    actions = [getattr(ManualTask, k).set(v) for k, v in {**fields, **keys.task_keys(task_id, fields)}.items()]
+    actions += [ManualTask.history.set((ManualTask.history | []).append([entry])), ManualTask.done_by.remove(),
+                ManualTask.done_at.remove(), ManualTask.note.remove()]
+    return update(ManualTask(task_id), actions, ManualTask.status == TaskStatus.DONE.value)
+
+
 def settle_task(task_id: str, *, by: str, note: str, now: str) -> TxItem:
     """A task bound to money closes itself with the write that settles the money (if still open)."""
     return TxItem(f"task:{task_id}", "update", ManualTask(task_id), ManualTask.task_id.exists(),

@@ -187,6 +187,14 @@ def finish_task(principal, task_id):
     return tasks.mark_done(task_id=task_id, actor=principal.actor, role=principal.staff_role, note=note)
 
 
+@bp.route("/manual-tasks/{task_id}/reopen", methods=["POST"], content_types=JSON_TYPES)
+@endpoint(bp, "staff", P.TASKS_COMPLETE)
+def reopen_task(principal, task_id):
+    body = only_fields(json_body(bp.current_request), {"note"})
+    note = refund_rules.parse_reason(body.get("note"), required=False, field_name="note")
+    return tasks.reopen(task_id=task_id, actor=principal.actor, role=principal.staff_role, note=note)
+
+
 @bp.route("/me", methods=["GET"])
 @endpoint(bp, "staff", P.ORDERS_VIEW)
 def who_am_i(principal):

@@ -81,21 +81,19 @@ def test_states_look_different_and_a_refused_rerun_is_listed(console):
 
     console.go(f"#/reconcile/{today}")
     expect(page.locator("#recon-refused")).to_be_visible()
-    page.once("dialog", lambda d: d.accept())
     page.locator("#recon-run").click()
     expect(page.locator("#recon-report")).to_contain_text("已完成")
     expect(page.locator("#recon-refused")).to_have_count(0)
     generation = env.api.get(f"/api/admin/reconciliations/{today}", env.admin).json()["generation"]
 
-    dialogs = []
-    page.once("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    console.answer, asked = False, len(console.confirms)
     page.locator("#recon-run").click()
     expect(page.locator("#recon-run")).to_be_enabled()
-    assert dialogs and today in dialogs[0] and "重新对账" in dialogs[0]
+    assert len(console.confirms) == asked + 1 and today in console.confirms[-1] and "重新对账" in console.confirms[-1]
+    console.answer = True
     assert env.api.get(f"/api/admin/reconciliations/{today}", env.admin).json()["generation"] == generation
 
     env.sim.add_bill_fault(kind="HASH_MISMATCH", bill_date=today)
-    page.once("dialog", lambda d: d.accept())
     page.locator("#recon-run").click()
     expect(page.locator("#main .note.error").first).to_contain_text("SHA1")
     expect(page.locator("#recon-refused")).to_contain_text("以下为此前完成的对账结果")

@@ -65,6 +65,23 @@ function taskCard(t) {
     h("p", { class: "action-text" }, t.action),
     h("dl", { class: "fields" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
     detailView(t.detail));
+  if (t.status === "done" && can("tasks.complete")) {
+    const reopen = h("button", { type: "button", dataset: { action: "reopen" } }, "重新打开");
+    const reopenError = note();
+    reopen.addEventListener("click", () => busy(reopen, async () => {
+      reopenError.show("");
+      if (!window.confirm(`重新打开任务“${t.type_label || t.type}”（订单 ${t.order_no}）？`)) return;
+      try {
+        const updated = await call("POST", `/api/admin/manual-tasks/${seg(t.task_id)}/reopen`, { body: {} });
+        card.replaceWith(taskCard(updated));
+        flash("任务已重新打开");
+      } catch (err) {
+        reopenError.show(errorText(err));
+      }
+    }));
+    card.append(h("div", { class: "decide" }, reopen), reopenError);
+    return card;
+  }
   if (t.status !== "open" || !can("tasks.complete")) return card;
 
   const noteInput = h("input", { name: "note", maxlength: 200, autocomplete: "off", placeholder: "处理备注，如 已退货入库",
@@ -73,6 +90,7 @@ function taskCard(t) {
   const error = note();
   doneButton.addEventListener("click", () => busy(doneButton, async () => {
     error.show("");
+    if (!window.confirm(`确认任务“${t.type_label || t.type}”（订单 ${t.order_no}）已处理完成？`)) return;
     try {
       const updated = await call("POST", `/api/admin/manual-tasks/${seg(t.task_id)}/done`,
         { body: { note: noteInput.value.trim() } });
