@@ -1,7 +1,7 @@
 // Order list (filters, cursor pages) and order detail (blocks, refund records, polling).
 import { call, errorText, seg } from "./api.js";
 import { block, dash, fields, fmtTime, h, latest, mount, note, pill } from "./dom.js";
-import { choices, group } from "./catalogue.js";
+import { actorName, choices, group } from "./catalogue.js";
 import { yuan } from "./money.js";
 import { openAbnormalDialog } from "./abnormal-dialog.js";
 import { openCancelOfflineDialog, openOfflinePayoutDialog } from "./offline-dialog.js";
@@ -364,7 +364,7 @@ function events(refundNo, list) {
       h("span", { class: "muted" }, fmtTime(e.at)), " ",
       e.from_label ? `${e.from_label} → ${e.to_label}` : e.to_label,
       e.detail ? ` · ${e.detail}` : "",
-      h("span", { class: "muted" }, ` · ${dash(e.actor)}`)))));
+      h("span", { class: "muted" }, ` · ${dash(actorName(e.actor))}`)))));
   el.addEventListener("toggle", () => (el.open ? expanded.add(refundNo) : expanded.delete(refundNo)));
   return el;
 }
