@@ -195,6 +195,13 @@ def reopen_task(principal, task_id):
     return tasks.reopen(task_id=task_id, actor=principal.actor, role=principal.staff_role, note=note)
 
 
+@bp.route("/counts", methods=["GET"])
+@endpoint(bp, "staff", P.ORDERS_VIEW)
+def backlog_counts(principal):
+    query(bp.current_request, set())
+    return queries.backlog()
+
+
 @bp.route("/me", methods=["GET"])
 @endpoint(bp, "staff", P.ORDERS_VIEW)
 def who_am_i(principal):

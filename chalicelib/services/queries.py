@@ -6,7 +6,7 @@ import csv
 import io
 import time
 
-from ..adapters import refund_lists
+from ..adapters import counts, refund_lists
 from ..adapters.refund_lists import RefundFilter  # noqa: F401 (the routes build the filter through here)
 from ..adapters import repository as repo
 from ..domain import refunds as refund_rules
@@ -106,3 +106,8 @@ def export_refunds_csv(f, *, limit: int, cursor: str | None, operator) -> CsvFil
             view[name] = clock.beijing_text(view[name]) if view.get(name) else None
         writer.writerow([neutralise_csv_cell("" if view.get(k) is None else view[k]) for k, _ in REFUND_CSV_COLUMNS])
     return CsvFile("\ufeff" + out.getvalue(), f"refunds-{f.status or 'all'}.csv", page.next_cursor)
+
+
+def backlog() -> dict:
+    """GET /api/admin/counts: what waits for people (the console's nav counts)."""
+    return counts.backlog()

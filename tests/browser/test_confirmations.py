@@ -51,3 +51,17 @@ def test_closing_a_task_asks_and_a_closed_task_reopens(console):
     expect(page.locator("#flash")).to_contain_text("任务已重新打开")
     assert "重新打开任务" in console.confirms[-1] and repo.get_task(task.task_id).status == "open"
     expect(page.locator(f"#task-list > li[data-task='{task.task_id}'] button.primary")).to_have_text("标记完成")
+
+
+def test_nav_counts_follow_reviews_and_tasks(console):
+    page, env = console.page, console.env
+    before = env.api.get("/api/admin/counts", env.admin).json()
+    apply(env, 3, "u1003", 1500, "隐藏款有瑕疵")
+    console.login()
+    reviews = page.locator("#nav a[data-nav=reviews] .count")
+    expect(reviews).to_have_text(str(before["pending_review"] + 1))
+    task = Task(TaskType.RETURN_TO_WAREHOUSE, "NAV1", "入库", order_no=env.order(1).order_no)
+    repo.write([repo.open_task(task, now=clock.iso(clock.now()), by="system")])
+    console.go("#/tasks")
+    expect(page.locator("#nav a[data-nav=tasks] .count")).to_have_text(str(before["open_tasks"] + 1))
+    expect(page.locator("#nav a[data-nav=tasks]")).to_contain_text("人工任务")

@@ -58,6 +58,7 @@ ROUTES = [
     ("POST", "/api/admin/manual-tasks/{task_id}/done", ADMIN, {"note": "已处理"}),
     ("POST", "/api/admin/manual-tasks/{task_id}/reopen", ADMIN, {"note": "问题再次出现"}),
     ("GET", "/api/admin/me", ADMIN, None),
+    ("GET", "/api/admin/counts", ADMIN, None),
     ("GET", "/api/admin/activity", ADMIN, None),
     ("POST", "/api/app/orders/{order_no}/refund/apply", USER, {"amount": 100, "reason": "不想要了"}),
     ("GET", "/api/app/orders/{order_no}/refunds", USER, None),

@@ -2,6 +2,7 @@
 import { call, errorText, token } from "./api.js";
 import { showActivity, showAllowance } from "./activity.js";
 import { h, mount, note } from "./dom.js";
+import { showCounts } from "./nav-counts.js";
 import { showOrderDetail, showOrders } from "./orders.js";
 import { showReconciliation, showReconciliations } from "./reconcile.js";
 import { showRefunds } from "./refunds.js";
@@ -88,6 +89,7 @@ async function render() {
   }
   nav.hidden = false;
   showAllowance(ctx.alive);
+  showCounts(ctx.alive);
   const { parts, query } = route();
   const section = parts[0] || "orders";
   for (const link of nav.querySelectorAll("[data-nav]")) {
