@@ -403,6 +403,7 @@ WRONG_TYPES = {"array": [1], "object": {"a": 1}, "number as string": "100", "boo
 # values a field may legitimately take besides its valid example (optional text, "approve all")
 ALSO_VALID = {"reason": (None, ""), "note": (None, ""), "amount": (None,)}
 OPTIONAL = {("/api/admin/pay/refunds", "reason"), ("/api/admin/manual-tasks/{task_id}/done", "note"),
+            ("/api/admin/manual-tasks/{task_id}/reopen", "note"),
             ("/api/admin/pay/refunds/{refund_no}/approve", "amount"),
             ("/api/admin/pay/refunds/{refund_no}/offline-payout", "note")}
 
