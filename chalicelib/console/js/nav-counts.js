@@ -1,9 +1,14 @@
 // Counts on the nav (GET /api/admin/counts): refunds waiting for review (待审核) and open tasks
 // (待处理), asked again on every page.
 import { call } from "./api.js";
+import { label } from "./catalogue.js";
 import { h } from "./dom.js";
 
-const BADGES = { reviews: ["pending_review", "待审核"], tasks: ["open_tasks", "待处理"] };
+// nav link -> [the count's key, what it counts: the domain's label of that status]
+const BADGES = {
+  reviews: ["pending_review", label("RefundStatus", "pending_review")],
+  tasks: ["open_tasks", label("TaskStatus", "open")],
+};
 
 export async function showCounts(alive) {
   let counts;
