@@ -64,3 +64,16 @@ def test_search_box_at_390px(narrow_console):
     width = console.page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, width
     console.shot("search-390")
+
+
+def test_the_order_list_is_compact_cards_at_390px(narrow_console):
+    console = narrow_console
+    console.login()
+    rows = console.page.locator("#order-table tbody tr")
+    assert rows.count() == 20
+    first = rows.first.bounding_box()
+    assert first["width"] <= 390 and first["height"] < 260, first  # two fields a row
+    height = console.page.locator("#order-table").bounding_box()["height"]
+    assert height < 4800, height  # 20 orders (the page was about 6 000 px with one field a row)
+    assert console.page.evaluate("document.documentElement.scrollWidth") <= 390
+    console.shot("orders-390")
