@@ -27,6 +27,7 @@ _LOCAL_DEV_SECRETS = {
     "ADMIN_JWT_SECRET": "local-dev-admin-secret-not-for-production",
     "USER_JWT_SECRET": "local-dev-user-secret-not-for-production",
     "CURSOR_SECRET": "local-dev-cursor-secret-not-for-production",
+    "PHONE_HASH_SECRET": "local-dev-phone-hash-secret-not-for-production",
 }
 
 

@@ -90,6 +90,7 @@ SECRETS = {
     "USER_JWT_SECRET": "jwt/user-secret",
     "CURSOR_SECRET": "api/cursor-secret",
     "MINIAPP_SECRET": "miniapp/app-secret",  # the mini-program's AppSecret: subscription messages' token
+    "PHONE_HASH_SECRET": "api/phone-hash-secret",  # keys.phone_key: users' phone search key
 }
 
 # what a function that talks to WeChat Pay reads: the merchant key material and WeChat's keys

@@ -125,10 +125,12 @@ def settle(order_no: str, amount: int, *, refunded_before: int, actual: int, now
 
 
 def _payment_arrived(order_no: str, total: int, transaction_id: str | None, paid_at: str, now: str) -> list:
-    """The payment recorded, and the order entered in the by_paid_day index reconciliation reads."""
+    """The payment recorded, and the order entered in the by_paid_day index reconciliation reads
+    (and, by its transaction_id, in the by_transaction index the search reads)."""
     return [Order.payment.transaction_id.set(transaction_id), Order.payment.paid_at.set(paid_at),
             Order.refundable_amount.set(total), Order.applicable_amount.set(total), Order.updated_at.set(now),
-            Order.pay_check.remove(), Order.pay_check_due_at.remove()] + _keys(order_no, {"paid_at": paid_at or now})
+            Order.pay_check.remove(), Order.pay_check_due_at.remove()] + _keys(
+                order_no, {"paid_at": paid_at or now, "transaction_id": transaction_id})
 
 
 def mark_paid(order_no: str, *, total: int, transaction_id: str | None, paid_at: str, now: str) -> TxItem:

@@ -12,9 +12,12 @@ never describes a state the item is not in. Services never build a key.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import zlib
 
 from ..domain import clock
+from ..domain import search as search_rules
 
 SHARDS = {"list": 8, "status": 8, "work": 8, "pay_check": 4, "day": 4, "outbox": 4}
 
@@ -37,12 +40,15 @@ def day_key(order_or_refund_no: str, when: str | None) -> str | None:
 
 def order_keys(order_no: str, fields: dict) -> dict:
     """The index keys that follow from an order's ``fields`` (those present among them):
-    ``status_key`` from ``status``, ``paid_day_key`` from the payment's ``paid_at``."""
+    ``status_key`` from ``status``, ``paid_day_key`` from the payment's ``paid_at``,
+    ``transaction_key`` from its ``transaction_id``."""
     out = {}
     if fields.get("status") is not None:
         out["status_key"] = shard_key(fields["status"], order_no, "status")
     if "paid_at" in fields:
         out["paid_day_key"] = day_key(order_no, fields["paid_at"])
+    if fields.get("transaction_id"):
+        out["transaction_key"] = transaction_key(fields["transaction_id"])
     return out
 
 
@@ -80,3 +86,36 @@ def pay_check_key(order_no: str) -> str:
 
 def task_keys(task_id: str, fields: dict) -> dict:
     return {"status_key": shard_key(fields["status"], task_id, "status")} if fields.get("status") else {}
+
+
+# ---------------------------------------------------------------- search keys (sparse indexes)
+
+PHONE_HASH_SECRET = "PHONE_HASH_SECRET"
+
+
+def transaction_key(transaction_id: str | None) -> str | None:
+    """An order's place in the by_transaction index: WeChat's payment number, normalised as the
+    search box normalises what is typed (``domain.search``)."""
+    if not transaction_id:
+        return None
+    return search_rules.normalise(transaction_id).casefold() or None
+
+
+def nickname_key(nickname: str | None) -> str | None:
+    """A user's place in the by_nickname index (the nickname NFKC, trimmed, casefolded)."""
+    return search_rules.nickname_key(nickname)
+
+
+def phone_key(phone: str | None) -> str | None:
+    """A user's place in the by_phone index: HMAC-SHA256 of the normalised mobile number, keyed
+    with the ``PHONE_HASH_SECRET`` secret, so the table holds no phone number and a copy of it
+    cannot be reversed by trying the 10^10 numbers. The shop's user writer sets ``phone_hash``
+    with this function; rotating the secret needs the users' keys rewritten. None for a value
+    that is not a mobile number."""
+    number = search_rules.mobile(phone)
+    if number is None:
+        return None
+    from .. import config
+
+    secret = config.secret(PHONE_HASH_SECRET).encode("utf-8")
+    return hmac.new(secret, number.encode("ascii"), hashlib.sha256).hexdigest()

@@ -17,7 +17,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProject
 from pynamodb.models import Model
 
 from .. import config
-from .keys import list_key, order_keys, task_keys
+from .keys import list_key, nickname_key, order_keys, task_keys
 
 # ---------------------------------------------------------------- orders
 
@@ -120,6 +120,17 @@ class OrdersByPaidDay(GlobalSecondaryIndex):
     order_no = UnicodeAttribute(range_key=True)
 
 
+class OrdersByTransaction(GlobalSecondaryIndex):
+    """Sparse: paid orders by WeChat's payment number (``transaction_key``: keys.transaction_key),
+    the search box's lookup of a 微信支付单号."""
+
+    class Meta:
+        index_name = "by_transaction"
+        projection = KeysOnlyProjection()
+
+    transaction_key = UnicodeAttribute(hash_key=True)
+
+
 class Order(Model):
     class Meta:
         table_name = "orders"
@@ -162,23 +173,51 @@ class Order(Model):
     pay_check_due_at = UnicodeAttribute(null=True)
     pay_check_attempts = NumberAttribute(null=True)
     paid_day_key = UnicodeAttribute(null=True)  # keys.order_keys(), set with the payment: the by_paid_day index
+    transaction_key = UnicodeAttribute(null=True)  # keys.order_keys(), set with the payment: the by_transaction index
 
     by_user = OrdersByUser()
     by_status = OrdersByStatus()
     by_time = OrdersByTime()
     awaiting_payment = OrdersAwaitingPayment()
     by_paid_day = OrdersByPaidDay()
+    by_transaction = OrdersByTransaction()
 
     def __init__(self, hash_key=None, range_key=None, _user_instantiated=True, **attributes):
         super().__init__(hash_key, range_key, _user_instantiated, **attributes)
         if _user_instantiated and hash_key is not None and attributes:  # a new order, not a key stub
             self.list_pk = self.list_pk or list_key(hash_key)
             paid_at = self.payment.paid_at if self.payment is not None else None
-            for name, value in order_keys(hash_key, {"status": self.status, "paid_at": paid_at}).items():
+            transaction_id = self.payment.transaction_id if self.payment is not None else None
+            for name, value in order_keys(hash_key, {"status": self.status, "paid_at": paid_at,
+                                                     "transaction_id": transaction_id}).items():
                 setattr(self, name, getattr(self, name) or value)
 
 
+class UsersByNickname(GlobalSecondaryIndex):
+    """Sparse: users by their nickname as the search compares it (``nickname_key``)."""
+
+    class Meta:
+        index_name = "by_nickname"
+        projection = KeysOnlyProjection()
+
+    nickname_key = UnicodeAttribute(hash_key=True)
+
+
+class UsersByPhone(GlobalSecondaryIndex):
+    """Sparse: users by the keyed hash of their mobile number (``phone_hash``: keys.phone_key);
+    the table holds no phone number."""
+
+    class Meta:
+        index_name = "by_phone"
+        projection = KeysOnlyProjection()
+
+    phone_hash = UnicodeAttribute(hash_key=True)
+
+
 class User(Model):
+    """The shop's player record. Its writer sets ``phone_hash`` with ``keys.phone_key(phone)``;
+    ``nickname_key`` follows from the nickname when the item is built."""
+
     class Meta:
         table_name = "users"
         base_name = "users"
@@ -188,6 +227,16 @@ class User(Model):
     openid = UnicodeAttribute(null=True)  # the player's openid in the mini-program (subscription messages)
     points_balance = NumberAttribute(default=0)
     created_at = UnicodeAttribute(null=True)
+    nickname_key = UnicodeAttribute(null=True)
+    phone_hash = UnicodeAttribute(null=True)
+
+    by_nickname = UsersByNickname()
+    by_phone = UsersByPhone()
+
+    def __init__(self, hash_key=None, range_key=None, _user_instantiated=True, **attributes):
+        super().__init__(hash_key, range_key, _user_instantiated, **attributes)
+        if _user_instantiated and hash_key is not None and attributes:
+            self.nickname_key = self.nickname_key or nickname_key(self.nickname)
 
 
 # ---------------------------------------------------------------- restoration targets
@@ -319,6 +368,17 @@ class RefundsByAcceptedDay(GlobalSecondaryIndex):
     refund_no = UnicodeAttribute(range_key=True)
 
 
+class RefundsByWechatId(GlobalSecondaryIndex):
+    """Sparse: refunds WeChat accepted, by WeChat's refund number (``wechat_refund_id`` as
+    WeChat sent it: digits, so the search's case variants find it)."""
+
+    class Meta:
+        index_name = "by_wechat_refund_id"
+        projection = KeysOnlyProjection()
+
+    wechat_refund_id = UnicodeAttribute(hash_key=True)
+
+
 class Refund(Model):
     class Meta:
         table_name = "payment_refunds"
@@ -385,6 +445,7 @@ class Refund(Model):
     pending_work = RefundsPendingWork()
     by_success_day = RefundsBySuccessDay()
     by_accepted_day = RefundsByAcceptedDay()
+    by_wechat_refund_id = RefundsByWechatId()
 
 
 class NotifyReceipt(Model):
@@ -474,6 +535,7 @@ class ReconRun(Model):
     figures = JSONAttribute(null=True)  # counts, amounts per class, totals on both sides
     checkpoint = JSONAttribute(null=True)  # {"offset": lines done, "figures": partial figures}
     updated_at = UnicodeAttribute(null=True)
+    refused = JSONAttribute(null=True)  # the last attempt whose bill was refused: {at, by, reason, code}
 
 
 class ReconDiscrepancy(Model):

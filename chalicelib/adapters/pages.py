@@ -104,12 +104,13 @@ def _start_from(model, index, hash_key: str, values) -> dict:
 
 
 def fanout_page(model, index, hash_keys: list[str], sort_attr: str, *, newest_first: bool, limit: int,
-                 cursor: str | None, filter_condition=None) -> Page:
-    """``_page`` over an index whose partition key is sharded: each shard is read from where the
-    cursor left it (up to ``limit`` items), the shards are merged in ``sort_attr`` order and the
-    first ``limit`` items are the page. The cursor holds each shard's resume key (None once a
-    shard is used up) and is signed for this query like any other."""
-    scope = _scope(model, index, ",".join(hash_keys), newest_first, filter_condition) + "|fanout"
+                 cursor: str | None, filter_condition=None, range_key_condition=None) -> Page:
+    """``_page`` over an index whose partition key is sharded (or over several partitions, e.g.
+    every status): each partition is read from where the cursor left it (up to ``limit`` items,
+    within ``range_key_condition`` when given), merged in ``sort_attr`` order, and the first
+    ``limit`` items are the page. The cursor holds each partition's resume key (None once one is
+    used up) and is signed for this query like any other."""
+    scope = _scope(model, index, ",".join(hash_keys), newest_first, filter_condition, range_key_condition) + "|fanout"
     starts: list = [None] * len(hash_keys)
     done = [False] * len(hash_keys)
     if cursor:
@@ -129,7 +130,8 @@ def fanout_page(model, index, hash_keys: list[str], sort_attr: str, *, newest_fi
         items: list = []
         start, more = starts[i], not done[i]
         while more and len(items) < limit:
-            result = index.query(hash_key, scan_index_forward=not newest_first, limit=limit - len(items),
+            result = index.query(hash_key, range_key_condition, scan_index_forward=not newest_first,
+                                 limit=limit - len(items),
                                  last_evaluated_key=start, filter_condition=filter_condition)
             items.extend((i, it) for it in result)
             start = result.last_evaluated_key
@@ -159,6 +161,61 @@ def fanout_page(model, index, hash_keys: list[str], sort_attr: str, *, newest_fi
             next_keys.append(None)  # not started
     has_more = any(k != 0 for k in next_keys)
     return Page([item for _, item in page], cursors.sign({"s": next_keys}, scope) if has_more else None)
+
+
+MAX_TIES = 50  # items sharing one sort value a merged cursor may name
+
+
+def merged_page(model, index, hash_keys: list[str], sort_attr: str, *, newest_first: bool, limit: int,
+                cursor: str | None, filter_condition=None, bounds: tuple[str, str] | None = None) -> Page:
+    """A page merged over many partitions (e.g. every shard of every status: too many for
+    ``fanout_page``'s one resume key per partition to fit a cursor). The cursor is the boundary
+    instead: the last sort value served (``sort_attr``, a string) and the table keys served at
+    exactly that value; each partition is read again from the boundary (within ``bounds``, the
+    inclusive range of the sort value, when given) and what was served is left out. A page costs
+    up to ``limit`` items read per partition, like ``fanout_page``."""
+    scope = _scope(model, index, ",".join(hash_keys), newest_first, filter_condition) + f"|merged|{bounds}"
+    lo, hi = bounds or (" ", "\uffff")  # every stored time sorts between these (a key value cannot be empty)
+    boundary, seen = None, set()
+    if cursor:
+        try:
+            value = cursors.verify(cursor, scope)
+        except (ValueError, TypeError):
+            raise _bad_cursor() from None
+        boundary, served = (value.get("at"), value.get("seen")) if isinstance(value, dict) else (None, None)
+        if not isinstance(boundary, str) or not isinstance(served, list) or not 0 < len(served) <= MAX_TIES \
+                or not all(isinstance(k, str) for k in served):
+            raise _bad_cursor()
+        seen = set(served)
+        lo, hi = (lo, min(hi, boundary)) if newest_first else (max(lo, boundary), hi)
+    attr = getattr(model, sort_attr)
+    key_name = model._hash_keyname
+
+    def fresh(item) -> bool:
+        return not (getattr(item, sort_attr) == boundary and getattr(item, key_name) in seen)
+
+    merged, more = [], False
+    for hash_key in hash_keys:
+        got, start = [], None
+        while len(got) < limit:
+            result = index.query(hash_key, attr.between(lo, hi) if bounds or cursor else None, scan_index_forward=not newest_first,
+                                 limit=limit - len(got) + len(seen), last_evaluated_key=start,
+                                 filter_condition=filter_condition)
+            got.extend(item for item in result if fresh(item))
+            start = result.last_evaluated_key
+            if not start:
+                break
+        more = more or bool(start)
+        merged.extend(got)
+    merged.sort(key=lambda it: (getattr(it, sort_attr), getattr(it, key_name)), reverse=newest_first)
+    page = merged[:limit]
+    if not page or not (more or len(merged) > limit):
+        return Page(page, None)
+    last = getattr(page[-1], sort_attr)
+    ties = (seen if last == boundary else set()) | {getattr(it, key_name) for it in page if getattr(it, sort_attr) == last}
+    if len(ties) > MAX_TIES:
+        raise invalid("cursor", f"超过 {MAX_TIES} 条记录时间完全相同，无法分页：请缩小筛选范围")
+    return Page(page, cursors.sign({"at": last, "seen": sorted(ties)}, scope))
 
 
 def _bad_cursor() -> ValidationError:

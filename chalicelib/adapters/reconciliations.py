@@ -50,6 +50,21 @@ def put_run(run: ReconRun, *, expected_generation: int | None) -> bool:
     return repo.put(run, condition)
 
 
+def record_refused(bill_date: str, existing: ReconRun | None, *, actor: str, now: str, reason: str,
+                   code: str | None) -> None:
+    """An attempt whose bill was refused (its SHA1 check failed) leaves a trace: a finished report
+    is kept and only notes the attempt (``refused``); otherwise the date's record becomes a failed
+    run of the next generation carrying the reason. Never a result from the refused bill."""
+    refused = {"at": now, "by": actor, "reason": reason, "code": code}
+    if existing is not None and existing.status == "done":
+        update_run(bill_date, existing.generation, {"refused": refused, "updated_at": now}, status="done")
+        return
+    run = new_run(bill_date, (existing.generation if existing is not None else 0) + 1, status="failed", actor=actor,
+                  now=now, lease_until=None, figures={})
+    run.reason, run.finished_at, run.refused, run.checkpoint = reason, now, refused, None
+    put_run(run, expected_generation=existing.generation if existing is not None else None)
+
+
 def update_run(bill_date: str, generation: int, fields: dict, *, lease_free_before: str | None = None,
                status: str | None = None) -> bool:
     """Set ``fields`` (None removes) on the run if it is still ``generation`` (and ``status``;

@@ -20,7 +20,6 @@ from pynamodb.transactions import TransactGet, TransactWrite
 from ..domain.enums import CouponStatus, InventoryStatus, OrderStatus, RestorationStatus, ShippingStatus, TaskStatus
 from ..domain.refunds import capped_events
 from ..domain.tasks import Task
-from ..domain.errors import invalid
 from . import keys, models, pages
 from .pages import Page
 from .models import (InventoryItem, ManualTask, NotifyReceipt, Order, PayoutReference, PointsEntry, Refund,
@@ -75,8 +74,11 @@ def get_users(user_ids: Iterable[str]) -> dict[str, User]:
 
 
 def list_orders(*, status: int | None, source_type: int | None, user_id: str | None,
-                limit: int, cursor: str | None) -> Page:
+                limit: int, cursor: str | None, created: tuple[str, str] | None = None) -> Page:
+    """Orders newest first; ``created``: the inclusive range of their ``created_at`` (every
+    index read here is sorted by it: the range is the query's key condition)."""
     models.bind()
+    span = Order.created_at.between(*created) if created else None
     filt = None
     if user_id is not None:
         index, hash_key = Order.by_user, user_id
@@ -86,13 +88,14 @@ def list_orders(*, status: int | None, source_type: int | None, user_id: str | N
         cond = Order.source_type == source_type
         filt = cond if filt is None else (filt & cond)
     if user_id is not None:
-        return pages.page(Order, index, hash_key, newest_first=True, limit=limit, cursor=cursor, filter_condition=filt)
+        return pages.page(Order, index, hash_key, newest_first=True, limit=limit, cursor=cursor, filter_condition=filt,
+                          range_key_condition=span)
     if status is not None:
         index, hash_keys = Order.by_status, keys.shard_keys(status, "status")
     else:
         index, hash_keys = Order.by_time, keys.shard_keys("ORDER", "list")
     return pages.fanout_page(Order, index, hash_keys, "created_at", newest_first=True, limit=limit, cursor=cursor,
-                        filter_condition=filt)
+                             filter_condition=filt, range_key_condition=span)
 
 
 # ---------------------------------------------------------------- refunds
@@ -159,19 +162,6 @@ def refunds_of_order(order_no: str) -> list[Refund]:
     """All refunds of an order, newest first: one Query (≤ 50 refunds per order)."""
     models.bind()
     return list(Refund.by_order.query(order_no, scan_index_forward=False))
-
-
-def list_refunds(*, status: str | None, order_no: str | None, oldest_first: bool,
-                 limit: int, cursor: str | None) -> Page:
-    models.bind()
-    if order_no is not None:
-        filt = (Refund.status == status) if status else None
-        return pages.page(Refund, Refund.by_order, order_no, newest_first=not oldest_first, limit=limit, cursor=cursor,
-                     filter_condition=filt)
-    if status is None:
-        raise invalid("status", "请指定退款状态（status）或订单号（order_no）")
-    return pages.fanout_page(Refund, Refund.by_status, keys.shard_keys(status, "status"), "created_at",
-                        newest_first=not oldest_first, limit=limit, cursor=cursor)
 
 
 def due_work(kind: str, due_before: str, limit: int) -> list[str]:
@@ -597,6 +587,17 @@ def finish_task(task_id: str, *, by: str, note: str | None, now: str) -> bool:
     """A person marks an open task done; False if it was not open."""
     return update(ManualTask(task_id), _task_closed(task_id, what="done", by=by, note=note, now=now),
                   ManualTask.status == TaskStatus.OPEN.value)
+
+
+def reopen_task(task_id: str, *, by: str, note: str | None, now: str) -> bool:
+    """A person reopens a done task (``open_task``'s effect on a done one: open again, done fields
+    cleared, its history keeping who had closed it and who reopened it); False if it was not done."""
+    entry = TaskEntry(at=now, what="reopened", by=by, note=note)
+    fields = {"status": TaskStatus.OPEN.value}
+    actions = [getattr(ManualTask, k).set(v) for k, v in {**fields, **keys.task_keys(task_id, fields)}.items()]
+    actions += [ManualTask.history.set((ManualTask.history | []).append([entry])), ManualTask.done_by.remove(),
+                ManualTask.done_at.remove(), ManualTask.note.remove()]
+    return update(ManualTask(task_id), actions, ManualTask.status == TaskStatus.DONE.value)
 
 
 def settle_task(task_id: str, *, by: str, note: str, now: str) -> TxItem:

@@ -67,3 +67,12 @@ def beijing_day_of(text: str | None, default: datetime | None = None) -> str | N
     """The Beijing day of a written time, else of ``default`` (None when neither is known)."""
     moment = parse(text) or default
     return beijing_day(moment) if moment is not None else None
+
+
+def beijing_text(text: str | None) -> str | None:
+    """A written time as people read it: Beijing time, ``YYYY-MM-DD HH:MM:SS`` (the text itself
+    when it cannot be read, None when there is none)."""
+    moment = parse(text)
+    if moment is None:
+        return text or None
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")

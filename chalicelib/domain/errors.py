@@ -81,7 +81,7 @@ class ValidationError(DomainError):
 # How a message names a request field: its Chinese name for people, then the field for API clients.
 FIELD_LABELS = {
     "amount": "金额", "reason": "原因", "note": "备注", "order_no": "订单号", "refund_no": "退款单号",
-    "task_id": "任务编号", "status": "状态", "source_type": "来源", "user_id": "用户ID", "cursor": "分页游标",
+    "q": "搜索内容", "task_id": "任务编号", "status": "状态", "source_type": "来源", "user_id": "用户ID", "cursor": "分页游标",
     "limit": "每页数量", "order": "排序", "type": "类型", "bank_type": "银行类型", "bank_account": "银行卡号",
     "real_name": "户名", "channel": "付款渠道", "reference": "付款凭证号", "paid_at": "付款时间", "format": "格式",
     "operator": "操作员", "from": "开始日期", "to": "结束日期", "bill_date": "账单日期",
@@ -167,6 +167,7 @@ class UpstreamUnavailable(DomainError):
 
 
 class BillRefused(DomainError):
-    """WeChat's trade bill failed its SHA1 check: it was refused and nothing was recorded."""
+    """WeChat's trade bill failed its SHA1 check: it was refused and no result was taken from it
+    (the attempt itself is listed)."""
 
     code = ErrorCode.BILL_HASH_MISMATCH

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from ..adapters import repository as repo
 from ..config import settings
+from ..domain import labels
 from ..domain import refunds as refund_rules
 from ..domain.enums import TaskType
 from ..domain.tasks import Task
@@ -77,7 +78,8 @@ def _unknown_refund(event, result) -> str:
             "event_type": event.event_type}
     task = Task(TaskType.UNKNOWN_REFUND, result.out_refund_no, order_no=result.out_trade_no or "-",
                 refund_no=result.out_refund_no, detail=seen, action=(
-                    f"微信通知退款单 {result.out_refund_no}（{result.status}，{fen_to_yuan(result.amount_refund)} 元），"
+                    f"微信通知退款单 {result.out_refund_no}"
+                    f"（{labels.WECHAT_REFUND_STATES.get(result.status, result.status)}，{fen_to_yuan(result.amount_refund)} 元），"
                     "本系统没有该退款单：请在商户平台核对资金去向"))
     try:
         repo.write([repo.open_task(task, now=clock.iso(clock.now()), by="wechat"),

@@ -37,7 +37,7 @@ def view(run: ReconRun) -> dict:
             "reason": run.reason, "generation": run.generation, "started_by": run.started_by,
             "started_at": run.started_at, "finished_at": run.finished_at, "duration_ms": run.duration_ms,
             "lines_done": (run.checkpoint or {}).get("offset") if status == ReconStatus.RUNNING else None,
-            **figures}
+            "refused": run.refused, **figures}
 
 
 def _run_for(bill_date: str) -> ReconRun:
@@ -71,7 +71,9 @@ def list_runs(now: datetime | None = None) -> dict:
         f = run.figures or {}
         items.append({"bill_date": day, "status": status.value, "status_label": status.label, "reason": run.reason,
                       "lines_read": f.get("lines_read"), "matched": f.get("matched"),
-                      "discrepancies": f.get("discrepancies"), "finished_at": run.finished_at, "overdue": overdue})
+                      "discrepancies": f.get("discrepancies"), "finished_at": run.finished_at, "overdue": overdue,
+                      "refused": run.refused, "started_at": run.started_at,
+                      "lines_done": (run.checkpoint or {}).get("offset") if status == ReconStatus.RUNNING else None})
     return {"items": items}
 
 

@@ -78,7 +78,8 @@ class Deadline:
 def start(bill_date: str, *, actor: str, deadline: Deadline, gateway=None) -> dict:
     """Reconcile ``bill_date`` from the start (a new generation of its report).
 
-    Raises ``BillRefused`` (nothing recorded) when the download fails its hash check,
+    Raises ``BillRefused`` when the download fails its hash check (no result is recorded; the
+    attempt is: ``store.record_refused``),
     ``UpstreamUnavailable`` when WeChat cannot be asked now, a 409 when a run of the date is in
     progress. Returns the report: done, not_ready, failed, or running (continued later)."""
     from ..adapters.wechat.gateway import get_gateway
@@ -91,7 +92,12 @@ def start(bill_date: str, *, actor: str, deadline: Deadline, gateway=None) -> di
                 and existing.lease_until > clock.iso(now):
             raise conflict(ErrorCode.RECONCILIATION_RUNNING, "该日期的对账正在进行中，请稍后查看结果",
                            bill_date=bill_date)
-        bill = _download(gateway, bill_date)
+        try:
+            bill = _download(gateway, bill_date)
+        except BillRefused as err:  # the attempt is listed; a finished report is kept
+            store.record_refused(bill_date, existing, actor=actor, now=clock.iso(now), reason=err.message,
+                                 code=(err.details or {}).get("wechat_code"))
+            raise
         generation = (existing.generation if existing is not None else 0) + 1
         if bill is _NOT_READY:
             if existing is not None and existing.status == ReconStatus.DONE.value:
@@ -221,7 +227,7 @@ def _download(gateway, bill_date: str):
     except BillHashMismatch as exc:
         log.error("reconciliation refused the bill: hash mismatch", extra={"code": exc.code})
         metrics.emit_reconciliation(bill_date, ReconStatus.FAILED.value, Figures())
-        raise BillRefused("微信账单的 SHA1 与下载内容不一致，已拒绝，未记录任何结果",
+        raise BillRefused("微信账单的 SHA1 与下载内容不一致，已拒绝，未采用其中任何数据",
                           details={"wechat_code": exc.code}) from None
     except Rejected as exc:
         if exc.code == "INVALID_REQUEST":  # a date WeChat does not serve (yet): a future day

@@ -52,16 +52,22 @@ def _order_head(order, user) -> dict:
     }
 
 
-def order_summary(order, user) -> dict:
+def order_summary(order, user, now) -> dict:
+    """An order in a list: its balances, the money in flight (``reserved_amount``, 退款中) and
+    what can really be refunded now (``refundable_now``: 0 past WeChat's one-year limit or in a
+    state that cannot be refunded, ``refund_blocked`` saying why)."""
     shipping = order.shipping
+    actions = refund_rules.refund_actions(order, now)
     body = {
         **_order_head(order, user),
         "shipping_status": shipping.status if shipping else None,
         "shipping_status_label": _label(ShippingStatus, shipping.status) if shipping else None,
         "activity_name": order.activity_name,
+        "refund_blocked": actions.why_not,
     }
     return money(body, actual_amount=order.actual_amount, refunded_amount=order.refunded_amount,
-                 refundable_amount=order.refundable_amount)
+                 refundable_amount=order.refundable_amount, reserved_amount=max(0, order.reserved_amount or 0),
+                 refundable_now=actions.max_refundable)
 
 
 def order_detail(order, user, refunds: list, now, operator: staff_rules.Operator) -> dict:
@@ -213,6 +219,7 @@ def refund_view(refund, operator: staff_rules.Operator, *, with_events: bool = T
         "offline_reason_label": _label(OfflineReason, refund.offline_reason) if refund.offline_reason else None,
         "offline_payout": refund.offline_payout,
         "actions": staff_rules.review_actions(refund, operator).to_dict(),
+        **refund_split(refund),
     })
     if with_events:
         body["events_dropped"] = refund.events_dropped or 0

@@ -294,6 +294,7 @@ WECHAT_PARAMS = {PARAM_ARN + p for p in ("wechat/private-key", "wechat/apiv3-key
                                          "wechat/platform-certificates")}
 JWT_PARAMS = {PARAM_ARN + p for p in ("jwt/admin-secret", "jwt/user-secret")}
 CURSOR_PARAMS = {PARAM_ARN + "api/cursor-secret"}
+PHONE_PARAMS = {PARAM_ARN + "api/phone-hash-secret"}  # the search's keyed phone hash (keys.phone_key)
 
 
 def _function(template, handler):
@@ -365,7 +366,7 @@ def test_api_role_reads_and_writes_every_table_sends_but_never_consumes(template
     # restorations, and a reconciliation run from the console that needs more than one request
     assert allowed["sqs:SendMessage"] == {QUEUE_ARN, ARN_PREFIX % "sqs" + f"{STAGE}-reconciliation"}
     assert not {"sqs:ReceiveMessage", "sqs:DeleteMessage"} & set(allowed)
-    assert allowed["ssm:GetParameter"] == WECHAT_PARAMS | JWT_PARAMS | CURSOR_PARAMS
+    assert allowed["ssm:GetParameter"] == WECHAT_PARAMS | JWT_PARAMS | CURSOR_PARAMS | PHONE_PARAMS
 
 
 def test_restore_role_consumes_the_queue_and_touches_only_what_restoration_writes(template):

@@ -217,15 +217,30 @@ def test_a_bill_that_is_not_ready(env, two_refunds):
     assert recon_tasks() == []
 
 
-def test_a_hash_mismatch_is_refused_and_nothing_is_recorded(env, two_refunds):
+def test_a_hash_mismatch_is_refused_and_listed_as_a_failed_attempt(env, two_refunds):
     first, _ = two_refunds
     env.sim.add_bill_fault(kind="DROP_LINE", out_refund_no=first)
     env.sim.add_bill_fault(kind="HASH_MISMATCH", bill_date=today())
     r = env.api.post(BASE, env.admin, {"bill_date": today()})
     assert r.status_code == 502 and r.json()["code"] == "BILL_HASH_MISMATCH"
-    missing = env.api.get(f"{BASE}/{today()}", env.admin)
-    assert missing.status_code == 404 and missing.json()["code"] == "RECONCILIATION_NOT_FOUND"
+    attempt = env.api.get(f"{BASE}/{today()}", env.admin).json()
+    assert attempt["status"] == "failed" and attempt["lines_read"] == 0 and attempt["discrepancies"] == 0
+    assert attempt["refused"]["code"] == "HASH_MISMATCH" and "SHA1" in attempt["reason"]
+    assert env.api.get(f"{BASE}/{today()}/discrepancies", env.admin).json()["items"] == []
+    listed = {i["bill_date"]: i for i in env.api.get(BASE, env.admin).json()["items"]}[today()]
+    assert listed["status"] == "failed" and listed["refused"]["code"] == "HASH_MISMATCH"
     assert recon_tasks() == []
+
+
+def test_a_refused_rerun_keeps_the_finished_report_and_notes_the_attempt(env, two_refunds):
+    done = run(env, today())
+    assert done["status"] == "done"
+    env.sim.add_bill_fault(kind="HASH_MISMATCH", bill_date=today())
+    r = env.api.post(BASE, env.admin, {"bill_date": today()})
+    assert r.status_code == 502 and r.json()["code"] == "BILL_HASH_MISMATCH"
+    kept = env.api.get(f"{BASE}/{today()}", env.admin).json()
+    assert (kept["status"], kept["generation"], kept["lines_read"]) == ("done", done["generation"], done["lines_read"])
+    assert kept["refused"]["code"] == "HASH_MISMATCH" and kept["refused"]["by"] == "admin:ops-1"
 
 
 def test_a_refund_accepted_near_midnight_and_billed_the_next_day_matches(env, two_refunds):

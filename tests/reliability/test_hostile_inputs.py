@@ -37,6 +37,7 @@ ROUTES = [
     ("GET", "/admin/static/{version}/{name}", None, None),
     ("GET", "/admin/static/{version}/js/{name}", None, None),
     ("GET", "/api/admin/orders", ADMIN, None),
+    ("GET", "/api/admin/search", ADMIN, None),
     ("GET", "/api/admin/orders/{order_no}", ADMIN, None),
     ("POST", "/api/admin/pay/refunds", ADMIN, {"order_no": "{cancelled_no}", "amount": 100, "reason": "质量问题"}),
     ("POST", "/api/admin/pay/refunds/preview", ADMIN, {"order_no": "{cancelled_no}", "amount": 100}),
@@ -55,7 +56,9 @@ ROUTES = [
     ("GET", "/api/admin/reconciliations/{bill_date}", ADMIN, None),
     ("GET", "/api/admin/reconciliations/{bill_date}/discrepancies", ADMIN, None),
     ("POST", "/api/admin/manual-tasks/{task_id}/done", ADMIN, {"note": "已处理"}),
+    ("POST", "/api/admin/manual-tasks/{task_id}/reopen", ADMIN, {"note": "问题再次出现"}),
     ("GET", "/api/admin/me", ADMIN, None),
+    ("GET", "/api/admin/counts", ADMIN, None),
     ("GET", "/api/admin/activity", ADMIN, None),
     ("POST", "/api/app/orders/{order_no}/refund/apply", USER, {"amount": 100, "reason": "不想要了"}),
     ("GET", "/api/app/orders/{order_no}/refunds", USER, None),
@@ -405,6 +408,7 @@ WRONG_TYPES = {"array": [1], "object": {"a": 1}, "number as string": "100", "boo
 # values a field may legitimately take besides its valid example (optional text, "approve all")
 ALSO_VALID = {"reason": (None, ""), "note": (None, ""), "amount": (None,)}
 OPTIONAL = {("/api/admin/pay/refunds", "reason"), ("/api/admin/manual-tasks/{task_id}/done", "note"),
+            ("/api/admin/manual-tasks/{task_id}/reopen", "note"),
             ("/api/admin/pay/refunds/{refund_no}/approve", "amount"),
             ("/api/admin/pay/refunds/{refund_no}/offline-payout", "note"),
             ("/api/app/refunds/{refund_no}/withdraw", "reason")}
@@ -489,15 +493,15 @@ def test_odd_headers_are_4xx(same_world, route):
         r = same_world.api.call(method, same_world.url(path), None, body=body,
                                 headers={"Authorization": value.encode("utf-8").decode("latin-1")})
         same_world.refused(r, method, path, code="UNAUTHENTICATED", status=401)
-    if path in ("/api/admin/pay/refunds", "/api/app/orders/{order_no}/refund/apply"):
-        for value in ODD_HEADERS["Idempotency-Key"]:
+    if method == "POST" and path in ("/api/admin/pay/refunds", "/api/app/orders/{order_no}/refund/apply"):
+        for value in ODD_HEADERS["Idempotency-Key"]:  # the creating calls read it (the refund list does not)
             r = same_world.api.call(method, same_world.url(path), same_world.tokens[role], body=body,
                                     headers={"Idempotency-Key": value.encode("utf-8").decode("latin-1")})
             same_world.refused(r, method, path, code="VALIDATION_ERROR", status=400)
     # a hostile request id is replaced, not logged (POSTs go without a token: they must not act)
     r = same_world.api.call(method, same_world.url(path), same_world.tokens[role] if method == "GET" else None,
                             body=body, headers={"X-Request-Id": "\x1b]0;pwned\x07" + "r" * 5000})
-    if r.status_code != 200:  # a GET of the refunds needs a filter
+    if r.status_code != 200:  # a GET that needs a parameter (the activity's operator, the search's q)
         same_world.refused(r, method, path, code="VALIDATION_ERROR" if method == "GET" else "UNAUTHENTICATED")
 
 

@@ -1,7 +1,7 @@
 // Order list (filters, cursor pages) and order detail (blocks, refund records, polling).
 import { call, errorText, seg } from "./api.js";
 import { block, dash, fields, fmtTime, h, latest, mount, note, pill } from "./dom.js";
-import { choices, group } from "./catalogue.js";
+import { actorName, choices, group } from "./catalogue.js";
 import { yuan } from "./money.js";
 import { openAbnormalDialog } from "./abnormal-dialog.js";
 import { openCancelOfflineDialog, openOfflinePayoutDialog } from "./offline-dialog.js";
@@ -22,6 +22,8 @@ function filtersFrom(query) {
     status: query.get("status") || "",
     source_type: query.get("source_type") || "",
     user_id: (query.get("user_id") || "").trim(),
+    from: query.get("from") || "",
+    to: query.get("to") || "",
   };
 }
 
@@ -43,6 +45,10 @@ export async function showOrders(ctx, query) {
     h("label", { class: "field" }, h("span", {}, "用户ID"),
       h("input", { name: "user_id", id: "filter-user_id", value: filters.user_id, placeholder: "如 u1001",
         autocomplete: "off" })),
+    h("label", { class: "field" }, h("span", {}, "下单日期从"),
+      h("input", { type: "date", name: "from", id: "filter-from", value: filters.from })),
+    h("label", { class: "field" }, h("span", {}, "至"),
+      h("input", { type: "date", name: "to", id: "filter-to", value: filters.to })),
     h("div", { class: "actions" },
       h("button", { type: "submit", class: "primary" }, "查询"),
       h("button", { type: "button", onclick: () => ctx.navigate("#/orders") }, "重置")));
@@ -50,7 +56,7 @@ export async function showOrders(ctx, query) {
     event.preventDefault();
     const data = new FormData(form);
     const params = new URLSearchParams();
-    for (const name of ["status", "source_type", "user_id"]) {
+    for (const name of ["status", "source_type", "user_id", "from", "to"]) {
       const value = String(data.get(name) || "").trim();
       if (value) params.set(name, value);
     }
@@ -89,9 +95,10 @@ export async function showOrders(ctx, query) {
   await load();
 }
 
-const COLUMNS = ["订单号", "用户", "订单状态", "来源", "发货状态", "活动", "实付金额", "已退款", "可退余额", "下单时间"];
+const COLUMNS = ["订单号", "用户", "订单状态", "来源", "发货状态", "活动", "实付金额", "已退款", "退款中", "可退余额",
+  "下单时间"];
 
-function orderTable(items) {
+export function orderTable(items) {
   const cell = (i, ...content) => h("td", { dataset: { label: COLUMNS[i] } }, ...content);
   return h("div", { class: "table-wrap" }, h("table", { class: "orders", id: "order-table" },
     h("thead", {}, h("tr", {}, COLUMNS.map((c) => h("th", { scope: "col" }, c)))),
@@ -104,8 +111,17 @@ function orderTable(items) {
       cell(5, dash(o.activity_name)),
       cell(6, h("span", { class: "num" }, yuan(o.actual_amount))),
       cell(7, h("span", { class: "num" }, yuan(o.refunded_amount))),
-      cell(8, h("span", { class: "num" }, yuan(o.refundable_amount))),
-      cell(9, fmtTime(o.created_at)))))));
+      cell(8, h("span", { class: "num" }, yuan(o.reserved_amount))),
+      cell(9, refundableNow(o)),
+      cell(10, fmtTime(o.created_at)))))));
+}
+
+/** What can really be refunded now (the server's figure), and why nothing can when it says so. */
+function refundableNow(o) {
+  const amount = h("span", { class: "num" }, yuan(o.refundable_now));
+  if (!o.refund_blocked || !o.refundable_amount) return amount;
+  return h("span", { class: "refundable-now" }, amount, " ",
+    h("span", { class: "small muted", dataset: { blocked: o.refund_blocked.code } }, o.refund_blocked.message));
 }
 
 function userText(user) {
@@ -259,7 +275,7 @@ function lotteryBlock(lottery) {
 
 // ------------------------------------------------------------------ refund records
 
-const REFUND_KIND = {
+export const REFUND_KIND = {
   pending_review: "warn", submitted: "info", processing: "info", success: "ok",
   rejected: "muted", closed: "muted", abnormal: "bad", failed: "bad", offline_pending: "warn",
 };
@@ -351,7 +367,7 @@ function events(refundNo, list) {
       h("span", { class: "muted" }, fmtTime(e.at)), " ",
       e.from_label ? `${e.from_label} → ${e.to_label}` : e.to_label,
       e.detail ? ` · ${e.detail}` : "",
-      h("span", { class: "muted" }, ` · ${dash(e.actor)}`)))));
+      h("span", { class: "muted" }, ` · ${dash(actorName(e.actor))}`)))));
   el.addEventListener("toggle", () => (el.open ? expanded.add(refundNo) : expanded.delete(refundNo)));
   return el;
 }

@@ -85,6 +85,8 @@ export function reviewCard(r, extra = null) {
       if (parsed.fen > r.requested_amount) return error.show(`批准金额不能超过申请金额 ${yuan(r.requested_amount)}`);
       body.amount = parsed.fen;
     }
+    const fen = body.amount ?? r.amount;
+    if (!window.confirm(`批准退款 ${yuan(fen)}（订单 ${r.order_no}）？批准后立即向微信提交，退款不可撤销。`)) return;
     try {
       const refund = await call("POST", `/api/admin/pay/refunds/${seg(r.refund_no)}/approve`, { body });
       done(refund, "已批准");
@@ -102,6 +104,7 @@ export function reviewCard(r, extra = null) {
       rejectReason.focus();
       return;
     }
+    if (!window.confirm(`${rejection.verb}退款申请 ${yuan(r.amount)}（订单 ${r.order_no}）？`)) return;
     try {
       const refund = await call("POST", `/api/admin/pay/refunds/${seg(r.refund_no)}/reject`,
         { body: { reason } });
