@@ -78,9 +78,9 @@ def test_operator_day_range_and_amount(env):
 
 
 def test_wechat_id_and_cash_coupon_split(env):
-    settled = _put(1, status="success", wechat_refund_id="50300000001",
+    settled = _put(1, status="success", amount=1000, wechat_refund_id="50300000001",
                    payer_refund=800)
-    notified = _put(2, status="success", payer_refund=700)
+    notified = _put(2, status="success", amount=1000, payer_refund=700)
     fresh = _put(3, status="pending_review")
     by_no = {i["refund_no"]: i for i in _all(env, "")}
     assert (by_no[settled]["wechat_refund_id"], by_no[settled]["payer_refund_yuan"],
