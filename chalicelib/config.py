@@ -159,6 +159,7 @@ class WechatSettings:
     refund_notify_url: str
     payment_notify_url: str
     timeout_seconds: float
+    complaint_notify_url: str | None = None  # registered at WeChat for COMPLAINT.* notifications
 
 
 def settings() -> Settings:
@@ -200,6 +201,7 @@ def wechat_settings() -> WechatSettings:
         refund_notify_url=_env("WECHAT_REFUND_NOTIFY_URL") or _missing("WECHAT_REFUND_NOTIFY_URL"),
         payment_notify_url=_env("WECHAT_PAYMENT_NOTIFY_URL") or _missing("WECHAT_PAYMENT_NOTIFY_URL"),
         timeout_seconds=wechat_timeout_seconds(),
+        complaint_notify_url=_env("WECHAT_COMPLAINT_NOTIFY_URL"),
     )
 
 
@@ -337,6 +339,7 @@ class AppWiring:
     recon_queue_name: str
     recon_minute_utc: int  # EventBridge cron is UTC
     recon_hour_utc: int
+    complaint_sweep_minutes: int = 10  # how often the complaint list is swept (投诉)
 
 
 def app_wiring() -> AppWiring:
@@ -346,7 +349,8 @@ def app_wiring() -> AppWiring:
                      recon_queue_name=_env("RECON_QUEUE_NAME", "local-reconciliation") or "",
                      # WeChat's bill of a day is ready from about 10:00 Beijing (02:00 UTC)
                      recon_minute_utc=_int("RECON_MINUTE_UTC", 30),
-                     recon_hour_utc=_int("RECON_HOUR_UTC", 2))
+                     recon_hour_utc=_int("RECON_HOUR_UTC", 2),
+                     complaint_sweep_minutes=_int("COMPLAINT_SWEEP_MINUTES", 10))
 
 
 # ---------------------------------------------------------------- reconciliation
@@ -367,3 +371,25 @@ def recon_settings() -> ReconSettings:
                          readers=max(1, min(_int("RECON_READERS", 4), 16)),
                          api_budget_seconds=_int("RECON_API_BUDGET_SECONDS", 20),
                          queue_url=_env("RECON_QUEUE_URL"))
+
+
+# ---------------------------------------------------------------- consumer complaints (投诉)
+
+
+@dataclass(frozen=True)
+class ComplaintSettings:
+    reply_hours: int  # WeChat: the first reply within 24 h of the complaint
+    resolve_hours: int  # WeChat: resolved within 72 h, else it may refund the player itself
+    near_hours: int  # a deadline this close counts as near (metric, alarm, the console's risk tag)
+    sweep_days: int  # the list's span (WeChat: at most 30 days between begin_date and end_date)
+    sweep_budget_seconds: int  # stop reading pages when this little time is left in the run
+
+
+def complaint_settings() -> ComplaintSettings:
+    days = _int("COMPLAINT_SWEEP_DAYS", 30)
+    if not 0 <= days <= 30:
+        raise ConfigError("COMPLAINT_SWEEP_DAYS must be 0-30 (WeChat lists at most 30 days at once)")
+    return ComplaintSettings(reply_hours=_int("COMPLAINT_REPLY_HOURS", 24),
+                             resolve_hours=_int("COMPLAINT_RESOLVE_HOURS", 72),
+                             near_hours=_int("COMPLAINT_NEAR_HOURS", 6), sweep_days=days,
+                             sweep_budget_seconds=_int("COMPLAINT_SWEEP_RESERVE_SECONDS", 10))
