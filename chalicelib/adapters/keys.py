@@ -16,7 +16,7 @@ import zlib
 
 from ..domain import clock
 
-SHARDS = {"list": 8, "status": 8, "work": 8, "pay_check": 4, "day": 4}
+SHARDS = {"list": 8, "status": 8, "work": 8, "pay_check": 4, "day": 4, "complaint": 4}
 
 
 def shard_key(value, item_key: str, kind: str) -> str:
@@ -77,3 +77,20 @@ def pay_check_key(order_no: str) -> str:
 
 def task_keys(task_id: str, fields: dict) -> dict:
     return {"status_key": shard_key(fields["status"], task_id, "status")} if fields.get("status") else {}
+
+
+OPEN_COMPLAINT, FOLLOWUP = "open", "followup"
+
+
+def complaint_keys(complaint_id: str, fields: dict) -> dict:
+    """The index keys that follow from a complaint's ``fields`` (those present among them):
+    ``state_key`` from ``state``; ``open_key`` while the state is not PROCESSED (None removes it,
+    so a processed complaint leaves the queue); ``followup`` while ``followup`` is true."""
+    out = {}
+    state = fields.get("state")
+    if state is not None:
+        out["state_key"] = shard_key(state, complaint_id, "complaint")
+        out["open_key"] = shard_key(OPEN_COMPLAINT, complaint_id, "complaint") if state != "PROCESSED" else None
+    if "followup" in fields:
+        out["followup"] = shard_key(FOLLOWUP, complaint_id, "complaint") if fields["followup"] else None
+    return out

@@ -40,6 +40,9 @@ MAX_REASON_CHARS = 200
 # 文件大小不能超过2M"
 MAX_IMAGES = 4
 MAX_IMAGE_BYTES = 2 * 1024 * 1024
+# a reply or refusal's JSON body with its images as base64: Lambda takes a synchronous request of
+# at most 6 MB, so 4 MiB of body (about 3 MB of images together) and the rest for the envelope
+IMAGE_BODY_BYTES = 4 * 1024 * 1024
 # the kinds WeChat takes, told by their first bytes (the name WeChat needs is derived from them)
 IMAGE_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "png"), (b"\xff\xd8\xff", "jpg"), (b"BM", "bmp"))
 _BASE64 = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")

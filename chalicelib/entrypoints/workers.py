@@ -44,3 +44,17 @@ def poll_and_sweep(context=None) -> dict:
     finally:
         emit_metrics(report, swept=swept, payments=paid)
     return {"poll": report.to_dict(), "swept": swept, "payments": paid.to_dict()}
+
+
+def sweep_complaints(context=None) -> dict:
+    """The scheduled complaint sweep; its metrics are emitted whatever happened."""
+    from ..services import complaint_sync
+
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    time_left = (lambda: remaining() / 1000) if callable(remaining) else None
+    report = complaint_sync.SweepReport(errors=1)
+    try:
+        report = complaint_sync.sweep(time_left=time_left)
+    finally:
+        complaint_sync.emit(report)
+    return report.to_dict()

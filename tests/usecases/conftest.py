@@ -59,7 +59,8 @@ def tier(tmp_path_factory):
                       access_log=False, outcome_delay=0.2, poll_after_seconds=0, restore_sweep_seconds=0,
                       notify_retry_schedule=(0.2,), refund_interval_seconds=0,
                       extra_env={"WECHAT_REFUND_NOTIFY_URL": f"{inbox.url}/refund",
-                                 "WECHAT_PAYMENT_NOTIFY_URL": f"{inbox.url}/payment"})
+                                 "WECHAT_PAYMENT_NOTIFY_URL": f"{inbox.url}/payment",
+                                 "WECHAT_COMPLAINT_NOTIFY_URL": f"{inbox.url}/complaint"})
     stack = Stack(cfg).start()
     stack.inbox = inbox
     yield stack
