@@ -180,7 +180,8 @@ def complaint_detail(complaint_id: str, operator: staff_rules.Operator, *, compl
         "synced_at": c.synced_at,
         "order": views.order_summary(order, user) if order else None,
         "user": views.user_view(c.user_id, user) if c.user_id else None,
-        "refunds": [views.refund_view(r, operator, with_events=False) for r in refunds],
+        "refunds": [{**views.refund_view(r, operator, with_events=False), "user": views.user_view(r.user_id, user)}
+                    for r in refunds],
         "other_complaints": others,
         "player_orders": [views.order_summary(o, user) for o in orders if o.order_no != c.order_no
                           and (o.refunded_amount or o.reserved_amount)],
