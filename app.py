@@ -19,7 +19,7 @@ app.register_blueprint(console.bp)
 app.register_middleware(contract.middleware(app), "http")  # every non-2xx answer is {"code", "message"}
 
 WIRING = config.app_wiring()  # the decorators need these at import
-RECON_CRON = Cron(WIRING.recon_minute_utc, WIRING.recon_hour_utc, "*", "*", "?", "*")
+RECON_CRON = Cron(*WIRING.recon_cron, "*", "*", "?", "*")
 
 
 @app.on_sqs_message(queue=WIRING.restore_queue_name, batch_size=1)

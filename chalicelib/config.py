@@ -337,9 +337,16 @@ class AppWiring:
     restore_queue_name: str
     poll_every_minutes: int
     recon_queue_name: str
-    recon_minute_utc: int  # EventBridge cron is UTC
+    recon_minute_utc: int  # EventBridge cron is UTC: the day's first attempt
     recon_hour_utc: int
+    recon_retry_hours: int  # then every 30 minutes for this many hours while a day's bill is not out
     complaint_sweep_minutes: int = 10  # how often the complaint list is swept (投诉)
+
+    @property
+    def recon_cron(self) -> tuple[str, str]:
+        """(minutes, hours) of the reconciliation schedule: the first attempt, then every 30 min."""
+        last = min(self.recon_hour_utc + self.recon_retry_hours, 23)
+        return f"{self.recon_minute_utc % 30}/30", f"{self.recon_hour_utc}-{last}"
 
 
 def app_wiring() -> AppWiring:
@@ -350,6 +357,7 @@ def app_wiring() -> AppWiring:
                      # WeChat's bill of a day is ready from about 10:00 Beijing (02:00 UTC)
                      recon_minute_utc=_int("RECON_MINUTE_UTC", 30),
                      recon_hour_utc=_int("RECON_HOUR_UTC", 2),
+                     recon_retry_hours=_int("RECON_RETRY_HOURS", 12),
                      complaint_sweep_minutes=_int("COMPLAINT_SWEEP_MINUTES", 10))
 
 
@@ -363,6 +371,7 @@ class ReconSettings:
     readers: int  # BatchGetItem calls in flight at once (bounded: memory, and the table's read rate)
     api_budget_seconds: int  # a run started from the console works this long (API Gateway answers within 29 s)
     queue_url: str | None  # the continuation queue; None: the next scheduled run resumes a run out of time
+    overdue_hour: int  # Beijing hour after which a day whose bill is still unreconciled raises an alarm
 
 
 def recon_settings() -> ReconSettings:
@@ -370,7 +379,8 @@ def recon_settings() -> ReconSettings:
                          lease_seconds=_int("RECON_LEASE_SECONDS", 960),
                          readers=max(1, min(_int("RECON_READERS", 4), 16)),
                          api_budget_seconds=_int("RECON_API_BUDGET_SECONDS", 20),
-                         queue_url=_env("RECON_QUEUE_URL"))
+                         queue_url=_env("RECON_QUEUE_URL"),
+                         overdue_hour=_int("RECON_OVERDUE_HOUR", 14))
 
 
 # ---------------------------------------------------------------- consumer complaints (投诉)

@@ -57,7 +57,9 @@ def emit_metrics(report, swept: int | None = None, *, payments=None, stream=None
 WECHAT_CONFIG_ERRORS = "WechatConfigErrors"  # WeChat refused our signature, merchant id or rights
 OFFLINE_REFUNDS = "OfflineRefundsOpened"  # a refund must be paid outside WeChat
 PAYMENT_ANOMALIES = "PaymentAnomalies"  # a payment we cannot apply (cancelled order, mismatch)
-EVENT_METRICS = (WECHAT_CONFIG_ERRORS, OFFLINE_REFUNDS, PAYMENT_ANOMALIES)
+RECON_OVERDUE = "ReconOverdue"  # a day is still unreconciled past its hour (its bill is late, or runs fail)
+EXTERNAL_REFUNDS = "ExternalRefundsBooked"  # WeChat refunded without us (merchant platform, WeChat itself)
+EVENT_METRICS = (WECHAT_CONFIG_ERRORS, OFFLINE_REFUNDS, PAYMENT_ANOMALIES, RECON_OVERDUE, EXTERNAL_REFUNDS)
 
 
 # a complaint sweep's report field -> metric name (services/complaint_sync.py)

@@ -149,16 +149,19 @@ FUNCTION_ACCESS = {
         secrets=("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY")),
     # services/reconciliation.py (the daily run and its continuation): download the trade bill
     # (merchant key material), read our orders and refunds in batches, the refunds that
-    # succeeded and the payments recorded that day (by_success_day, by_paid_day), store the
+    # WeChat accepted, succeeded and the payments recorded that day (by_accepted_day, by_success_day,
+    # by_paid_day), ask WeChat's refund and payment queries for what the bill cannot settle, book
+    # refunds made without us (a refund put, the order's balance), store the
     # run and its discrepancies, open
     # 对账差异 tasks, settle refunds the bill shows successful (refund + order balances, then a
     # restoration message), and hand an unfinished run to the reconciliation queue.
     "reconcile": (RECONCILE := Access(tables={
         "reconciliations": [BATCH_GET, GET, PUT, UPDATE, QUERY],
-        "payment_refunds": [BATCH_GET, GET, UPDATE],
+        "payment_refunds": [BATCH_GET, GET, PUT, UPDATE],
         "orders": [BATCH_GET, GET, UPDATE],
         "manual_tasks": [UPDATE],
-    }, indexes=("payment_refunds/by_success_day", "orders/by_paid_day"), send_restore=True, send_recon=True,
+    }, indexes=("payment_refunds/by_accepted_day", "payment_refunds/by_success_day", "orders/by_paid_day"),
+        send_restore=True, send_recon=True,
         secrets=("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY"))),
     "reconcile_continue": RECONCILE,
     # services/complaint_sync.py (投诉): list complaints at WeChat (merchant key material), read which
@@ -609,7 +612,13 @@ def alarms(project: Project) -> dict:
                         "returned it to the merchant's card): see the 待线下退款 tasks in the console."),
                        (_metrics.PAYMENT_ANOMALIES,
                         "A payment could not be applied (cancelled or unknown order, amount or merchant "
-                        "mismatch, a second payment): see the payment tasks in the console.")):
+                        "mismatch, a second payment): see the payment tasks in the console."),
+                       (_metrics.RECON_OVERDUE,
+                        "A day is still unreconciled past RECON_OVERDUE_HOUR (Beijing): WeChat's bill is late "
+                        "or the runs fail. The schedule keeps asking every 30 minutes; see the 对账 page."),
+                       (_metrics.EXTERNAL_REFUNDS,
+                        "WeChat refunded money we did not send (merchant platform, or WeChat itself after an "
+                        "overdue complaint): it is booked against its order; confirm the 微信侧退款待确认 task.")):
         out[f"{name}Alarm"] = _alarm(
             project, what, _metric(project, name, "Sum"), suffix=re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower(),
             Period=300, EvaluationPeriods=1, Threshold=0, ComparisonOperator="GreaterThanThreshold",

@@ -48,11 +48,28 @@ def schedule_event(region: str) -> dict:
 RECON_TIMEOUT_SECONDS = 900  # the reconciliation functions' Lambda timeout (deploy/build_resources.py)
 
 
+def _values(field, limit: int) -> list[int]:
+    """The values of one cron field as EventBridge reads them: ``N``, ``A-B``, ``N/S`` or ``A-B/S``."""
+    text = str(field)
+    spec, _, step = text.partition("/")
+    first, _, last = spec.partition("-")
+    start = int(first)
+    end = int(last) if last else (limit - 1 if step else start)
+    return list(range(start, end + 1, int(step) if step else 1))
+
+
 def next_daily(now: datetime, cron) -> datetime:
-    """The next time after ``now`` a daily cron (``cron.hours``:``cron.minutes``, UTC) fires."""
-    at = now.astimezone(timezone.utc).replace(hour=int(cron.hours), minute=int(cron.minutes), second=0,
-                                              microsecond=0)
-    return at if at > now else at + timedelta(days=1)
+    """The next time after ``now`` a daily cron (``cron.hours`` and ``cron.minutes``, UTC, each a
+    value, a range or a step) fires."""
+    now = now.astimezone(timezone.utc)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    for offset in (0, 1):
+        for hour in _values(cron.hours, 24):
+            for minute in _values(cron.minutes, 60):
+                at = day + timedelta(days=offset, hours=hour, minutes=minute)
+                if at > now:
+                    return at
+    raise ValueError(f"cron {cron.minutes} {cron.hours} never fires")  # pragma: no cover
 
 
 class Driver:

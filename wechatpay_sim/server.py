@@ -52,6 +52,7 @@ SETTINGS = (
     "bill_ready_hour",
     "bill_format",
     "drop_complaint_notifications",
+    "ledger_time_offset_seconds",
 )
 
 
@@ -96,6 +97,7 @@ class Simulator:
             "bill_ready_hour": bill_ready_hour,
             "bill_format": "current",
             "drop_complaint_notifications": False,
+            "ledger_time_offset_seconds": 0.0,
         }
         self.store = Store(keyset.mchid)
         self.bills = BillDesk(self.store, keyset.appid, keyset.mchid, lambda: self.base_url)
@@ -240,6 +242,8 @@ class Simulator:
             self.notifier.copies = max(1, int(settings["notification_copies"]))
         if "drop_notifications" in settings:
             self.notifier.drop = bool(settings["drop_notifications"])
+        if "ledger_time_offset_seconds" in settings:
+            self.store.time_offset = float(settings["ledger_time_offset_seconds"])
         if "drop_complaint_notifications" in settings:
             self.complaints.drop_notifications = bool(settings["drop_complaint_notifications"])
         if "notify_timeout" in settings:
@@ -270,6 +274,7 @@ class Simulator:
             "bill_ready_hour": self.bills.ready_hour,
             "bill_format": self.bills.format,
             "drop_complaint_notifications": self.complaints.drop_notifications,
+            "ledger_time_offset_seconds": self.store.time_offset,
         }
 
     def reset(self) -> None:

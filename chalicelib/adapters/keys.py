@@ -54,7 +54,8 @@ def list_key(order_no: str) -> str:
 def refund_keys(refund_no: str, fields: dict) -> dict:
     """The index keys that follow from a refund's ``fields`` (as they will be once written):
     ``status_key`` from ``status``, the sharded ``work`` queue, and ``success_day_key`` from
-    ``success_time`` (else the time of the change, ``updated_at``) while the refund is a success."""
+    ``success_time`` (else the time of the change, ``updated_at``) while the refund is a success,
+    ``accepted_day_key`` from ``accepted_at`` (the day WeChat bills it on)."""
     out = {}
     status = fields.get("status")
     if status is not None:
@@ -64,6 +65,8 @@ def refund_keys(refund_no: str, fields: dict) -> dict:
         out["work"] = shard_key(work, refund_no, "work")
     if status == "success":
         out["success_day_key"] = day_key(refund_no, fields.get("success_time") or fields.get("updated_at"))
+    if fields.get("accepted_at"):
+        out["accepted_day_key"] = day_key(refund_no, fields["accepted_at"])
     return out
 
 

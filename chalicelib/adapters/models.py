@@ -157,6 +157,7 @@ class Order(Model):
     open_application = UnicodeAttribute(null=True)  # the player's open application, if any
     # a payment that arrived after the order was cancelled: refundable, nothing to restore
     paid_after_cancel = BooleanAttribute(null=True)
+    refund_hold = UnicodeAttribute(null=True)  # why no refund may be made (a person must look first)
     # set by whoever creates a pending order: when to ask WeChat about its payment
     pay_check = UnicodeAttribute(null=True)
     pay_check_due_at = UnicodeAttribute(null=True)
@@ -292,6 +293,20 @@ class RefundsBySuccessDay(GlobalSecondaryIndex):
     refund_no = UnicodeAttribute(range_key=True)
 
 
+class RefundsByAcceptedDay(GlobalSecondaryIndex):
+    """Sparse: refunds WeChat accepted, by the Beijing day it accepted them (``accepted_day_key``,
+    sharded): the day WeChat's trade bill lists a refund on, with the status it had then
+    ("当天发起退款成功的退款单，退款发起成功就会出账，出账后退款状态不会更新"). Carries what the comparison
+    needs, so a refund that is on the bill costs no further read."""
+
+    class Meta:
+        index_name = "by_accepted_day"
+        projection = IncludeProjection(["amount", "order_no", "status", "accepted_at"])
+
+    accepted_day_key = UnicodeAttribute(hash_key=True)
+    refund_no = UnicodeAttribute(range_key=True)
+
+
 class Refund(Model):
     class Meta:
         table_name = "payment_refunds"
@@ -320,6 +335,9 @@ class Refund(Model):
     # keys.shard_key(Beijing date of success_time, refund_no, "day"): the by_success_day index
     success_day_key = UnicodeAttribute(null=True)
     success_actor = UnicodeAttribute(null=True)  # who learned of the success (wechat, poller, reconciliation)
+    accepted_at = UnicodeAttribute(null=True)  # when WeChat accepted it (the Refund object's create_time)
+    complaint_id = UnicodeAttribute(null=True)  # the consumer complaint it answers, if any
+    accepted_day_key = UnicodeAttribute(null=True)  # keys.day_key(accepted_at): the by_accepted_day index
     failure_code = UnicodeAttribute(null=True)
     failure_message = UnicodeAttribute(null=True)
     offline_reason = UnicodeAttribute(null=True)  # OfflineReason: to be paid outside WeChat
@@ -338,7 +356,6 @@ class Refund(Model):
     events_dropped = NumberAttribute(null=True)  # events left out of a long history (they are in the logs)
     # the ids of its open tasks bound to its money (domain/tasks.py): closed when the money settles
     open_tasks = UnicodeSetAttribute(null=True)
-    complaint_id = UnicodeAttribute(null=True)  # the consumer complaint it answers (投诉), if any
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
 
@@ -348,6 +365,7 @@ class Refund(Model):
     by_status = RefundsByStatus()
     pending_work = RefundsPendingWork()
     by_success_day = RefundsBySuccessDay()
+    by_accepted_day = RefundsByAcceptedDay()
 
 
 class NotifyReceipt(Model):

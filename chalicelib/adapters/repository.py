@@ -519,7 +519,8 @@ def new_refund(refund_no: str, fields: dict) -> TxItem:
     refund = Refund(refund_no, **fields)
     for name, value in keys.refund_keys(refund.refund_no, {"status": refund.status, "work": refund.work,
                                                         "success_time": refund.success_time,
-                                                        "updated_at": refund.updated_at}).items():
+                                                        "updated_at": refund.updated_at,
+                                                        "accepted_at": refund.accepted_at}).items():
         setattr(refund, name, value)
     return TxItem("refund", "put", refund, Refund.refund_no.does_not_exist())
 
@@ -527,9 +528,11 @@ def new_refund(refund_no: str, fields: dict) -> TxItem:
 def _with_keys(refund: Refund, fields: dict) -> dict:
     """``fields`` and the index keys that follow from the refund as it will be once they are
     written (a success's day comes from its success time, whoever sets it)."""
-    after = {"status": refund.status, "success_time": refund.success_time, "updated_at": refund.updated_at, **fields}
+    after = {"status": refund.status, "success_time": refund.success_time, "updated_at": refund.updated_at,
+             "accepted_at": refund.accepted_at, **fields}
     touched = {"status_key": "status" in fields, "work": bool(fields.get("work")),
-               "success_day_key": "status" in fields or "success_time" in fields}
+               "success_day_key": "status" in fields or "success_time" in fields,
+               "accepted_day_key": "accepted_at" in fields}
     return {**fields, **{k: v for k, v in keys.refund_keys(refund.refund_no, after).items() if touched[k]}}
 
 

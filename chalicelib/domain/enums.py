@@ -80,6 +80,7 @@ class RefundStatus(LabelledStrEnum):
 class RefundOrigin(LabelledStrEnum):
     ADMIN = ("admin", "后台发起")
     USER = ("user", "用户申请")
+    EXTERNAL = ("external", "微信侧退款")  # made without us (merchant platform, WeChat itself): booked here
 
 
 class CouponStatus(LabelledStrEnum):
@@ -113,6 +114,9 @@ class TaskType(LabelledStrEnum):
     PAYMENT_MISMATCH = ("payment_mismatch", "支付通知与订单不符")
     UNKNOWN_REFUND = ("unknown_refund", "未知退款单的微信通知")
     RECON_DISCREPANCY = ("recon_discrepancy", "对账差异")
+    EXTERNAL_REFUND = ("external_refund", "微信侧退款待确认")  # money WeChat refunded without us, booked
+    EXTERNAL_REFUND_EXCESS = ("external_refund_excess", "微信侧退款超出可退余额")
+    REFUND_REFUSED = ("refund_refused", "退款被微信拒绝")  # a resubmission nobody watched was refused
     COMPLAINT_OVERDUE = ("complaint_overdue", "投诉处理超时")
 
 
@@ -128,6 +132,7 @@ class OfflineReason(LabelledStrEnum):
 
     USER_ACCOUNT_ABNORMAL = ("USER_ACCOUNT_ABNORMAL", "用户微信账户异常，微信无法退款")
     MERCHANT_BANK_CARD = ("MERCHANT_BANK_CARD", "异常退款已退至商户银行卡")
+    WINDOW_EXPIRED = ("WINDOW_EXPIRED", "已超过支付后一年，微信不再受理退款")
 
 
 class PayoutChannel(LabelledStrEnum):
@@ -153,6 +158,7 @@ class ReconClass(LabelledStrEnum):
     MISSING_AT_WECHAT = ("missing_at_wechat", "微信无记录")  # we say success, the bill does not
     AMOUNT_MISMATCH = ("amount_mismatch", "金额不一致")
     STATUS_MISMATCH = ("status_mismatch", "状态不一致")
+    EXTERNAL_REFUND = ("external_refund", "微信侧退款")  # a refund made without us, booked against its order
 
 
 class ReconStatus(LabelledStrEnum):

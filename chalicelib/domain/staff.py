@@ -70,6 +70,12 @@ def subject_of(actor: str | None) -> str | None:
     return subject if sep and is_staff_role(role) else None
 
 
+def is_person(actor: str | None) -> bool:
+    """A staff member or a player, who sees the answer of what they asked (not the poller, a
+    batch, reconciliation or WeChat)."""
+    return subject_of(actor) is not None or (isinstance(actor, str) and actor.startswith("user:"))
+
+
 def same_person(a: str | None, b: str | None) -> bool:
     """Two actors are the same operator when both are staff with the same subject."""
     sa, sb = subject_of(a), subject_of(b)

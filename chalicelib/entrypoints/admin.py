@@ -208,9 +208,9 @@ def _past_time(raw, field: str) -> str | None:
             raise ValueError
     except ValueError:
         raise invalid(field, "必须是带时区的 ISO 8601 时间，如 2026-11-26T10:00:00+08:00") from None
-    if value > refund_rules.clock.now():
+    if value > clock.now():
         raise invalid(field, "不能晚于现在")
-    return refund_rules.iso(value)
+    return clock.iso(value)
 
 
 def _choice(body: dict, field: str, enum):

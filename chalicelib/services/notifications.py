@@ -12,7 +12,7 @@ from ..domain.tasks import Task
 from ..domain.errors import OutcomeMismatch
 from ..domain.money import fen_to_yuan
 from ..log import get_logger, log_context
-from . import payments, transitions
+from . import external, payments, transitions
 from ..domain import clock
 from .outcomes import outcome_from_result
 
@@ -49,6 +49,11 @@ def handle_refund_event(event) -> str:
         else:
             order, refund = None, repo.get_refund(refund_no)
         if refund is None:
+            booking = external.book_external_refund(result, actor="wechat")
+            if booking.refund is not None:
+                return f"external->{booking.refund.status}"
+            if booking.held:
+                return "external_held"  # more than the order can refund: on hold, with its task
             return _unknown_refund(event, result)
         if order is None or order.order_no != refund.order_no:
             order = None  # out_trade_no is not our order_no here: read it when settling

@@ -17,6 +17,7 @@ from ..adapters import repository as repo
 from ..adapters.models import Order, Refund
 from ..config import settings
 from ..domain import refunds as refund_rules
+from ..domain import staff as staff_rules
 from ..domain import tasks as task_rules
 from ..domain.enums import OfflineReason, RefundOrigin, RefundStatus, RestorationStatus, TaskType
 from ..domain.errors import Conflict, DomainError, ErrorCode, OrderNotFound, OutcomeMismatch, conflict
@@ -211,7 +212,7 @@ def apply_outcome(refund: Refund, outcome: Outcome, *, actor: str, receipt: repo
                 if dst != src:
                     _outcome_not_applied(refund, src, dst, actor)
                 return refund
-            tasks = _tasks_for(refund, dst, outcome)
+            tasks = _tasks_for(refund, dst, outcome, actor)
             if refund_rules.balance_effect(src, dst) == Balance.SETTLE and order is None:
                 order = repo.get_order(refund.order_no)
             try:
@@ -240,8 +241,16 @@ def _outcome_not_applied(refund: Refund, src: RefundStatus, dst: RefundStatus, a
     log.info("outcome no longer applies", extra={"from": src.value, "to": dst.value, "actor": actor})
 
 
-def _tasks_for(refund: Refund, dst: RefundStatus, outcome: Outcome) -> tuple:
+def _tasks_for(refund: Refund, dst: RefundStatus, outcome: Outcome, actor: str) -> tuple:
     """Manual tasks born with a transition (in its transaction, so never lost)."""
+    if dst == S.FAILED and not staff_rules.is_person(actor):
+        return (task_rules.for_refund(
+            refund, TaskType.REFUND_REFUSED,
+            f"微信拒绝了重新提交的退款（{outcome.failure_code}：{outcome.failure_message}），退款失败、金额已退回可退余额："
+            "请核对原因后重新发起退款（或线下退款）"),)
+    if dst == S.OFFLINE_PENDING and outcome.offline_reason == OfflineReason.WINDOW_EXPIRED:
+        return (task_rules.for_refund(refund, TaskType.OFFLINE_PAYOUT,
+                                      "订单已超过支付后一年，微信不再受理退款：请通过其他方式退款给用户，并在后台登记线下退款"),)
     if dst == S.ABNORMAL:
         return (task_rules.for_refund(refund, TaskType.REFUND_ABNORMAL,
                                       "退款异常（用户银行卡注销或冻结），请联系用户并发起异常退款"),)

@@ -83,7 +83,7 @@ def _snapshot() -> dict:
     for model in models.ALL_MODELS:
         if model is models.NotifyReceipt:
             continue
-        state[model.__name__] = sorted(json.dumps(item.to_simple_dict(), sort_keys=True, default=str)
+        state[model.__name__] = sorted(json.dumps(item.to_simple_dict(force=True), sort_keys=True, default=str)
                                        for item in model.scan())
     return state
 

@@ -57,10 +57,10 @@ def test_the_first_read_fails_loudly_when_ssm_is_down(ssm):
 
 def test_reconciliation_settings(monkeypatch):
     for name in ("RECON_MIDNIGHT_MINUTES", "RECON_LEASE_SECONDS", "RECON_READERS", "RECON_API_BUDGET_SECONDS",
-                 "RECON_QUEUE_URL"):
+                 "RECON_QUEUE_URL", "RECON_OVERDUE_HOUR"):
         monkeypatch.delenv(name, raising=False)
     assert config.recon_settings() == config.ReconSettings(midnight_minutes=15, lease_seconds=960, readers=4,
-                                                           api_budget_seconds=20, queue_url=None)
+                                                           api_budget_seconds=20, queue_url=None, overdue_hour=14)
     monkeypatch.setenv("RECON_READERS", "64")  # bounded: memory and the table's read rate
     monkeypatch.setenv("RECON_QUEUE_URL", "https://sqs.example/q")
     monkeypatch.setenv("RECON_MIDNIGHT_MINUTES", "0")
@@ -73,9 +73,11 @@ def test_reconciliation_settings(monkeypatch):
 
 def test_the_apps_wiring_and_the_aws_endpoints(monkeypatch):
     for name in ("RESTORE_QUEUE_NAME", "POLL_EVERY_MINUTES", "RECON_QUEUE_NAME", "RECON_MINUTE_UTC",
-                 "RECON_HOUR_UTC", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_DYNAMODB"):
+                 "RECON_HOUR_UTC", "RECON_RETRY_HOURS", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SQS",
+                 "AWS_ENDPOINT_URL_DYNAMODB"):
         monkeypatch.delenv(name, raising=False)
-    assert config.app_wiring() == config.AppWiring("local-refund-restore", 2, "local-reconciliation", 30, 2)
+    assert config.app_wiring() == config.AppWiring("local-refund-restore", 2, "local-reconciliation", 30, 2, 12)
+    assert config.app_wiring().recon_cron == ("0/30", "2-14")  # the first attempt, then every 30 minutes
     monkeypatch.setenv("POLL_EVERY_MINUTES", "5")
     monkeypatch.setenv("RECON_HOUR_UTC", "3")
     assert (config.app_wiring().poll_every_minutes, config.app_wiring().recon_hour_utc) == (5, 3)

@@ -146,6 +146,10 @@ def test_the_local_driver_fires_the_daily_reconciliation_at_its_cron_time():
     assert next_daily(datetime(2026, 11, 26, 2, 30, tzinfo=utc), cron) == datetime(2026, 11, 27, 2, 30, tzinfo=utc)
     beijing = timezone(timedelta(hours=8))  # 10:29 Beijing is 02:29 UTC
     assert next_daily(datetime(2026, 11, 26, 10, 29, tzinfo=beijing), cron) == datetime(2026, 11, 26, 2, 30, tzinfo=utc)
+    # the app's: the first attempt at 02:30, then every 30 minutes while a bill is late
+    retries = Cron("0/30", "2-14", "*", "*", "?", "*")
+    assert next_daily(datetime(2026, 11, 26, 2, 30, tzinfo=utc), retries) == datetime(2026, 11, 26, 3, 0, tzinfo=utc)
+    assert next_daily(datetime(2026, 11, 26, 14, 30, tzinfo=utc), retries) == datetime(2026, 11, 27, 2, 0, tzinfo=utc)
 
 
 # ---------------------------------------------------------------- index queries

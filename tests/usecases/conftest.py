@@ -58,6 +58,8 @@ def tier(tmp_path_factory):
     cfg = StackConfig(workdir=Path(tmp_path_factory.mktemp("usecases")), api=False, seed=False, driver=False,
                       access_log=False, outcome_delay=0.2, poll_after_seconds=0, restore_sweep_seconds=0,
                       notify_retry_schedule=(0.2,), refund_interval_seconds=0,
+                      # queues as the HTTP tier's stack makes them: one process shares the local endpoint's state
+                      visibility_timeout=1, max_receive_count=3,
                       extra_env={"WECHAT_REFUND_NOTIFY_URL": f"{inbox.url}/refund",
                                  "WECHAT_PAYMENT_NOTIFY_URL": f"{inbox.url}/payment",
                                  "WECHAT_COMPLAINT_NOTIFY_URL": f"{inbox.url}/complaint"})

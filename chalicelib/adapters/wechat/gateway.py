@@ -20,7 +20,7 @@ from chalicelib.domain.refunds import MAX_WECHAT_REASON_BYTES
 from chalicelib.log import get_logger, log_context
 
 from . import bills, notifications
-from .errors import OutcomeUnknown, WechatError, error_from_response, translate_exception
+from .errors import OutcomeUnknown, Rejected, WechatError, error_from_response, translate_exception
 from .keys import build_client
 from .results import OUT_TRADE_NO, NotificationEvent, PaymentResult, RefundResult, is_fen
 
@@ -228,10 +228,20 @@ class WechatGateway:
         """
         bills.check_request(bill_date, bill_type)
         with log_context(bill_date=bill_date):
-            answer = self._invoke(
-                "trade_bill", lambda c: c.trade_bill(bill_date=bill_date, bill_type=bill_type, tar_type="GZIP")
-            )
-            return bills.fetch_verified(self.settings, self._sdk(), answer, bill_date=bill_date, bill_type=bill_type)
+            for attempt in (1, 2):
+                answer = self._invoke(
+                    "trade_bill", lambda c: c.trade_bill(bill_date=bill_date, bill_type=bill_type, tar_type="GZIP")
+                )
+                try:
+                    return bills.fetch_verified(self.settings, self._sdk(), answer, bill_date=bill_date,
+                                                bill_type=bill_type)
+                except Rejected as err:
+                    # "download_url ... 5min内有效": an expired link answers INVALID_REQUEST; a new
+                    # trade_bill call hands out a new one (shared/wechatpay-v3.md, the trade bill)
+                    if err.code != "INVALID_REQUEST" or attempt == 2:
+                        raise
+                    log.warning("trade bill download link expired; asking for a new one")
+        raise AssertionError("unreachable")  # pragma: no cover: the second attempt returns or raises
 
     # ---- consumer complaints (投诉2.0) --------------------------------------
     @property

@@ -29,7 +29,8 @@ export async function showReconciliations(ctx) {
     h("thead", {}, h("tr", {}, ["账单日期", "状态", "账单行数", "一致", "差异", "完成时间"].map((t) => h("th", {}, t)))),
     h("tbody", {}, data.items.map((r) => h("tr", { dataset: { date: r.bill_date } },
       h("td", {}, h("a", { href: `#/reconcile/${r.bill_date}` }, r.bill_date)),
-      h("td", {}, r.status ? pill(r.status_label, STATUS_KIND[r.status]) : h("span", { class: "muted" }, r.status_label)),
+      h("td", {}, r.status ? pill(r.status_label, STATUS_KIND[r.status]) : h("span", { class: "muted" }, r.status_label),
+        r.overdue ? [" ", pill("逾期未对账", "error")] : null),
       h("td", {}, dash(r.lines_read)), h("td", {}, dash(r.matched)), h("td", {}, dash(r.discrepancies)),
       h("td", {}, r.finished_at ? fmtTime(r.finished_at) : "—"))))));
 }
@@ -114,8 +115,13 @@ function reportCard(r) {
   ];
   if (r.reason) rows.push(["原因", r.reason]);
   if (r.status === "running") rows.push(["已处理行数", dash(r.lines_done)]);
-  if (r.deferred) rows.push(["待次日账单核对", String(r.deferred)]);
-  if (r.applied) rows.push(["按账单更新为退款成功", String(r.applied)]);
+  if (r.ours.settled_refunds) rows.push(["当日退款成功（本地）", `${yuan(r.ours.settled_refunds)}（${r.ours.settled_count} 笔）`]);
+  if (r.deferred) rows.push(["待相邻日账单核对", String(r.deferred)]);
+  if (r.applied) rows.push(["经微信查询补记", String(r.applied)]);
+  if (r.resolved) rows.push(["上次差异已消除（任务已关闭）", String(r.resolved)]);
+  for (const [appid, o] of Object.entries(r.other_apps || {})) {
+    rows.push([`其他应用 ${appid}`, `${o.lines} 行 · 支付 ${yuan(o.payments)} · 退款 ${yuan(o.refunds)}（不对账）`]);
+  }
   return h("div", { class: "card" },
     h("dl", { class: "fields" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
     h("table", { class: "table", id: "recon-classes" },
