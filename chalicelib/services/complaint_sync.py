@@ -129,10 +129,54 @@ def _snapshot(detail, stored, entries, action_type) -> tuple[dict, list]:
     if rules.ENTRUSTED_REFUND in types:
         # "COMPLAINT_ENTRUSTED_REFUND_SYSTEM_MESSAGE(投诉单受托退款系统通知)": WeChat refunded the player itself
         fields["refund_progress"], fields["followup"] = Progress.ENTRUSTED.value, False
+        booked = None if stored and stored.entrusted_refund_no else _entrusted_refund(detail.complaint_id,
+                                                                                       fields["order_no"])
+        if booked is not None:
+            fields["entrusted_refund_no"] = booked.refund_no
+            if booked.complaint_id != detail.complaint_id:
+                also.append(store.link_refund(booked.refund_no, detail.complaint_id))
     elif rules.REFUND_RECEIVED in types and progress == Progress.APPROVED.value:
         # "退款到账后,投诉单的状态将自动扭转为'处理完成'"
         fields["refund_progress"], fields["followup"] = Progress.REFUNDED.value, False
     return fields, also
+
+
+# ---------------------------------------------------------------- WeChat's own refund (受托退款)
+
+
+def _entrusted_refund(complaint_id: str, order_no: str | None):
+    """The refund WeChat made itself for this complaint, once booked against its order
+    (``services/external.py``): the external refund of the order linked to it, else the one
+    external refund of the order linked to no complaint. None until it is booked (its
+    notification, query or bill line books it, and links it through ``complaint_of_refund``)."""
+    from ..domain.enums import RefundOrigin
+
+    if not order_no:
+        return None
+    external = [r for r in repo.refunds_of_order(order_no) if r.origin == RefundOrigin.EXTERNAL.value]
+    mine = [r for r in external if r.complaint_id == complaint_id]
+    free = [r for r in external if not r.complaint_id]
+    return mine[0] if mine else free[0] if len(free) == 1 else None
+
+
+def complaint_of_refund(result) -> str | None:
+    """The complaint a refund WeChat made without us answers, to book it with: WeChat refunds the
+    player itself when a complaint passes its deadline ("受托退款"), before it tells us the
+    complaint changed. The one open complaint of the order without a refund of ours (the one
+    asking for that amount, when several are open); None when that cannot be told."""
+    if not result.out_trade_no:
+        return None
+    listed = store.of_order(result.out_trade_no, limit=50, cursor=None).items
+    open_ = [c for c in listed if not c.refund_no and not c.entrusted_refund_no
+             and c.refund_progress not in (Progress.REFUNDED.value, Progress.REJECTED.value)]
+    asking = [c for c in open_ if c.apply_refund_amount == result.amount_refund]
+    chosen = asking if len(asking) == 1 else open_
+    return chosen[0].complaint_id if len(chosen) == 1 else None
+
+
+def link_external(complaint_id: str, refund_no: str) -> None:
+    """The complaint names the refund WeChat made for it (the refund already names the complaint)."""
+    _write([store.change(complaint_id, {"entrusted_refund_no": refund_no, "updated_at": clock.iso(clock.now())})])
 
 
 def handle_notification(event) -> str:

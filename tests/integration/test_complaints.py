@@ -193,3 +193,33 @@ def test_the_queue_pages_past_its_page_size_and_filters(desk):
     assert sweep(env)["tasks_opened"] == 0  # one task a deadline
     tasks = env.api.get("/api/admin/manual-tasks?type=complaint_overdue&limit=100", env.support).json()["items"]
     assert sorted(t["detail"]["complaint_id"] for t in tasks) == sorted(made[:7])
+
+
+def test_an_expired_complaints_wechat_refund_is_booked_and_not_refunded_again(desk):
+    """Past the deadline WeChat refunds the player from the merchant's money (受托退款): its
+    REFUND.SUCCESS names a refund we never made; it is booked against the order as an external
+    refund linked to the complaint, and neither the complaint nor the order can refund it again."""
+    from chalicelib.adapters import repository as repo
+
+    env = desk
+    order = env.order(2)
+    complaint_id = complain(env, 2, order.actual_amount)
+    stored(env, complaint_id)
+    expired = env.sim.complaints.expire(complaint_id, url=env.stack.env["WECHAT_REFUND_NOTIFY_URL"])
+    wechat_refund = expired["refund"]["out_refund_no"]
+    c = env.wait_for(lambda: (c := store.get(complaint_id)) and c.state == "PROCESSED" and c.entrusted_refund_no
+                     and c, timeout=30)
+    assert c.entrusted_refund_no == wechat_refund and c.refund_progress == "entrusted"
+    booked = env.wait_status(wechat_refund, "success")
+    assert booked.origin == "external" and booked.complaint_id == complaint_id and booked.amount == order.actual_amount
+    fresh = env.fresh(order.order_no)
+    assert fresh.refundable_amount == 0 and fresh.refunded_amount == order.actual_amount
+    env.check_invariants(order.order_no)
+    again = env.api.post(f"{BASE}/{complaint_id}/refund", env.admin, {"amount": 100, "reason": "投诉退款"})
+    assert (again.status_code, again.json()["code"]) == (409, "INVALID_COMPLAINT_STATE")
+    direct = env.api.post("/api/admin/pay/refunds", env.admin, {"order_no": order.order_no, "amount": 100})
+    assert direct.status_code == 409 and direct.json()["code"] in ("ORDER_NOT_REFUNDABLE", "AMOUNT_EXCEEDS_REFUNDABLE")
+    view = env.api.get(f"{BASE}/{complaint_id}", env.support).json()
+    assert view["refund_progress_label"] == "微信已受托退款" and view["entrusted_refund_no"] == wechat_refund
+    assert [r["refund_no"] for r in view["refunds"]] == [wechat_refund]
+    assert [r.refund_no for r in repo.refunds_of_order(order.order_no)] == [wechat_refund]  # booked once
