@@ -40,6 +40,7 @@ class StackConfig:
     stage: str = "local"
     outcome_delay: float = 2.0
     poll_interval: float = 20.0  # how often the driver calls the schedule handler
+    complaint_sweep_interval: float = 60.0  # how often the driver calls the complaint sweep
     poll_after_seconds: int = 10  # how long a refund waits for its notification before being queried
     restore_sweep_seconds: int = 60
     visibility_timeout: int = 5
@@ -301,7 +302,8 @@ class Stack:
 
         self.driver = Driver(self.handlers(), self.sqs(), self.queue_url, self.queue_arn, REGION,
                              self.cfg.poll_interval, recon_queue=(self.recon_queue_url, self.recon_queue_arn),
-                             daily=self.handlers().RECON_CRON).start()
+                             daily=self.handlers().RECON_CRON,
+                             complaint_interval=self.cfg.complaint_sweep_interval).start()
 
     def handlers(self):
         """The app module, whose ``restore`` and ``poll`` functions are the Lambda handlers."""
