@@ -1,5 +1,6 @@
 // Entry point: sign-in, navigation between views (hash routes), session handling.
 import { call, errorText, token } from "./api.js";
+import { showComplaintDetail, showComplaints } from "./complaints.js";
 import { h, mount, note } from "./dom.js";
 import { showOrderDetail, showOrders } from "./orders.js";
 import { showReconciliation, showReconciliations } from "./reconcile.js";
@@ -93,6 +94,8 @@ async function render() {
   else if (section === "tasks") showTasks(ctx);
   else if (section === "reconcile" && parts[1]) showReconciliation(ctx, decodeURIComponent(parts[1]));
   else if (section === "reconcile") showReconciliations(ctx);
+  else if (section === "complaints" && parts[1]) showComplaintDetail(ctx, decodeURIComponent(parts[1]));
+  else if (section === "complaints") showComplaints(ctx, query);
   else showOrders(ctx, query);
 }
 
@@ -142,6 +145,7 @@ window.addEventListener("console:unauthenticated", (event) => {
   document.getElementById("refund-dialog").close?.();
   document.getElementById("abnormal-dialog").close?.();
   document.getElementById("offline-dialog").close?.();
+  document.getElementById("complaint-dialog").close?.();
   showLogin(event.detail);
 });
 
