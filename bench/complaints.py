@@ -26,14 +26,9 @@ class CountingComplaints:
         return counted
 
     def history_from(self, complaint_id, start=0):
-        # the adapter pages through ``history``: count each page it reads
-        entries, offset = [], start
-        while True:
-            page = self.history(complaint_id, offset=offset)
-            entries.extend(page.entries)
-            offset += len(page.entries)
-            if len(page.entries) < 300:
-                return entries
+        from chalicelib.adapters.wechat.complaints import ComplaintApi
+
+        return ComplaintApi.history_from(self, complaint_id, start)  # each page it reads is counted
 
 
 class CountingGateway:

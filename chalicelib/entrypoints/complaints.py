@@ -22,6 +22,14 @@ def _detail(principal, complaint) -> dict:
                                             complaint=complaint)
 
 
+def _with_images(principal, complaint_id, field: str, parse, act) -> dict:
+    """A reply or refusal: its text ``field`` and up to 4 base64 images."""
+    body = only_fields(json_body(bp.current_request, max_bytes=complaint_rules.IMAGE_BODY_BYTES), {field, "images"})
+    done = act(actor=principal.actor, complaint_id=complaint_id, images=complaint_rules.parse_images(body.get("images")),
+               **{field: parse(body.get(field))})
+    return _detail(principal, done)
+
+
 @bp.route("/", methods=["GET"])
 @endpoint(bp, "staff", P.COMPLAINTS_VIEW)
 def list_complaints(principal):
@@ -41,12 +49,7 @@ def complaint_detail(principal, complaint_id):
 @bp.route("/{complaint_id}/reply", methods=["POST"], content_types=JSON_TYPES)
 @endpoint(bp, "staff", P.COMPLAINTS_HANDLE)
 def reply(principal, complaint_id):
-    body = only_fields(json_body(bp.current_request, max_bytes=complaint_rules.IMAGE_BODY_BYTES),
-                       {"content", "images"})
-    done = complaints.reply(actor=principal.actor, complaint_id=complaint_id,
-                            content=complaint_rules.parse_reply(body.get("content")),
-                            images=complaint_rules.parse_images(body.get("images")))
-    return _detail(principal, done)
+    return _with_images(principal, complaint_id, "content", complaint_rules.parse_reply, complaints.reply)
 
 
 @bp.route("/{complaint_id}/refund", methods=["POST"], content_types=JSON_TYPES)
@@ -62,12 +65,7 @@ def refund(principal, complaint_id):
 @bp.route("/{complaint_id}/reject", methods=["POST"], content_types=JSON_TYPES)
 @endpoint(bp, "staff", P.COMPLAINTS_HANDLE)
 def reject(principal, complaint_id):
-    body = only_fields(json_body(bp.current_request, max_bytes=complaint_rules.IMAGE_BODY_BYTES),
-                       {"reason", "images"})
-    done = complaints.reject(actor=principal.actor, complaint_id=complaint_id,
-                             reason=complaint_rules.parse_reason(body.get("reason")),
-                             images=complaint_rules.parse_images(body.get("images")))
-    return _detail(principal, done)
+    return _with_images(principal, complaint_id, "reason", complaint_rules.parse_reason, complaints.reject)
 
 
 @bp.route("/{complaint_id}/complete", methods=["POST"], content_types=JSON_TYPES)

@@ -215,6 +215,18 @@ class ComplaintApi:
         except ValueError as exc:
             raise OutcomeUnknown("MALFORMED_RESPONSE", f"{op}: {exc}", 200) from None
 
+    @classmethod
+    def _page(cls, op: str, body: dict, item, page_type, limit: int, offset: int):
+        """A list answer ``{data, limit, offset, total_count?}`` ("total_count ... 当offset=0时返回") typed."""
+        def build():
+            data = body.get("data") or []
+            if not isinstance(data, list):
+                raise ValueError("data must be a list")
+            return page_type([item(d) for d in data], _int(body, "total_count"), _int(body, "limit") or limit,
+                             _int(body, "offset") or offset)
+
+        return cls._typed(op, build)
+
     # ---- reading
     def list_page(self, *, begin_date: str, end_date: str, offset: int = 0, limit: int = LIST_MAX_LIMIT) -> ComplaintPage:
         """One page of complaints made on Beijing dates ``begin_date``..``end_date`` (at most 30
@@ -227,14 +239,7 @@ class ComplaintApi:
         body = self._json("complaint_list", lambda c: c.complaint_list_query(
             begin_date=begin_date, end_date=end_date, limit=limit, offset=offset, complainted_mchid=self.mchid))
 
-        def build():
-            data = body.get("data") or []
-            if not isinstance(data, list):
-                raise ValueError("data must be a list")
-            return ComplaintPage([Complaint.from_wechat(d) for d in data], _int(body, "total_count"),
-                                 _int(body, "limit") or limit, _int(body, "offset") or offset)
-
-        return self._typed("complaint_list", build)
+        return self._page("complaint_list", body, Complaint.from_wechat, ComplaintPage, limit, offset)
 
     def detail(self, complaint_id: str) -> Complaint:
         """查询投诉单详情, with ``payer_phone`` decrypted by the merchant's own private key: WeChat
@@ -266,14 +271,7 @@ class ComplaintApi:
         body = self._json("complaint_history", lambda c: c.complaint_history_query(complaint_id, limit=limit,
                                                                                    offset=offset))
 
-        def build():
-            data = body.get("data") or []
-            if not isinstance(data, list):
-                raise ValueError("data must be a list")
-            return HistoryPage([HistoryEntry.from_wechat(d) for d in data], _int(body, "total_count"),
-                               _int(body, "limit") or limit, _int(body, "offset") or offset)
-
-        return self._typed("complaint_history", build)
+        return self._page("complaint_history", body, HistoryEntry.from_wechat, HistoryPage, limit, offset)
 
     def history_from(self, complaint_id: str, start: int = 0) -> list[HistoryEntry]:
         """Every history entry from index ``start`` on, page by page (one call for most complaints)."""
