@@ -45,7 +45,7 @@ OUT_DIR = ROOT / "deploy" / "out"
 # users is included because it holds the points balance that refunds restore.
 MONEY_TABLES = frozenset({
     "orders", "payment_refunds", "user_points_ledger", "user_coupons", "user_inventory",
-    "manual_tasks", "users", "staff_activity", "reconciliations", "operator_daily_totals",
+    "manual_tasks", "users", "staff_activity", "reconciliations", "operator_daily_totals", "offline_payouts",
     "complaints", "complaint_history",  # complaints hold refund decisions and their refunds
 })
 
@@ -149,8 +149,7 @@ FUNCTION_ACCESS = {
         secrets=("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY")),
     # services/reconciliation.py (the daily run and its continuation): download the trade bill
     # (merchant key material), read our orders and refunds in batches, the refunds that
-    # WeChat accepted, succeeded and the payments recorded that day (by_accepted_day, by_success_day,
-    # by_paid_day), ask WeChat's refund and payment queries for what the bill cannot settle, book
+    # WeChat accepted and the payments recorded that day (by_accepted_day, by_paid_day), ask WeChat's refund and payment queries for what the bill cannot settle, book
     # refunds made without us (a refund put, the order's balance), store the
     # run and its discrepancies, open
     # 对账差异 tasks, settle refunds the bill shows successful (refund + order balances, then a
@@ -160,7 +159,7 @@ FUNCTION_ACCESS = {
         "payment_refunds": [BATCH_GET, GET, PUT, UPDATE],
         "orders": [BATCH_GET, GET, UPDATE],
         "manual_tasks": [UPDATE],
-    }, indexes=("payment_refunds/by_accepted_day", "payment_refunds/by_success_day", "orders/by_paid_day"),
+    }, indexes=("payment_refunds/by_accepted_day", "orders/by_paid_day"),
         send_restore=True, send_recon=True,
         secrets=("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY"))),
     "reconcile_continue": RECONCILE,

@@ -19,6 +19,10 @@ class World:
         self._saved_env: dict = {}
 
     def setup(self) -> None:
+        self.stack.sim.timers.cancel_all()  # the last test's pending deliveries are not this test's
+        # a request the last test left in flight (a late notification) finishes before the reset,
+        # so nothing it writes or queues lands in this test's world
+        assert self.stack.wait_api_idle(30), "the local API stayed busy"
         self.stack.reset()
         self.admin = auth.issue("admin", "ops-1")
         self.admin2 = auth.issue("admin", "ops-2")

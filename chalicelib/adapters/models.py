@@ -282,8 +282,9 @@ class RefundsPendingWork(GlobalSecondaryIndex):
 
 class RefundsBySuccessDay(GlobalSecondaryIndex):
     """Sparse: refunds that succeeded, by the Beijing day they succeeded (``success_day_key``,
-    sharded), so a reconciliation reads one day's successes with Queries (never a Scan).
-    Carries what the comparison needs, so a refund that is on the bill costs no further read."""
+    sharded). Reconciliation reads ``by_accepted_day`` instead (WeChat bills a refund on the day it
+    accepted it); this index is kept for one release because CloudFormation adds or drops one GSI
+    per table update: drop it in the release after ``by_accepted_day`` is deployed."""
 
     class Meta:
         index_name = "by_success_day"
@@ -482,6 +483,20 @@ class ReconDiscrepancy(Model):
 
 
 # ---------------------------------------------------------------- staff
+
+
+class PayoutReference(Model):
+    """One bank or payment reference recorded for an offline payout: a reference is unique per
+    channel, so one transfer can never be booked as the payout of two refunds."""
+
+    class Meta:
+        table_name = "offline_payouts"
+        base_name = "offline_payouts"
+
+    reference_key = UnicodeAttribute(hash_key=True)  # "<channel>#<reference, normalised>"
+    refund_no = UnicodeAttribute()
+    recorded_by = UnicodeAttribute()
+    recorded_at = UnicodeAttribute()
 
 
 class OperatorDay(Model):
@@ -711,7 +726,7 @@ class ComplaintSweepMark(Model):
 
 ALL_MODELS: tuple[type[Model], ...] = (
     Order, User, PointsEntry, UserCoupon, InventoryItem, Refund, NotifyReceipt, ManualTask, ReconRun,
-    ReconDiscrepancy, OperatorDay, StaffActivity, Complaint, ComplaintLog, ComplaintActionRecord,
+    ReconDiscrepancy, OperatorDay, StaffActivity, PayoutReference, Complaint, ComplaintLog, ComplaintActionRecord,
     ComplaintSweepMark,
 )
 TTL_ATTRIBUTES = {NotifyReceipt: "expires_at", OperatorDay: "expires_at"}

@@ -9,6 +9,7 @@ from typing import Iterator, NamedTuple
 
 
 from . import keys, models
+from . import pages
 from . import repository as repo
 from .models import Order, ReconDiscrepancy, ReconRun, Refund
 
@@ -94,28 +95,18 @@ def discrepancy_sk(generation: int, cls: str, subject: str) -> str:
 _DISCREPANCY_KEYS = frozenset({"bill_date", "sk"})
 
 
-def discrepancies(bill_date: str, generation: int, *, limit: int, cursor: str | None) -> repo.Page:
+def discrepancies(bill_date: str, generation: int, *, limit: int, cursor: str | None) -> pages.Page:
     """One page of a run's discrepancies, by class then number (a Query on the date's partition).
     The cursor is signed for this date and generation: another day's, another run's or another
     list's is refused (400) before DynamoDB is asked."""
     models.bind()
     prefix = f"D#{generation:06d}#"
     scope = f"{ReconDiscrepancy.__name__}|{bill_date}|{prefix}|asc"
-    start = repo.decode_cursor(cursor, scope, _DISCREPANCY_KEYS)
+    start = pages.decode_cursor(cursor, scope, _DISCREPANCY_KEYS)
     result = ReconDiscrepancy.query(bill_date, ReconDiscrepancy.sk.startswith(prefix),
                                     limit=limit, last_evaluated_key=start, page_size=limit)
     items = list(result)
-    return repo.Page(items, repo.encode_cursor(result.last_evaluated_key, scope) if len(items) == limit else None)
-
-
-class Success(NamedTuple):
-    """A refund that succeeded on the day, as the by_success_day index projects it."""
-
-    refund_no: str
-    amount: int
-    order_no: str
-    success_time: str | None
-    success_actor: str | None
+    return pages.Page(items, pages.encode_cursor(result.last_evaluated_key, scope) if len(items) == limit else None)
 
 
 class Accepted(NamedTuple):
@@ -163,19 +154,6 @@ def _day_index(model, index, key_attr: str, day: str, names: tuple[str, ...]) ->
             if not start:
                 break
             request["ExclusiveStartKey"] = start
-
-
-def successes_on(day: str) -> Iterator[Success]:
-    """Refunds that succeeded on ``day`` (Beijing), from the sparse by_success_day index, as
-    plain tuples."""
-    actors: dict[str, str] = {}  # one string object per actor, however many refunds name it
-    for item in _day_index(Refund, Refund.by_success_day, "success_day_key", day,
-                           ("refund_no", "amount", "order_no", "success_time", "success_actor")):
-        actor = item.get("success_actor", {}).get("S")
-        if actor is not None:
-            actor = actors.setdefault(actor, actor)
-        yield Success(item["refund_no"]["S"], int(item["amount"]["N"]), item["order_no"]["S"],
-                      item.get("success_time", {}).get("S"), actor)
 
 
 def accepted_on(day: str) -> Iterator[Accepted]:

@@ -224,10 +224,8 @@ class Figures:
     payment_lines: int = 0
     refund_lines: int = 0
     classes: dict = field(default_factory=_zero_classes)
-    # ours: what our books say for the day's bill (refunds WeChat accepted that day, payments), and,
-    # for the report, the refunds that succeeded that day by our books (settled_*)
-    ours: dict = field(default_factory=lambda: {"payments": 0, "payment_count": 0, "refunds": 0, "refund_count": 0,
-                                                "settled_refunds": 0, "settled_count": 0})
+    # ours: what our books say for the day's bill (payments recorded, refunds WeChat accepted that day)
+    ours: dict = field(default_factory=lambda: {"payments": 0, "payment_count": 0, "refunds": 0, "refund_count": 0})
     theirs: dict = field(default_factory=lambda: {"payments": 0, "payment_count": 0, "refunds": 0, "refund_count": 0})
     summary: dict | None = None  # the bill's summary row
     bill_consistent: bool | None = None  # the lines add up to the summary row

@@ -260,6 +260,12 @@ def approval_reasons(order) -> tuple[str, ...]:
     return tuple(reasons)
 
 
+def check_payout_time(paid_at: str | None, created_at: str) -> None:
+    """An offline payout is paid after its refund was made (400 otherwise: a typo, or 1970)."""
+    if paid_at is not None and clock.parse(paid_at) < clock.parse(created_at):
+        raise invalid("paid_at", f"不能早于退款单创建时间（{created_at}）")
+
+
 def past_refund_window(order, now: datetime) -> bool:
     """WeChat no longer refunds an order paid more than a year ago (refund API notes)."""
     paid_at = clock.parse(order.payment.paid_at if order.payment else None)

@@ -287,10 +287,8 @@ class _Run:
         self.found_tasks: set[str] = set()  # the tasks of this run's discrepancies
 
     # ---- our side
-    def load_index(self, *, fresh: bool) -> None:
-        """Our refunds WeChat accepted and our payments recorded on the day (the day indexes),
-        and, for the report, what our books say was refunded that day (once, on a fresh run:
-        a resumed run's checkpoint has it)."""
+    def load_index(self) -> None:
+        """Our refunds WeChat accepted and our payments recorded on the day (the day indexes)."""
         for r in store.accepted_on(self.bill_date):
             self.expected[r.refund_no] = r
             self.indexed_amount += r.amount
@@ -300,9 +298,6 @@ class _Run:
             if p.status in recon_rules.PAID_STATUSES or p.status == OrderStatus.CANCELLED.value:
                 self.indexed_payments += p.actual_amount
                 self.indexed_payment_count += 1
-        for s in (store.successes_on(self.bill_date) if fresh else ()):
-            self.figures.ours["settled_refunds"] += s.amount
-            self.figures.ours["settled_count"] += 1
 
     def consume(self, line) -> None:
         """A line an earlier invocation classed: only its index entry is taken."""
@@ -532,7 +527,7 @@ def _execute(run: ReconRun, bill, figures: Figures, offset: int, active_ms: int,
             take_oldest()
 
     try:
-        work.load_index(fresh=offset == 0)
+        work.load_index()
         summary, n, pending = None, 0, []
         last_checkpoint = offset
         for item in (bill if bill is not None else ()):

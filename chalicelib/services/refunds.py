@@ -339,6 +339,7 @@ def record_offline_payout(*, actor: str, refund_no: str, channel: PayoutChannel,
         if refund.status != S.OFFLINE_PENDING.value:
             raise invalid_state(refund, "登记线下退款")
         now = clock.iso(clock.now())
+        refund_rules.check_payout_time(paid_at, refund.created_at)
         payout = {"channel": channel.value, "channel_label": channel.label, "reference": reference,
                   "paid_at": paid_at or now, "recorded_by": actor, "recorded_at": now, "note": note or None}
         order = repo.get_order(refund.order_no)
@@ -348,9 +349,17 @@ def record_offline_payout(*, actor: str, refund_no: str, channel: PayoutChannel,
                        changes={"offline_payout": payout, "channel": channel.value,
                                 "success_time": payout["paid_at"]},
                        also=(_activity(refund, actor=actor, action=StaffAction.OFFLINE_PAID, at=now,
-                                       status=S.SUCCESS.value, detail=detail),))
+                                       status=S.SUCCESS.value, detail=detail),
+                             repo.payout_reference(channel.value, reference, refund_no=refund_no, by=actor, now=now)))
         except StaleState:
             raise invalid_state(repo.get_refund(refund_no), "登记线下退款") from None
+        except repo.WriteConflict as c:
+            if not c.failed("payout_reference"):
+                raise
+            owner = repo.payout_reference_owner(channel.value, reference)
+            raise conflict(ErrorCode.PAYOUT_REFERENCE_USED,
+                           f"{channel.label}凭证 {reference} 已登记为退款 {owner} 的线下退款，不能重复使用",
+                           refund_no=owner) from None
         log.info("offline payout recorded", extra={"channel": channel.value})
         return refund
 

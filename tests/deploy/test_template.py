@@ -425,8 +425,7 @@ def test_reconcile_roles_read_the_bill_and_our_books_but_no_tokens(template):
     for handler in ("app.reconcile", "app.reconcile_continue"):
         allowed = _allowed(_role_policy(template, handler))
         assert allowed["ssm:GetParameter"] == WECHAT_PARAMS  # the bill is a signed download; no JWT
-        assert allowed["dynamodb:Query"] == {f"{TABLE_ARN}{STAGE}-payment_refunds/index/by_success_day",
-                                             f"{TABLE_ARN}{STAGE}-payment_refunds/index/by_accepted_day",
+        assert allowed["dynamodb:Query"] == {f"{TABLE_ARN}{STAGE}-payment_refunds/index/by_accepted_day",
                                              f"{TABLE_ARN}{STAGE}-orders/index/by_paid_day",
                                              f"{TABLE_ARN}{STAGE}-reconciliations"}
         assert ARN_PREFIX % "sqs" + f"{STAGE}-reconciliation" in allowed["sqs:SendMessage"]

@@ -79,7 +79,7 @@ def test_a_refund_accepted_on_one_day_and_settled_the_next_gives_no_discrepancy_
     assert first["ours"]["refunds"] == first["theirs"]["refunds"] == 500 and first["totals_match"] is True
     second = run(env, today())
     assert second["discrepancies"] == 0, second
-    assert second["ours"]["settled_refunds"] == 500 and second["theirs"]["refunds"] == 0  # the money left today
+    assert second["ours"]["refunds"] == second["theirs"]["refunds"] == 0  # not on today's bill, not expected there
     assert tasks_of("recon_discrepancy") == []
 
 
@@ -247,3 +247,44 @@ def test_an_expired_download_link_is_asked_for_again(env):
     env.sim.push_scenario("EXPIRED_URL", op="download")
     report = run(env, today())
     assert report["status"] == "done"
+
+
+# ---------------------------------------------------------------- offline payouts
+
+
+def test_an_offline_payouts_reference_is_used_once_and_its_time_follows_the_refund(env):
+    refunds = []
+    for n in (14, 15):
+        env.sim.push_scenario("USER_ACCOUNT_ABNORMAL", op="create")
+        refunds.append(create(env, env.order(n).order_no, 300))
+    first, second = refunds
+    early = env.api.post(f"/api/admin/pay/refunds/{first}/offline-payout", env.admin,
+                         {"channel": "bank_transfer", "reference": "TRX-77", "paid_at": "1970-01-01T08:00:00+08:00"})
+    assert early.status_code == 400 and early.json()["details"]["field"] == "paid_at"
+    ok = env.api.post(f"/api/admin/pay/refunds/{first}/offline-payout", env.admin,
+                      {"channel": "bank_transfer", "reference": "TRX-77"})
+    assert ok.status_code == 200, ok.text
+    again = env.api.post(f"/api/admin/pay/refunds/{second}/offline-payout", env.admin,
+                         {"channel": "bank_transfer", "reference": " trx-77 "})  # the same reference, retyped
+    assert again.status_code == 409 and again.json()["code"] == "PAYOUT_REFERENCE_USED"
+    assert again.json()["details"]["refund_no"] == first and env.refund(second).status == "offline_pending"
+    other = env.api.post(f"/api/admin/pay/refunds/{second}/offline-payout", env.admin,
+                         {"channel": "alipay", "reference": "TRX-77"})  # unique per channel
+    assert other.status_code == 200, other.text
+
+
+def test_a_pending_order_paid_with_another_amount_is_asked_again_later_not_every_run(env):
+    """WeChat says the order was paid, but not its amount: one task, and the check backs off
+    instead of taking every run (and the queue's head) forever."""
+    models_order = Order("GBMISMATCH0001", user_id="u1001", status=1, source_type=1, total_amount=5000,
+                         actual_amount=5000, created_at=clock.iso(clock.now()),
+                         payment={"out_trade_no": "GBMISMATCH0001"}, pay_check="pending#0",
+                         pay_check_due_at=clock.iso(clock.now()))
+    models_order.save()
+    env.sim.register_transaction(4000, "GBMISMATCH0001")
+    first = payments.poll_payments()
+    assert (first.due, first.mismatched, first.paid) == (1, 1, 0)
+    assert [t.task_id.startswith("payment_mismatch.GBMISMATCH0001.") for t in tasks_of("payment_mismatch")] == [True]
+    after = env.fresh("GBMISMATCH0001")
+    assert after.status == 1 and after.pay_check_attempts == 1 and after.pay_check_due_at > clock.iso(clock.now())
+    assert payments.poll_payments().due == 0  # not due again yet: newer orders are not blocked

@@ -24,7 +24,7 @@ import pytest
 import requests
 
 from app import app
-from chalicelib.adapters import keys, models
+from chalicelib.adapters import keys, models, pages
 from chalicelib.entrypoints import docs
 from tests.support import World
 
@@ -338,7 +338,7 @@ def test_a_cursor_signed_with_another_secret_is_refused(same_world, issued, monk
     from chalicelib.adapters import repository
 
     hash_keys = ",".join(keys.shard_keys("ORDER", "list"))
-    scope = repository._scope(models.Order, models.Order.by_time, hash_keys, True, None) + "|fanout"
+    scope = pages._scope(models.Order, models.Order.by_time, hash_keys, True, None) + "|fanout"
     assert cursors.sign(key, scope) == issued[path]  # the same key and query, signed here: identical
     monkeypatch.setenv("CURSOR_SECRET", "another-deployment's-secret")
     forged = cursors.sign(key, scope)

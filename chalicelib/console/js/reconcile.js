@@ -115,7 +115,6 @@ function reportCard(r) {
   ];
   if (r.reason) rows.push(["原因", r.reason]);
   if (r.status === "running") rows.push(["已处理行数", dash(r.lines_done)]);
-  if (r.ours.settled_refunds) rows.push(["当日退款成功（本地）", `${yuan(r.ours.settled_refunds)}（${r.ours.settled_count} 笔）`]);
   if (r.deferred) rows.push(["待相邻日账单核对", String(r.deferred)]);
   if (r.applied) rows.push(["经微信查询补记", String(r.applied)]);
   if (r.resolved) rows.push(["上次差异已消除（任务已关闭）", String(r.resolved)]);
