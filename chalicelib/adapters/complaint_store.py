@@ -10,7 +10,7 @@ from typing import Iterable
 from pynamodb.exceptions import DoesNotExist
 
 from ..domain.enums import ComplaintState
-from . import keys, models
+from . import keys, models, pages
 from . import repository as repo
 from .models import Complaint, ComplaintActionRecord, ComplaintLog, ComplaintSweepMark, NotifyReceipt
 
@@ -78,25 +78,25 @@ def receipt_seen(notify_id: str) -> bool:
 # ---------------------------------------------------------------- lists
 
 
-def queue(*, limit: int, cursor: str | None, state: str | None = None) -> repo.Page:
+def queue(*, limit: int, cursor: str | None, state: str | None = None) -> pages.Page:
     """Open complaints, the nearest deadline first (one Query per shard of the open index)."""
     models.bind()
     filt = (Complaint.state == state) if state else None
-    return repo._fanout_page(Complaint, Complaint.open_by_due, keys.shard_keys(keys.OPEN_COMPLAINT, "complaint"),
+    return pages.fanout_page(Complaint, Complaint.open_by_due, keys.shard_keys(keys.OPEN_COMPLAINT, "complaint"),
                              "due_at", newest_first=False, limit=limit, cursor=cursor, filter_condition=filt)
 
 
-def of_state(state: str, *, limit: int, cursor: str | None) -> repo.Page:
+def of_state(state: str, *, limit: int, cursor: str | None) -> pages.Page:
     """Complaints of ``state``, newest first."""
     models.bind()
-    return repo._fanout_page(Complaint, Complaint.by_state, keys.shard_keys(state, "complaint"), "complaint_time",
+    return pages.fanout_page(Complaint, Complaint.by_state, keys.shard_keys(state, "complaint"), "complaint_time",
                              newest_first=True, limit=limit, cursor=cursor)
 
 
-def of_order(order_no: str, *, limit: int, cursor: str | None, state: str | None = None) -> repo.Page:
+def of_order(order_no: str, *, limit: int, cursor: str | None, state: str | None = None) -> pages.Page:
     models.bind()
     filt = (Complaint.state == state) if state else None
-    return repo._page(Complaint, Complaint.by_order, order_no, newest_first=True, limit=limit, cursor=cursor,
+    return pages.page(Complaint, Complaint.by_order, order_no, newest_first=True, limit=limit, cursor=cursor,
                       filter_condition=filt)
 
 
@@ -110,7 +110,7 @@ def due_before(moment: str, limit: int) -> list[Complaint]:
     """Open complaints whose deadline is at or before ``moment``, nearest first: one Query per
     shard of the sparse open index (the cost follows the open backlog, not the history)."""
     models.bind()
-    return repo._fanout_due(Complaint.open_by_due, keys.shard_keys(keys.OPEN_COMPLAINT, "complaint"),
+    return pages.fanout_due(Complaint.open_by_due, keys.shard_keys(keys.OPEN_COMPLAINT, "complaint"),
                             Complaint.due_at <= moment, limit, "due_at")
 
 

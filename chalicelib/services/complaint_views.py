@@ -96,7 +96,7 @@ def list_complaints(*, state: str | None, deadline: str | None, order_no: str | 
             hours = 0 if deadline == "overdue" else config.complaint_settings().near_hours
             cutoff = clock.iso(now + timedelta(hours=hours))
             kept = [c for c in page.items if c.due_at <= cutoff]
-            page = repo.Page(kept, page.next_cursor if len(kept) == len(page.items) else None)
+            page = type(page)(kept, page.next_cursor if len(kept) == len(page.items) else None)
     return {"items": [summary(c, now, role) for c in page.items], "next_cursor": page.next_cursor}
 
 

@@ -97,7 +97,8 @@ def test_a_refund_goes_through_the_engine_and_wechat_is_told_approve(case):
     done = complaints.refund(actor=SUPPORT, complaint_id=complaint_id, amount=500, reason="投诉退款")
     refund = repo.get_refund(done.refund_no)
     assert refund.amount == 500 and refund.complaint_id == complaint_id and refund.order_no == order.order_no
-    assert done.refund_action == "APPROVE" and done.refund_progress == "approved"
+    # approved, or already refunded when WeChat's money arrived before the complaint was read again
+    assert done.refund_action == "APPROVE" and done.refund_progress in ("approved", "refunded")
     assert case.sim.complaints.get(complaint_id)["refund_progress"]["launch_refund_day"] == 0
     retry = complaints.refund(actor=SUPPORT, complaint_id=complaint_id, amount=500, reason="投诉退款")
     assert retry.refund_no == done.refund_no and len(repo.refunds_of_order(order.order_no)) == 1
