@@ -275,6 +275,13 @@ def reconcile(w, counter) -> dict:
     return run(w, counter, pairs)
 
 
+def complaints(w, counter) -> dict:
+    """投诉: the complaint sweep's calls per complaint, and a sweep with nothing new (bench/complaints.py)."""
+    from bench.complaints import complaints as run
+
+    return run(w, counter)
+
+
 def capacity(w, counter) -> dict:
     """Capacity and cost model from what the service writes (bench/capacity.py, docs/capacity.md)."""
     from bench.capacity import capacity as run
@@ -330,7 +337,7 @@ def burst(clients: int = 100) -> dict:
 
 
 BENCHMARKS = ("round_trips", "overhead", "poll_cost", "cold_import", "throughput", "capacity", "reconcile", "burst",
-              "long_session")
+              "long_session", "complaints")
 
 
 def main(argv: list[str]) -> int:

@@ -214,6 +214,7 @@ class WechatSettings:
     timeout_seconds: float
     # WeChat Pay platform certificates (PEM, one or more), when configured; otherwise downloaded
     platform_certificates: str | None = None
+    complaint_notify_url: str | None = None  # registered at WeChat for COMPLAINT.* notifications
 
 
 @_from_environment
@@ -257,6 +258,7 @@ def wechat_settings() -> WechatSettings:
         payment_notify_url=_env("WECHAT_PAYMENT_NOTIFY_URL") or _missing("WECHAT_PAYMENT_NOTIFY_URL"),
         timeout_seconds=wechat_timeout_seconds(),
         platform_certificates=optional_secret("WECHAT_PLATFORM_CERTS"),
+        complaint_notify_url=_env("WECHAT_COMPLAINT_NOTIFY_URL"),
     )
 
 
@@ -396,6 +398,7 @@ class AppWiring:
     recon_minute_utc: int  # EventBridge cron is UTC: the day's first attempt
     recon_hour_utc: int
     recon_retry_hours: int  # then every 30 minutes for this many hours while a day's bill is not out
+    complaint_sweep_minutes: int = 10  # how often the complaint list is swept (投诉)
 
     @property
     def recon_cron(self) -> tuple[str, str]:
@@ -412,7 +415,8 @@ def app_wiring() -> AppWiring:
                      # WeChat's bill of a day is ready from about 10:00 Beijing (02:00 UTC)
                      recon_minute_utc=_int("RECON_MINUTE_UTC", 30),
                      recon_hour_utc=_int("RECON_HOUR_UTC", 2),
-                     recon_retry_hours=_int("RECON_RETRY_HOURS", 12))
+                     recon_retry_hours=_int("RECON_RETRY_HOURS", 12),
+                     complaint_sweep_minutes=_int("COMPLAINT_SWEEP_MINUTES", 10))
 
 
 # ---------------------------------------------------------------- reconciliation
@@ -473,3 +477,23 @@ def subscribe_settings() -> SubscribeSettings:
     return SubscribeSettings(appid=_env("MINIAPP_APPID") or _env("WECHAT_APPID") or "",
                              base_url=(_env("WECHAT_MP_BASE_URL", "https://api.weixin.qq.com") or "").rstrip("/"),
                              templates=templates, max_attempts=max(1, _int("SUBSCRIBE_MAX_ATTEMPTS", 8)))
+# ---------------------------------------------------------------- consumer complaints (投诉)
+
+
+@dataclass(frozen=True)
+class ComplaintSettings:
+    reply_hours: int  # WeChat: the first reply within 24 h of the complaint
+    resolve_hours: int  # WeChat: resolved within 72 h, else it may refund the player itself
+    near_hours: int  # a deadline this close counts as near (metric, alarm, the console's risk tag)
+    sweep_days: int  # the list's span (WeChat: at most 30 days between begin_date and end_date)
+    sweep_budget_seconds: int  # stop reading pages when this little time is left in the run
+
+
+def complaint_settings() -> ComplaintSettings:
+    days = _int("COMPLAINT_SWEEP_DAYS", 30)
+    if not 0 <= days <= 30:
+        raise ConfigError("COMPLAINT_SWEEP_DAYS must be 0-30 (WeChat lists at most 30 days at once)")
+    return ComplaintSettings(reply_hours=_int("COMPLAINT_REPLY_HOURS", 24),
+                             resolve_hours=_int("COMPLAINT_RESOLVE_HOURS", 72),
+                             near_hours=_int("COMPLAINT_NEAR_HOURS", 6), sweep_days=days,
+                             sweep_budget_seconds=_int("COMPLAINT_SWEEP_RESERVE_SECONDS", 10))

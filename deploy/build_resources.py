@@ -46,6 +46,7 @@ OUT_DIR = ROOT / "deploy" / "out"
 MONEY_TABLES = frozenset({
     "orders", "payment_refunds", "user_points_ledger", "user_coupons", "user_inventory",
     "manual_tasks", "users", "staff_activity", "reconciliations", "operator_daily_totals", "offline_payouts",
+    "complaints", "complaint_history",  # complaints hold refund decisions and their refunds
 })
 
 # Data outlives the stack: deleting the stack, or an update that would replace the resource,
@@ -125,7 +126,9 @@ FUNCTION_ACCESS = {
     # merchant key material, tokens the two JWT secrets.
     # The reconciliation routes run a date inside the request for up to RECON_API_BUDGET_SECONDS,
     # then hand the rest to the reconciliation queue; a day's discrepancies are a Query on its table.
-    "api_handler": Access(tables={ALL: DYNAMODB_ITEM_ACTIONS, "reconciliations": DYNAMODB_ITEM_ACTIONS + [QUERY]},
+    # A complaint's history and our actions on it are a Query on complaint_history's partition.
+    "api_handler": Access(tables={ALL: DYNAMODB_ITEM_ACTIONS, "reconciliations": DYNAMODB_ITEM_ACTIONS + [QUERY],
+                                  "complaint_history": DYNAMODB_ITEM_ACTIONS + [QUERY]},
                           indexes=(ALL,), send_restore=True, send_recon=True,
                           secrets=tuple(sorted(set(SECRETS) - {"MINIAPP_SECRET"}))),  # messages go from poll
     # services/restoration.py: read the refund and its order (one transactional read), the coupon
@@ -181,6 +184,19 @@ FUNCTION_ACCESS = {
     }, indexes=("payment_refunds/by_accepted_day", "orders/by_paid_day"),
         send_restore=True, send_recon=True, secrets=WECHAT_SECRETS)),
     "reconcile_continue": RECONCILE,
+    # services/complaint_sync.py (投诉): list complaints at WeChat (merchant key material), read which
+    # are stored (one batch read a page), store a complaint (its item, its history entries, the
+    # notification-free way: no receipt) with its order's player, follow up refund decisions (the
+    # refund read, the complaint updated, WeChat told APPROVE), open and settle 投诉处理超时 tasks,
+    # keep the watermark; open complaints by deadline and the follow-ups are sparse indexes.
+    "complaints_sweep": Access(tables={
+        "complaints": [BATCH_GET, GET, UPDATE],
+        "complaint_history": [GET, PUT, UPDATE],
+        "orders": [GET],
+        "payment_refunds": [GET],
+        "manual_tasks": [UPDATE],
+    }, indexes=("complaints/open_by_due", "complaints/followup"),
+        secrets=("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY")),
 }
 
 # The restoration consumer's concurrency cap (the SQS event source's MaximumConcurrency), see
@@ -215,6 +231,7 @@ WECHAT_PARAMETERS["SubscribeTemplates"] = ("SUBSCRIBE_TEMPLATES", {
 NOTIFY_ROUTES = {  # env var -> route the app must serve
     "WECHAT_REFUND_NOTIFY_URL": "/api/pay/wechat/notify/refund",
     "WECHAT_PAYMENT_NOTIFY_URL": "/api/pay/wechat/notify/payment",
+    "WECHAT_COMPLAINT_NOTIFY_URL": "/api/pay/wechat/notify/complaint",  # registered with WeChat by the sweep
 }
 
 METRICS_NAMESPACE = _metrics.NAMESPACE
@@ -244,6 +261,7 @@ class Function:
     timeout: int
     queue: str | None = None  # the SQS queue it consumes, if any
     scheduled: bool = False  # invoked asynchronously by an EventBridge schedule
+    every_minutes: int = 0  # a rate schedule's period
 
     @property
     def log_group(self) -> str:
@@ -311,7 +329,9 @@ def load_project(stage: str) -> Project:
             expr = source.schedule_expression
             minutes = {"MINUTES": 1, "HOURS": 60, "DAYS": 1440}.get(str(getattr(expr, "unit", "")).upper())
             if minutes:
-                poll_minutes = max(poll_minutes, int(expr.value) * minutes)
+                fn.every_minutes = int(expr.value) * minutes
+                if source.name == "poll":
+                    poll_minutes = fn.every_minutes
         else:
             raise SystemExit(f"{source.name}: {type(source).__name__} is not handled by deploy/build_resources.py")
         functions.append(fn)
@@ -664,6 +684,9 @@ def alarms(project: Project) -> dict:
         _metric(project, "ReconLines", "SampleCount"), suffix="recon-silent",
         Period=86400, EvaluationPeriods=1, Threshold=1, ComparisonOperator="LessThanThreshold",
         TreatMissingData="breaching")
+    sweep = next((f for f in project.functions if f.handler == "complaints_sweep"), None)
+    if sweep is not None:
+        out.update(complaint_alarms(project, sweep))
     silent = max(900, project.poll_minutes * 60 * 5)
     out["PollerSilentAlarm"] = _alarm(
         project, "The scheduled poller reported nothing: it is failing or not running, so overdue "
@@ -671,6 +694,35 @@ def alarms(project: Project) -> dict:
         _metric(project, "PollDue", "SampleCount"), suffix="poller-silent",
         Period=silent, EvaluationPeriods=1, Threshold=1, ComparisonOperator="LessThanThreshold",
         TreatMissingData="breaching")
+    return out
+
+
+def complaint_alarms(project: Project, sweep: Function) -> dict:
+    """投诉: complaints near or past WeChat's deadlines (past 72 h WeChat may refund the player from
+    the merchant's money), a failing sweep, and a sweep that stopped running."""
+    out = {}
+    for name, metric, what in (
+            ("ComplaintsOverdueAlarm", "ComplaintsOverdue",
+             "Consumer complaints past their first-reply (24 h) or resolution (72 h) deadline: see the 投诉 page "
+             "and the 投诉处理超时 tasks; WeChat may refund the player from the merchant's money."),
+            ("ComplaintsNearDeadlineAlarm", "ComplaintsNearDeadline",
+             "Consumer complaints close to their deadline: answer them on the 投诉 page.")):
+        out[name] = _alarm(project, what, _metric(project, metric, "Maximum"),
+                           suffix=re.sub(r"(?<!^)(?=[A-Z])", "-", metric).lower(),
+                           Period=max(300, sweep.every_minutes * 60), EvaluationPeriods=1, Threshold=0,
+                           ComparisonOperator="GreaterThanThreshold", TreatMissingData="notBreaching")
+    out["ComplaintSweepErrorsAlarm"] = _alarm(
+        project, "The complaint sweep keeps failing (WeChat Pay unreachable, credentials, or a complaint it "
+                 "cannot store): complaints may go unseen.",
+        _metric(project, "ComplaintSweepErrors", "Sum"), suffix="complaint-sweep-errors",
+        Period=max(300, sweep.every_minutes * 60), EvaluationPeriods=3, DatapointsToAlarm=2, Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold", TreatMissingData="notBreaching")
+    out["ComplaintSweepSilentAlarm"] = _alarm(
+        project, "The complaint sweep reported nothing: it is failing or not running, so complaints whose "
+                 "notification was lost are not seen and deadlines are not watched.",
+        _metric(project, "ComplaintListPages", "SampleCount"), suffix="complaint-sweep-silent",
+        Period=max(900, sweep.every_minutes * 60 * 5), EvaluationPeriods=1, Threshold=1,
+        ComparisonOperator="LessThanThreshold", TreatMissingData="breaching")
     return out
 
 
@@ -814,6 +866,9 @@ def build(project: Project) -> tuple[dict, dict]:
                             "Value": sub("${NotifyBaseUrl}" + NOTIFY_ROUTES["WECHAT_REFUND_NOTIFY_URL"])},
         "PaymentNotifyUrl": {"Description": "Where WeChat Pay sends payment notifications",
                              "Value": sub("${NotifyBaseUrl}" + NOTIFY_ROUTES["WECHAT_PAYMENT_NOTIFY_URL"])},
+        "ComplaintNotifyUrl": {"Description": "Where WeChat Pay sends complaint notifications (registered by the "
+                                              "complaint sweep)",
+                               "Value": sub("${NotifyBaseUrl}" + NOTIFY_ROUTES["WECHAT_COMPLAINT_NOTIFY_URL"])},
     }
     for queue in project.queues():
         q, d = queue_logical_id(project, queue), dlq_logical_id(project, queue)

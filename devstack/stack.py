@@ -40,6 +40,7 @@ class StackConfig:
     stage: str = "local"
     outcome_delay: float = 2.0
     poll_interval: float = 20.0  # how often the driver calls the schedule handler
+    complaint_sweep_interval: float = 60.0  # how often the driver calls the complaint sweep
     poll_after_seconds: int = 10  # how long a refund waits for its notification before being queried
     restore_sweep_seconds: int = 60
     visibility_timeout: int = 5
@@ -98,6 +99,7 @@ class Stack:
             "WECHAT_BASE_URL": self.sim.base_url,
             "WECHAT_REFUND_NOTIFY_URL": f"{self.api_url}/api/pay/wechat/notify/refund",
             "WECHAT_PAYMENT_NOTIFY_URL": f"{self.api_url}/api/pay/wechat/notify/payment",
+            "WECHAT_COMPLAINT_NOTIFY_URL": f"{self.api_url}/api/pay/wechat/notify/complaint",
             "WECHAT_TIMEOUT_SECONDS": "5",
             "POLL_AFTER_SECONDS": str(cfg.poll_after_seconds),
             "RESTORE_SWEEP_SECONDS": str(cfg.restore_sweep_seconds),
@@ -268,7 +270,8 @@ class Stack:
                 length = self.headers.get("content-length", "0").strip() or "0"
                 if not (length.isascii() and length.isdigit()):
                     return 400
-                return 413 if int(length) > contract.MAX_BODY_BYTES else None
+                limit = contract.body_limit(stack._route(urlsplit(self.path or "/").path))
+                return 413 if int(length) > limit else None
 
             def _send_contract(self, status: int, headers: dict | None = None) -> None:
                 response = contract.error_for(status, headers)
@@ -308,15 +311,19 @@ class Stack:
         self._server_thread = threading.Thread(target=self.server.server.serve_forever, name="api", daemon=True)
         self._server_thread.start()
 
-    def _route_methods(self, path: str) -> list[str] | None:
-        """The methods the route matching ``path`` has; None when no route matches."""
+    def _route(self, path: str) -> str | None:
+        """The route (``/api/x/{id}``) matching ``path``; None when no route matches."""
         from chalice.local import RouteMatcher
 
-        routes = self.app().chalice_app.routes
         try:
-            return sorted(routes[RouteMatcher(list(routes)).match_route(path).route])
+            return RouteMatcher(list(self.app().chalice_app.routes)).match_route(path).route
         except ValueError:
             return None
+
+    def _route_methods(self, path: str) -> list[str] | None:
+        """The methods the route matching ``path`` has; None when no route matches."""
+        route = self._route(path)
+        return None if route is None else sorted(self.app().chalice_app.routes[route])
 
     def wait_api_idle(self, timeout: float) -> bool:
         """Wait until the local API is handling no request (e.g. a notification handler has
@@ -329,7 +336,8 @@ class Stack:
 
         self.driver = Driver(self.handlers(), self.sqs(), self.queue_url, self.queue_arn, REGION,
                              self.cfg.poll_interval, recon_queue=(self.recon_queue_url, self.recon_queue_arn),
-                             daily=self.handlers().RECON_CRON).start()
+                             daily=self.handlers().RECON_CRON,
+                             complaint_interval=self.cfg.complaint_sweep_interval).start()
 
     def handlers(self):
         """The app module, whose ``restore`` and ``poll`` functions are the Lambda handlers."""

@@ -19,7 +19,7 @@ import zlib
 from ..domain import clock
 from ..domain import search as search_rules
 
-SHARDS = {"list": 8, "status": 8, "work": 8, "pay_check": 4, "day": 4, "outbox": 4}
+SHARDS = {"list": 8, "status": 8, "work": 8, "pay_check": 4, "day": 4, "outbox": 4, "complaint": 4}
 
 
 def shard_key(value, item_key: str, kind: str) -> str:
@@ -119,3 +119,18 @@ def phone_key(phone: str | None) -> str | None:
 
     secret = config.secret(PHONE_HASH_SECRET).encode("utf-8")
     return hmac.new(secret, number.encode("ascii"), hashlib.sha256).hexdigest()
+OPEN_COMPLAINT, FOLLOWUP = "open", "followup"
+
+
+def complaint_keys(complaint_id: str, fields: dict) -> dict:
+    """The index keys that follow from a complaint's ``fields`` (those present among them):
+    ``state_key`` from ``state``; ``open_key`` while the state is not PROCESSED (None removes it,
+    so a processed complaint leaves the queue); ``followup`` while ``followup`` is true."""
+    out = {}
+    state = fields.get("state")
+    if state is not None:
+        out["state_key"] = shard_key(state, complaint_id, "complaint")
+        out["open_key"] = shard_key(OPEN_COMPLAINT, complaint_id, "complaint") if state != "PROCESSED" else None
+    if "followup" in fields:
+        out["followup"] = shard_key(FOLLOWUP, complaint_id, "complaint") if fields["followup"] else None
+    return out

@@ -24,6 +24,7 @@ class ErrorCode(str, Enum):
     REFUND_NOT_FOUND = "REFUND_NOT_FOUND"
     TASK_NOT_FOUND = "TASK_NOT_FOUND"
     RECONCILIATION_NOT_FOUND = "RECONCILIATION_NOT_FOUND"
+    COMPLAINT_NOT_FOUND = "COMPLAINT_NOT_FOUND"
     # the state does not allow it
     ORDER_NOT_REFUNDABLE = "ORDER_NOT_REFUNDABLE"
     AMOUNT_EXCEEDS_REFUNDABLE = "AMOUNT_EXCEEDS_REFUNDABLE"
@@ -40,6 +41,7 @@ class ErrorCode(str, Enum):
     DAILY_LIMIT_EXCEEDED = "DAILY_LIMIT_EXCEEDED"
     OUTCOME_MISMATCH = "OUTCOME_MISMATCH"
     RECONCILIATION_RUNNING = "RECONCILIATION_RUNNING"
+    INVALID_COMPLAINT_STATE = "INVALID_COMPLAINT_STATE"
     # the request as a whole (answered by the framework, the local server or API Gateway)
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
@@ -85,6 +87,7 @@ FIELD_LABELS = {
     "limit": "每页数量", "order": "排序", "type": "类型", "bank_type": "银行类型", "bank_account": "银行卡号",
     "real_name": "户名", "channel": "付款渠道", "reference": "付款凭证号", "paid_at": "付款时间", "format": "格式",
     "operator": "操作员", "from": "开始日期", "to": "结束日期", "bill_date": "账单日期",
+    "content": "回复内容", "images": "图片", "state": "状态", "deadline": "时限", "complaint_id": "投诉单号",
     "Idempotency-Key": "幂等键", "body": "请求体", "field name": "字段名",
 }
 
@@ -139,6 +142,10 @@ class TaskNotFound(NotFound):
 
 class ReconciliationNotFound(NotFound):
     code = ErrorCode.RECONCILIATION_NOT_FOUND
+
+
+class ComplaintNotFound(NotFound):
+    code = ErrorCode.COMPLAINT_NOT_FOUND
 
 
 class Conflict(DomainError):

@@ -25,10 +25,11 @@ P = Permission
 R = StaffRole
 
 _EVERYONE = frozenset({P.ORDERS_VIEW, P.REFUNDS_PREVIEW, P.REFUNDS_CREATE, P.APPLICATIONS_REVIEW,
-                       P.TASKS_COMPLETE})
+                       P.TASKS_COMPLETE, P.COMPLAINTS_VIEW, P.COMPLAINTS_HANDLE})
 PERMISSIONS: dict[StaffRole, frozenset[Permission]] = {
     R.SUPPORT: _EVERYONE,
-    R.FINANCE: _EVERYONE | {P.REFUNDS_APPROVE, P.REFUNDS_RESOLVE, P.RECONCILE_RUN, P.DATA_EXPORT, P.ACTIVITY_VIEW},
+    R.FINANCE: _EVERYONE | {P.REFUNDS_APPROVE, P.REFUNDS_RESOLVE, P.RECONCILE_RUN, P.DATA_EXPORT, P.ACTIVITY_VIEW,
+                            P.COMPLAINTS_VIEW_PHONE},
     R.ADMIN: frozenset(Permission),
 }
 # who may approve above the finance threshold

@@ -69,3 +69,17 @@ def _relay_events() -> dict | None:
     except Exception:  # noqa: BLE001 - the events stay in the outbox for the next run
         log.exception("relaying domain events failed")
         return None
+
+
+def sweep_complaints(context=None) -> dict:
+    """The scheduled complaint sweep; its metrics are emitted whatever happened."""
+    from ..services import complaint_sync
+
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    time_left = (lambda: remaining() / 1000) if callable(remaining) else None
+    report = complaint_sync.SweepReport(errors=1)
+    try:
+        report = complaint_sync.sweep(time_left=time_left)
+    finally:
+        complaint_sync.emit(report)
+    return report.to_dict()

@@ -50,7 +50,12 @@ def handle_refund_event(event) -> str:
         else:
             order, refund = None, repo.get_refund(refund_no)
         if refund is None:
-            booking = external.book_external_refund(result, actor="wechat")
+            from . import complaint_sync  # a refund WeChat made for an overdue complaint names it
+
+            complaint_id = complaint_sync.complaint_of_refund(result)
+            booking = external.book_external_refund(result, actor="wechat", complaint_id=complaint_id)
+            if complaint_id and booking.refund is not None and booking.refund.complaint_id == complaint_id:
+                complaint_sync.link_external(complaint_id, booking.refund.refund_no)
             if booking.refund is not None:
                 return f"external->{booking.refund.status}"
             if booking.held:

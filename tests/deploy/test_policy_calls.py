@@ -147,3 +147,30 @@ def test_the_check_catches_a_call_outside_the_policy(function):
     recorder.calls += _needs("dynamodb", "TransactWriteItems", {"TransactItems": [
         {"Put": {"TableName": "local-notify_receipts"}}]})
     assert len(recorder.denied(function)) == 2
+
+
+def test_complaint_sweep_calls_only_what_its_policy_allows(env, monkeypatch):
+    """The sweep ingests a complaint no notification told of (one a day old: past its first-reply
+    deadline, so a task is opened), follows up a complaint refund that waited for approval (WeChat
+    is told APPROVE) and keeps its watermark."""
+    import time
+
+    app = env.stack.handlers()
+    env.sim.configure(drop_complaint_notifications=True)
+    waiting = env.sim.complaints.create(env.order(11).order_no, 30000)["complaint_id"]
+    app.complaints_sweep(schedule_event("ap-east-1"), LambdaContext("complaints_sweep"))
+    support = env.staff("support", "amy")
+    r = env.api.post(f"/api/admin/complaints/{waiting}/refund", support, {"amount": 30000, "reason": "投诉退款"})
+    assert r.status_code == 200 and r.json()["refund_progress"] == "awaiting_review", r.text
+    approved = env.api.post(f"/api/admin/pay/refunds/{r.json()['refund_no']}/approve", env.admin, {})
+    assert approved.status_code == 200, approved.text
+    old = env.sim.complaints.create(env.order(2).order_no, 300, at=time.time() - 25 * 3600)["complaint_id"]
+    recorder = Recorder(monkeypatch)
+    result = app.complaints_sweep(schedule_event("ap-east-1"), LambdaContext("complaints_sweep"))
+    monkeypatch.undo()
+    assert (result["new"], result["tasks_opened"], result["followed_up"]) == (1, 1, 1), result
+    assert env.sim.complaints.get(waiting)["refund_progress"]["action"] == "APPROVE"
+    assert old
+    actions = {a for a, _ in recorder.calls}
+    assert {"dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:PutItem", "ssm:GetParameter"} <= actions
+    assert recorder.denied("complaints_sweep") == []

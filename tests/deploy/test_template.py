@@ -107,7 +107,7 @@ def test_sam_transform_succeeds_and_its_output_is_lint_clean(built, tmp_path, mo
     stages = [r["Properties"]["StageName"] for r in resources.values() if r["Type"] == "AWS::ApiGateway::Stage"]
     assert stages == ["api"]  # no stray "Stage" stage
     invoke = [r for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
-    assert len(invoke) == 2  # the two scheduled functions: poll and the daily reconciliation
+    assert len(invoke) == 3  # the scheduled functions: poll, the daily reconciliation, the complaint sweep
     assert all(i["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] for i in invoke)
     restore = resources[mapping["Properties"]["FunctionName"]["Ref"]]
     assert "RefundRestoreQueue" in restore["DependsOn"]
@@ -285,7 +285,7 @@ def test_functions_get_every_setting_the_code_reads(template, handler, monkeypat
 
 
 HANDLERS = {"app.app": "api_handler", "app.restore": "restore", "app.poll": "poll", "app.reconcile": "reconcile",
-            "app.reconcile_continue": "reconcile_continue"}
+            "app.reconcile_continue": "reconcile_continue", "app.complaints_sweep": "complaints_sweep"}
 ARN_PREFIX = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}:"
 QUEUE_ARN = ARN_PREFIX % "sqs" + f"{STAGE}-refund-restore"
 TABLE_ARN = ARN_PREFIX % "dynamodb" + "table/"
@@ -456,3 +456,20 @@ def test_the_event_bus_is_in_the_stack_and_only_the_relay_puts_on_it(template):
                 f"arn:${{AWS::Partition}}:events:${{AWS::Region}}:${{AWS::AccountId}}:event-bus/{STAGE}-refund-events"]
         else:
             assert puts == []
+def test_complaint_sweep_role_reads_wechat_and_touches_only_the_complaint_tables_and_tasks(template):
+    allowed = _allowed(_role_policy(template, "app.complaints_sweep"))
+    assert allowed["ssm:GetParameter"] == WECHAT_PARAMS  # no tokens
+    assert allowed["dynamodb:Query"] == {f"{TABLE_ARN}{STAGE}-complaints/index/open_by_due",
+                                         f"{TABLE_ARN}{STAGE}-complaints/index/followup"}
+    assert _tables_with(allowed, "dynamodb:PutItem") == {f"{STAGE}-complaint_history"}
+    assert _tables_with(allowed, "dynamodb:UpdateItem") == {f"{STAGE}-complaints", f"{STAGE}-complaint_history",
+                                                            f"{STAGE}-manual_tasks"}
+    assert _tables_with(allowed, "dynamodb:GetItem") >= {f"{STAGE}-orders", f"{STAGE}-payment_refunds"}
+    assert not {a for a in allowed if a.startswith("sqs:") and a != "sqs:SendMessage"}
+    assert allowed["sqs:SendMessage"] == {ARN_PREFIX % "sqs" + f"{STAGE}-complaints_sweep-failures"}
+    sweep = _function(template, "app.complaints_sweep")
+    assert [e["Type"] for e in sweep["Properties"]["Events"].values()] == ["Schedule"]
+    alarmed = {a["Properties"]["MetricName"] for a in _resources(template, "AWS::CloudWatch::Alarm").values()}
+    assert {"ComplaintsOverdue", "ComplaintsNearDeadline", "ComplaintSweepErrors", "ComplaintListPages"} <= alarmed
+    outputs = template["Outputs"]
+    assert outputs["ComplaintNotifyUrl"]["Value"]["Fn::Sub"].endswith("/api/pay/wechat/notify/complaint")

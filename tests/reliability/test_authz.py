@@ -17,7 +17,8 @@ from chalicelib.adapters import auth
 
 PUBLIC = {("GET", "/api/health"), ("GET", "/api/openapi.json"), ("GET", "/admin"),
           ("GET", "/admin/static/{version}/{name}"), ("GET", "/admin/static/{version}/js/{name}")}
-NOTIFY = {("POST", "/api/pay/wechat/notify/refund"), ("POST", "/api/pay/wechat/notify/payment")}
+NOTIFY = {("POST", "/api/pay/wechat/notify/refund"), ("POST", "/api/pay/wechat/notify/payment"),
+          ("POST", "/api/pay/wechat/notify/complaint")}
 
 
 def _routes():
@@ -69,7 +70,7 @@ def world(env):
     assert r.status_code == 201, r.text
     return {"order_no": mine.order_no, "other_order_no": theirs.order_no, "refund_no": r.json()["refund_no"],
             "task_id": "no-such-task", "version": "0", "name": "console.css", "bill_date": "2026-01-01",
-            "user_id": "u1001"}
+            "user_id": "u1001", "complaint_id": "2002000000000000000000000000"}
 
 
 BODIES = {"/api/app/orders/{order_no}/refund/apply": {"amount": 1, "reason": "授权测试"},

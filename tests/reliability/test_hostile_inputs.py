@@ -67,8 +67,15 @@ ROUTES = [
     ("GET", "/api/app/subscription-templates", USER, None),
     ("GET", "/api/admin/users/{user_id}/refunds", ADMIN, None),
     ("GET", "/api/admin/minor-claims", ADMIN, None),
+    ("GET", "/api/admin/complaints", ADMIN, None),
+    ("GET", "/api/admin/complaints/{complaint_id}", ADMIN, None),
+    ("POST", "/api/admin/complaints/{complaint_id}/reply", ADMIN, {"content": "已为您处理"}),
+    ("POST", "/api/admin/complaints/{complaint_id}/refund", ADMIN, {"amount": 100, "reason": "投诉退款"}),
+    ("POST", "/api/admin/complaints/{complaint_id}/reject", ADMIN, {"reason": "商品已拆封"}),
+    ("POST", "/api/admin/complaints/{complaint_id}/complete", ADMIN, {}),
     ("POST", "/api/pay/wechat/notify/refund", None, {"id": "x"}),
     ("POST", "/api/pay/wechat/notify/payment", None, {"id": "x"}),
+    ("POST", "/api/pay/wechat/notify/complaint", None, {"id": "x"}),
 ]
 POSTS = [r for r in ROUTES if r[0] == "POST"]
 JSON_POSTS = [r for r in POSTS if "/notify/" not in r[1]]
@@ -118,7 +125,8 @@ class Hostile:
         self.ids = {"order_no": order.order_no, "refund_no": r.json()["refund_no"],
                     "abnormal_no": a.json()["refund_no"], "task_id": "TASK-HOSTILE",
                     "cancelled_no": env.order(8).order_no, "user_id": "u1001",
-                    "version": "0", "name": "console.css", "bill_date": "2026-01-01"}
+                    "version": "0", "name": "console.css", "bill_date": "2026-01-01",
+                    "complaint_id": "2002000000000000000000000000"}  # none such: refused before WeChat is asked
         self.tokens = {ADMIN: env.admin, USER: env.user("u1001"), None: None}
         self.before = _snapshot()
         self.sim_calls = env.sim.create_calls()
@@ -244,6 +252,13 @@ def test_nesting_inside_strings_does_not_count(same_world):
 @pytest.mark.parametrize("route", JSON_POSTS, ids=lambda r: r[1])
 def test_huge_bodies_are_refused(same_world, route):
     method, path, role, body = route
+    from chalicelib.entrypoints import contract, http
+
+    limit = contract.body_limit(path)
+    if limit > http.MAX_BODY_BYTES:  # a reply or refusal carries images: past its own limit, 413 at the door
+        r = same_world.call(method, path, role, body=dict(same_world.body(body), pad="x" * (limit + 1)))
+        same_world.refused(r, method, path, code="PAYLOAD_TOO_LARGE", status=413)
+        return
     padded = dict(same_world.body(body), pad="x" * 20000)
     r = same_world.call(method, path, role, body=padded)
     assert same_world.refused(r, method, path, code="VALIDATION_ERROR", status=400)["details"]["field"] == "body"
@@ -501,8 +516,11 @@ def test_odd_headers_are_4xx(same_world, route):
     # a hostile request id is replaced, not logged (POSTs go without a token: they must not act)
     r = same_world.api.call(method, same_world.url(path), same_world.tokens[role] if method == "GET" else None,
                             body=body, headers={"X-Request-Id": "\x1b]0;pwned\x07" + "r" * 5000})
-    if r.status_code != 200:  # a GET that needs a parameter (the activity's operator, the search's q)
-        same_world.refused(r, method, path, code="VALIDATION_ERROR" if method == "GET" else "UNAUTHENTICATED")
+    if r.status_code != 200:  # a GET that needs a parameter (the activity's operator, the search's q); the
+        # world's complaint id names none
+        expected = ("UNAUTHENTICATED" if method != "GET" else
+                    "COMPLAINT_NOT_FOUND" if "{complaint_id}" in path else "VALIDATION_ERROR")
+        same_world.refused(r, method, path, code=expected)
 
 
 # ---------------------------------------------------------------- CSV export

@@ -267,3 +267,29 @@ def test_index_queries_page_as_moto_pages_also_after_writes(client):
     for n in range(200, 220):
         client.put_item(TableName=PAGED, Item=_paging_item(rng, n))
     compare()
+
+
+def test_the_local_driver_sweeps_complaints_at_start_and_then_on_its_timer():
+    """`make run` drives the complaint sweep like Lambda's schedule: once at start (which registers
+    the complaint notify URL), then every interval, with a scheduled event and a context."""
+    import threading
+
+    from devstack.driver import Driver
+
+    seen, ticked = [], threading.Condition()
+
+    class App:
+        def complaints_sweep(self, event, context):
+            with ticked:
+                seen.append((event["detail-type"], context.function_name, context.get_remaining_time_in_millis()))
+                ticked.notify_all()
+
+    driver = Driver(App(), None, "", "", "ap-east-1", 3600, complaint_interval=0.01)
+    driver._sqs_loop = lambda: None  # no queue here
+    driver.start()
+    try:
+        with ticked:
+            assert ticked.wait_for(lambda: len(seen) >= 2, timeout=30)
+    finally:
+        driver.stop()
+    assert seen[0][:2] == ("Scheduled Event", "complaints_sweep") and seen[0][2] > 200_000

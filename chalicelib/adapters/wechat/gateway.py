@@ -1,5 +1,6 @@
 """WeChat Pay API v3 calls for one merchant configuration: refund create and query, the
-abnormal-refund re-route, payment query, trade bill and notification parsing; and the
+abnormal-refund re-route, payment query, trade bill, consumer complaints (``complaints``) and
+notification parsing; and the
 process-wide gateway (``get_gateway`` / ``reset_gateway``).
 
 Each call checks its arguments, runs one SDK call and returns a typed result
@@ -26,6 +27,8 @@ from .results import NotificationEvent, PaymentResult, RefundResult, is_fen
 
 if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.config import WechatSettings
+
+    from .complaints import ComplaintApi
 
 log = get_logger(__package__)
 
@@ -78,8 +81,9 @@ class WechatGateway:
                 client = self._client
         return client
 
-    def _invoke(self, op: str, call: Callable[[Any], tuple[int, Any]]) -> dict:
-        """Run one SDK call; return the verified JSON body of a 2xx or raise a typed error."""
+    def _invoke(self, op: str, call: Callable[[Any], tuple[int, Any]], *, no_content: bool = False) -> dict:
+        """Run one SDK call; return the verified JSON body of a 2xx or raise a typed error
+        (``no_content``: the call answers 204 without a body, returned as ``{}``)."""
         client = self._sdk()
         try:
             status, text = call(client)
@@ -91,6 +95,8 @@ class WechatGateway:
             err = error_from_response(op, status, text)
             log.warning("wechat %s answered %s %s: %s", op, status, err.code, err.message)
             raise err
+        if no_content and status == 204:
+            return {}
         try:
             body = json.loads(text)
         except (TypeError, ValueError):
@@ -240,6 +246,14 @@ class WechatGateway:
                         raise
                     log.warning("trade bill download link expired; asking for a new one")
         raise AssertionError("unreachable")  # pragma: no cover: the second attempt returns or raises
+
+    # ---- consumer complaints (投诉2.0) --------------------------------------
+    @property
+    def complaints(self) -> "ComplaintApi":
+        """The complaint API calls of this merchant (``complaints.ComplaintApi``)."""
+        from .complaints import ComplaintApi
+
+        return ComplaintApi(self)
 
     # ---- notifications ---------------------------------------------------
     def parse_notification(

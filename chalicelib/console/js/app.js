@@ -1,6 +1,7 @@
 // Entry point: sign-in, navigation between views (hash routes), session handling.
 import { call, errorText, token } from "./api.js";
 import { showActivity, showAllowance } from "./activity.js";
+import { showComplaintDetail, showComplaints } from "./complaints.js";
 import { h, mount, note } from "./dom.js";
 import { showCounts } from "./nav-counts.js";
 import { showOrderDetail, showOrders } from "./orders.js";
@@ -107,6 +108,8 @@ async function render() {
   else if (section === "search") showSearch(ctx, query);
   else if (section === "refunds") showRefunds(ctx, query);
   else if (section === "activity") showActivity(ctx, query);
+  else if (section === "complaints" && parts[1]) showComplaintDetail(ctx, decodeURIComponent(parts[1]));
+  else if (section === "complaints") showComplaints(ctx, query);
   else showOrders(ctx, query);
 }
 
@@ -156,6 +159,7 @@ window.addEventListener("console:unauthenticated", (event) => {
   document.getElementById("refund-dialog").close?.();
   document.getElementById("abnormal-dialog").close?.();
   document.getElementById("offline-dialog").close?.();
+  document.getElementById("complaint-dialog").close?.();
   showLogin(event.detail);
 });
 
