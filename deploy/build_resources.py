@@ -196,7 +196,7 @@ FUNCTION_ACCESS = {
         "payment_refunds": [GET],
         "manual_tasks": [UPDATE],
     }, indexes=("complaints/open_by_due", "complaints/followup"),
-        secrets=("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY")),
+        secrets=WECHAT_SECRETS),
 }
 
 # The restoration consumer's concurrency cap (the SQS event source's MaximumConcurrency), see
