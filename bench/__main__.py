@@ -14,12 +14,10 @@ import threading
 import time
 from pathlib import Path
 
+from bench.report import line as _line, ms as _ms
+
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("STAGE", "local")
-
-
-def _line(name: str, value, note: str = "") -> None:
-    print(f"  {name:<46} {value!s:>12}  {note}", flush=True)
 
 
 def _restore(w, message) -> dict:
@@ -28,10 +26,6 @@ def _restore(w, message) -> dict:
 
     handlers = w.stack.handlers() if hasattr(w.stack, "handlers") else w.stack.app().chalice_app
     return handlers.restore(sqs_event(message, w.stack.queue_arn, "ap-east-1"), LambdaContext("restore"))
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
 
 
 # ---------------------------------------------------------------- DynamoDB round trips
@@ -119,100 +113,11 @@ def round_trips(w, counter) -> dict:
 # ---------------------------------------------------------------- overhead ratio
 
 
-def overhead(w, counter, rounds: int = 60) -> dict:
-    """Refund create through the local HTTP API versus the same unavoidable calls made directly:
-    the conditional reservation transaction, the WeChat refund call, the result update."""
-    print(f"Overhead: refund create over HTTP vs the unavoidable calls made directly (median of {rounds}; "
-          "target <= 1.5)")
-    out = {}
-    for nodelay in (False, True):
-        w.set_nodelay(nodelay)
-        label = "local server with TCP_NODELAY" if nodelay else "local stack as shipped"
-        print(f" {label}:")
-        out["nodelay" if nodelay else "as_shipped"] = _overhead_once(w, rounds)
-    return out
+def overhead(w, counter) -> dict:
+    """Refund create through the local HTTP API against the same calls made directly (bench/overhead.py)."""
+    from bench.overhead import overhead as run
 
-
-def _overhead_once(w, rounds: int) -> dict:
-    import boto3
-
-    from chalicelib.adapters.models import Order, Refund
-    from chalicelib.adapters.wechat.gateway import get_gateway
-
-    w.reset()
-    w.sim.configure(outcome_delay=600)
-    orders = w.paid_orders()
-    ddb = boto3.client("dynamodb", region_name="ap-east-1", endpoint_url=w.stack.env["AWS_ENDPOINT_URL"])
-    orders_table, refunds_table = Order.Meta.table_name, Refund.Meta.table_name
-    gateway = get_gateway()
-    api_times, direct_times = [], []
-
-    def via_api(o):
-        t = time.perf_counter()
-        r = w.call("POST", "/api/admin/pay/refunds", w.admin, {"order_no": o.order_no, "amount": 1})
-        assert r.status_code == 201, r.text
-        return time.perf_counter() - t
-
-    def direct(o, i):
-        no = f"BENCHDIRECT{i:06d}{int(time.time() * 1000) % 10**8:08d}"
-        now = "2026-01-01T00:00:00.000000Z"
-        t = time.perf_counter()
-        ddb.transact_write_items(TransactItems=[
-            {"Put": {"TableName": refunds_table, "ConditionExpression": "attribute_not_exists(refund_no)",
-                     "Item": {"refund_no": {"S": no}, "order_no": {"S": o.order_no}, "user_id": {"S": o.user_id},
-                              "origin": {"S": "admin"}, "amount": {"N": "1"}, "requested_amount": {"N": "1"},
-                              "status": {"S": "submitted"}, "created_by": {"S": "bench"},
-                              "order_total": {"N": str(o.actual_amount)}, "created_at": {"S": now},
-                              "updated_at": {"S": now}}}},
-            {"Update": {"TableName": orders_table, "Key": {"order_no": {"S": o.order_no}},
-                        "ConditionExpression": "#s = :paid AND refundable_amount >= :a",
-                        "UpdateExpression": "ADD refundable_amount :neg, reserved_amount :a",
-                        "ExpressionAttributeNames": {"#s": "status"},
-                        "ExpressionAttributeValues": {":paid": {"N": "2"}, ":a": {"N": "1"}, ":neg": {"N": "-1"}}}},
-        ])
-        result = gateway.create_refund(out_refund_no=no, amount=1, total=o.actual_amount,
-                                       out_trade_no=o.payment.out_trade_no, transaction_id=o.payment.transaction_id,
-                                       reason=None)
-        ddb.update_item(TableName=refunds_table, Key={"refund_no": {"S": no}},
-                        ConditionExpression="#s = :sub", UpdateExpression="SET #s = :st, wechat_refund_id = :id",
-                        ExpressionAttributeNames={"#s": "status"},
-                        ExpressionAttributeValues={":sub": {"S": "submitted"}, ":st": {"S": result.status.lower()},
-                                                   ":id": {"S": result.refund_id}})
-        return time.perf_counter() - t
-
-    for i in range(5):  # warm both paths (connections, SDK client, key loading)
-        via_api(orders[i % len(orders)])
-        direct(orders[(i + 1) % len(orders)], 900000 + i)
-    for i in range(rounds):
-        o = orders[i % len(orders)]
-        if i % 2:
-            api_times.append(via_api(o))
-            direct_times.append(direct(o, i))
-        else:
-            direct_times.append(direct(o, i))
-            api_times.append(via_api(o))
-    api, d = statistics.median(api_times), statistics.median(direct_times)
-    _line("create over the HTTP API (median)", _ms(api))
-    _line("the same unavoidable calls, direct (median)", _ms(d))
-    _line("overhead ratio", f"{api / d:.2f}", "ok" if api / d <= 1.5 else "OVER target 1.5")
-
-    # what one extra local HTTP hop costs, for reading the ratio
-    hops = []
-    for _ in range(30):
-        t = time.perf_counter()
-        w.call("GET", "/api/health")
-        hops.append(time.perf_counter() - t)
-    gets = []
-    for _ in range(30):
-        t = time.perf_counter()
-        ddb.get_item(TableName=orders_table, Key={"order_no": {"S": orders[0].order_no}})
-        gets.append(time.perf_counter() - t)
-    _line("one local HTTP round trip (GET /api/health)", _ms(statistics.median(hops)))
-    _line("one DynamoDB GetItem on the local endpoint", _ms(statistics.median(gets)))
-    hop = statistics.median(hops)
-    _line("ratio without the local HTTP hop", f"{(api - hop) / d:.2f}", "(API median - health round trip) / direct")
-    return {"api_ms": api * 1000, "direct_ms": d * 1000, "ratio": api / d,
-            "health_ms": statistics.median(hops) * 1000, "getitem_ms": statistics.median(gets) * 1000}
+    return run(w, counter)
 
 
 # ---------------------------------------------------------------- poll cost
@@ -371,6 +276,13 @@ def reconcile(w, counter) -> dict:
     return run(w, counter, pairs)
 
 
+def complaints(w, counter) -> dict:
+    """投诉: the complaint sweep's calls per complaint, and a sweep with nothing new (bench/complaints.py)."""
+    from bench.complaints import complaints as run
+
+    return run(w, counter)
+
+
 def capacity(w, counter) -> dict:
     """Capacity and cost model from what the service writes (bench/capacity.py, docs/capacity.md)."""
     from bench.capacity import capacity as run
@@ -476,7 +388,7 @@ def hot_order(w, counter, refunds: int = 50, amount: int = 100) -> dict:
 
 
 BENCHMARKS = ("round_trips", "overhead", "poll_cost", "cold_import", "throughput", "capacity", "reconcile", "burst",
-              "long_session", "hot_order")
+              "long_session", "hot_order", "complaints")
 
 
 def main(argv: list[str]) -> int:
@@ -509,6 +421,10 @@ def main(argv: list[str]) -> int:
         finally:
             w.close()
         print(f"(stack benchmarks took {time.perf_counter() - started:.0f} s)")
+    failed = [name for name, r in results.items() if isinstance(r, dict) and r.get("failed")]
+    if failed:
+        print(f"FAILED: {', '.join(failed)}")
+        return 1
     return 0
 
 

@@ -167,7 +167,7 @@ def seed(w, pairs: int, bill_date: str) -> None:
                   refundable_amount=900, refunded_amount=100).serialize()
     refund = Refund("BR0", order_no="BO0", user_id="u1001", origin="admin", amount=100, requested_amount=100,
                     status="success", created_by="bench", order_total=1000, success_time=success,
-                    success_actor="wechat", created_at=at, updated_at=at).serialize()
+                    success_actor="wechat", accepted_at=success, created_at=at, updated_at=at).serialize()
     payment = order["payment"]["M"]
 
     def orders():
@@ -180,7 +180,8 @@ def seed(w, pairs: int, bill_date: str) -> None:
         for i in range(pairs):
             no = f"BR{i:010d}"
             yield {**refund, "refund_no": {"S": no}, "order_no": {"S": f"BO{i:010d}"},
-                   "success_day_key": {"S": shard_key(bill_date, no, "day")}}
+                   "success_day_key": {"S": shard_key(bill_date, no, "day")},
+                   "accepted_day_key": {"S": shard_key(bill_date, no, "day")}}
 
     client = repo.connection().client
     _write_all(client, Order.Meta.table_name, orders())

@@ -17,6 +17,7 @@ defaults for the JWT and cursor secrets.
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -26,6 +27,7 @@ _LOCAL_DEV_SECRETS = {
     "ADMIN_JWT_SECRET": "local-dev-admin-secret-not-for-production",
     "USER_JWT_SECRET": "local-dev-user-secret-not-for-production",
     "CURSOR_SECRET": "local-dev-cursor-secret-not-for-production",
+    "PHONE_HASH_SECRET": "local-dev-phone-hash-secret-not-for-production",
 }
 
 
@@ -33,9 +35,42 @@ class ConfigError(RuntimeError):
     """A required setting is missing or malformed."""
 
 
+_reads = threading.local()  # while a memoised settings function builds: the (name, value) pairs it read
+
+
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
+    seen = getattr(_reads, "pairs", None)
+    if seen is not None:
+        seen.append((name, value))
     return value if value not in (None, "") else default
+
+
+def _from_environment(build):
+    """``build`` (settings made from environment variables alone) made again only when one of
+    the variables it read has changed since; otherwise its last value. The service asks for its
+    settings on every DynamoDB call and refund change, several times a request, and parsing
+    them each time cost more than comparing the values read."""
+    memo: tuple[tuple, object] | None = None
+
+    @functools.wraps(build)
+    def current():
+        nonlocal memo
+        last = memo
+        if last is not None and all(os.environ.get(name) == value for name, value in last[0]):
+            return last[1]
+        outer = getattr(_reads, "pairs", None)
+        _reads.pairs = pairs = []
+        try:
+            value = build()
+        finally:
+            _reads.pairs = outer
+        if outer is not None:  # built inside another memoised function: it read these too
+            outer.extend(pairs)
+        memo = (tuple(dict.fromkeys(pairs)), value)
+        return value
+
+    return current
 
 
 def _int(name: str, default: int) -> int:
@@ -73,14 +108,21 @@ def _cached(key: str, fetch) -> str:
         return value
 
 
-def _ssm_get(name: str) -> str:
+def _ssm_get(name: str, missing_ok: bool = False) -> str:
+    """A parameter's value; with ``missing_ok``, "" when there is no such parameter."""
     def fetch() -> str:
         global _ssm_client
         if _ssm_client is None:
             import boto3  # only in prod, only on the first secret read
 
             _ssm_client = boto3.client("ssm")
-        return _ssm_client.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+        try:
+            return _ssm_client.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+        except Exception as exc:  # botocore's ClientError names the case in its response
+            code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
+            if missing_ok and code == "ParameterNotFound":
+                return ""
+            raise
 
     return _cached("ssm:" + name, fetch)
 
@@ -107,6 +149,17 @@ def secret(name: str) -> str:
     if stage() == "local" and name in _LOCAL_DEV_SECRETS:
         return _LOCAL_DEV_SECRETS[name]
     raise ConfigError(f"secret {name} is not configured (set {name}, {name}_FILE or {name}_PARAM)")
+
+
+def optional_secret(name: str) -> str | None:
+    """A secret that may be left out, read like ``secret``: None when no source is set, or when its
+    SSM parameter does not exist (the deployment did not create it; remembered like a value)."""
+    if _env(name) is not None or _env(f"{name}_FILE") is not None:
+        return secret(name)
+    param = _env(f"{name}_PARAM")
+    if param is None:
+        return None
+    return _ssm_get(param, missing_ok=True) or None
 
 
 def stage() -> str:
@@ -153,14 +206,18 @@ class WechatSettings:
     private_key: str  # merchant private key, PKCS#8 PEM
     apiv3_key: str
     public_key: str | None  # WeChat Pay public key (public-key mode)
-    public_key_id: str | None  # PUB_KEY_ID_...
-    cert_dir: str | None  # platform-certificate mode
+    public_key_id: str | None  # PUB_KEY_ID_...; without it: platform-certificate mode
+    cert_dir: str | None  # where platform certificates are kept (default: a folder in the temp dir)
     base_url: str  # https://api.mch.weixin.qq.com in prod, the simulator locally
     refund_notify_url: str
     payment_notify_url: str
     timeout_seconds: float
+    # WeChat Pay platform certificates (PEM, one or more), when configured; otherwise downloaded
+    platform_certificates: str | None = None
+    complaint_notify_url: str | None = None  # registered at WeChat for COMPLAINT.* notifications
 
 
+@_from_environment
 def settings() -> Settings:
     stg = stage()
     return Settings(
@@ -200,6 +257,8 @@ def wechat_settings() -> WechatSettings:
         refund_notify_url=_env("WECHAT_REFUND_NOTIFY_URL") or _missing("WECHAT_REFUND_NOTIFY_URL"),
         payment_notify_url=_env("WECHAT_PAYMENT_NOTIFY_URL") or _missing("WECHAT_PAYMENT_NOTIFY_URL"),
         timeout_seconds=wechat_timeout_seconds(),
+        platform_certificates=optional_secret("WECHAT_PLATFORM_CERTS"),
+        complaint_notify_url=_env("WECHAT_COMPLAINT_NOTIFY_URL"),
     )
 
 
@@ -270,6 +329,7 @@ DEFAULT_DAILY_LIMITS = {"support": 200000, "finance": 2000000, "admin": 10000000
 DEFAULT_FINANCE_APPROVAL = 100000  # 1000 yuan
 
 
+@_from_environment
 def staff_limits() -> StaffLimits:
     return StaffLimits(refund=_role_amounts("STAFF_REFUND_LIMITS", DEFAULT_REFUND_LIMITS),
                        daily=_role_amounts("STAFF_DAILY_LIMITS", DEFAULT_DAILY_LIMITS),
@@ -351,8 +411,16 @@ class AppWiring:
     restore_queue_name: str
     poll_every_minutes: int
     recon_queue_name: str
-    recon_minute_utc: int  # EventBridge cron is UTC
+    recon_minute_utc: int  # EventBridge cron is UTC: the day's first attempt
     recon_hour_utc: int
+    recon_retry_hours: int  # then every 30 minutes for this many hours while a day's bill is not out
+    complaint_sweep_minutes: int = 10  # how often the complaint list is swept (投诉)
+
+    @property
+    def recon_cron(self) -> tuple[str, str]:
+        """(minutes, hours) of the reconciliation schedule: the first attempt, then every 30 min."""
+        last = min(self.recon_hour_utc + self.recon_retry_hours, 23)
+        return f"{self.recon_minute_utc % 30}/30", f"{self.recon_hour_utc}-{last}"
 
 
 def app_wiring() -> AppWiring:
@@ -362,7 +430,9 @@ def app_wiring() -> AppWiring:
                      recon_queue_name=_env("RECON_QUEUE_NAME", "local-reconciliation") or "",
                      # WeChat's bill of a day is ready from about 10:00 Beijing (02:00 UTC)
                      recon_minute_utc=_int("RECON_MINUTE_UTC", 30),
-                     recon_hour_utc=_int("RECON_HOUR_UTC", 2))
+                     recon_hour_utc=_int("RECON_HOUR_UTC", 2),
+                     recon_retry_hours=_int("RECON_RETRY_HOURS", 12),
+                     complaint_sweep_minutes=_int("COMPLAINT_SWEEP_MINUTES", 10))
 
 
 # ---------------------------------------------------------------- reconciliation
@@ -375,6 +445,7 @@ class ReconSettings:
     readers: int  # BatchGetItem calls in flight at once (bounded: memory, and the table's read rate)
     api_budget_seconds: int  # a run started from the console works this long (API Gateway answers within 29 s)
     queue_url: str | None  # the continuation queue; None: the next scheduled run resumes a run out of time
+    overdue_hour: int  # Beijing hour after which a day whose bill is still unreconciled raises an alarm
 
 
 def recon_settings() -> ReconSettings:
@@ -382,4 +453,63 @@ def recon_settings() -> ReconSettings:
                          lease_seconds=_int("RECON_LEASE_SECONDS", 960),
                          readers=max(1, min(_int("RECON_READERS", 4), 16)),
                          api_budget_seconds=_int("RECON_API_BUDGET_SECONDS", 20),
-                         queue_url=_env("RECON_QUEUE_URL"))
+                         queue_url=_env("RECON_QUEUE_URL"),
+                         overdue_hour=_int("RECON_OVERDUE_HOUR", 14))
+
+
+# ---------------------------------------------------------------- domain events
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    bus_name: str  # the EventBridge bus the relay publishes to (a Ref in CloudFormation)
+    relay_batch: int  # events per shard the relay takes in one run
+
+
+def event_settings() -> EventSettings:
+    return EventSettings(bus_name=_env("EVENT_BUS_NAME", f"{stage()}-refund-events") or "",
+                         relay_batch=max(1, _int("EVENT_RELAY_BATCH", 100)))
+
+
+# ---------------------------------------------------------------- subscription messages (订阅消息)
+
+
+@dataclass(frozen=True)
+class SubscribeSettings:
+    appid: str  # the mini-program's AppID (the one WeChat Pay's orders are paid in)
+    base_url: str  # the mini-program server API: https://api.weixin.qq.com, the simulator locally
+    templates: dict  # template id -> what it tells ("review" | "refunded", domain/subscriptions.py)
+    max_attempts: int  # sends of one message before it is given up
+
+
+def subscribe_settings() -> SubscribeSettings:
+    """``SUBSCRIBE_TEMPLATES``: ``<template id>=<kind>`` pairs, comma separated; the app secret is
+    the secret ``MINIAPP_SECRET``."""
+    templates = {}
+    for pair in (_env("SUBSCRIBE_TEMPLATES", "") or "").split(","):
+        tid, sep, kind = pair.strip().partition("=")
+        if sep and tid.strip() and kind.strip():
+            templates[tid.strip()] = kind.strip()
+    return SubscribeSettings(appid=_env("MINIAPP_APPID") or _env("WECHAT_APPID") or "",
+                             base_url=(_env("WECHAT_MP_BASE_URL", "https://api.weixin.qq.com") or "").rstrip("/"),
+                             templates=templates, max_attempts=max(1, _int("SUBSCRIBE_MAX_ATTEMPTS", 8)))
+# ---------------------------------------------------------------- consumer complaints (投诉)
+
+
+@dataclass(frozen=True)
+class ComplaintSettings:
+    reply_hours: int  # WeChat: the first reply within 24 h of the complaint
+    resolve_hours: int  # WeChat: resolved within 72 h, else it may refund the player itself
+    near_hours: int  # a deadline this close counts as near (metric, alarm, the console's risk tag)
+    sweep_days: int  # the list's span (WeChat: at most 30 days between begin_date and end_date)
+    sweep_budget_seconds: int  # stop reading pages when this little time is left in the run
+
+
+def complaint_settings() -> ComplaintSettings:
+    days = _int("COMPLAINT_SWEEP_DAYS", 30)
+    if not 0 <= days <= 30:
+        raise ConfigError("COMPLAINT_SWEEP_DAYS must be 0-30 (WeChat lists at most 30 days at once)")
+    return ComplaintSettings(reply_hours=_int("COMPLAINT_REPLY_HOURS", 24),
+                             resolve_hours=_int("COMPLAINT_RESOLVE_HOURS", 72),
+                             near_hours=_int("COMPLAINT_NEAR_HOURS", 6), sweep_days=days,
+                             sweep_budget_seconds=_int("COMPLAINT_SWEEP_RESERVE_SECONDS", 10))

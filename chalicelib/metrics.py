@@ -57,12 +57,37 @@ def emit_metrics(report, swept: int | None = None, *, payments=None, stream=None
 WECHAT_CONFIG_ERRORS = "WechatConfigErrors"  # WeChat refused our signature, merchant id or rights
 OFFLINE_REFUNDS = "OfflineRefundsOpened"  # a refund must be paid outside WeChat
 PAYMENT_ANOMALIES = "PaymentAnomalies"  # a payment we cannot apply (cancelled order, mismatch)
-EVENT_METRICS = (WECHAT_CONFIG_ERRORS, OFFLINE_REFUNDS, PAYMENT_ANOMALIES)
+RECON_OVERDUE = "ReconOverdue"  # a day is still unreconciled past its hour (its bill is late, or runs fail)
+EXTERNAL_REFUNDS = "ExternalRefundsBooked"  # WeChat refunded without us (merchant platform, WeChat itself)
+EVENT_METRICS = (WECHAT_CONFIG_ERRORS, OFFLINE_REFUNDS, PAYMENT_ANOMALIES, RECON_OVERDUE, EXTERNAL_REFUNDS)
+
+
+# a complaint sweep's report field -> metric name (services/complaint_sync.py)
+_COMPLAINT_METRICS = {
+    "pages": "ComplaintListPages",
+    "new": "ComplaintsNew",
+    "updated": "ComplaintsUpdated",
+    "followed_up": "ComplaintFollowUps",
+    "open_near": "ComplaintsNearDeadline",
+    "overdue": "ComplaintsOverdue",
+    "tasks_opened": "ComplaintOverdueTasks",
+    "errors": "ComplaintSweepErrors",
+}
+
+
+def emit_complaint_sweep(report: dict, *, stream=None) -> dict | None:
+    """Emit one complaint sweep's figures, zeros included (an alarm tells "none near a deadline"
+    from "the sweep did not run"). Never raises."""
+    try:
+        return emit({metric: int(report.get(f) or 0) for f, metric in _COMPLAINT_METRICS.items()}, stream=stream)
+    except Exception:  # noqa: BLE001 - observability must never break the work it observes
+        return None
 
 
 def all_metrics() -> frozenset[str]:
     """Every metric name this code emits (the template's alarms may use only these)."""
     return frozenset([*_REPORT_METRICS.values(), *_STUCK_METRICS.values(), *_PAYMENT_METRICS.values(),
+                      *_COMPLAINT_METRICS.values(),
                       "RestoreSwept", *EVENT_METRICS, *_RECON_METRICS.values(), "ReconLines", "ReconMatched",
                       "ReconDiscrepancies", "ReconFailed", "ReconNotReady", "ReconDeferred", "ReconDurationMs"])
 

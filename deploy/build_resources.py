@@ -17,8 +17,8 @@ so code and infrastructure cannot drift:
   tables and queues that hold money state, a failure queue (and its alarm) for the scheduled
   functions' asynchronous invocations, and no extra API stage;
 * one IAM policy per function, written to ``.chalice/policy-<stage>-<function>.json`` from
-  what that function's code calls (``FUNCTION_ACCESS``): Chalice embeds each file in that
-  function's role only (``lambda_functions.<function>.iam_policy_file`` in
+  what that function's code calls (``FUNCTION_ACCESS`` in ``deploy/access.py``): Chalice embeds
+  each file in that function's role only (``lambda_functions.<function>.iam_policy_file`` in
   ``.chalice/config.json``), and its ARNs use ``Fn::Sub`` so they name the exact tables,
   indexes, queues, parameters and log groups of the stack's account and region.
 
@@ -33,10 +33,10 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import monitoring
+from .access import FUNCTION_ACCESS, Access
 from .project import (ARN, ROOT, SECRETS, Function, Project, dlq_logical_id, failure_queue_logical_id,
                       failure_queue_name, index_names, load_project, queue_logical_id, sub, table_logical_id)
 
@@ -48,6 +48,7 @@ OUT_DIR = ROOT / "deploy" / "out"
 MONEY_TABLES = frozenset({
     "orders", "payment_refunds", "user_points_ledger", "user_coupons", "user_inventory",
     "manual_tasks", "users", "staff_activity", "reconciliations", "operator_daily_totals", "staff_directory",
+    "offline_payouts", "complaints", "complaint_history",  # complaints hold refund decisions and their refunds
 })
 
 # Data outlives the stack: deleting the stack, or an update that would replace the resource,
@@ -74,99 +75,6 @@ SQS_SEND_ACTIONS = ["sqs:SendMessage"]
 SQS_CONSUME_ACTIONS = ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
 
 
-GET, BATCH_GET, PUT, UPDATE, QUERY = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
-                                      "dynamodb:UpdateItem", "dynamodb:Query")
-
-
-@dataclass(frozen=True)
-class Access:
-    """What one function's code calls. ``tables``: table base name -> DynamoDB item actions
-    (QUERY: a Query of the table's own key); ``indexes``: "<table base name>/<index>" it
-    queries; ``send_restore``: it publishes to the restoration queue; ``secrets``: the SECRETS
-    it reads from SSM. Consuming a queue comes from the ``@app.on_sqs_message`` handler itself."""
-
-    tables: dict
-    indexes: tuple = ()
-    send_restore: bool = False
-    secrets: tuple = ()
-    send_recon: bool = False  # it hands an unfinished reconciliation to its queue
-
-
-WECHAT_SECRETS = ("WECHAT_APIV3_KEY", "WECHAT_PRIVATE_KEY", "WECHAT_PUBLIC_KEY")
-
-# Read from chalicelib/ (keys: Chalice's function names), exactly what each function's code
-# uses: tests/deploy/test_policy_calls.py runs every function against the local AWS endpoint and
-# fails on a call its policy does not allow and on a grant none of its runs used. Change it with
-# the code it describes.
-FUNCTION_ACCESS = {
-    # The API is internet-facing and also serves WeChat's unauthenticated callbacks, so it holds
-    # only what its routes do: it reads orders, players, refunds and tasks through their indexes;
-    # creates and moves refunds and order balances (refunds, approvals, offline payouts, WeChat's
-    # notifications, each deduplicated by a receipt); opens and closes tasks; reads who a staff
-    # identity is (the staff directory); counts the person's allowance and writes their activity;
-    # reads a lottery order's inventory for a
-    # refund's preview. It never writes what restoration puts back (points, coupons, inventory):
-    # a success only queues a restoration. The reconciliation routes run a date inside the request
-    # for up to RECON_API_BUDGET_SECONDS (reading the day's orders and refunds in batches, storing
-    # the run and its discrepancies), then hand the rest to the reconciliation queue. WeChat calls
-    # need the merchant key material, tokens the two JWT secrets, list cursors their secret.
-    "api_handler": Access(tables={
-        "orders": [GET, BATCH_GET, UPDATE],
-        "users": [GET, BATCH_GET],
-        "user_inventory": [BATCH_GET],
-        "payment_refunds": [GET, BATCH_GET, PUT, UPDATE],
-        "notify_receipts": [PUT],
-        "manual_tasks": [GET, UPDATE],
-        "reconciliations": [BATCH_GET, PUT, UPDATE, QUERY],
-        "operator_daily_totals": [GET, UPDATE],
-        "staff_activity": [PUT],
-        "staff_directory": [GET],
-    }, indexes=("orders/by_user", "orders/by_status_key", "orders/by_time", "orders/by_paid_day",
-                "payment_refunds/by_order", "payment_refunds/by_status_key", "payment_refunds/by_success_day",
-                "manual_tasks/by_status_key", "staff_activity/by_operator"),
-        send_restore=True, send_recon=True, secrets=tuple(sorted(SECRETS))),
-    # services/restoration.py: read the refund and its order (one transactional read), the coupon
-    # and lottery inventory (one batch read), then one transaction: points ledger entry and
-    # balance, coupon, inventory, virtual goods and shipment flags on the order, manual tasks and
-    # the done marker. No index, no WeChat, no tokens; the queue is consumed through the event
-    # source mapping.
-    "restore": Access(tables={
-        "payment_refunds": [GET, UPDATE],
-        "orders": [GET, UPDATE],
-        "user_points_ledger": [PUT],
-        "users": [UPDATE],
-        "user_coupons": [BATCH_GET, UPDATE],
-        "user_inventory": [BATCH_GET, UPDATE],
-        "manual_tasks": [UPDATE],
-    }),
-    # services/poller.py: poll and sweep read the pending_work index, query WeChat (merchant key
-    # material, no tokens), apply outcomes like a notification (refund + order balances in one
-    # transaction, tasks), resubmit (a resubmission WeChat refuses gives the sender's allowance
-    # back), and enqueue overdue restorations. services/payments.py:
-    # pending orders from the awaiting_payment index are queried at WeChat and booked (order
-    # update, tasks for payments that cannot be applied).
-    "poll": Access(tables={
-        "payment_refunds": [GET, UPDATE],
-        "orders": [GET, UPDATE],
-        "manual_tasks": [UPDATE],
-        "operator_daily_totals": [UPDATE],
-    }, indexes=("orders/awaiting_payment", "payment_refunds/pending_work"), send_restore=True,
-        secrets=WECHAT_SECRETS),
-    # services/reconciliation.py (the daily run and its continuation): download the trade bill
-    # (merchant key material), read the run records, our orders and refunds in batches, the
-    # refunds that succeeded and the payments recorded that day (by_success_day, by_paid_day),
-    # store the run and its discrepancies, open 对账差异 tasks, settle refunds the bill shows
-    # successful (the order read, refund + order balances, then a restoration message), and hand
-    # an unfinished run to the reconciliation queue.
-    "reconcile": (RECONCILE := Access(tables={
-        "reconciliations": [BATCH_GET, PUT, UPDATE],
-        "payment_refunds": [BATCH_GET, UPDATE],
-        "orders": [BATCH_GET, GET, UPDATE],
-        "manual_tasks": [UPDATE],
-    }, indexes=("payment_refunds/by_success_day", "orders/by_paid_day"), send_restore=True, send_recon=True,
-        secrets=WECHAT_SECRETS)),
-    "reconcile_continue": RECONCILE,
-}
 
 # The restoration consumer's concurrency cap (the SQS event source's MaximumConcurrency), see
 # docs/deploy.md "Concurrency": one restoration makes at most ~10 DynamoDB writes, so 5 workers
@@ -193,9 +101,14 @@ WECHAT_PARAMETERS = {
         "Description": "WeChat Pay public key id (PUB_KEY_ID_...); empty for platform-certificate mode",
         "Default": "", "AllowedPattern": "^(PUB_KEY_ID_[0-9A-Za-z_]+)?$"}),
 }
+# The mini-program's subscription message templates (config.subscribe_settings).
+WECHAT_PARAMETERS["SubscribeTemplates"] = ("SUBSCRIBE_TEMPLATES", {
+    "Description": "Subscription message templates: <template id>=review|refunded, comma separated (empty: none)",
+    "Default": "", "AllowedPattern": "^([A-Za-z0-9_-]+=(review|refunded)(,[A-Za-z0-9_-]+=(review|refunded))*)?$"})
 NOTIFY_ROUTES = {  # env var -> route the app must serve
     "WECHAT_REFUND_NOTIFY_URL": "/api/pay/wechat/notify/refund",
     "WECHAT_PAYMENT_NOTIFY_URL": "/api/pay/wechat/notify/payment",
+    "WECHAT_COMPLAINT_NOTIFY_URL": "/api/pay/wechat/notify/complaint",  # registered with WeChat by the sweep
 }
 
 LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
@@ -303,6 +216,23 @@ def recon_queue(project: Project) -> str:
     return name
 
 
+# ---------------------------------------------------------------- EventBridge
+
+
+EVENT_BUS_ID = "RefundEventBus"
+
+
+def event_bus_name(project: Project) -> str:
+    """The domain events' bus (EVENT_BUS_NAME; ``config.event_settings`` defaults to the same)."""
+    return f"{project.stage}-refund-events"
+
+
+def event_bus_resource(project: Project) -> dict:
+    return {"Type": "AWS::Events::EventBus", "Properties": {
+        "Name": event_bus_name(project),
+        "Tags": [{"Key": "app", "Value": project.app_name}, {"Key": "stage", "Value": project.stage}]}}
+
+
 # ---------------------------------------------------------------- IAM
 
 
@@ -315,7 +245,7 @@ def access_of(fn: Function) -> Access:
     try:
         return FUNCTION_ACCESS[fn.handler]
     except KeyError:
-        raise SystemExit(f"{fn.handler}: no entry in FUNCTION_ACCESS (deploy/build_resources.py): "
+        raise SystemExit(f"{fn.handler}: no entry in FUNCTION_ACCESS (deploy/access.py): "
                          "declare the tables, indexes, queues and secrets its code uses") from None
 
 
@@ -351,6 +281,9 @@ def policy_document(project: Project, fn: Function) -> dict:
     if access.send_recon:
         statements.append({"Sid": "ReconQueueSend", "Effect": "Allow", "Action": SQS_SEND_ACTIONS,
                            "Resource": [sub(ARN % ("sqs", recon_queue(project)))]})
+    if access.put_events:
+        statements.append({"Sid": "EventBusPut", "Effect": "Allow", "Action": ["events:PutEvents"],
+                           "Resource": [sub(ARN % ("events", f"event-bus/{event_bus_name(project)}"))]})
     if fn.queue:
         statements.append({"Sid": "QueueConsume", "Effect": "Allow", "Action": SQS_CONSUME_ACTIONS,
                            "Resource": [sub(ARN % ("sqs", fn.queue))]})
@@ -398,7 +331,8 @@ def check_policy_config(project: Project) -> None:
 
 def function_environment(project: Project) -> dict:
     env: dict = {"RESTORE_QUEUE_URL": {"Ref": queue_logical_id(project, restore_queue(project))},
-                 "RECON_QUEUE_URL": {"Ref": queue_logical_id(project, recon_queue(project))}}
+                 "RECON_QUEUE_URL": {"Ref": queue_logical_id(project, recon_queue(project))},
+                 "EVENT_BUS_NAME": {"Ref": EVENT_BUS_ID}}
     for param, (var, _) in WECHAT_PARAMETERS.items():
         env[var] = {"Ref": param}
     for var, route in NOTIFY_ROUTES.items():
@@ -513,6 +447,7 @@ def build(project: Project) -> tuple[dict, dict]:
         resources[table_logical_id(model)] = table_resource(project, model, name)
     for queue in project.queues():
         resources.update(queue_resources(project, queue))
+    resources[EVENT_BUS_ID] = event_bus_resource(project)
     env = function_environment(project)
     for fn in project.functions:
         resources[fn.log_group_id] = {
@@ -543,6 +478,9 @@ def build(project: Project) -> tuple[dict, dict]:
                             "Value": sub("${NotifyBaseUrl}" + NOTIFY_ROUTES["WECHAT_REFUND_NOTIFY_URL"])},
         "PaymentNotifyUrl": {"Description": "Where WeChat Pay sends payment notifications",
                              "Value": sub("${NotifyBaseUrl}" + NOTIFY_ROUTES["WECHAT_PAYMENT_NOTIFY_URL"])},
+        "ComplaintNotifyUrl": {"Description": "Where WeChat Pay sends complaint notifications (registered by the "
+                                              "complaint sweep)",
+                               "Value": sub("${NotifyBaseUrl}" + NOTIFY_ROUTES["WECHAT_COMPLAINT_NOTIFY_URL"])},
     }
     outputs.update(monitoring.outputs())
     for queue in project.queues():

@@ -5,7 +5,8 @@
 * alarms on each function's errors and throttles, the API's 5XX answers and p99 latency, the
   age of the oldest message on every queue (dead-letter and failure queues too), every table's
   throttled requests, and the service's own metrics (refunds stuck or abnormal, the poller, the
-  reconciliation, WeChat configuration errors, payments that cannot be applied);
+  reconciliation, WeChat configuration errors, payments that cannot be applied, refunds made
+  without us, consumer complaints near or past their deadline and the complaint sweep);
 * every alarm's description names its runbook: a section of docs/deploy.md (``RUNBOOKS``);
 * the API stage: throttling, access logs in their own log group, X-Ray tracing (and tracing
   on every function).
@@ -41,6 +42,11 @@ RUNBOOKS = {
     "recon-discrepancies": "Reconciliation discrepancies",
     "recon-failed": "Reconciliation failed",
     "recon-silent": "Reconciliation silent",
+    "recon-overdue": "Reconciliation overdue",
+    "external-refunds": "Refunds made without us",
+    "complaints-deadline": "Complaints near or past their deadline",
+    "complaint-sweep-errors": "Complaint sweep errors",
+    "complaint-sweep-silent": "Complaint sweep silent",
 }
 FIVE_MINUTES = 300
 # The oldest message a queue may hold before someone is told (seconds). Restorations drain in
@@ -288,15 +294,51 @@ def service_alarms(project: Project) -> dict:
              "it to the merchant's card)."),
             (emitted.PAYMENT_ANOMALIES, "payment-anomalies",
              "A payment could not be applied (cancelled or unknown order, amount or merchant mismatch, a "
-             "second payment).")):
+             "second payment)."),
+            (emitted.RECON_OVERDUE, "recon-overdue",
+             "A day is still unreconciled past RECON_OVERDUE_HOUR (Beijing): WeChat's bill is late or the runs "
+             "fail. The schedule keeps asking every 30 minutes."),
+            (emitted.EXTERNAL_REFUNDS, "external-refunds",
+             "WeChat refunded money we did not send (merchant platform, or WeChat itself after an overdue "
+             "complaint): it is booked against its order; confirm the 微信侧退款待确认 task.")):
         out[f"{name}Alarm"] = _alarm(project, re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower(), key, what,
                                      _ours(project, name, "Sum"), **_any())
     return out
 
 
+def complaint_alarms(project: Project) -> dict:
+    """投诉: complaints near or past WeChat's deadlines (past 72 h WeChat may refund the player from
+    the merchant's money), a failing sweep, and a sweep that stopped running."""
+    sweep = next((f for f in project.functions if f.handler == "complaints_sweep"), None)
+    if sweep is None:
+        return {}
+    period = max(FIVE_MINUTES, sweep.every_minutes * 60)
+    out = {}
+    for name, metric, what in (
+            ("ComplaintsOverdueAlarm", "ComplaintsOverdue",
+             "Consumer complaints past their first-reply (24 h) or resolution (72 h) deadline: see the 投诉 page "
+             "and the 投诉处理超时 tasks; WeChat may refund the player from the merchant's money."),
+            ("ComplaintsNearDeadlineAlarm", "ComplaintsNearDeadline",
+             "Consumer complaints close to their deadline: answer them on the 投诉 page.")):
+        out[name] = _alarm(project, re.sub(r"(?<!^)(?=[A-Z])", "-", metric).lower(), "complaints-deadline", what,
+                           _ours(project, metric, "Maximum"), **_any(period))
+    out["ComplaintSweepErrorsAlarm"] = _alarm(
+        project, "complaint-sweep-errors", "complaint-sweep-errors",
+        "The complaint sweep keeps failing (WeChat Pay unreachable, credentials, or a complaint it cannot "
+        "store): complaints may go unseen.",
+        _ours(project, "ComplaintSweepErrors", "Sum"), **_above(1, periods=3, period=period, DatapointsToAlarm=2))
+    out["ComplaintSweepSilentAlarm"] = _alarm(
+        project, "complaint-sweep-silent", "complaint-sweep-silent",
+        "The complaint sweep reported nothing: it is failing or not running, so complaints whose notification "
+        "was lost are not seen and deadlines are not watched.",
+        _ours(project, "ComplaintListPages", "SampleCount"), Period=max(900, sweep.every_minutes * 60 * 5),
+        EvaluationPeriods=1, Threshold=1, ComparisonOperator="LessThanThreshold", TreatMissingData="breaching")
+    return out
+
+
 def alarms(project: Project) -> dict:
     out: dict = {}
-    for group in (function_alarms, api_alarms, queue_alarms, table_alarms, service_alarms):
+    for group in (function_alarms, api_alarms, queue_alarms, table_alarms, service_alarms, complaint_alarms):
         made = group(project)
         clash = sorted(set(made) & set(out))
         if clash:

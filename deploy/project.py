@@ -15,9 +15,13 @@ SECRETS = {
     "WECHAT_PRIVATE_KEY": "wechat/private-key",
     "WECHAT_APIV3_KEY": "wechat/apiv3-key",
     "WECHAT_PUBLIC_KEY": "wechat/public-key",
+    # optional: WeChat Pay's platform certificates (PEM); left out, they are downloaded from WeChat
+    "WECHAT_PLATFORM_CERTS": "wechat/platform-certificates",
     "ADMIN_JWT_SECRET": "jwt/admin-secret",
     "USER_JWT_SECRET": "jwt/user-secret",
     "CURSOR_SECRET": "api/cursor-secret",
+    "MINIAPP_SECRET": "miniapp/app-secret",  # the mini-program's AppSecret: subscription messages' token
+    "PHONE_HASH_SECRET": "api/phone-hash-secret",  # keys.phone_key: users' phone search key
 }
 
 
@@ -43,6 +47,7 @@ class Function:
     timeout: int
     queue: str | None = None  # the SQS queue it consumes, if any
     scheduled: bool = False  # invoked asynchronously by an EventBridge schedule
+    every_minutes: int = 0  # a rate schedule's period
 
     @property
     def log_group(self) -> str:
@@ -110,7 +115,9 @@ def load_project(stage: str) -> Project:
             expr = source.schedule_expression
             minutes = {"MINUTES": 1, "HOURS": 60, "DAYS": 1440}.get(str(getattr(expr, "unit", "")).upper())
             if minutes:
-                poll_minutes = max(poll_minutes, int(expr.value) * minutes)
+                fn.every_minutes = int(expr.value) * minutes
+                if source.name == "poll":
+                    poll_minutes = fn.every_minutes
         else:
             raise SystemExit(f"{source.name}: {type(source).__name__} is not handled by deploy/build_resources.py")
         functions.append(fn)

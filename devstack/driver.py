@@ -1,7 +1,8 @@
 """Local stand-in for the Lambda event sources `chalice local` does not run: it long-polls
 the restoration queue and the reconciliation's continuation queue and invokes their SQS
 handlers with real SQS-shaped events (deleting a message only when the handler returned),
-calls the poll schedule on a timer, and the daily reconciliation at its cron time (UTC)."""
+calls the poll schedule on a timer, the daily reconciliation at its cron time (UTC), and the
+complaint sweep at once (it registers the complaint notify URL) and then on its own timer."""
 from __future__ import annotations
 
 import hashlib
@@ -46,24 +47,43 @@ def schedule_event(region: str) -> dict:
 
 
 RECON_TIMEOUT_SECONDS = 900  # the reconciliation functions' Lambda timeout (deploy/build_resources.py)
+COMPLAINT_SWEEP_TIMEOUT_SECONDS = 300  # the complaint sweep's (.chalice/config.json)
+
+
+def _values(field, limit: int) -> list[int]:
+    """The values of one cron field as EventBridge reads them: ``N``, ``A-B``, ``N/S`` or ``A-B/S``."""
+    text = str(field)
+    spec, _, step = text.partition("/")
+    first, _, last = spec.partition("-")
+    start = int(first)
+    end = int(last) if last else (limit - 1 if step else start)
+    return list(range(start, end + 1, int(step) if step else 1))
 
 
 def next_daily(now: datetime, cron) -> datetime:
-    """The next time after ``now`` a daily cron (``cron.hours``:``cron.minutes``, UTC) fires."""
-    at = now.astimezone(timezone.utc).replace(hour=int(cron.hours), minute=int(cron.minutes), second=0,
-                                              microsecond=0)
-    return at if at > now else at + timedelta(days=1)
+    """The next time after ``now`` a daily cron (``cron.hours`` and ``cron.minutes``, UTC, each a
+    value, a range or a step) fires."""
+    now = now.astimezone(timezone.utc)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    for offset in (0, 1):
+        for hour in _values(cron.hours, 24):
+            for minute in _values(cron.minutes, 60):
+                at = day + timedelta(days=offset, hours=hour, minutes=minute)
+                if at > now:
+                    return at
+    raise ValueError(f"cron {cron.minutes} {cron.hours} never fires")  # pragma: no cover
 
 
 class Driver:
     def __init__(self, handlers, sqs, queue_url: str, queue_arn: str, region: str, poll_interval: float,
-                 recon_queue: tuple[str, str] | None = None, daily=None):
+                 recon_queue: tuple[str, str] | None = None, daily=None, complaint_interval: float | None = None):
         """``handlers`` is the app module: its ``restore`` (SQS) and ``poll`` (schedule) Lambda
         handlers, and with ``recon_queue`` (url, arn) and ``daily`` (the app's ``RECON_CRON``)
         its ``reconcile_continue`` (SQS) and ``reconcile`` (schedule) handlers."""
         self.app, self.sqs, self.queue_url, self.queue_arn, self.region = handlers, sqs, queue_url, queue_arn, region
         self.poll_interval = poll_interval
         self.recon_queue, self.daily = recon_queue, daily
+        self.complaint_interval = complaint_interval  # the complaint sweep's timer (None: not driven)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.processed = 0
@@ -75,6 +95,8 @@ class Driver:
             loops.append((self._recon_loop, "recon-driver"))
         if self.daily is not None:
             loops.append((self._daily_loop, "recon-daily"))
+        if self.complaint_interval:
+            loops.append((self._complaint_loop, "complaint-sweep"))
         for target, name in loops:
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
@@ -144,6 +166,19 @@ class Driver:
                 self.reconcile_daily()
             except Exception:  # noqa: BLE001 - tomorrow's run goes on; the run records its own failure
                 log.exception("daily reconciliation failed")
+
+    def sweep_complaints(self):
+        return self.app.complaints_sweep(schedule_event(self.region),
+                                         LambdaContext("complaints_sweep", COMPLAINT_SWEEP_TIMEOUT_SECONDS))
+
+    def _complaint_loop(self) -> None:
+        while True:
+            try:
+                self.sweep_complaints()
+            except Exception:  # noqa: BLE001 - keep sweeping; the sweep counts its own errors
+                log.exception("complaint sweep failed")
+            if self._stop.wait(self.complaint_interval):
+                return
 
     def _timer_loop(self) -> None:
         while not self._stop.wait(self.poll_interval):

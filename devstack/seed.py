@@ -24,6 +24,8 @@ class PaidTransaction:
 
 
 USERS = [("u1001", "小明"), ("u1002", None), ("u1003", "阿紫"), ("u1004", ""), ("u1005", "盲盒收藏家")]
+# demo mobile numbers: only their keyed hash is written (keys.phone_key), as the shop's user writer does
+PHONES = {"u1001": "13800138001", "u1003": "13900139003", "u1005": "13700137005"}
 
 
 def _order(n: int, *, user: str, status: OrderStatus, source: SourceType, items, discount=0, points_used=0,
@@ -96,7 +98,8 @@ def build(now: datetime | None = None):
         orders.append(_order(n, user=user, status=P.PAID, source=S.MALL,
                              items=[(f"日常系列盲盒 #{n}", 1 + n % 3, 2900 + 100 * (n % 7))],
                              shipping=ship(ShippingStatus.PENDING), paid_days_ago=3 + n / 10, now=now))
-    users = [User(uid, nickname=nick, points_balance=20000, created_at=clock.iso(now - timedelta(days=90)))
+    users = [User(uid, nickname=nick, openid=f"oSIM-{uid}", points_balance=20000,
+                  created_at=clock.iso(now - timedelta(days=90)), phone_hash=keys.phone_key(PHONES.get(uid)))
              for uid, nick in USERS]
     coupons = [
         UserCoupon("u1001", "CP-1001-A", name="满100减10", value=1000, status="used", order_no=orders[0].order_no),

@@ -40,6 +40,7 @@ class StackConfig:
     stage: str = "local"
     outcome_delay: float = 2.0
     poll_interval: float = 20.0  # how often the driver calls the schedule handler
+    complaint_sweep_interval: float = 60.0  # how often the driver calls the complaint sweep
     poll_after_seconds: int = 10  # how long a refund waits for its notification before being queried
     restore_sweep_seconds: int = 60
     visibility_timeout: int = 5
@@ -94,9 +95,14 @@ class Stack:
             "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
             "RESTORE_QUEUE_NAME": f"{cfg.stage}-refund-restore",
             "RECON_QUEUE_NAME": f"{cfg.stage}-reconciliation",
+            "EVENT_BUS_NAME": f"{cfg.stage}-refund-events",
+            # subscription messages: the simulator's mini-program API (wechatpay_sim/miniprogram.py)
+            "WECHAT_MP_BASE_URL": self.sim.base_url, "MINIAPP_SECRET": "sim-app-secret",
+            "SUBSCRIBE_TEMPLATES": "TPL-REVIEW-RESULT=review,TPL-REFUND-ARRIVED=refunded",
             "WECHAT_BASE_URL": self.sim.base_url,
             "WECHAT_REFUND_NOTIFY_URL": f"{self.api_url}/api/pay/wechat/notify/refund",
             "WECHAT_PAYMENT_NOTIFY_URL": f"{self.api_url}/api/pay/wechat/notify/payment",
+            "WECHAT_COMPLAINT_NOTIFY_URL": f"{self.api_url}/api/pay/wechat/notify/complaint",
             "WECHAT_TIMEOUT_SECONDS": "5",
             "POLL_AFTER_SECONDS": str(cfg.poll_after_seconds),
             "RESTORE_SWEEP_SECONDS": str(cfg.restore_sweep_seconds),
@@ -155,6 +161,36 @@ class Stack:
         # the reconciliation's continuation queue: a run out of time sends itself there
         self.recon_queue_url, self.recon_queue_arn, self.recon_dlq_url = self._queue(os.environ["RECON_QUEUE_NAME"])
         self.env["RECON_QUEUE_URL"] = os.environ["RECON_QUEUE_URL"] = self.recon_queue_url
+        self._event_bus(os.environ["EVENT_BUS_NAME"])
+
+    def _event_bus(self, name: str) -> None:
+        """The domain events' bus, and a way to see what was published: a rule sending every
+        event on it to the queue ``<bus>-tap`` (``published_events`` reads it)."""
+        import boto3
+
+        events = boto3.client("events", region_name=REGION, endpoint_url=self.env["AWS_ENDPOINT_URL"])
+        try:
+            events.create_event_bus(Name=name)
+        except events.exceptions.ResourceAlreadyExistsException:
+            pass  # another stack in this process shares moto's backends: the bus is the same
+        sqs = self.sqs()
+        self.events_tap_url = sqs.create_queue(QueueName=f"{name}-tap")["QueueUrl"]
+        tap_arn = sqs.get_queue_attributes(QueueUrl=self.events_tap_url,
+                                           AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name=f"{name}-tap", EventBusName=name, EventPattern=json.dumps({"source": ["gacha.refunds"]}))
+        events.put_targets(Rule=f"{name}-tap", EventBusName=name, Targets=[{"Id": "tap", "Arn": tap_arn}])
+
+    def published_events(self) -> list[dict]:
+        """The events the bus delivered to the tap queue so far (read once: they are removed)."""
+        sqs, out = self.sqs(), []
+        while True:
+            got = sqs.receive_message(QueueUrl=self.events_tap_url, MaxNumberOfMessages=10,
+                                      WaitTimeSeconds=0).get("Messages", [])
+            if not got:
+                return out
+            for m in got:
+                out.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=self.events_tap_url, ReceiptHandle=m["ReceiptHandle"])
 
     def _queue(self, name: str) -> tuple[str, str, str]:
         """A queue with its dead-letter queue, as the template makes them: (url, arn, dlq url)."""
@@ -244,7 +280,8 @@ class Stack:
                 length = self.headers.get("content-length", "0").strip() or "0"
                 if not (length.isascii() and length.isdigit()):
                     return 400
-                return 413 if int(length) > contract.MAX_BODY_BYTES else None
+                limit = contract.body_limit(stack._route(urlsplit(self.path or "/").path))
+                return 413 if int(length) > limit else None
 
             def _send_contract(self, status: int, headers: dict | None = None) -> None:
                 response = contract.error_for(status, headers)
@@ -284,15 +321,19 @@ class Stack:
         self._server_thread = threading.Thread(target=self.server.server.serve_forever, name="api", daemon=True)
         self._server_thread.start()
 
-    def _route_methods(self, path: str) -> list[str] | None:
-        """The methods the route matching ``path`` has; None when no route matches."""
+    def _route(self, path: str) -> str | None:
+        """The route (``/api/x/{id}``) matching ``path``; None when no route matches."""
         from chalice.local import RouteMatcher
 
-        routes = self.app().chalice_app.routes
         try:
-            return sorted(routes[RouteMatcher(list(routes)).match_route(path).route])
+            return RouteMatcher(list(self.app().chalice_app.routes)).match_route(path).route
         except ValueError:
             return None
+
+    def _route_methods(self, path: str) -> list[str] | None:
+        """The methods the route matching ``path`` has; None when no route matches."""
+        route = self._route(path)
+        return None if route is None else sorted(self.app().chalice_app.routes[route])
 
     def wait_api_idle(self, timeout: float) -> bool:
         """Wait until the local API is handling no request (e.g. a notification handler has
@@ -305,7 +346,8 @@ class Stack:
 
         self.driver = Driver(self.handlers(), self.sqs(), self.queue_url, self.queue_arn, REGION,
                              self.cfg.poll_interval, recon_queue=(self.recon_queue_url, self.recon_queue_arn),
-                             daily=self.handlers().RECON_CRON).start()
+                             daily=self.handlers().RECON_CRON,
+                             complaint_interval=self.cfg.complaint_sweep_interval).start()
 
     def handlers(self):
         """The app module, whose ``restore`` and ``poll`` functions are the Lambda handlers."""

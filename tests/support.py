@@ -19,6 +19,10 @@ class World:
         self._saved_env: dict = {}
 
     def setup(self) -> None:
+        self.stack.sim.timers.cancel_all()  # the last test's pending deliveries are not this test's
+        # a request the last test left in flight (a late notification) finishes before the reset,
+        # so nothing it writes or queues lands in this test's world
+        assert self.stack.wait_api_idle(30), "the local API stayed busy"
         self.stack.reset()
         self.admin = auth.issue("admin", "ops-1")
         self.admin2 = auth.issue("admin", "ops-2")
@@ -51,6 +55,18 @@ class World:
         if order is None:
             raise KeyError(n)
         return order
+
+    def coupon_paid(self, n: int, payer_total: int):
+        """Seeded order ``n`` as paid at WeChat partly with a coupon (a merchant-funded 免充值 coupon:
+        the payer paid ``payer_total`` of its total): a new transaction of the same total in the
+        simulator, which the order's payment now names. Returns the order."""
+        from chalicelib.adapters.models import Order
+
+        order = self.order(n)
+        txn = self.sim.register_transaction(order.actual_amount, f"CPN{order.order_no}", payer_total=payer_total)
+        repo.update(Order(order.order_no), [Order.payment.out_trade_no.set(txn["out_trade_no"]),
+                                            Order.payment.transaction_id.set(txn["transaction_id"])])
+        return self.fresh(order.order_no)
 
     def fresh(self, order_no: str):
         return repo.get_order(order_no)

@@ -80,6 +80,12 @@ _CONTROL_ROUTES = [
         "public_key_id": s.keyset.public_key_id, "key_mode": s.key_mode,
     }),
     ("POST", re.compile(r"^/sim/reset$"), lambda s, p: (s.reset(), {"ok": True})[1]),
+    ("GET", re.compile(r"^/sim/certificates$"), lambda s, p: {"calls": s.certificate_calls()}),
+    # subscription messages (miniprogram.py): a player's consent, what was sent, failures to answer
+    ("POST", re.compile(r"^/sim/subscriptions$"), lambda s, p: s.miniprogram.grant(p["openid"], p["template_id"])),
+    ("GET", re.compile(r"^/sim/subscribe-messages$"), lambda s, p: {"messages": s.miniprogram.sent()}),
+    ("POST", re.compile(r"^/sim/subscribe-messages/fail$"), lambda s, p: s.miniprogram.fail_next(p["errcodes"])),
+    ("POST", re.compile(r"^/sim/access-tokens/expire$"), lambda s, p: s.miniprogram.expire_tokens()),
     ("GET", re.compile(r"^/sim/settings$"), lambda s, p: s.settings()),
     ("POST", re.compile(r"^/sim/settings$"), lambda s, p: s.configure(**p)),
     ("GET", re.compile(r"^/sim/transactions$"), lambda s, p: {"transactions": s.transactions()}),

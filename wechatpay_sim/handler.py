@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import complaint_desk
+from . import complaint_desk, miniprogram
 from .control import dispatch
 from .crypto import signed_headers
 from .state import ERROR_SCENARIOS, ApiError, json_body
@@ -63,6 +63,9 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if path.startswith("/v3/"):
                 self._v3(method, path, body)
+            elif path.startswith("/cgi-bin/"):  # the mini-program server API (miniprogram.py)
+                status, payload = miniprogram.answer(self.sim.miniprogram, method, self.path, body)
+                self._send(status, payload, sign=False)
             elif path == "/sim" or path.startswith("/sim/"):
                 status, payload = dispatch(self.sim, method, path, body)
                 self._send(status, payload, sign=False)

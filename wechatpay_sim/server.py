@@ -26,6 +26,7 @@ from .state import (
 )
 from . import complaint_desk
 from .complaint_desk import ComplaintDesk
+from .miniprogram import MiniProgram
 
 log = logging.getLogger("wechatpay_sim")
 
@@ -52,6 +53,7 @@ SETTINGS = (
     "bill_ready_hour",
     "bill_format",
     "drop_complaint_notifications",
+    "ledger_time_offset_seconds",
 )
 
 
@@ -96,12 +98,15 @@ class Simulator:
             "bill_ready_hour": bill_ready_hour,
             "bill_format": "current",
             "drop_complaint_notifications": False,
+            "ledger_time_offset_seconds": 0.0,
         }
         self.store = Store(keyset.mchid)
         self.bills = BillDesk(self.store, keyset.appid, keyset.mchid, lambda: self.base_url)
         self.timers = Timers()
         self._alternate = 0
         self._alternate_lock = threading.Lock()
+        self._certificate_calls = 0  # GET /v3/certificates answered since the last reset
+        self._certificate_lock = threading.Lock()
         self.notifier = Notifier(
             apiv3_key=keyset.apiv3_key,
             signer=self.notification_signer,
@@ -109,6 +114,7 @@ class Simulator:
             retry_schedule=self._defaults["notify_retry_schedule"],
         )
         self.complaints = ComplaintDesk(self)  # 消费者投诉2.0 (complaint_desk.py)
+        self.miniprogram = MiniProgram(keyset.appid)  # access token + subscription messages (miniprogram.py)
         self._stopping = threading.Event()
         self._forger_lock = threading.Lock()
         self._forger = None
@@ -240,6 +246,8 @@ class Simulator:
             self.notifier.copies = max(1, int(settings["notification_copies"]))
         if "drop_notifications" in settings:
             self.notifier.drop = bool(settings["drop_notifications"])
+        if "ledger_time_offset_seconds" in settings:
+            self.store.time_offset = float(settings["ledger_time_offset_seconds"])
         if "drop_complaint_notifications" in settings:
             self.complaints.drop_notifications = bool(settings["drop_complaint_notifications"])
         if "notify_timeout" in settings:
@@ -270,6 +278,7 @@ class Simulator:
             "bill_ready_hour": self.bills.ready_hour,
             "bill_format": self.bills.format,
             "drop_complaint_notifications": self.complaints.drop_notifications,
+            "ledger_time_offset_seconds": self.store.time_offset,
         }
 
     def reset(self) -> None:
@@ -277,8 +286,11 @@ class Simulator:
         self.timers.cancel_all()
         self.store.reset()
         self.complaints.reset()
+        self.miniprogram.reset()
         self.notifier.reset()
         self.bills.forget_downloads()
+        with self._certificate_lock:
+            self._certificate_calls = 0
         self.configure(**self._defaults)
 
     def register_transaction(
@@ -567,7 +579,14 @@ class Simulator:
         self._schedule_outcome(refund)
         return 200, refund.to_api()
 
+    def certificate_calls(self) -> int:
+        """How many times the certificate list was asked for since the last reset."""
+        with self._certificate_lock:
+            return self._certificate_calls
+
     def api_certificates(self) -> tuple[int, dict]:
+        with self._certificate_lock:
+            self._certificate_calls += 1
         if self.key_mode == "public_key":  # a public-key merchant has no platform certificate
             return 200, {"data": []}
         nonce, ciphertext = aes_gcm_encrypt(self.keyset.apiv3_key, self.keyset.platform_cert_pem.encode(), "certificate")

@@ -123,10 +123,13 @@ class Store:
         self._lock = threading.RLock()
         self.default_outcome = default_outcome
         self.refund_interval_seconds = float(refund_interval_seconds)
+        self.time_offset = 0.0
         self.reset()
 
     def now(self) -> float:
-        return self._clock()
+        """The ledger's time: real time, shifted by ``time_offset`` (a control setting, so a test
+        can have WeChat accept a refund "yesterday" and settle it today)."""
+        return self._clock() + self.time_offset
 
     # ---- control ---------------------------------------------------------
     def reset(self) -> None:
@@ -183,7 +186,7 @@ class Store:
                 out_trade_no=out_trade_no,
                 transaction_id=(transaction_id or "42000" + _digits(23)) if paid else "",
                 total=total,
-                paid_at=(self._clock() if paid_at is None else float(paid_at)) if paid else None,
+                paid_at=(self.now() if paid_at is None else float(paid_at)) if paid else None,
                 openid=openid or "o" + secrets.token_urlsafe(20)[:27],
                 payer_total=payer_total,
                 state=state,
@@ -223,7 +226,7 @@ class Store:
                     txn.payer_total = payer_total
                 txn.state = "SUCCESS"
                 txn.transaction_id = "42000" + _digits(23)
-                txn.paid_at = self._clock() if paid_at is None else float(paid_at)
+                txn.paid_at = self.now() if paid_at is None else float(paid_at)
                 self._by_transaction_id[txn.transaction_id] = txn
             elif txn.state != "SUCCESS":
                 raise ApiError(400, "ORDER_CLOSED", f"订单已关闭 ({txn.state})")
@@ -406,7 +409,7 @@ class Store:
 
             if total != txn.total:
                 raise _param_error("amount.total does not match the order total")
-            now = self._clock()
+            now = self.now()
             if now - txn.paid_at > REFUND_WINDOW_SECONDS:
                 raise ApiError(400, "INVALID_REQUEST", "订单已超过退款期限 (365 days)")
             siblings = [r for r in self._refunds.values() if r.transaction_id == txn.transaction_id]
@@ -461,7 +464,7 @@ class Store:
             if no in self._refunds:
                 raise ApiError(409, "CONFLICT", "out_refund_no already used")
             _check_fits([r for r in self._refunds.values() if r.transaction_id == txn.transaction_id], txn, amount)
-            self._add_refund(txn, no, amount, self._clock(), status)
+            self._add_refund(txn, no, amount, self.now(), status)
             return self.settle(no, status)  # type: ignore[return-value]
 
     def register_ledger(self, transactions: list[Transaction], refunds: list[Refund]) -> None:
@@ -530,7 +533,7 @@ class Store:
             r.pending_outcome = self._next_outcomes.popleft() if self._next_outcomes else "SUCCESS"
             r.pending_account = account
             r.pending_channel = channel
-            r.history.append(["PROCESSING", rfc3339(self._clock())])
+            r.history.append(["PROCESSING", rfc3339(self.now())])
             return copy.deepcopy(r)
 
     def settle(self, out_refund_no: str, outcome: str | None = None, *, version: int | None = None,
@@ -551,7 +554,7 @@ class Store:
                 raise ApiError(404, "RESOURCE_NOT_EXISTS", "退款单不存在")
             if r.status != "PROCESSING" or (version is not None and version != r.version):
                 return None
-            when = self._clock() if at is None else float(at)
+            when = self.now() if at is None else float(at)
             if when < r.created_at:
                 raise _param_error("at must not be before the refund was accepted (create_time)")
             r.status = outcome or r.pending_outcome

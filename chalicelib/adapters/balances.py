@@ -89,6 +89,20 @@ def reserve(order_no: str, amount: int, *, from_request: int = 0, application: b
     return _item(order_no, actions, cond)
 
 
+def reserve_external(order_no: str, amount: int) -> TxItem:
+    """A refund WeChat made without us holds ``amount`` of the refundable balance like one of
+    ours (it settles or releases through the same transitions); WeChat counts it too. Only
+    what is still refundable can be booked: more is flagged instead (``hold``)."""
+    actions = [Order.refundable_amount.add(-amount), Order.reserved_amount.add(amount),
+               Order.applicable_amount.add(-amount), Order.refund_count.add(1)]
+    return _item(order_no, actions, Order.order_no.exists() & (Order.refundable_amount >= amount))
+
+
+def hold(order_no: str, reason: str, now: str) -> TxItem:
+    """No refund may be made on the order until a person has looked (the reason is shown)."""
+    return _item(order_no, [Order.refund_hold.set(reason), Order.updated_at.set(now)], Order.order_no.exists())
+
+
 def release(order_no: str, amount: int, *, uncount: bool) -> TxItem:
     """A refund that moved no money gives ``amount`` back. ``uncount`` when WeChat refused it
     outright: it never counted towards WeChat's refunds per order."""
@@ -111,10 +125,12 @@ def settle(order_no: str, amount: int, *, refunded_before: int, actual: int, now
 
 
 def _payment_arrived(order_no: str, total: int, transaction_id: str | None, paid_at: str, now: str) -> list:
-    """The payment recorded, and the order entered in the by_paid_day index reconciliation reads."""
+    """The payment recorded, and the order entered in the by_paid_day index reconciliation reads
+    (and, by its transaction_id, in the by_transaction index the search reads)."""
     return [Order.payment.transaction_id.set(transaction_id), Order.payment.paid_at.set(paid_at),
             Order.refundable_amount.set(total), Order.applicable_amount.set(total), Order.updated_at.set(now),
-            Order.pay_check.remove(), Order.pay_check_due_at.remove()] + _keys(order_no, {"paid_at": paid_at or now})
+            Order.pay_check.remove(), Order.pay_check_due_at.remove()] + _keys(
+                order_no, {"paid_at": paid_at or now, "transaction_id": transaction_id})
 
 
 def mark_paid(order_no: str, *, total: int, transaction_id: str | None, paid_at: str, now: str) -> TxItem:

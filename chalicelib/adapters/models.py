@@ -17,7 +17,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProject
 from pynamodb.models import Model
 
 from .. import config
-from .keys import item_keys
+from .keys import item_keys, nickname_key
 
 # ---------------------------------------------------------------- orders
 
@@ -60,6 +60,7 @@ class Draw(MapAttribute):
     level = NumberAttribute(null=True)
     prize_name = UnicodeAttribute(null=True)
     inventory_id = UnicodeAttribute(null=True)
+    drawn_at = UnicodeAttribute(null=True)  # when the draw was made (the order's payment when not recorded)
 
 
 class OrdersByUser(GlobalSecondaryIndex):
@@ -120,6 +121,17 @@ class OrdersByPaidDay(GlobalSecondaryIndex):
     order_no = UnicodeAttribute(range_key=True)
 
 
+class OrdersByTransaction(GlobalSecondaryIndex):
+    """Sparse: paid orders by WeChat's payment number (``transaction_key``: keys.transaction_key),
+    the search box's lookup of a 微信支付单号."""
+
+    class Meta:
+        index_name = "by_transaction"
+        projection = KeysOnlyProjection()
+
+    transaction_key = UnicodeAttribute(hash_key=True)
+
+
 class Order(Model):
     class Meta:
         table_name = "orders"
@@ -156,36 +168,75 @@ class Order(Model):
     open_application = UnicodeAttribute(null=True)  # the player's open application, if any
     # a payment that arrived after the order was cancelled: refundable, nothing to restore
     paid_after_cancel = BooleanAttribute(null=True)
+    refund_hold = UnicodeAttribute(null=True)  # why no refund may be made (a person must look first)
     # set by whoever creates a pending order: when to ask WeChat about its payment
     pay_check = UnicodeAttribute(null=True)
     pay_check_due_at = UnicodeAttribute(null=True)
     pay_check_attempts = NumberAttribute(null=True)
     paid_day_key = UnicodeAttribute(null=True)  # keys.order_keys(), set with the payment: the by_paid_day index
+    transaction_key = UnicodeAttribute(null=True)  # keys.order_keys(), set with the payment: the by_transaction index
 
     by_user = OrdersByUser()
     by_status = OrdersByStatus()
     by_time = OrdersByTime()
     awaiting_payment = OrdersAwaitingPayment()
     by_paid_day = OrdersByPaidDay()
+    by_transaction = OrdersByTransaction()
 
     def __init__(self, hash_key=None, range_key=None, _user_instantiated=True, **attributes):
         super().__init__(hash_key, range_key, _user_instantiated, **attributes)
         if _user_instantiated and hash_key is not None and attributes:  # a new order, not a key stub
-            payment = {"paid_at": self.payment.paid_at} if self.payment is not None else None
+            payment = ({"paid_at": self.payment.paid_at, "transaction_id": self.payment.transaction_id}
+                       if self.payment is not None else None)
             for name, value in item_keys("orders", {"order_no": hash_key, "status": self.status,
                                                     "payment": payment}).items():
                 setattr(self, name, getattr(self, name) or value)
 
 
+class UsersByNickname(GlobalSecondaryIndex):
+    """Sparse: users by their nickname as the search compares it (``nickname_key``)."""
+
+    class Meta:
+        index_name = "by_nickname"
+        projection = KeysOnlyProjection()
+
+    nickname_key = UnicodeAttribute(hash_key=True)
+
+
+class UsersByPhone(GlobalSecondaryIndex):
+    """Sparse: users by the keyed hash of their mobile number (``phone_hash``: keys.phone_key);
+    the table holds no phone number."""
+
+    class Meta:
+        index_name = "by_phone"
+        projection = KeysOnlyProjection()
+
+    phone_hash = UnicodeAttribute(hash_key=True)
+
+
 class User(Model):
+    """The shop's player record. Its writer sets ``phone_hash`` with ``keys.phone_key(phone)``;
+    ``nickname_key`` follows from the nickname when the item is built."""
+
     class Meta:
         table_name = "users"
         base_name = "users"
 
     user_id = UnicodeAttribute(hash_key=True)
     nickname = UnicodeAttribute(null=True)
+    openid = UnicodeAttribute(null=True)  # the player's openid in the mini-program (subscription messages)
     points_balance = NumberAttribute(default=0)
     created_at = UnicodeAttribute(null=True)
+    nickname_key = UnicodeAttribute(null=True)
+    phone_hash = UnicodeAttribute(null=True)
+
+    by_nickname = UsersByNickname()
+    by_phone = UsersByPhone()
+
+    def __init__(self, hash_key=None, range_key=None, _user_instantiated=True, **attributes):
+        super().__init__(hash_key, range_key, _user_instantiated, **attributes)
+        if _user_instantiated and hash_key is not None and attributes:
+            self.nickname_key = self.nickname_key or nickname_key(self.nickname)
 
 
 # ---------------------------------------------------------------- restoration targets
@@ -255,6 +306,17 @@ class RefundsByOrder(GlobalSecondaryIndex):
     created_at = UnicodeAttribute(range_key=True)
 
 
+class RefundsByUser(GlobalSecondaryIndex):
+    """A player's refunds and applications, newest first (the player app's list)."""
+
+    class Meta:
+        index_name = "by_user"
+        projection = AllProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
 class RefundsByStatus(GlobalSecondaryIndex):
     """Refunds of one status (the review queue, lists); ``status_key`` is the status, sharded."""
 
@@ -280,8 +342,9 @@ class RefundsPendingWork(GlobalSecondaryIndex):
 
 class RefundsBySuccessDay(GlobalSecondaryIndex):
     """Sparse: refunds that succeeded, by the Beijing day they succeeded (``success_day_key``,
-    sharded), so a reconciliation reads one day's successes with Queries (never a Scan).
-    Carries what the comparison needs, so a refund that is on the bill costs no further read."""
+    sharded). Reconciliation reads ``by_accepted_day`` instead (WeChat bills a refund on the day it
+    accepted it); this index is kept for one release because CloudFormation adds or drops one GSI
+    per table update: drop it in the release after ``by_accepted_day`` is deployed."""
 
     class Meta:
         index_name = "by_success_day"
@@ -289,6 +352,31 @@ class RefundsBySuccessDay(GlobalSecondaryIndex):
 
     success_day_key = UnicodeAttribute(hash_key=True)
     refund_no = UnicodeAttribute(range_key=True)
+
+
+class RefundsByAcceptedDay(GlobalSecondaryIndex):
+    """Sparse: refunds WeChat accepted, by the Beijing day it accepted them (``accepted_day_key``,
+    sharded): the day WeChat's trade bill lists a refund on, with the status it had then
+    ("当天发起退款成功的退款单，退款发起成功就会出账，出账后退款状态不会更新"). Carries what the comparison
+    needs, so a refund that is on the bill costs no further read."""
+
+    class Meta:
+        index_name = "by_accepted_day"
+        projection = IncludeProjection(["amount", "order_no", "status", "accepted_at"])
+
+    accepted_day_key = UnicodeAttribute(hash_key=True)
+    refund_no = UnicodeAttribute(range_key=True)
+
+
+class RefundsByWechatId(GlobalSecondaryIndex):
+    """Sparse: refunds WeChat accepted, by WeChat's refund number (``wechat_refund_id`` as
+    WeChat sent it: digits, so the search's case variants find it)."""
+
+    class Meta:
+        index_name = "by_wechat_refund_id"
+        projection = KeysOnlyProjection()
+
+    wechat_refund_id = UnicodeAttribute(hash_key=True)
 
 
 class Refund(Model):
@@ -302,6 +390,8 @@ class Refund(Model):
     channel = UnicodeAttribute(default="wechat")
     origin = UnicodeAttribute()  # admin | user
     amount = NumberAttribute()  # what will be / was refunded
+    # fen: the payer's cash share as WeChat says (amount.payer_refund); the rest went back to a coupon
+    payer_refund = NumberAttribute(null=True)
     requested_amount = NumberAttribute()  # what was asked (approval may lower it)
     reason = UnicodeAttribute(null=True)
     status = UnicodeAttribute()
@@ -319,6 +409,13 @@ class Refund(Model):
     # keys.shard_key(Beijing date of success_time, refund_no, "day"): the by_success_day index
     success_day_key = UnicodeAttribute(null=True)
     success_actor = UnicodeAttribute(null=True)  # who learned of the success (wechat, poller, reconciliation)
+    accepted_at = UnicodeAttribute(null=True)  # when WeChat accepted it (the Refund object's create_time)
+    complaint_id = UnicodeAttribute(null=True)  # the consumer complaint it answers, if any
+    subscriptions = JSONAttribute(null=True)  # {template id: granted | used}: the player's one-time consents
+    application_type = UnicodeAttribute(null=True)  # "minor": a guardian's claim (domain/minors.py); else ordinary
+    guardian = JSONAttribute(null=True)  # a minor's claim: {statement, relationship, evidence}
+    first_review = JSONAttribute(null=True)  # a minor's claim: {by, at} of its first review (four-eyes)
+    accepted_day_key = UnicodeAttribute(null=True)  # keys.day_key(accepted_at): the by_accepted_day index
     failure_code = UnicodeAttribute(null=True)
     failure_message = UnicodeAttribute(null=True)
     offline_reason = UnicodeAttribute(null=True)  # OfflineReason: to be paid outside WeChat
@@ -345,9 +442,12 @@ class Refund(Model):
     status_key = UnicodeAttribute(null=True)  # keys.shard_key(status, refund_no, "status"), moved with status
 
     by_order = RefundsByOrder()
+    by_user = RefundsByUser()
     by_status = RefundsByStatus()
     pending_work = RefundsPendingWork()
     by_success_day = RefundsBySuccessDay()
+    by_accepted_day = RefundsByAcceptedDay()
+    by_wechat_refund_id = RefundsByWechatId()
 
 
 class NotifyReceipt(Model):
@@ -412,140 +512,35 @@ class ManualTask(Model):
             self.status_key = item_keys("manual_tasks", {"task_id": hash_key, "status": self.status})["status_key"]
 
 
-# ---------------------------------------------------------------- reconciliation (对账)
-
-
-class ReconRun(Model):
-    """One day's reconciliation against WeChat's trade bill: its status, figures and checkpoint.
-    Shares the ``reconciliations`` table with its discrepancies (``sk`` = "RUN")."""
-
-    class Meta:
-        table_name = "reconciliations"
-        base_name = "reconciliations"
-
-    bill_date = UnicodeAttribute(hash_key=True)  # Beijing date, YYYY-MM-DD
-    sk = UnicodeAttribute(range_key=True, default="RUN")
-    status = UnicodeAttribute()  # ReconStatus
-    generation = NumberAttribute(default=0)  # bumped by every fresh run of the date
-    reason = UnicodeAttribute(null=True)  # why it failed, or why the bill is not there
-    started_by = UnicodeAttribute(null=True)
-    started_at = UnicodeAttribute(null=True)
-    finished_at = UnicodeAttribute(null=True)
-    duration_ms = NumberAttribute(null=True)
-    hash_value = UnicodeAttribute(null=True)  # SHA1 of the bill this generation read
-    lease_until = UnicodeAttribute(null=True)  # a worker holds the run until then
-    figures = JSONAttribute(null=True)  # counts, amounts per class, totals on both sides
-    checkpoint = JSONAttribute(null=True)  # {"offset": lines done, "figures": partial figures}
-    updated_at = UnicodeAttribute(null=True)
-
-
-class ReconDiscrepancy(Model):
-    """One discrepancy of one run (``sk`` = "D#<generation>#<class>#<number>")."""
-
-    class Meta:
-        table_name = "reconciliations"
-        base_name = "reconciliations"
-
-    bill_date = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-    generation = NumberAttribute()
-    cls = UnicodeAttribute()  # ReconClass
-    kind = UnicodeAttribute()  # payment | refund
-    order_no = UnicodeAttribute()
-    refund_no = UnicodeAttribute(null=True)
-    ours_amount = NumberAttribute(null=True)
-    theirs_amount = NumberAttribute(null=True)
-    ours_status = UnicodeAttribute(null=True)
-    theirs_status = UnicodeAttribute(null=True)
-    line_no = NumberAttribute(null=True)
-    note = UnicodeAttribute(null=True)
-    task_id = UnicodeAttribute(null=True)
-    found_at = UnicodeAttribute()
-
-
 # ---------------------------------------------------------------- staff
 
 
-class OperatorDay(Model):
-    """One operator's refunds sent straight to WeChat on one Beijing day: the daily allowance.
-    ``used`` grows only in the transaction that reserves a refund, on the condition that it
-    stays within the role's daily limit (adapters/staff.py). Expires a while after the day."""
+class PayoutReference(Model):
+    """One bank or payment reference recorded for an offline payout: a reference is unique per
+    channel, so one transfer can never be booked as the payout of two refunds."""
 
     class Meta:
-        table_name = "operator_daily_totals"
-        base_name = "operator_daily_totals"
+        table_name = "offline_payouts"
+        base_name = "offline_payouts"
 
-    operator = UnicodeAttribute(hash_key=True)  # the person (the actor's subject)
-    day = UnicodeAttribute(range_key=True)  # YYYY-MM-DD, Beijing time
-    used = NumberAttribute(default=0)  # fen
-    refunds = NumberAttribute(default=0)
-    updated_at = UnicodeAttribute(null=True)
-    expires_at = NumberAttribute(null=True)  # epoch seconds, the table's TTL attribute
-
-
-class ActivityByOperator(GlobalSecondaryIndex):
-    """One partition per operator, sorted by time: the activity view is one Query over a time range."""
-
-    class Meta:
-        index_name = "by_operator"
-        projection = AllProjection()
-
-    operator = UnicodeAttribute(hash_key=True)
-    sort_key = UnicodeAttribute(range_key=True)
-
-
-class StaffActivity(Model):
-    """What an operator did to a refund (created, approved, rejected, paid or cancelled offline),
-    written in the transaction of that change. Read through ``by_operator`` (never a Scan)."""
-
-    class Meta:
-        table_name = "staff_activity"
-        base_name = "staff_activity"
-
-    activity_id = UnicodeAttribute(hash_key=True)  # "<refund_no>#<action>#<at>": one per change
-    operator = UnicodeAttribute()  # the person (the actor's subject)
-    sort_key = UnicodeAttribute()  # "<at ISO UTC>#<refund_no>#<action>"
-    at = UnicodeAttribute()
-    actor = UnicodeAttribute()  # role:subject at the time
-    action = UnicodeAttribute()  # StaffAction
+    reference_key = UnicodeAttribute(hash_key=True)  # "<channel>#<reference, normalised>"
     refund_no = UnicodeAttribute()
-    order_no = UnicodeAttribute()
-    amount = NumberAttribute()  # fen: the refund's amount after the action
-    status = UnicodeAttribute()  # the refund's status after the action
-    origin = UnicodeAttribute(null=True)  # RefundOrigin of the refund
-    detail = UnicodeAttribute(null=True)
-
-    by_operator = ActivityByOperator()
+    recorded_by = UnicodeAttribute()
+    recorded_at = UnicodeAttribute()
 
 
-class StaffIdentity(Model):
-    """The staff directory: which person a sign-in identity (issuer, subject) is. Shares the
-    ``staff_directory`` table with the people (``entry`` = "identity#<issuer>#<subject>")."""
-
-    class Meta:
-        table_name = "staff_directory"
-        base_name = "staff_directory"
-
-    entry = UnicodeAttribute(hash_key=True)
-    person = UnicodeAttribute()
-    updated_at = UnicodeAttribute(null=True)
-
-
-class StaffPerson(Model):
-    """A person of the staff directory and the player accounts they hold (``entry`` = "person#<person>")."""
-
-    class Meta:
-        table_name = "staff_directory"
-        base_name = "staff_directory"
-
-    entry = UnicodeAttribute(hash_key=True)
-    players = UnicodeSetAttribute(null=True)  # user_ids of the player accounts the person holds
-    updated_at = UnicodeAttribute(null=True)
-
+from .recon_models import ReconDiscrepancy, ReconRun  # noqa: E402 - the reconciliation's models live with it
+from .staff_models import (ActivityByOperator, OperatorDay, StaffActivity, StaffIdentity,  # noqa: E402 - and the staff's
+                           StaffPerson)
+from .complaint_models import (Complaint, ComplaintActionRecord, ComplaintLog,  # noqa: E402 - the complaints'
+                               ComplaintSweepMark)  # models live with the complaints
+from .outbox import OutboxEvent  # noqa: E402 - the outbox's model lives with the outbox
+from .player_messages import PlayerMessage  # noqa: E402 - and the players' messages with theirs
 
 ALL_MODELS: tuple[type[Model], ...] = (
     Order, User, PointsEntry, UserCoupon, InventoryItem, Refund, NotifyReceipt, ManualTask, ReconRun,
-    ReconDiscrepancy, OperatorDay, StaffActivity, StaffIdentity, StaffPerson,
+    ReconDiscrepancy, OperatorDay, StaffActivity, StaffIdentity, StaffPerson, PayoutReference, OutboxEvent,
+    PlayerMessage, Complaint, ComplaintLog, ComplaintActionRecord, ComplaintSweepMark,
 )
 TTL_ATTRIBUTES = {NotifyReceipt: "expires_at", OperatorDay: "expires_at"}
 

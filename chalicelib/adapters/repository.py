@@ -5,9 +5,9 @@ these; no service builds an update expression or touches pynamodb's write API.""
 from __future__ import annotations
 
 import random
-import re
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -20,10 +20,10 @@ from pynamodb.transactions import TransactGet, TransactWrite
 from ..domain.enums import CouponStatus, InventoryStatus, OrderStatus, RestorationStatus, ShippingStatus, TaskStatus
 from ..domain.refunds import capped_events
 from ..domain.tasks import Task
-from ..domain.errors import ValidationError
-from . import cursors, keys, models
-from .models import (InventoryItem, ManualTask, NotifyReceipt, Order, PointsEntry, Refund, RefundEvent, TaskEntry,
-                     User, UserCoupon)
+from . import keys, models, pages
+from .pages import Page
+from .models import (InventoryItem, ManualTask, NotifyReceipt, Order, PayoutReference, PointsEntry, Refund,
+                     RefundEvent, TaskEntry, User, UserCoupon)
 
 _conn_lock = threading.Lock()
 _conn: tuple | None = None
@@ -38,192 +38,6 @@ def connection() -> Connection:
         if _conn is None or _conn[0] != key:
             _conn = (key, Connection(region=key[0], host=key[1]))
         return _conn[1]
-
-
-# ---------------------------------------------------------------- pagination
-
-
-def encode_cursor(last_key: dict | None, scope: str) -> str | None:
-    """The opaque, signed cursor of ``last_key`` for the query named ``scope`` (adapters/cursors.py)."""
-    if not last_key:
-        return None
-    return cursors.sign(last_key, scope)
-
-
-def decode_cursor(cursor: str | None, scope: str, key_names: frozenset[str] | None = None) -> dict | None:
-    """The DynamoDB start key inside a cursor issued for the query ``scope``; it must name exactly
-    the keys of the index being read, each a string or number value, or it is refused as a bad
-    request (400 VALIDATION_ERROR), whatever is wrong with it."""
-    if not cursor:
-        return None
-    try:
-        value = cursors.verify(cursor, scope)
-        if key_names is not None and set(value) != key_names:
-            raise ValueError
-        for attr in value.values():
-            if not (isinstance(attr, dict) and len(attr) == 1):
-                raise ValueError
-            (kind, raw), = attr.items()
-            if kind not in ("S", "N") or not isinstance(raw, str) or (kind == "N" and not _NUMBER.match(raw)):
-                raise ValueError
-        return value
-    except (ValueError, TypeError):
-        raise ValidationError("cursor is not valid for this list; use the next_cursor of the previous page "
-                              "of the same list", details={"field": "cursor"}) from None
-
-
-_NUMBER = re.compile(r"^-?[0-9]{1,38}(\.[0-9]{1,38})?$")
-
-
-def _scope(model, index, hash_key, newest_first: bool, filter_condition, range_key_condition=None) -> str:
-    """The query a page belongs to: a cursor is valid only for the same one."""
-    parts = [model.__name__, index.Meta.index_name, f"{type(hash_key).__name__}:{hash_key}",
-             str(filter_condition) if filter_condition is not None else "",
-             "desc" if newest_first else "asc"]
-    if range_key_condition is not None:
-        parts.append(str(range_key_condition))
-    return "|".join(parts)
-
-
-def _key_names(model, index=None) -> frozenset[str]:
-    names = {model._hash_keyname}
-    if model._range_keyname:
-        names.add(model._range_keyname)
-    if index is not None:
-        names.update(k["AttributeName"] for k in index._get_schema()["key_schema"])
-    return frozenset(names)
-
-
-@dataclass
-class Page:
-    items: list
-    next_cursor: str | None
-
-
-def _page(model, index, hash_key, *, newest_first: bool, limit: int, cursor: str | None,
-          filter_condition=None, range_key_condition=None) -> Page:
-    """Read up to ``limit`` items of one index partition (within ``range_key_condition``, when
-    given), following DynamoDB pages when a filter thins them. The cursor is the opaque start key
-    of the next page."""
-    scope = _scope(model, index, hash_key, newest_first, filter_condition, range_key_condition)
-    start = decode_cursor(cursor, scope, _key_names(model, index))
-    items: list = []
-    while True:
-        result = index.query(hash_key, range_key_condition, scan_index_forward=not newest_first,
-                             limit=limit - len(items), last_evaluated_key=start, filter_condition=filter_condition)
-        items.extend(result)
-        start = result.last_evaluated_key
-        if len(items) >= limit or not start:
-            break
-    return Page(items, encode_cursor(start, scope) if len(items) >= limit and start else None)
-
-
-def _resume_names(model, index) -> list[str]:
-    """The key attributes (other than the index's partition key) that resume an index query."""
-    schema = index._get_schema()["key_schema"]
-    index_range = [k["AttributeName"] for k in schema if k["KeyType"] == "RANGE"]
-    table = [model._hash_keyname] + ([model._range_keyname] if model._range_keyname else [])
-    return index_range + [n for n in table if n not in index_range]
-
-
-def _resume_of(model, index, item) -> list[str]:
-    """Where to resume a shard right after ``item``: its key values, compactly (the shard's own
-    partition key is known from its position)."""
-    attrs = model.get_attributes()
-    return [str(attrs[n].serialize(getattr(item, n))) for n in _resume_names(model, index)]
-
-
-def _start_from(model, index, hash_key: str, values) -> dict:
-    """The DynamoDB start key of a shard from its compact resume values (checked like any key)."""
-    names = _resume_names(model, index)
-    attrs = model.get_attributes()
-    hash_name = next(k["AttributeName"] for k in index._get_schema()["key_schema"] if k["KeyType"] == "HASH")
-    if not isinstance(values, list) or len(values) != len(names) or not all(isinstance(v, str) for v in values):
-        raise ValidationError("cursor is not valid for this list", details={"field": "cursor"})
-    key = {hash_name: {"S": hash_key}}
-    key.update({n: {attrs[n].attr_type: v} for n, v in zip(names, values)})
-    return _checked_start(key, _key_names(model, index))
-
-
-def _fanout_page(model, index, hash_keys: list[str], sort_attr: str, *, newest_first: bool, limit: int,
-                 cursor: str | None, filter_condition=None) -> Page:
-    """``_page`` over an index whose partition key is sharded: each shard is read from where the
-    cursor left it (up to ``limit`` items), the shards are merged in ``sort_attr`` order and the
-    first ``limit`` items are the page. The cursor holds each shard's resume key (None once a
-    shard is used up) and is signed for this query like any other."""
-    scope = _scope(model, index, ",".join(hash_keys), newest_first, filter_condition) + "|fanout"
-    starts: list = [None] * len(hash_keys)
-    done = [False] * len(hash_keys)
-    if cursor:
-        try:
-            keys = cursors.verify(cursor, scope).get("s")
-        except (ValueError, TypeError):
-            keys = None
-        if not isinstance(keys, list) or len(keys) != len(hash_keys):
-            raise ValidationError("cursor is not valid for this list; use the next_cursor of the previous page "
-                                  "of the same list", details={"field": "cursor"})
-        for i, key in enumerate(keys):
-            if key == 0:
-                done[i] = True
-            elif key is not None:
-                starts[i] = _start_from(model, index, hash_keys[i], key)
-    runs = []
-    for i, hash_key in enumerate(hash_keys):
-        items: list = []
-        start, more = starts[i], not done[i]
-        while more and len(items) < limit:
-            result = index.query(hash_key, scan_index_forward=not newest_first, limit=limit - len(items),
-                                 last_evaluated_key=start, filter_condition=filter_condition)
-            items.extend((i, it) for it in result)
-            start = result.last_evaluated_key
-            more = bool(start)
-        runs.append((items, more))
-    table_keys = [model._hash_keyname] + ([model._range_keyname] if model._range_keyname else [])
-
-    def order(entry):
-        return (getattr(entry[1], sort_attr), *(getattr(entry[1], k) for k in table_keys))
-
-    merged = sorted((e for items, _ in runs for e in items), key=order, reverse=newest_first)
-    page = merged[:limit]
-    taken = [0] * len(hash_keys)
-    last: list = [None] * len(hash_keys)
-    for shard, item in page:
-        taken[shard] += 1
-        last[shard] = item
-    next_keys = []
-    for i, (items, more) in enumerate(runs):
-        if done[i] or (taken[i] == len(items) and not more):
-            next_keys.append(0)  # used up
-        elif last[i] is not None:
-            next_keys.append(_resume_of(model, index, last[i]))
-        elif starts[i] is not None:  # nothing of it on this page: resume where it was
-            next_keys.append([starts[i][n][next(iter(starts[i][n]))] for n in _resume_names(model, index)])
-        else:
-            next_keys.append(None)  # not started
-    has_more = any(k != 0 for k in next_keys)
-    return Page([item for _, item in page], cursors.sign({"s": next_keys}, scope) if has_more else None)
-
-
-def _checked_start(value, names) -> dict:
-    """A shard's resume key from a (signed) cursor, checked like a single-query cursor's key."""
-    if not isinstance(value, dict) or set(value) != names:
-        raise ValidationError("cursor is not valid for this list", details={"field": "cursor"})
-    for attr in value.values():
-        if not (isinstance(attr, dict) and len(attr) == 1):
-            raise ValidationError("cursor is not valid for this list", details={"field": "cursor"})
-        (kind, raw), = attr.items()
-        if kind not in ("S", "N") or not isinstance(raw, str) or (kind == "N" and not _NUMBER.match(raw)):
-            raise ValidationError("cursor is not valid for this list", details={"field": "cursor"})
-    return value
-
-
-def _fanout_due(index, hash_keys: list[str], condition, limit: int, sort_attr: str) -> list:
-    """The first ``limit`` items due over every shard of a sparse work index, oldest due first:
-    one Query per shard (the cost follows the backlog, never the history)."""
-    items = []
-    for hash_key in hash_keys:
-        items.extend(index.query(hash_key, condition, limit=limit))
-    return sorted(items, key=lambda it: getattr(it, sort_attr))[:limit]
 
 
 # ---------------------------------------------------------------- orders and users
@@ -245,17 +59,26 @@ def get_user(user_id: str) -> User | None:
         return None
 
 
-def get_users(user_ids: Iterable[str]) -> dict[str, User]:
+def _by_key(model, keys: Iterable[str]) -> dict:
+    """Items of ``model`` by their hash key (BatchGetItem, 100 keys a call); missing keys left out."""
     models.bind()
-    ids = sorted(set(user_ids))
-    if not ids:
+    wanted = sorted(set(keys))
+    if not wanted:
         return {}
-    return {u.user_id: u for u in User.batch_get(ids)}
+    name = model._hash_keyname
+    return {getattr(item, name): item for item in model.batch_get(wanted)}
+
+
+def get_users(user_ids: Iterable[str]) -> dict[str, User]:
+    return _by_key(User, user_ids)
 
 
 def list_orders(*, status: int | None, source_type: int | None, user_id: str | None,
-                limit: int, cursor: str | None) -> Page:
+                limit: int, cursor: str | None, created: tuple[str, str] | None = None) -> Page:
+    """Orders newest first; ``created``: the inclusive range of their ``created_at`` (every
+    index read here is sorted by it: the range is the query's key condition)."""
     models.bind()
+    span = Order.created_at.between(*created) if created else None
     filt = None
     if user_id is not None:
         index, hash_key = Order.by_user, user_id
@@ -265,13 +88,14 @@ def list_orders(*, status: int | None, source_type: int | None, user_id: str | N
         cond = Order.source_type == source_type
         filt = cond if filt is None else (filt & cond)
     if user_id is not None:
-        return _page(Order, index, hash_key, newest_first=True, limit=limit, cursor=cursor, filter_condition=filt)
+        return pages.page(Order, index, hash_key, newest_first=True, limit=limit, cursor=cursor, filter_condition=filt,
+                          range_key_condition=span)
     if status is not None:
         index, hash_keys = Order.by_status, keys.shard_keys(status, "status")
     else:
         index, hash_keys = Order.by_time, keys.shard_keys("ORDER", "list")
-    return _fanout_page(Order, index, hash_keys, "created_at", newest_first=True, limit=limit, cursor=cursor,
-                        filter_condition=filt)
+    return pages.fanout_page(Order, index, hash_keys, "created_at", newest_first=True, limit=limit, cursor=cursor,
+                             filter_condition=filt, range_key_condition=span)
 
 
 # ---------------------------------------------------------------- refunds
@@ -283,6 +107,11 @@ def get_refund(refund_no: str, consistent: bool = True) -> Refund | None:
         return Refund.get(refund_no, consistent_read=consistent)
     except DoesNotExist:
         return None
+
+
+def get_refunds(refund_nos: Iterable[str]) -> dict[str, Refund]:
+    """Refunds by number; numbers with no refund are left out."""
+    return _by_key(Refund, refund_nos)
 
 
 def get_order_and_refund(order_no: str, refund_no: str) -> tuple[Order | None, Refund | None]:
@@ -335,23 +164,10 @@ def refunds_of_order(order_no: str) -> list[Refund]:
     return list(Refund.by_order.query(order_no, scan_index_forward=False))
 
 
-def list_refunds(*, status: str | None, order_no: str | None, oldest_first: bool,
-                 limit: int, cursor: str | None) -> Page:
-    models.bind()
-    if order_no is not None:
-        filt = (Refund.status == status) if status else None
-        return _page(Refund, Refund.by_order, order_no, newest_first=not oldest_first, limit=limit, cursor=cursor,
-                     filter_condition=filt)
-    if status is None:
-        raise ValidationError("give status or order_no to list refunds")
-    return _fanout_page(Refund, Refund.by_status, keys.shard_keys(status, "status"), "created_at",
-                        newest_first=not oldest_first, limit=limit, cursor=cursor)
-
-
 def due_work(kind: str, due_before: str, limit: int) -> list[str]:
     """refund_nos whose work of ``kind`` is due: a Query on the sparse index, never a Scan."""
     models.bind()
-    due = _fanout_due(Refund.pending_work, keys.shard_keys(kind, "work"), Refund.work_due_at <= due_before,
+    due = pages.fanout_due(Refund.pending_work, keys.shard_keys(kind, "work"), Refund.work_due_at <= due_before,
                       limit, "work_due_at")
     return [r.refund_no for r in due]
 
@@ -359,7 +175,7 @@ def due_work(kind: str, due_before: str, limit: int) -> list[str]:
 def due_payment_checks(due_before: str, limit: int) -> list[str]:
     """order_nos whose payment is due to be asked about: a Query on the sparse index."""
     models.bind()
-    due = _fanout_due(Order.awaiting_payment, keys.shard_keys(keys.PAY_CHECK, "pay_check"),
+    due = pages.fanout_due(Order.awaiting_payment, keys.shard_keys(keys.PAY_CHECK, "pay_check"),
                       Order.pay_check_due_at <= due_before, limit, "pay_check_due_at")
     return [o.order_no for o in due]
 
@@ -519,7 +335,8 @@ def new_refund(refund_no: str, fields: dict) -> TxItem:
     refund = Refund(refund_no, **fields)
     for name, value in keys.refund_keys(refund.refund_no, {"status": refund.status, "work": refund.work,
                                                         "success_time": refund.success_time,
-                                                        "updated_at": refund.updated_at}).items():
+                                                        "updated_at": refund.updated_at,
+                                                        "accepted_at": refund.accepted_at}).items():
         setattr(refund, name, value)
     return TxItem("refund", "put", refund, Refund.refund_no.does_not_exist())
 
@@ -527,14 +344,16 @@ def new_refund(refund_no: str, fields: dict) -> TxItem:
 def _with_keys(refund: Refund, fields: dict) -> dict:
     """``fields`` and the index keys that follow from the refund as it will be once they are
     written (a success's day comes from its success time, whoever sets it)."""
-    after = {"status": refund.status, "success_time": refund.success_time, "updated_at": refund.updated_at, **fields}
+    after = {"status": refund.status, "success_time": refund.success_time, "updated_at": refund.updated_at,
+             "accepted_at": refund.accepted_at, **fields}
     touched = {"status_key": "status" in fields, "work": bool(fields.get("work")),
-               "success_day_key": "status" in fields or "success_time" in fields}
+               "success_day_key": "status" in fields or "success_time" in fields,
+               "accepted_day_key": "accepted_at" in fields}
     return {**fields, **{k: v for k, v in keys.refund_keys(refund.refund_no, after).items() if touched[k]}}
 
 
 def refund_change(refund: Refund, *, expected_status: str, fields: dict, event: RefundEvent | None,
-                  bind_tasks: Iterable[str] = (), settle_tasks: bool = False) -> TxItem:
+                  bind_tasks: Iterable[str] = (), settle_tasks: bool = False, absent: Iterable[str] = ()) -> TxItem:
     """Set ``fields`` (None removes one) and append ``event``, if the refund is still in
     ``expected_status``: the condition every refund transition is keyed on.
 
@@ -549,6 +368,8 @@ def refund_change(refund: Refund, *, expected_status: str, fields: dict, event: 
     actions = [getattr(Refund, k).set(v) if v is not None else getattr(Refund, k).remove()
                for k, v in _with_keys(refund, fields).items()]
     condition = Refund.status == expected_status
+    for name in absent:  # fields the change must be the first to set
+        condition = condition & getattr(Refund, name).does_not_exist()
     if event is not None:
         known = list(refund.events or [])
         events, dropped = capped_events(known, event)
@@ -581,6 +402,24 @@ class Receipt:
     subject: str | None
     received_at: str
     expires_at: int  # epoch seconds (the table's TTL)
+
+
+def payout_reference(channel: str, reference: str, *, refund_no: str, by: str, now: str) -> TxItem:
+    """Claim ``reference`` of ``channel`` for one refund's offline payout (fails when it was
+    claimed before: label ``payout_reference``)."""
+    key = f"{channel}#{unicodedata.normalize('NFKC', reference).strip().casefold()}"
+    item = PayoutReference(key, refund_no=refund_no, recorded_by=by, recorded_at=now)
+    return TxItem("payout_reference", "put", item, PayoutReference.reference_key.does_not_exist())
+
+
+def payout_reference_owner(channel: str, reference: str) -> str | None:
+    """The refund whose payout already claimed ``reference`` of ``channel``, if any."""
+    models.bind()
+    key = f"{channel}#{unicodedata.normalize('NFKC', reference).strip().casefold()}"
+    try:
+        return PayoutReference.get(key).refund_no
+    except DoesNotExist:
+        return None
 
 
 def notify_receipt(receipt: Receipt) -> TxItem:
@@ -750,6 +589,17 @@ def finish_task(task_id: str, *, by: str, note: str | None, now: str) -> bool:
                   ManualTask.status == TaskStatus.OPEN.value)
 
 
+def reopen_task(task_id: str, *, by: str, note: str | None, now: str) -> bool:
+    """A person reopens a done task (``open_task``'s effect on a done one: open again, done fields
+    cleared, its history keeping who had closed it and who reopened it); False if it was not done."""
+    entry = TaskEntry(at=now, what="reopened", by=by, note=note)
+    fields = {"status": TaskStatus.OPEN.value}
+    actions = [getattr(ManualTask, k).set(v) for k, v in {**fields, **keys.task_keys(task_id, fields)}.items()]
+    actions += [ManualTask.history.set((ManualTask.history | []).append([entry])), ManualTask.done_by.remove(),
+                ManualTask.done_at.remove(), ManualTask.note.remove()]
+    return update(ManualTask(task_id), actions, ManualTask.status == TaskStatus.DONE.value)
+
+
 def settle_task(task_id: str, *, by: str, note: str, now: str) -> TxItem:
     """A task bound to money closes itself with the write that settles the money (if still open)."""
     return TxItem(f"task:{task_id}", "update", ManualTask(task_id), ManualTask.task_id.exists(),
@@ -759,5 +609,5 @@ def settle_task(task_id: str, *, by: str, note: str, now: str) -> TxItem:
 def list_tasks(*, status: str, task_type: str | None, limit: int, cursor: str | None) -> Page:
     models.bind()
     filt = (ManualTask.type == task_type) if task_type else None
-    return _fanout_page(ManualTask, ManualTask.by_status, keys.shard_keys(status, "status"), "created_at",
+    return pages.fanout_page(ManualTask, ManualTask.by_status, keys.shard_keys(status, "status"), "created_at",
                         newest_first=True, limit=limit, cursor=cursor, filter_condition=filt)

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 from pynamodb.exceptions import DoesNotExist
 
 from . import models
+from . import pages
 from . import repository as repo
 from .models import OperatorDay, StaffActivity
 
@@ -61,9 +62,9 @@ def activity(*, operator: str, actor: str, action: str, at: str, refund_no: str,
     return repo.TxItem(ACTIVITY_LABEL, "put", item, None)
 
 
-def list_activity(operator: str, *, start: str, end: str, limit: int, cursor: str | None) -> repo.Page:
+def list_activity(operator: str, *, start: str, end: str, limit: int, cursor: str | None) -> pages.Page:
     """The operator's activity from ``start`` (inclusive) to ``end`` (exclusive), ISO UTC times,
     oldest first: one Query on the operator's partition of ``by_operator``, paged with signed cursors."""
     models.bind()
-    return repo._page(StaffActivity, StaffActivity.by_operator, operator, newest_first=False, limit=limit, cursor=cursor,
+    return pages.page(StaffActivity, StaffActivity.by_operator, operator, newest_first=False, limit=limit, cursor=cursor,
                       range_key_condition=StaffActivity.sort_key.between(start, end))

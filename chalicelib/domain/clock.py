@@ -84,3 +84,12 @@ def calendar_day(text) -> date | None:
         return date.fromisoformat(text)
     except ValueError:  # 2026-02-30
         return None
+
+
+def beijing_text(text: str | None) -> str | None:
+    """A written time as people read it: Beijing time, ``YYYY-MM-DD HH:MM:SS`` (the text itself
+    when it cannot be read, None when there is none)."""
+    moment = parse(text)
+    if moment is None:
+        return text or None
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")

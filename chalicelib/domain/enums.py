@@ -80,6 +80,7 @@ class RefundStatus(LabelledStrEnum):
 class RefundOrigin(LabelledStrEnum):
     ADMIN = ("admin", "后台发起")
     USER = ("user", "用户申请")
+    EXTERNAL = ("external", "微信侧退款")  # made without us (merchant platform, WeChat itself): booked here
 
 
 class CouponStatus(LabelledStrEnum):
@@ -113,6 +114,10 @@ class TaskType(LabelledStrEnum):
     PAYMENT_MISMATCH = ("payment_mismatch", "支付通知与订单不符")
     UNKNOWN_REFUND = ("unknown_refund", "未知退款单的微信通知")
     RECON_DISCREPANCY = ("recon_discrepancy", "对账差异")
+    EXTERNAL_REFUND = ("external_refund", "微信侧退款待确认")  # money WeChat refunded without us, booked
+    EXTERNAL_REFUND_EXCESS = ("external_refund_excess", "微信侧退款超出可退余额")
+    REFUND_REFUSED = ("refund_refused", "退款被微信拒绝")  # a resubmission nobody watched was refused
+    COMPLAINT_OVERDUE = ("complaint_overdue", "投诉处理超时")
 
 
 class AbnormalRefundType(LabelledStrEnum):
@@ -127,6 +132,7 @@ class OfflineReason(LabelledStrEnum):
 
     USER_ACCOUNT_ABNORMAL = ("USER_ACCOUNT_ABNORMAL", "用户微信账户异常，微信无法退款")
     MERCHANT_BANK_CARD = ("MERCHANT_BANK_CARD", "异常退款已退至商户银行卡")
+    WINDOW_EXPIRED = ("WINDOW_EXPIRED", "已超过支付后一年，微信不再受理退款")
 
 
 class PayoutChannel(LabelledStrEnum):
@@ -152,6 +158,7 @@ class ReconClass(LabelledStrEnum):
     MISSING_AT_WECHAT = ("missing_at_wechat", "微信无记录")  # we say success, the bill does not
     AMOUNT_MISMATCH = ("amount_mismatch", "金额不一致")
     STATUS_MISMATCH = ("status_mismatch", "状态不一致")
+    EXTERNAL_REFUND = ("external_refund", "微信侧退款")  # a refund made without us, booked against its order
 
 
 class ReconStatus(LabelledStrEnum):
@@ -182,6 +189,9 @@ class Permission(LabelledStrEnum):
     RECONCILE_RUN = ("reconcile.run", "运行对账")
     DATA_EXPORT = ("data.export", "导出 CSV")
     ACTIVITY_VIEW = ("activity.view", "查看操作员操作记录")
+    COMPLAINTS_VIEW = ("complaints.view", "查看消费者投诉")
+    COMPLAINTS_HANDLE = ("complaints.handle", "处理消费者投诉（回复、退款、驳回、完结）")
+    COMPLAINTS_VIEW_PHONE = ("complaints.view_phone", "查看投诉人手机号")
 
 
 class ApprovalRule(LabelledStrEnum):
@@ -204,6 +214,57 @@ class StaffAction(LabelledStrEnum):
     OFFLINE_CANCELLED = ("offline_cancelled", "取消线下退款")
 
 
+class ComplaintState(LabelledStrEnum):
+    """A consumer complaint's state at WeChat Pay (投诉2.0 ``complaint_state``)."""
+
+    PENDING = ("PENDING", "待处理")
+    PROCESSING = ("PROCESSING", "处理中")
+    PROCESSED = ("PROCESSED", "已处理")
+
+
+class ComplaintProblem(LabelledStrEnum):
+    """What the player complains about (``problem_type``)."""
+
+    REFUND = ("REFUND", "申请退款")
+    SERVICE_NOT_WORK = ("SERVICE_NOT_WORK", "服务未生效")
+    OTHERS = ("OTHERS", "其他")
+
+
+class ComplaintUserTag(LabelledStrEnum):
+    """WeChat's tags of the complaining player (``user_tag_list``)."""
+
+    TRUSTED = ("TRUSTED", "可信用户")
+    HIGH_RISK = ("HIGH_RISK", "高风险投诉")
+
+
+class ComplaintRefundProgress(LabelledStrEnum):
+    """Where a complaint's refund decision stands on our side."""
+
+    AWAITING_REVIEW = ("awaiting_review", "退款待审批")
+    APPROVED = ("approved", "已同意退款")
+    REFUNDED = ("refunded", "退款已到账")
+    REJECTED = ("rejected", "已拒绝退款")
+    ENTRUSTED = ("entrusted", "微信已受托退款")
+
+
+class ComplaintRisk(LabelledStrEnum):
+    """How close a complaint is to its deadline."""
+
+    ON_TIME = ("on_time", "正常")
+    NEAR = ("near", "即将超时")
+    OVERDUE = ("overdue", "已超时")
+    DONE = ("done", "已处理")
+
+
+class ComplaintAction(LabelledStrEnum):
+    """What an operator does with a complaint (each a WeChat call)."""
+
+    REPLY = ("reply", "回复用户")
+    REFUND = ("refund", "同意退款")
+    REJECT = ("reject", "拒绝退款")
+    COMPLETE = ("complete", "处理完成")
+
+
 WECHAT_CHANNEL = "wechat"
 
 
@@ -218,4 +279,5 @@ def catalogue() -> dict[str, dict]:
     return {cls.__name__: {str(k): v for k, v in cls.labels().items()} for cls in (
         OrderStatus, SourceType, ShippingStatus, WinnerFlag, PrizeLevel, RefundStatus, RefundOrigin, CouponStatus,
         InventoryStatus, RestorationStatus, TaskType, AbnormalRefundType, OfflineReason, PayoutChannel, TaskStatus,
-        ReconClass, ReconStatus, StaffRole, Permission, ApprovalRule, StaffAction)}
+        ReconClass, ReconStatus, StaffRole, Permission, ApprovalRule, StaffAction, ComplaintState, ComplaintProblem,
+        ComplaintUserTag, ComplaintRefundProgress, ComplaintRisk, ComplaintAction)}

@@ -24,6 +24,7 @@ class ErrorCode(str, Enum):
     REFUND_NOT_FOUND = "REFUND_NOT_FOUND"
     TASK_NOT_FOUND = "TASK_NOT_FOUND"
     RECONCILIATION_NOT_FOUND = "RECONCILIATION_NOT_FOUND"
+    COMPLAINT_NOT_FOUND = "COMPLAINT_NOT_FOUND"
     # the state does not allow it
     ORDER_NOT_REFUNDABLE = "ORDER_NOT_REFUNDABLE"
     AMOUNT_EXCEEDS_REFUNDABLE = "AMOUNT_EXCEEDS_REFUNDABLE"
@@ -35,10 +36,12 @@ class ErrorCode(str, Enum):
     AMOUNT_EXCEEDS_REQUESTED = "AMOUNT_EXCEEDS_REQUESTED"
     TASK_ALREADY_DONE = "TASK_ALREADY_DONE"
     TASK_MONEY_UNSETTLED = "TASK_MONEY_UNSETTLED"
+    PAYOUT_REFERENCE_USED = "PAYOUT_REFERENCE_USED"
     WECHAT_REJECTED = "WECHAT_REJECTED"
     DAILY_LIMIT_EXCEEDED = "DAILY_LIMIT_EXCEEDED"
     OUTCOME_MISMATCH = "OUTCOME_MISMATCH"
     RECONCILIATION_RUNNING = "RECONCILIATION_RUNNING"
+    INVALID_COMPLAINT_STATE = "INVALID_COMPLAINT_STATE"
     # the request as a whole (answered by the framework, the local server or API Gateway)
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
@@ -80,10 +83,11 @@ class ValidationError(DomainError):
 # How a message names a request field: its Chinese name for people, then the field for API clients.
 FIELD_LABELS = {
     "amount": "金额", "reason": "原因", "note": "备注", "order_no": "订单号", "refund_no": "退款单号",
-    "task_id": "任务编号", "status": "状态", "source_type": "来源", "user_id": "用户ID", "cursor": "分页游标",
+    "q": "搜索内容", "task_id": "任务编号", "status": "状态", "source_type": "来源", "user_id": "用户ID", "cursor": "分页游标",
     "limit": "每页数量", "order": "排序", "type": "类型", "bank_type": "银行类型", "bank_account": "银行卡号",
     "real_name": "户名", "channel": "付款渠道", "reference": "付款凭证号", "paid_at": "付款时间", "format": "格式",
     "operator": "操作员", "from": "开始日期", "to": "结束日期", "bill_date": "账单日期",
+    "content": "回复内容", "images": "图片", "state": "状态", "deadline": "时限", "complaint_id": "投诉单号",
     "Idempotency-Key": "幂等键", "body": "请求体", "field name": "字段名",
 }
 
@@ -140,6 +144,10 @@ class ReconciliationNotFound(NotFound):
     code = ErrorCode.RECONCILIATION_NOT_FOUND
 
 
+class ComplaintNotFound(NotFound):
+    code = ErrorCode.COMPLAINT_NOT_FOUND
+
+
 class Conflict(DomainError):
     """The request is well formed but the current state does not allow it."""
 
@@ -166,6 +174,7 @@ class UpstreamUnavailable(DomainError):
 
 
 class BillRefused(DomainError):
-    """WeChat's trade bill failed its SHA1 check: it was refused and nothing was recorded."""
+    """WeChat's trade bill failed its SHA1 check: it was refused and no result was taken from it
+    (the attempt itself is listed)."""
 
     code = ErrorCode.BILL_HASH_MISMATCH

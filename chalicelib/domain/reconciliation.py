@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from . import clock
-from .enums import OrderStatus, ReconClass, RefundStatus
+from .enums import OrderStatus, ReconClass, ReconStatus, RefundStatus
+from .refunds import AWAITING_WECHAT, WECHAT_STATUS
 from .errors import invalid
 
 HISTORY_DAYS = 90  # WeChat serves about three months of bills
@@ -21,11 +22,9 @@ ACTOR = "reconciliation"
 C = ReconClass
 S = RefundStatus
 
-# what a refund line's 退款状态 says, as our statuses
-WECHAT_REFUND_STATUS = {"SUCCESS": S.SUCCESS, "PROCESSING": S.PROCESSING, "CLOSED": S.CLOSED,
-                        "ABNORMAL": S.ABNORMAL}
-# ours may still learn WeChat's SUCCESS through the normal transition
-AWAITING = frozenset({S.SUBMITTED, S.PROCESSING, S.ABNORMAL})
+# what a refund line's 退款状态 says, as our statuses; and ours still waiting for WeChat
+WECHAT_REFUND_STATUS = WECHAT_STATUS
+AWAITING = AWAITING_WECHAT
 PAID_STATUSES = frozenset({OrderStatus.PAID.value, OrderStatus.REFUNDED.value})
 DISCREPANCIES = tuple(c for c in ReconClass if c is not C.MATCHED)  # every class but 一致
 
@@ -41,6 +40,20 @@ def bill_time_iso(trade_time: str) -> str:
 def previous_day(now: datetime) -> str:
     """The Beijing date before ``now``'s: what the daily run reconciles."""
     return (clock.beijing_date(now) - timedelta(days=1)).isoformat()
+
+
+def today(now: datetime) -> str:
+    """Today in Beijing: its bill is not out before tomorrow morning."""
+    return clock.beijing_day(now)
+
+
+def overdue(bill_date: str, status: str | None, now: datetime, overdue_hour: int) -> bool:
+    """A day is overdue when it is still not reconciled (no run, its bill not out, a failed or a
+    stuck run) past ``overdue_hour`` (Beijing) of the next day or later."""
+    if status == ReconStatus.DONE.value:
+        return False
+    due = datetime.combine(date.fromisoformat(bill_date) + timedelta(days=1), time(overdue_hour), clock.BEIJING)
+    return now >= due
 
 
 def parse_bill_date(raw: object, now: datetime) -> str:
@@ -88,8 +101,7 @@ def adjacent(bill_date: str, days: int) -> str:
 
 @dataclass(frozen=True)
 class Finding:
-    """What one comparison found. ``apply_success``: the bill says SUCCESS for a refund we still
-    await, so the normal transition should record it (the bill is one more source of truth)."""
+    """What one comparison found."""
 
     cls: ReconClass
     kind: str  # payment | refund
@@ -101,7 +113,7 @@ class Finding:
     theirs_status: str | None = None
     line_no: int | None = None
     note: str | None = None
-    apply_success: bool = False
+    query: bool = False  # the final state is WeChat's to tell: the service asks (refund or payment query)
 
     @property
     def subject(self) -> str:
@@ -114,22 +126,39 @@ class Finding:
 
 
 def compare_payment(line, order) -> Finding:
-    """A payment line (交易状态 SUCCESS) against our order (None: we have none)."""
+    """A payment line (交易状态 SUCCESS) against our order (None: we have none). A payment that
+    arrived after the order was cancelled, and was recorded so, is known money: it matches.
+    ``query``: the bill shows a payment our order does not have yet; WeChat's payment query
+    tells the service what to book (a lost notification, on a pending or a cancelled order)."""
     base = dict(kind="payment", order_no=line.out_trade_no, theirs_amount=line.total,
                 theirs_status=line.trade_state, line_no=line.line_no)
     if order is None:
         return Finding(C.MISSING_HERE, note="微信有支付记录，本地无此订单", **base)
-    ours = dict(ours_amount=order.actual_amount, ours_status=OrderStatus(order.status).label)
-    if order.status not in PAID_STATUSES:
-        return Finding(C.STATUS_MISMATCH, note=f"微信显示已支付，本地订单为{OrderStatus(order.status).label}",
-                       **base, **ours)
+    status = OrderStatus(order.status)
+    ours = dict(ours_amount=order.actual_amount, ours_status=status.label)
     if order.actual_amount != line.total:
         return Finding(C.AMOUNT_MISMATCH, note="订单金额不一致", **base, **ours)
-    return Finding(C.MATCHED, **base, **ours)
+    if order.status in PAID_STATUSES:
+        return Finding(C.MATCHED, **base, **ours)
+    if status == OrderStatus.CANCELLED and getattr(order, "paid_after_cancel", False):
+        return Finding(C.MATCHED, note="订单取消后收到的付款，已记录待退款", **base, **ours)
+    if status in (OrderStatus.PENDING, OrderStatus.CANCELLED):
+        return Finding(C.STATUS_MISMATCH, note=f"微信显示已支付，本地订单为{status.label}", query=True, **base, **ours)
+    return Finding(C.STATUS_MISMATCH, note=f"微信显示已支付，本地订单为{status.label}", **base, **ours)
+
+
+# 退款状态 on a refund line is the status the refund had when WeChat billed it, on the day it
+# accepted the refund: "当天发起退款成功的退款单，退款发起成功就会出账，出账后退款状态不会更新"
+# (shared/wechatpay-v3.md). A line says the refund was accepted; its final state is the query's.
+UNSETTLED_HERE = frozenset({S.PENDING_REVIEW, S.REJECTED, S.FAILED})  # no money left through WeChat, say we
 
 
 def compare_refund(line, refund) -> Finding:
-    """A refund line against our refund record (None: we have none)."""
+    """A refund line against our refund (a record, or the day index's projection with
+    ``amount``, ``status``, ``order_no``; None: we have none). The line belongs to the day
+    WeChat accepted the refund; a PROCESSING line is an accepted refund, not a mismatch.
+    ``query``: the line shows a final status our refund is still waiting for: the refund
+    query gives its final state (and where the money went), never the bill alone."""
     theirs = WECHAT_REFUND_STATUS.get(line.refund_status)
     base = dict(kind="refund", order_no=line.out_trade_no, refund_no=line.out_refund_no,
                 theirs_amount=line.refund_requested, theirs_status=line.refund_status or line.trade_state,
@@ -141,38 +170,32 @@ def compare_refund(line, refund) -> Finding:
     base.pop("order_no")
     if refund.amount != line.refund_requested:
         return Finding(C.AMOUNT_MISMATCH, note="退款金额不一致", **base, **ours)
-    if theirs == ours_status:
-        return Finding(C.MATCHED, **base, **ours)
-    if theirs == S.SUCCESS and ours_status in AWAITING:
-        return Finding(C.STATUS_MISMATCH, note=f"微信退款成功，本地为{ours_status.label}：已按对账单更新为退款成功",
-                       apply_success=True, **base, **ours)
-    if theirs == S.SUCCESS:
-        return Finding(C.STATUS_MISMATCH, note=f"微信退款成功，本地为{ours_status.label}：请核对资金，勿重复退款",
+    if ours_status in UNSETTLED_HERE:
+        return Finding(C.STATUS_MISMATCH, note=f"微信已受理该退款，本地为{ours_status.label}：请核对资金，勿重复退款",
                        **base, **ours)
-    if ours_status == S.SUCCESS:
-        return Finding(C.STATUS_MISMATCH, note=f"本地退款成功，微信为{line.refund_status or '未知'}", **base, **ours)
-    return Finding(C.STATUS_MISMATCH, note=f"本地为{ours_status.label}，微信为{line.refund_status or '未知'}",
-                   **base, **ours)
+    if theirs == S.SUCCESS and ours_status == S.CLOSED:
+        return Finding(C.STATUS_MISMATCH, note="微信退款成功，本地为已关闭：请核对资金，勿重复退款", **base, **ours)
+    if theirs == S.CLOSED and ours_status == S.SUCCESS:
+        return Finding(C.STATUS_MISMATCH, note="本地退款成功，微信受理当日已关闭：请核对资金", **base, **ours)
+    if theirs in (S.SUCCESS, S.CLOSED) and ours_status in AWAITING:
+        return Finding(C.MATCHED, note=f"微信受理当日为{line.refund_status}，以退款查询结果为准", query=True,
+                       **base, **ours)
+    return Finding(C.MATCHED, **base, **ours)
 
 
-def compare_known_success(line, amount: int, order_no: str, success_actor: str | None) -> Finding:
-    """A refund line for a refund our index says succeeded that day (no further read)."""
-    base = dict(kind="refund", order_no=order_no, refund_no=line.out_refund_no, ours_amount=amount,
-                ours_status=S.SUCCESS.value, theirs_amount=line.refund_requested,
-                theirs_status=line.refund_status or line.trade_state, line_no=line.line_no)
-    if amount != line.refund_requested:
-        return Finding(C.AMOUNT_MISMATCH, note="退款金额不一致", **base)
-    if WECHAT_REFUND_STATUS.get(line.refund_status) != S.SUCCESS:
-        return Finding(C.STATUS_MISMATCH, note=f"本地退款成功，微信为{line.refund_status or '未知'}", **base)
-    if success_actor == ACTOR:
-        # we learned this success from the bill itself: a rerun reports it as its first run did
-        return Finding(C.STATUS_MISMATCH, note="微信退款成功，本地未收到结果：已按对账单更新为退款成功", **base)
-    return Finding(C.MATCHED, **base)
-
-
-def missing_at_wechat(refund_no: str, order_no: str, amount: int, success_time: str | None) -> Finding:
+def missing_at_wechat(refund_no: str, order_no: str, amount: int, accepted_at: str | None, status: str) -> Finding:
     return Finding(C.MISSING_AT_WECHAT, kind="refund", order_no=order_no, refund_no=refund_no, ours_amount=amount,
-                   ours_status=S.SUCCESS.value, note=f"本地退款成功（{success_time or '时间未知'}），微信账单无此退款")
+                   ours_status=status, note=f"微信于 {accepted_at or '时间未知'} 受理该退款，当日账单却无此退款：请核对")
+
+
+def external_refund(line, refund_no: str, status: str | None, *, held: bool = False) -> Finding:
+    """A refund line for a refund made without us, now booked against its order (``held``: it
+    was more than the order could still refund; the order is on hold instead)."""
+    note = ("非本系统发起的退款，超过订单可退余额：订单已暂停退款，待人工核对" if held
+            else "非本系统发起的退款（商户平台或微信侧），已记入订单，待人工确认")
+    return Finding(C.EXTERNAL_REFUND, kind="refund", order_no=line.out_trade_no, refund_no=refund_no,
+                   theirs_amount=line.refund_requested, ours_amount=None if held else line.refund_requested,
+                   ours_status=status, theirs_status=line.refund_status, line_no=line.line_no, note=note)
 
 
 def payment_missing_at_wechat(order_no: str, amount: int, status: int, paid_at: str | None) -> Finding:
@@ -196,6 +219,7 @@ class Figures:
     payment_lines: int = 0
     refund_lines: int = 0
     classes: dict = field(default_factory=_zero_classes)
+    # ours: what our books say for the day's bill (payments recorded, refunds WeChat accepted that day)
     ours: dict = field(default_factory=lambda: {"payments": 0, "payment_count": 0, "refunds": 0, "refund_count": 0})
     theirs: dict = field(default_factory=lambda: {"payments": 0, "payment_count": 0, "refunds": 0, "refund_count": 0})
     summary: dict | None = None  # the bill's summary row
@@ -203,7 +227,9 @@ class Figures:
     totals_match: bool | None = None  # our totals equal the bill's
     applied: int = 0  # refunds the bill settled through the normal transition
     matched_adjacent: int = 0  # successes WeChat billed on the day before or after
-    deferred: int = 0  # successes near midnight whose next-day bill was not out yet
+    deferred: int = 0  # refunds and payments near midnight whose adjacent bill was not out yet
+    resolved: int = 0  # tasks of an earlier run's discrepancies this run no longer found (closed)
+    other_apps: dict = field(default_factory=dict)  # appid -> lines, payments, refunds of other apps
 
     def add(self, finding: Finding) -> None:
         entry = self.classes[finding.cls.value]
@@ -235,14 +261,17 @@ class Figures:
                 "refund_lines": self.refund_lines, "matched": self.matched, "discrepancies": self.discrepancies,
                 "classes": self.classes, "ours": self.ours, "theirs": self.theirs, "summary": self.summary,
                 "bill_consistent": self.bill_consistent, "totals_match": self.totals_match, "applied": self.applied,
-                "matched_adjacent": self.matched_adjacent, "deferred": self.deferred}
+                "matched_adjacent": self.matched_adjacent, "deferred": self.deferred, "resolved": self.resolved,
+                "other_apps": self.other_apps}
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "Figures":
         f = cls()
         if not data:
             return f
-        for name in ("lines_read", "payment_lines", "refund_lines", "applied", "matched_adjacent", "deferred"):
+        f.other_apps = {appid: dict(entry) for appid, entry in (data.get("other_apps") or {}).items()}
+        for name in ("lines_read", "payment_lines", "refund_lines", "applied", "matched_adjacent", "deferred",
+                     "resolved"):
             setattr(f, name, int(data.get(name) or 0))
         for name in ("ours", "theirs"):
             getattr(f, name).update(data.get(name) or {})

@@ -24,7 +24,7 @@ from typing import Sequence
 from .enums import InventoryStatus, OrderStatus, RefundStatus, ShippingStatus, SourceType, TaskType
 from .errors import Conflict, ErrorCode, invalid, conflict
 from .money import fen_to_yuan, pro_rata_step
-from . import clock, text
+from . import clock, text, trade_numbers
 
 S = RefundStatus
 
@@ -169,9 +169,11 @@ class Outcome:
     raw: dict | None = None
     detail: str | None = None
     offline_reason: str | None = None  # why it must be paid outside WeChat (OfflineReason)
+    accepted_at: str | None = None  # when WeChat accepted the refund (its create_time): the day it is billed on
+    payer_refund: int | None = None  # the payer's cash share of ``amount`` (a coupon's is the rest), when told
 
     RECORDED = ("wechat_refund_id", "user_received_account", "success_time", "failure_code", "failure_message",
-                "raw", "offline_reason")
+                "raw", "offline_reason", "accepted_at", "payer_refund")
 
     def fields(self) -> dict:
         """What this outcome records on the refund (only what it knows)."""
@@ -259,18 +261,35 @@ def approval_reasons(order) -> tuple[str, ...]:
     return tuple(reasons)
 
 
+def check_payout_time(paid_at: str | None, created_at: str) -> None:
+    """An offline payout is paid after its refund was made (400 otherwise: a typo, or 1970)."""
+    if paid_at is not None and clock.parse(paid_at) < clock.parse(created_at):
+        raise invalid("paid_at", f"不能早于退款单创建时间（{created_at}）")
+
+
+def past_refund_window(order, now: datetime) -> bool:
+    """WeChat no longer refunds an order paid more than a year ago (refund API notes)."""
+    paid_at = clock.parse(order.payment.paid_at if order.payment else None)
+    return paid_at is not None and now - paid_at > REFUND_WINDOW
+
+
 def refund_blocker(order, now: datetime) -> Conflict | None:
     """Why no refund at all can be made on this order right now (None if one can)."""
     status = OrderStatus(order.status)
     if status != OrderStatus.PAID and not (status == OrderStatus.CANCELLED and getattr(order, "paid_after_cancel", None)):
         return conflict("ORDER_NOT_REFUNDABLE", f"订单状态为{status.label}，不可退款",
                         order_status=status.value)
+    if getattr(order, "refund_hold", None):
+        return conflict("ORDER_NOT_REFUNDABLE", f"订单已暂停退款：{order.refund_hold}")
     if order.refund_count >= MAX_REFUNDS_PER_ORDER:
         return conflict("REFUND_LIMIT_REACHED", f"每笔订单最多退款{MAX_REFUNDS_PER_ORDER}次")
-    paid_at = clock.parse(order.payment.paid_at if order.payment else None)
-    if paid_at is None:
+    if clock.parse(order.payment.paid_at if order.payment else None) is None:
         return conflict("ORDER_NOT_REFUNDABLE", "订单没有支付记录，不可退款")
-    if now - paid_at > REFUND_WINDOW:
+    if not trade_numbers.valid_out_trade_no(order.payment.out_trade_no):  # never sent to WeChat
+        number = order.payment.out_trade_no
+        return conflict("ORDER_NOT_REFUNDABLE", f"{trade_numbers.why_invalid(number)}，不能通过微信退款",
+                        out_trade_no=number)
+    if past_refund_window(order, now):
         return conflict("REFUND_WINDOW_EXPIRED", "已超过支付后365天的退款期限")
     if order.refundable_amount <= 0:
         return conflict("AMOUNT_EXCEEDS_REFUNDABLE", "订单已无可退余额",

@@ -22,16 +22,18 @@ from . import clock
 from .enums import ApprovalRule, Permission, RefundOrigin, RefundStatus, StaffRole
 from .errors import DomainError, ErrorCode, FourEyesRequired, PermissionDenied, conflict, invalid
 from .money import fen_to_yuan
+from . import minors
 from .refunds import state_refusal
 
 P = Permission
 R = StaffRole
 
 _EVERYONE = frozenset({P.ORDERS_VIEW, P.REFUNDS_PREVIEW, P.REFUNDS_CREATE, P.APPLICATIONS_REVIEW,
-                       P.TASKS_COMPLETE})
+                       P.TASKS_COMPLETE, P.COMPLAINTS_VIEW, P.COMPLAINTS_HANDLE})
 PERMISSIONS: dict[StaffRole, frozenset[Permission]] = {
     R.SUPPORT: _EVERYONE,
-    R.FINANCE: _EVERYONE | {P.REFUNDS_APPROVE, P.REFUNDS_RESOLVE, P.RECONCILE_RUN, P.DATA_EXPORT, P.ACTIVITY_VIEW},
+    R.FINANCE: _EVERYONE | {P.REFUNDS_APPROVE, P.REFUNDS_RESOLVE, P.RECONCILE_RUN, P.DATA_EXPORT, P.ACTIVITY_VIEW,
+                            P.COMPLAINTS_VIEW_PHONE},
     R.ADMIN: frozenset(Permission),
 }
 # who may approve above the finance threshold
@@ -91,6 +93,12 @@ def subject_of(actor: str | None) -> str | None:
         return None
     role, sep, subject = actor.partition(":")
     return subject if sep and is_staff_role(role) else None
+
+
+def is_person(actor: str | None) -> bool:
+    """A staff member or a player, who sees the answer of what they asked (not the poller, a
+    batch, reconciliation or WeChat)."""
+    return subject_of(actor) is not None or (isinstance(actor, str) and actor.startswith("user:"))
 
 
 def same_person(a: str | None, b: str | None) -> bool:
@@ -240,7 +248,12 @@ def review_actions(refund, operator: Operator, amount: int | None = None) -> Rev
       FOUR_EYES_REQUIRED, ``details.rule = own_player_account``);
     - withdraw: the creator rejects their own refund under review, whatever their role: it moves
       no money (what it asked for becomes refundable again), so neither four-eyes nor a
-      permission applies."""
+      permission applies.
+
+    A player (actor ``user:<id>``) may only withdraw their own application under review: they
+    review nothing, so approve and reject are refused whatever the refund's state."""
+    if is_player(operator.actor):
+        return _player_actions(refund, operator.actor)
     role = operator.role
     by_creator = same_person(operator.actor, refund.created_by)
     if RefundStatus(refund.status) != RefundStatus.PENDING_REVIEW:
@@ -260,6 +273,7 @@ def review_actions(refund, operator: Operator, amount: int | None = None) -> Rev
             if by_creator else None,
             own_account,
             no_permission,
+            minors.second_review_refusal(refund, operator.actor, same_person),
             PermissionDenied(finance.message, details={
                 "permission": P.REFUNDS_APPROVE.value, "role": role.value, "rule": finance.rule.value,
                 "finance_threshold": operator.finance_threshold,
@@ -273,6 +287,21 @@ def review_actions(refund, operator: Operator, amount: int | None = None) -> Rev
             None if by_creator else PermissionDenied("只有发起人本人可以撤回该退款", details=creator)),
         by_creator=by_creator,
     )
+
+
+def is_player(actor: str | None) -> bool:
+    return isinstance(actor, str) and actor.startswith("user:")
+
+
+def _player_actions(refund, actor: str) -> ReviewActions:
+    """A player's actions on a refund: withdraw their own application while it is under review."""
+    own = actor == refund.created_by
+    staff_only = PermissionDenied("只有后台人员可以审核退款申请", details={"created_by": refund.created_by})
+    withdraw = (PermissionDenied("只有申请人本人可以撤回该申请", details={}) if not own
+                else state_refusal(refund.status, "撤回")
+                if RefundStatus(refund.status) != RefundStatus.PENDING_REVIEW else None)
+    return ReviewActions(approve=Decision(staff_only), reject=Decision(staff_only), withdraw=Decision(withdraw),
+                         by_creator=own)
 
 
 # ---------------------------------------------------------------- the daily allowance

@@ -42,6 +42,11 @@ KINDS: dict[TaskType, TaskKind] = {
     T.PAYMENT_MISMATCH: TaskKind(P.REFUNDS_RESOLVE),
     T.UNKNOWN_REFUND: TaskKind(P.REFUNDS_RESOLVE),
     T.RECON_DISCREPANCY: TaskKind(P.REFUNDS_RESOLVE),
+    T.EXTERNAL_REFUND: TaskKind(P.REFUNDS_RESOLVE),
+    T.EXTERNAL_REFUND_EXCESS: TaskKind(P.REFUNDS_RESOLVE),
+    T.REFUND_REFUSED: TaskKind(P.REFUNDS_RESOLVE),
+    # a consumer complaint past its reply or resolution deadline: whoever handles complaints
+    T.COMPLAINT_OVERDUE: TaskKind(P.COMPLAINTS_HANDLE),
 }
 
 BOUND_TO_MONEY = frozenset(t for t, kind in KINDS.items() if kind.bound_to_money)

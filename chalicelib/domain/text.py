@@ -36,6 +36,8 @@ def _is_noncharacter(cp: int) -> bool:
 
 def forbidden_char(value: str) -> str | None:
     """Why ``value`` is not acceptable text (its first offending character), or None."""
+    if value.isascii() and value.isprintable():
+        return None  # printable ASCII holds none of them (a base64 image is megabytes of it)
     for ch in value:
         cp = ord(ch)
         if 0xD800 <= cp <= 0xDFFF:

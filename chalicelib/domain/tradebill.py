@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+from .trade_numbers import billable_out_trade_no
+
 BOM = "\ufeff"
 SUMMARY_FIRST_COLUMN = "总交易单数"
 CURRENT, LEGACY = "current", "legacy"  # the two header formats (module docstring)
@@ -236,6 +238,9 @@ def _line(row: list[str], plan: tuple[tuple[int | None, int], ...], line_no: int
     line = BillLine(*values)
     if not line.out_trade_no or not line.trade_time:
         raise BillFormatError("商户订单号 or 交易时间 is empty", line_no)
+    if not billable_out_trade_no(line.out_trade_no):  # a number no API version takes: not WeChat's file
+        raise BillFormatError(f"商户订单号 {line.out_trade_no[:40]!r} is not a merchant order number "
+                              "(1-32 of [A-Za-z0-9_-|*])", line_no)
     return line
 
 

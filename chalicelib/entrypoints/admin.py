@@ -4,6 +4,9 @@ operator's own permissions and the activity log. Each route declares the one per
 may approve it, four-eyes, limits)."""
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
 from chalice import Blueprint
 
 from ..domain import refunds as refund_rules
@@ -11,7 +14,7 @@ from ..domain import staff as staff_rules
 from ..domain.enums import (AbnormalRefundType, OrderStatus, PayoutChannel, Permission as P, RefundStatus, SourceType,
                             TaskStatus, TaskType)
 from ..domain.errors import invalid
-from ..services import queries, refunds, staff, tasks, views
+from ..services import queries, refunds, search, staff, tasks, views
 from ..domain import clock
 from .http import (JSON_TYPES, csv_response, endpoint, format_param, idempotency_key, int_param, json_body, json_response,
                    limit_param, one_of, only_fields, query)
@@ -22,11 +25,18 @@ bp = Blueprint(__name__)
 @bp.route("/orders", methods=["GET"])
 @endpoint(bp, "staff", P.ORDERS_VIEW)
 def list_orders(principal):
-    p = query(bp.current_request, {"status", "source_type", "user_id", "limit", "cursor"})
+    p = query(bp.current_request, {"status", "source_type", "user_id", "from", "to", "limit", "cursor"})
     user_id = p.get("user_id") or None
     return queries.list_orders(status=int_param(p, "status", enum=OrderStatus),
                               source_type=int_param(p, "source_type", enum=SourceType),
-                              user_id=user_id, limit=limit_param(p), cursor=p.get("cursor"))
+                              user_id=user_id, limit=limit_param(p), cursor=p.get("cursor"), created=_days(p))
+
+
+@bp.route("/search", methods=["GET"])
+@endpoint(bp, "staff", P.ORDERS_VIEW)
+def search_everything(principal):
+    p = query(bp.current_request, {"q"})
+    return search.search(p.get("q"), staff.operator(principal.actor))
 
 
 @bp.route("/orders/{order_no}", methods=["GET"])
@@ -59,15 +69,58 @@ def preview_refund(principal):
 @bp.route("/pay/refunds", methods=["GET"])
 @endpoint(bp, "staff", P.ORDERS_VIEW)
 def list_refunds(principal):
-    p = query(bp.current_request, {"status", "order_no", "limit", "cursor", "order"})
+    p = query(bp.current_request, {"status", "order_no", "operator", "from", "to", "min_amount", "max_amount",
+                                   "limit", "cursor", "order", "format"})
     status = p.get("status") or None
     if status is not None and status not in RefundStatus.labels():
         raise one_of("status", list(RefundStatus.labels()))
     sort = p.get("order") or "newest"
     if sort not in ("newest", "oldest"):
         raise one_of("order", ["newest", "oldest"])
-    return queries.list_refunds(status=status, order_no=p.get("order_no") or None,
-                                oldest_first=sort == "oldest", limit=limit_param(p), cursor=p.get("cursor"),
+    created_from, created_to = _days(p) or (None, None)
+    min_amount = int_param(p, "min_amount", minimum=1, maximum=10**12, default=None)
+    max_amount = int_param(p, "max_amount", minimum=1, maximum=10**12, default=None)
+    if min_amount is not None and max_amount is not None and max_amount < min_amount:
+        raise invalid("max_amount", "不能小于最小金额（min_amount）")
+    f = queries.RefundFilter(status=status, order_no=p.get("order_no") or None,
+                     created_by=staff.parse_operator(p["operator"]) if p.get("operator") else None,
+                     created_from=created_from, created_to=created_to, min_amount=min_amount, max_amount=max_amount)
+    operator = staff.operator(principal.actor)
+    if format_param(p) == "csv":
+        staff_rules.require(principal.staff_role, P.DATA_EXPORT)
+        if sort != "newest":
+            raise one_of("order", ["newest"])
+        return csv_response(queries.export_refunds_csv(
+            f, operator=operator, cursor=p.get("cursor"),
+            limit=int_param(p, "limit", minimum=1, maximum=tasks.CSV_PAGE_ROWS, default=tasks.CSV_PAGE_ROWS)))
+    return queries.list_refunds(f, oldest_first=sort == "oldest", limit=limit_param(p), cursor=p.get("cursor"),
+                                operator=operator)
+
+
+_USER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
+
+
+@bp.route("/users/{user_id}/refunds", methods=["GET"])
+@endpoint(bp, "staff", P.ORDERS_VIEW)
+def list_user_refunds(principal, user_id):
+    """A player's refunds and applications over all their orders, newest first, each with its history."""
+    p = query(bp.current_request, {"limit", "cursor"})
+    if not _USER_ID.match(user_id):
+        raise invalid("user_id", "不是有效的用户 ID")
+    return queries.user_refunds(user_id, limit=limit_param(p), cursor=p.get("cursor"),
+                                operator=staff.operator(principal.actor))
+
+
+@bp.route("/minor-claims", methods=["GET"])
+@endpoint(bp, "staff", P.APPLICATIONS_REVIEW)
+def list_minor_claims(principal):
+    """Minors' claims (未成年人消费) of one status, apart from ordinary refunds: their review queue
+    (pending_review, the default) and their own report (any other status)."""
+    p = query(bp.current_request, {"status", "limit", "cursor"})
+    status = p.get("status") or RefundStatus.PENDING_REVIEW.value
+    if status not in RefundStatus.labels():
+        raise one_of("status", list(RefundStatus.labels()))
+    return queries.minor_claims(status=status, limit=limit_param(p), cursor=p.get("cursor"),
                                 operator=staff.operator(principal.actor))
 
 
@@ -162,6 +215,21 @@ def finish_task(principal, task_id):
     return tasks.mark_done(task_id=task_id, actor=principal.actor, role=principal.staff_role, note=note)
 
 
+@bp.route("/manual-tasks/{task_id}/reopen", methods=["POST"], content_types=JSON_TYPES)
+@endpoint(bp, "staff", P.TASKS_COMPLETE)
+def reopen_task(principal, task_id):
+    body = only_fields(json_body(bp.current_request), {"note"})
+    note = refund_rules.parse_reason(body.get("note"), required=False, field_name="note")
+    return tasks.reopen(task_id=task_id, actor=principal.actor, role=principal.staff_role, note=note)
+
+
+@bp.route("/counts", methods=["GET"])
+@endpoint(bp, "staff", P.ORDERS_VIEW)
+def backlog_counts(principal):
+    query(bp.current_request, set())
+    return queries.backlog()
+
+
 @bp.route("/me", methods=["GET"])
 @endpoint(bp, "staff", P.ORDERS_VIEW)
 def who_am_i(principal):
@@ -181,6 +249,17 @@ def operator_activity(principal):
             limit=int_param(p, "limit", minimum=1, maximum=staff.CSV_PAGE_ROWS, default=staff.CSV_PAGE_ROWS)))
     return staff.activity(operator=operator, start_day=p.get("from") or None, end_day=p.get("to") or None,
                           limit=limit_param(p), cursor=p.get("cursor"))
+
+
+def _days(p: dict) -> tuple[str, str] | None:
+    """``from``/``to`` (Beijing days, inclusive; one alone is that day) as the inclusive range of
+    stored times they cover, or None when neither is given."""
+    if not (p.get("from") or p.get("to")):
+        return None
+    start = staff_rules.parse_day(p.get("from") or p.get("to"), "from")
+    end = staff_rules.parse_day(p.get("to") or p.get("from"), "to")
+    first, last = staff_rules.day_range(start, end)
+    return clock.iso(first), clock.iso(last - timedelta(microseconds=1))
 
 
 def _refund(principal, refund) -> dict:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from chalice import Blueprint, Response
 
-from ..domain import enums, refunds
+from ..domain import enums, labels, refunds
 from .http import error_response
 
 bp = Blueprint(__name__)
@@ -53,6 +53,7 @@ def catalogue_json() -> str:
     so no text can close the element or open a comment, and JSON.parse reads it back unchanged."""
     data = {
         "labels": enums.catalogue(),
+        "details": labels.catalogue(),
         "groups": {"RESERVED": sorted(refunds.RESERVED), "AWAITING_WECHAT": sorted(refunds.AWAITING_WECHAT)},
     }
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))

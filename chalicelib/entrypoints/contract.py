@@ -20,8 +20,17 @@ from .http import error_response
 log = get_logger(__name__)
 
 # The largest request body any route needs is a refund or review of a few hundred bytes, and
-# a WeChat notification of a few KiB; API Gateway's own limit is 10 MB.
+# a WeChat notification of a few KiB; API Gateway's own limit is 10 MB. A complaint's reply or
+# refusal carries its images (domain/complaints.py: IMAGE_BODY_BYTES, entrypoints/complaints.py).
 MAX_BODY_BYTES = 64 * 1024
+
+
+def body_limit(resource_path: str | None) -> int:
+    """The largest body the route ``resource_path`` takes."""
+    from ..domain.complaints import IMAGE_BODY_BYTES
+    from .complaints import IMAGE_ROUTES
+
+    return IMAGE_BODY_BYTES if resource_path in IMAGE_ROUTES else MAX_BODY_BYTES
 
 # status -> (code, message) for the answers the framework or the gateway gives (codes: ErrorCode)
 ERRORS = {
@@ -73,7 +82,7 @@ def middleware(app):
         context = request.context or {}
         if context.get("resourcePath") not in app.routes:
             return error_for(404)
-        if len(request.raw_body or b"") > MAX_BODY_BYTES:
+        if len(request.raw_body or b"") > body_limit(context.get("resourcePath")):
             return error_for(413)
         try:
             response = get_response(request)

@@ -138,18 +138,19 @@ def _check_strings(value, path: str) -> None:
             _check_strings(item, f"{path}[{i}]")
 
 
-def json_body(request) -> dict:
+def json_body(request, max_bytes: int = MAX_BODY_BYTES) -> dict:
     """The request's JSON object, refused with 400 VALIDATION_ERROR when it is larger than
-    MAX_BODY_BYTES, nests deeper than MAX_JSON_DEPTH, is not UTF-8 JSON, repeats a key, uses
-    NaN/Infinity, or holds a string that is not acceptable text."""
+    ``max_bytes`` (MAX_BODY_BYTES unless the route carries images), nests deeper than
+    MAX_JSON_DEPTH, is not UTF-8 JSON, repeats a key, uses NaN/Infinity, or holds a string that
+    is not acceptable text."""
     try:
         raw = request.raw_body  # from a Lambda event's text body: may not encode as UTF-8
     except (UnicodeError, ValueError):
         raise invalid("body", "不是有效的 JSON（UTF-8）") from None
     if not raw:
         return {}
-    if len(raw) > MAX_BODY_BYTES:
-        raise invalid("body", f"最多 {MAX_BODY_BYTES // 1024} KB", max_bytes=MAX_BODY_BYTES)
+    if len(raw) > max_bytes:
+        raise invalid("body", f"最多 {max_bytes // 1024} KB", max_bytes=max_bytes)
     if json_depth(raw) > MAX_JSON_DEPTH:
         raise invalid("body", f"嵌套超过 {MAX_JSON_DEPTH} 层", max_depth=MAX_JSON_DEPTH)
     try:

@@ -13,6 +13,7 @@ from .http import error_response
 bp = Blueprint(__name__)
 log = get_logger(__name__)
 NOTIFY_TYPES = ["application/json", "application/json; charset=utf-8", "text/plain", "text/xml"]
+PREFIXES = {"refund": "REFUND.", "payment": "TRANSACTION.", "complaint": "COMPLAINT."}
 
 
 def _receive(kind: str):
@@ -32,14 +33,16 @@ def _receive(kind: str):
         except WechatError as err:  # our side cannot verify right now: WeChat will retry
             log.error("notification could not be verified", extra={"code": err.code})
             return error_response("FAIL", "temporarily unable to verify", 503)
-        prefix = "REFUND." if kind == "refund" else "TRANSACTION."
-        if not event.event_type.startswith(prefix):
+        if not event.event_type.startswith(PREFIXES[kind]):
             log.warning("notification sent to the wrong route", extra={"event_type": event.event_type})
             return error_response("FAIL", f"unexpected event_type {event.event_type}", 400)
+        from ..services import complaint_sync
+
+        handler = {"refund": notifications.handle_refund_event, "payment": notifications.handle_payment_event,
+                   "complaint": complaint_sync.handle_notification}[kind]
         try:
-            handler = notifications.handle_refund_event if kind == "refund" else notifications.handle_payment_event
             result = handler(event)
-        except notifications.NotificationRefused as err:
+        except (notifications.NotificationRefused, complaint_sync.NotificationRefused) as err:
             log.warning("notification refused", extra={"notify_id": event.id, "reason": err.message})
             return error_response("FAIL", err.message, 400)
         except Exception:  # noqa: BLE001 - WeChat retries; we log and answer FAIL
@@ -58,3 +61,10 @@ def refund_notify():
 @bp.route("/payment", methods=["POST"], content_types=NOTIFY_TYPES)
 def payment_notify():
     return _receive("payment")
+
+
+@bp.route("/complaint", methods=["POST"], content_types=NOTIFY_TYPES)
+def complaint_notify():
+    """投诉通知回调 (COMPLAINT.CREATE / COMPLAINT.STATE_CHANGE): signed and encrypted like the refund
+    notifications; the notify URL is registered with WeChat by the complaint sweep."""
+    return _receive("complaint")

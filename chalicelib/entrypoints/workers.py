@@ -43,4 +43,43 @@ def poll_and_sweep(context=None) -> dict:
         paid = payments.poll_payments(time_left=time_left, reserve_seconds=poller.reserve_seconds())
     finally:
         emit_metrics(report, swept=swept, payments=paid)
-    return {"poll": report.to_dict(), "swept": swept, "payments": paid.to_dict()}
+        relayed = _relay_events()  # last: the run's own changes are told in the same run
+        messaged = _send_player_messages()
+    return {"poll": report.to_dict(), "swept": swept, "payments": paid.to_dict(), "events": relayed,
+            "messages": messaged}
+
+
+def _send_player_messages() -> dict | None:
+    """Send the players' pending subscription messages; a failure never fails the run (they wait)."""
+    from ..services import player_messages
+
+    try:
+        return player_messages.send_due().to_dict()
+    except Exception:  # noqa: BLE001 - the messages stay pending for the next run
+        log.exception("sending subscription messages failed")
+        return None
+
+
+def _relay_events() -> dict | None:
+    """Publish the outbox's domain events; a failure here never fails the run (they wait)."""
+    from ..services import events
+
+    try:
+        return events.relay().to_dict()
+    except Exception:  # noqa: BLE001 - the events stay in the outbox for the next run
+        log.exception("relaying domain events failed")
+        return None
+
+
+def sweep_complaints(context=None) -> dict:
+    """The scheduled complaint sweep; its metrics are emitted whatever happened."""
+    from ..services import complaint_sync
+
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    time_left = (lambda: remaining() / 1000) if callable(remaining) else None
+    report = complaint_sync.SweepReport(errors=1)
+    try:
+        report = complaint_sync.sweep(time_left=time_left)
+    finally:
+        complaint_sync.emit(report)
+    return report.to_dict()

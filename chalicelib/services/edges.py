@@ -36,11 +36,18 @@ def _production_publisher() -> Publisher:
     return queue
 
 
+def _production_miniprogram() -> Any:
+    from ..adapters import miniprogram
+
+    return miniprogram
+
+
 @dataclass(frozen=True)
 class Edges:
     gateway: Callable[[], Any] = _production_gateway
     clock: Callable[[], datetime] = clock.system_now
     publisher: Callable[[], Publisher] = _production_publisher
+    miniprogram: Callable[[], Any] = _production_miniprogram  # subscription messages (adapters/miniprogram.py)
 
 
 PRODUCTION = Edges()
@@ -66,6 +73,11 @@ def gateway() -> Any:
 def publisher() -> Publisher:
     """Where work for the queues goes (restoration, a reconciliation's continuation)."""
     return _current.get().publisher()
+
+
+def miniprogram() -> Any:
+    """The mini-program server API in use (access token, subscription messages)."""
+    return _current.get().miniprogram()
 
 
 @dataclass

@@ -6,13 +6,14 @@ from datetime import timedelta
 
 from ..adapters import repository as repo
 from ..config import settings
+from ..domain import labels
 from ..domain import refunds as refund_rules
 from ..domain.enums import TaskType
 from ..domain.tasks import Task
 from ..domain.errors import OutcomeMismatch
 from ..domain.money import fen_to_yuan
 from ..log import get_logger, log_context
-from . import payments, transitions
+from . import external, payments, transitions
 from ..domain import clock
 from .outcomes import outcome_from_result
 
@@ -49,6 +50,16 @@ def handle_refund_event(event) -> str:
         else:
             order, refund = None, repo.get_refund(refund_no)
         if refund is None:
+            from . import complaint_sync  # a refund WeChat made for an overdue complaint names it
+
+            complaint_id = complaint_sync.complaint_of_refund(result)
+            booking = external.book_external_refund(result, actor="wechat", complaint_id=complaint_id)
+            if complaint_id and booking.refund is not None and booking.refund.complaint_id == complaint_id:
+                complaint_sync.link_external(complaint_id, booking.refund.refund_no)
+            if booking.refund is not None:
+                return f"external->{booking.refund.status}"
+            if booking.held:
+                return "external_held"  # more than the order can refund: on hold, with its task
             return _unknown_refund(event, result)
         if order is None or order.order_no != refund.order_no:
             order = None  # out_trade_no is not our order_no here: read it when settling
@@ -94,7 +105,8 @@ def _unknown_refund(event, result) -> str:
             "event_type": event.event_type}
     task = Task(TaskType.UNKNOWN_REFUND, result.out_refund_no, order_no=result.out_trade_no or "-",
                 refund_no=result.out_refund_no, detail=seen, action=(
-                    f"微信通知退款单 {result.out_refund_no}（{result.status}，{fen_to_yuan(result.amount_refund)} 元），"
+                    f"微信通知退款单 {result.out_refund_no}"
+                    f"（{labels.WECHAT_REFUND_STATES.get(result.status, result.status)}，{fen_to_yuan(result.amount_refund)} 元），"
                     "本系统没有该退款单：请在商户平台核对资金去向"))
     try:
         repo.write([repo.open_task(task, now=clock.iso(clock.now()), by="wechat"),
@@ -107,13 +119,9 @@ def _unknown_refund(event, result) -> str:
 def handle_payment_event(event) -> str:
     """TRANSACTION.SUCCESS -> ``payments.apply_payment``: a pending order is paid once; any other
     payment is recorded for a person. Acknowledged only once what it says is stored."""
-    from ..adapters.wechat.results import valid_out_trade_no
-
     payment = event.payment
     with log_context(order_no=payment.out_trade_no if payment else None, notify_id=event.id):
         if event.event_type != "TRANSACTION.SUCCESS" or payment is None or not payment.paid:
             raise NotificationRefused(f"not a payment success event: {event.event_type}")
-        if not valid_out_trade_no(payment.out_trade_no):
-            raise NotificationRefused("out_trade_no must be 6-32 characters")
         return payments.apply_payment(payment, actor="wechat", receipt=_receipt(event, payment.out_trade_no),
                                       merchant_mismatches=event.merchant_mismatches)

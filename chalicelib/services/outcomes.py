@@ -30,7 +30,9 @@ def outcome_from_result(result: "RefundResult", detail: str) -> Outcome:
         wechat_refund_id=result.refund_id,
         user_received_account=result.user_received_account,
         success_time=result.success_time,
+        accepted_at=result.create_time,
         amount=result.amount_refund,
+        payer_refund=result.amount.payer_refund if result.amount is not None else None,
         raw=result.raw,
         detail=detail,
     )

@@ -20,6 +20,7 @@ from ..config import settings
 from ..domain.enums import OrderStatus, TaskType
 from ..domain.tasks import Task
 from ..domain.money import fen_to_yuan
+from ..domain.trade_numbers import valid_out_trade_no, why_invalid
 from . import edges
 from ..log import get_logger, log_context
 from ..domain import clock
@@ -137,6 +138,8 @@ class PaymentPollReport:
     errors: int = 0
     expired: int = 0
     deferred: int = 0
+    mismatched: int = 0  # paid at WeChat, but not as the order says: a task, and asked again later
+    invalid: int = 0  # pending orders whose out_trade_no WeChat never takes: not asked, not asked again
     results: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -162,7 +165,15 @@ def poll_payments(limit: int | None = None, *, time_left: Callable[[], float] | 
         with log_context(order_no=order_no):
             try:
                 order = repo.get_order(order_no)
-                if order is None or order.status != OrderStatus.PENDING.value:
+                cancelled = order is not None and order.status == OrderStatus.CANCELLED.value
+                if order is None or (order.status != OrderStatus.PENDING.value and not cancelled):
+                    repo.end_pay_check(order_no)
+                    continue
+                if not valid_out_trade_no(order.payment.out_trade_no):  # WeChat cannot have taken it
+                    log.error("pending order's out_trade_no is not one WeChat takes; not asked",
+                              extra={"reason": why_invalid(order.payment.out_trade_no)})
+                    report.invalid += 1
+                    report.results[order_no] = "invalid_out_trade_no"
                     repo.end_pay_check(order_no)
                     continue
                 try:
@@ -171,10 +182,17 @@ def poll_payments(limit: int | None = None, *, time_left: Callable[[], float] | 
                     result = None  # WeChat has no such order yet: the player has not paid
                 if result is not None and result.paid:
                     outcome = apply_payment(result, actor="poller")
-                    report.paid += 1
                     report.results[order_no] = outcome
+                    if outcome in ("paid", "paid_after_cancel", "noop"):
+                        report.paid += 1
+                        repo.end_pay_check(order_no)
+                        continue
+                    report.mismatched += 1  # recorded for a person (one task); asked again later, backing off
+                else:
+                    report.unpaid += 1
+                if cancelled:  # a cancelled order is asked about once: its payment is booked or recorded
+                    repo.end_pay_check(order_no)
                     continue
-                report.unpaid += 1
                 _ask_later(order, report)
             except Exception:  # noqa: BLE001 - one order must not stop the others
                 report.errors += 1

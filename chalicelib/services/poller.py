@@ -79,9 +79,10 @@ def reserve_seconds() -> float:
     return SECONDS_PER_REFUND_RESERVE * wechat_timeout_seconds() + 1
 
 
-def _failed(refund, reason: str) -> None:
+def _failed(refund, reason: str, *, what: str = "退款状态查询") -> None:
     """Back a failing refund off; after ``poll_failure_task_after`` failures in a row, a person
-    is told (one task per refund; it stays in the queue and keeps being tried)."""
+    is told (one task per refund; it stays in the queue and keeps being tried). ``what`` failed:
+    the status query, or sending the refund again."""
     if refund is None:
         return
     with log_context(refund_no=refund.refund_no, order_no=refund.order_no):
@@ -89,7 +90,8 @@ def _failed(refund, reason: str) -> None:
             failures = transitions.check_later(refund, failed=True)
             if failures >= settings().poll_failure_task_after:
                 task = task_rules.for_refund(refund, TaskType.POLL_FAILING,
-                                             f"退款状态查询连续失败 {failures} 次（{reason}），请核对微信商户平台中的退款结果")
+                                             f"{what}连续失败 {failures} 次（{reason}），请核对微信商户平台中的退款结果"
+                                             "与商户配置")
                 if task.task_id not in (refund.open_tasks or ()):
                     try:
                         repo.write(repo.bind_task(refund, task, now=clock.iso(clock.now()), by="poller"))
@@ -116,7 +118,12 @@ def _poll_one(refund, report: PollReport) -> None:
             if status == S.SUBMITTED:  # WeChat never received it: send it again, same refund_no
                 report.resubmitted += 1
                 log.warning("wechat has no such refund; resubmitting with the same refund_no")
-                submission.submit(refund, actor="poller")
+                after = submission.submit(refund, actor="poller")
+                if after.status == S.SUBMITTED.value:
+                    # not taken this time either (e.g. NO_AUTH for creating refunds only: an IP
+                    # allow-list): back off like any failing check, and in the end tell a person
+                    report.errors += 1
+                    _failed(after, after.events[-1].detail if after.events else "未受理", what="重新提交退款")
             else:
                 report.errors += 1
                 _failed(refund, "RESOURCE_NOT_EXISTS")

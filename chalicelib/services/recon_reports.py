@@ -7,6 +7,7 @@ import csv
 import io
 from datetime import datetime
 
+from .. import config
 from ..adapters import reconciliations as store
 from ..adapters.models import ReconDiscrepancy, ReconRun
 from ..domain import reconciliation as recon_rules
@@ -36,7 +37,7 @@ def view(run: ReconRun) -> dict:
             "reason": run.reason, "generation": run.generation, "started_by": run.started_by,
             "started_at": run.started_at, "finished_at": run.finished_at, "duration_ms": run.duration_ms,
             "lines_done": (run.checkpoint or {}).get("offset") if status == ReconStatus.RUNNING else None,
-            **figures}
+            "refused": run.refused, **figures}
 
 
 def _run_for(bill_date: str) -> ReconRun:
@@ -51,21 +52,28 @@ def report(bill_date: str) -> dict:
 
 
 def list_runs(now: datetime | None = None) -> dict:
-    """Every date that may be reconciled (newest first) with its run's status, if any."""
+    """Every date that may be reconciled (newest first) with its run's status, if any, and
+    ``overdue`` for a day still not reconciled past its hour (its bill late, or its runs failing)."""
     now = now or clock.now()
     days = recon_rules.dates(now)
     known = store.runs(days)
+    hour = config.recon_settings().overdue_hour
     items = []
     for day in days:
         run = known.get(day)
+        status = ReconStatus(run.status) if run is not None else None
+        # only days the schedule looks after (the last week) are overdue; older ones were never asked for
+        overdue = day >= recon_rules.adjacent(recon_rules.previous_day(now), -6) and recon_rules.overdue(
+            day, status.value if status else None, now, hour)
         if run is None:
-            items.append({"bill_date": day, "status": None, "status_label": "未对账"})
+            items.append({"bill_date": day, "status": None, "status_label": "未对账", "overdue": overdue})
             continue
         f = run.figures or {}
-        status = ReconStatus(run.status)
         items.append({"bill_date": day, "status": status.value, "status_label": status.label, "reason": run.reason,
                       "lines_read": f.get("lines_read"), "matched": f.get("matched"),
-                      "discrepancies": f.get("discrepancies"), "finished_at": run.finished_at})
+                      "discrepancies": f.get("discrepancies"), "finished_at": run.finished_at, "overdue": overdue,
+                      "refused": run.refused, "started_at": run.started_at,
+                      "lines_done": (run.checkpoint or {}).get("offset") if status == ReconStatus.RUNNING else None})
     return {"items": items}
 
 

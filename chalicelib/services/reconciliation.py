@@ -30,20 +30,23 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from .. import config
+from ..adapters import outbox
 from ..adapters import reconciliations as store
 from ..adapters import repository as repo
-from ..adapters.models import ReconDiscrepancy, ReconRun, Refund
+from ..adapters.models import ReconRun
 from ..domain import reconciliation as recon_rules
 from ..domain import clock
-from ..domain.enums import ReconClass, ReconStatus, RefundStatus, TaskType
+from ..domain import events
+from ..domain import tasks as task_rules
+from ..domain.enums import OrderStatus, ReconClass, ReconStatus, TaskType
 from ..domain.errors import BillRefused, ErrorCode, OutcomeMismatch, UpstreamUnavailable, conflict
 from ..domain.reconciliation import Figures, Finding
-from ..domain.refunds import Outcome
 from ..domain.tasks import Task
 from ..domain.tradebill import BillFormatError, BillSummary
 from . import edges
@@ -75,7 +78,8 @@ class Deadline:
 def start(bill_date: str, *, actor: str, deadline: Deadline, gateway=None) -> dict:
     """Reconcile ``bill_date`` from the start (a new generation of its report).
 
-    Raises ``BillRefused`` (nothing recorded) when the download fails its hash check,
+    Raises ``BillRefused`` when the download fails its hash check (no result is recorded; the
+    attempt is: ``store.record_refused``),
     ``UpstreamUnavailable`` when WeChat cannot be asked now, a 409 when a run of the date is in
     progress. Returns the report: done, not_ready, failed, or running (continued later)."""
     from ..adapters.wechat.gateway import get_gateway
@@ -88,7 +92,12 @@ def start(bill_date: str, *, actor: str, deadline: Deadline, gateway=None) -> di
                 and existing.lease_until > clock.iso(now):
             raise conflict(ErrorCode.RECONCILIATION_RUNNING, "该日期的对账正在进行中，请稍后查看结果",
                            bill_date=bill_date)
-        bill = _download(gateway, bill_date)
+        try:
+            bill = _download(gateway, bill_date)
+        except BillRefused as err:  # the attempt is listed; a finished report is kept
+            store.record_refused(bill_date, existing, actor=actor, now=clock.iso(now), reason=err.message,
+                                 code=(err.details or {}).get("wechat_code"))
+            raise
         generation = (existing.generation if existing is not None else 0) + 1
         if bill is _NOT_READY:
             if existing is not None and existing.status == ReconStatus.DONE.value:
@@ -145,9 +154,15 @@ def resume(bill_date: str, generation: int, *, deadline: Deadline, gateway=None)
 
 
 def run_daily(context=None, now: datetime | None = None) -> list[dict]:
-    """The scheduled run: the previous Beijing day; the day before again when it held back
-    successes near midnight (its next day's bill is out now); and any run whose worker
-    stopped (lease lapsed) is resumed."""
+    """The schedule: from the day's first attempt (02:00-02:30 UTC, after WeChat's bill of the
+    previous Beijing day is generated "次日9点") every 30 minutes. Each time it
+    - resumes a run whose worker stopped (its lease lapsed);
+    - reconciles the previous day when it has no run yet, and asks again for every recent day whose
+      bill was not out (STATEMENT_CREATING: "retry, e.g. every 30 min"), until the bill or
+      NO_STATEMENT_EXIST comes;
+    - reconciles the day before again once, when it held back refunds or payments near midnight;
+    - past ``RECON_OVERDUE_HOUR`` (Beijing), counts the previous day as overdue (an alarm) while it
+      is still unreconciled."""
     now = now or clock.now()
     deadline = Deadline(context=context)
     out = []
@@ -159,11 +174,15 @@ def run_daily(context=None, now: datetime | None = None) -> list[dict]:
             resumed = resume(bill_date, run.generation, deadline=deadline)
             if resumed is not None:
                 out.append(resumed)
-    wanted = [yesterday]
+    wanted = [day for day, run in sorted(known.items()) if run.status == ReconStatus.NOT_READY.value
+              and day != recon_rules.today(now)]
+    if yesterday not in known:
+        wanted.append(yesterday)
     prior = known.get(before)
-    if prior is not None and prior.status == ReconStatus.DONE.value and (prior.figures or {}).get("deferred"):
+    if prior is not None and prior.status == ReconStatus.DONE.value and (prior.figures or {}).get("deferred") \
+            and (prior.finished_at or "") < clock.iso(now.replace(hour=0, minute=0, second=0, microsecond=0)):
         wanted.append(before)
-    for bill_date in wanted:
+    for bill_date in sorted(set(wanted)):
         if deadline.near():
             break
         try:
@@ -174,6 +193,12 @@ def run_daily(context=None, now: datetime | None = None) -> list[dict]:
             out.append({"bill_date": bill_date, "status": ReconStatus.FAILED.value, "reason": err.message})
         except Exception as err:  # noqa: BLE001 - a 409 (running elsewhere) and the like: logged, next day goes on
             log.warning("scheduled reconciliation skipped", extra={"bill_date": bill_date, "error": str(err)})
+    latest = {r["bill_date"]: r.get("status") for r in out}
+    status = latest.get(yesterday) or (known[yesterday].status if yesterday in known else None)
+    if recon_rules.overdue(yesterday, status, now, config.recon_settings().overdue_hour):
+        log.error("reconciliation overdue: the day is still unreconciled", extra={"bill_date": yesterday,
+                                                                                 "status": status})
+        metrics.count(metrics.RECON_OVERDUE)
     return out
 
 
@@ -202,7 +227,7 @@ def _download(gateway, bill_date: str):
     except BillHashMismatch as exc:
         log.error("reconciliation refused the bill: hash mismatch", extra={"code": exc.code})
         metrics.emit_reconciliation(bill_date, ReconStatus.FAILED.value, Figures())
-        raise BillRefused("微信账单的 SHA1 与下载内容不一致，已拒绝，未记录任何结果",
+        raise BillRefused("微信账单的 SHA1 与下载内容不一致，已拒绝，未采用其中任何数据",
                           details={"wechat_code": exc.code}) from None
     except Rejected as exc:
         if exc.code == "INVALID_REQUEST":  # a date WeChat does not serve (yet): a future day
@@ -214,7 +239,7 @@ def _download(gateway, bill_date: str):
 
 def _adjacent_lines(gateway, bill_date: str, wanted: set[tuple[str, str]]):
     """Which of ``wanted`` (("refund", out_refund_no) or ("payment", out_trade_no)) the bill
-    of ``bill_date`` has as a successful refund or payment; None when that bill is not out yet."""
+    of ``bill_date`` lists; None when that bill is not out yet."""
     try:
         bill = _download(gateway, bill_date)
     except (BillRefused, UpstreamUnavailable):
@@ -230,7 +255,7 @@ def _adjacent_lines(gateway, bill_date: str, wanted: set[tuple[str, str]]):
                 continue
             if item.is_refund:
                 key = ("refund", item.out_refund_no)
-                if key in wanted and item.refund_status == "SUCCESS":
+                if key in wanted:  # billed there, with whatever status it had when accepted
                     found.add(key)
             elif ("payment", item.out_trade_no) in wanted:
                 found.add(("payment", item.out_trade_no))
@@ -246,9 +271,8 @@ def _lease_until(now: datetime) -> str:
 
 
 def _new_run(bill_date: str, generation: int, actor: str, now: datetime, status: ReconStatus) -> ReconRun:
-    return ReconRun(bill_date, "RUN", status=status.value, generation=generation, started_by=actor,
-                    started_at=clock.iso(now), lease_until=_lease_until(now), figures=Figures().to_dict(),
-                    checkpoint={"offset": 0}, updated_at=clock.iso(now))
+    return store.new_run(bill_date, generation, status=status.value, actor=actor, now=clock.iso(now),
+                         lease_until=_lease_until(now), figures=Figures().to_dict())
 
 
 def _claim(run: ReconRun, existing: ReconRun | None) -> None:
@@ -263,21 +287,23 @@ class _Run:
     def __init__(self, run: ReconRun, figures: Figures, gateway):
         self.run, self.figures, self.gateway = run, figures, gateway
         self.bill_date, self.generation = run.bill_date, run.generation
-        self.expected: dict[str, tuple] = {}  # refund_no -> (amount, order_no, success_time, success_actor)
+        self.appid = config.wechat_settings().appid
+        self.expected: dict[str, store.Accepted] = {}  # refund_no -> WeChat accepted it on the day
         self.expected_payments: dict[str, tuple] = {}  # order_no -> (status, actual_amount, paid_at)
         self.indexed_amount = self.indexed_count = 0
         self.indexed_payments = self.indexed_payment_count = 0
+        self.found_tasks: set[str] = set()  # the tasks of this run's discrepancies
 
     # ---- our side
     def load_index(self) -> None:
-        """Our refunds that succeeded and our payments recorded on the day (the two day indexes)."""
-        for r in store.successes_on(self.bill_date):
-            self.expected[r.refund_no] = (r.amount, r.order_no, r.success_time, r.success_actor)
+        """Our refunds WeChat accepted and our payments recorded on the day (the day indexes)."""
+        for r in store.accepted_on(self.bill_date):
+            self.expected[r.refund_no] = r
             self.indexed_amount += r.amount
             self.indexed_count += 1
         for p in store.payments_on(self.bill_date):
             self.expected_payments[p.order_no] = (p.status, p.actual_amount, p.paid_at)
-            if p.status in recon_rules.PAID_STATUSES:
+            if p.status in recon_rules.PAID_STATUSES or p.status == OrderStatus.CANCELLED.value:
                 self.indexed_payments += p.actual_amount
                 self.indexed_payment_count += 1
 
@@ -296,6 +322,16 @@ class _Run:
         return store.records_for_lines(order_nos, refund_nos)
 
     # ---- lines
+    def foreign(self, line) -> bool:
+        """A line of another app paid through the same merchant number (the bill covers them
+        all): counted per appid in the report, compared with nothing, no task."""
+        if not line.appid or line.appid == self.appid:
+            return False
+        entry = self.figures.other_apps.setdefault(line.appid, {"lines": 0, "payments": 0, "refunds": 0})
+        entry["lines"] += 1
+        entry["refunds" if line.is_refund else "payments"] += line.refund_requested if line.is_refund else line.total
+        return True
+
     def known(self, line) -> bool:
         """Class a line from the day indexes alone, if they have its refund or payment."""
         if not line.is_refund:
@@ -303,13 +339,13 @@ class _Run:
             if paid is None:
                 return False
             status, amount, _paid_at = paid
-            self.record(recon_rules.compare_payment(line, store.OrderBrief(status, amount)))
+            brief = store.OrderBrief(status, amount, paid_after_cancel=status == OrderStatus.CANCELLED.value)
+            self.decide(line, recon_rules.compare_payment(line, brief))
             return True
         entry = self.expected.pop(line.out_refund_no, None)
         if entry is None:
             return False
-        amount, order_no, _time, actor = entry
-        self.record(recon_rules.compare_known_success(line, amount, order_no, actor))
+        self.decide(line, recon_rules.compare_refund(line, entry))
         return True
 
     def flush(self, pending: list, found: tuple[dict, dict]) -> None:
@@ -318,65 +354,133 @@ class _Run:
         for line in pending:
             if line.is_refund:
                 refund = refunds.get(line.out_refund_no)
-                finding = recon_rules.compare_refund(line, refund)
-                if finding.apply_success:
-                    finding = self.apply_success(line, refund, finding)
-                if refund is not None and refund.status == RefundStatus.SUCCESS.value:
+                if refund is not None:  # on the bill: WeChat accepted it that day
                     self.figures.ours["refunds"] += refund.amount
                     self.figures.ours["refund_count"] += 1
+                self.decide(line, recon_rules.compare_refund(line, refund))
             else:
                 order = orders.get(line.out_trade_no)
                 finding = recon_rules.compare_payment(line, order)
-                if order is not None and order.status in recon_rules.PAID_STATUSES:
+                if finding.cls == C.MATCHED:
                     self.figures.ours["payments"] += order.actual_amount
                     self.figures.ours["payment_count"] += 1
-            self.record(finding)
+                self.decide(line, finding)
 
-    def apply_success(self, line, refund: Refund, finding: Finding) -> Finding:
-        """The bill says SUCCESS for a refund we still await: the normal transition records it."""
-        from . import transitions
+    def decide(self, line, finding: Finding) -> None:
+        """What the line needs beyond the comparison: WeChat's final word (a query) where the
+        bill cannot give it, and a refund made without us booked against its order."""
+        if finding.cls == C.MISSING_HERE and finding.kind == "refund":
+            finding = self.book_external(line, finding)
+        elif finding.query and finding.kind == "refund":
+            finding = self.settle_from_query(line, finding)
+        elif finding.query:
+            finding = self.book_payment(line, finding)
+        self.record(finding)
 
-        outcome = Outcome(status=RefundStatus.SUCCESS, wechat_refund_id=line.refund_id or None,
-                          success_time=recon_rules.bill_time_iso(line.trade_time), amount=line.refund_requested,
-                          detail=f"对账单 {self.bill_date}：微信退款成功")
+    def _query(self, what: str, ask):
+        from ..adapters.wechat.errors import WechatError
+
         try:
-            transitions.apply_outcome(refund, outcome, actor=recon_rules.ACTOR)
+            return ask()
+        except WechatError as err:
+            log.warning("reconciliation could not ask WeChat", extra={"what": what, "code": err.code})
+            return None
+
+    def settle_from_query(self, line, finding: Finding) -> Finding:
+        """The bill shows a final status for a refund we still await: the refund query says
+        what it is (and where the money went: the merchant-card rule holds), applied like a
+        notification. The line itself matched: WeChat accepted the refund that day."""
+        from . import transitions
+        from .outcomes import outcome_from_result
+
+        result = self._query(line.out_refund_no, lambda: self.gateway.query_refund(line.out_refund_no))
+        refund = repo.get_refund(line.out_refund_no) if result is not None else None
+        if refund is None:
+            return finding
+        try:
+            after = transitions.apply_outcome(refund, outcome_from_result(result, f"对账 {self.bill_date}：微信退款查询"),
+                                              actor=recon_rules.ACTOR)
         except (OutcomeMismatch, transitions.StaleState) as err:
-            log.warning("reconciliation could not apply the bill's success",
-                        extra={"refund_no": refund.refund_no, "error": type(err).__name__})
-            return Finding(**{**finding.__dict__, "apply_success": False,
-                              "note": "微信退款成功，本地未能更新状态：请人工核对"})
+            return replace(finding, cls=C.STATUS_MISMATCH, note=f"微信退款查询为{result.status}，本地未能更新（"
+                           f"{type(err).__name__}）：请人工核对")
+        if after.status != finding.ours_status:
+            self.figures.applied += 1
+        return replace(finding, ours_status=after.status)
+
+    def book_external(self, line, finding: Finding) -> Finding:
+        """A refund on the bill that we never made: booked against its order (services/external.py)."""
+        from . import external
+
+        result = self._query(line.out_refund_no, lambda: self.gateway.query_refund(line.out_refund_no))
+        if result is None:
+            return finding
+        booking = external.book_external_refund(result, actor=recon_rules.ACTOR)
+        if booking.held:
+            return recon_rules.external_refund(line, line.out_refund_no, None, held=True)
+        if booking.refund is None:
+            return finding  # its order is not ours: the discrepancy's task tells a person
+        self.figures.ours["refunds"] += booking.refund.amount
+        self.figures.ours["refund_count"] += 1
+        return recon_rules.external_refund(line, booking.refund.refund_no, booking.refund.status)
+
+    def book_payment(self, line, finding: Finding) -> Finding:
+        """The bill shows a payment our order does not have (its notification was lost): the
+        payment query says what was paid, booked as a notified one would be (a cancelled order's
+        is recorded for a refund, with its one task)."""
+        from . import payments
+
+        result = self._query(line.out_trade_no, lambda: self.gateway.query_payment(line.out_trade_no))
+        if result is None or not result.paid:
+            return finding
+        outcome = payments.apply_payment(result, actor=recon_rules.ACTOR)
+        if outcome not in ("paid", "paid_after_cancel", "noop"):
+            return finding  # recorded for a person by the payment rules (another amount, another merchant)
         self.figures.applied += 1
-        return finding
+        self.figures.ours["payments"] += finding.ours_amount or 0
+        self.figures.ours["payment_count"] += 1
+        return replace(finding, cls=C.MATCHED, query=False,
+                       note="付款通知丢失：对账时经支付查询补记" + ("（订单已取消，待退款）" if outcome == "paid_after_cancel" else ""))
 
     def record(self, finding: Finding) -> None:
         self.figures.add(finding)
         if finding.cls == C.MATCHED:
             return
         now = clock.iso(clock.now())
-        task = Task(TaskType.RECON_DISCREPANCY, f"{self.bill_date}.{finding.cls.value}", part=finding.subject,
-                    order_no=finding.order_no, refund_no=finding.refund_no,
-                    action=f"对账 {self.bill_date}：{finding.cls.label}。{finding.note or ''}")
-        repo.write([repo.open_task(task, now=now, by=recon_rules.ACTOR)])
-        tid = task.task_id
-        store.put_discrepancy(ReconDiscrepancy(
-            self.bill_date, store.discrepancy_sk(self.generation, finding.cls.value, finding.subject),
-            generation=self.generation, cls=finding.cls.value, kind=finding.kind, order_no=finding.order_no,
-            refund_no=finding.refund_no, ours_amount=finding.ours_amount, theirs_amount=finding.theirs_amount,
-            ours_status=finding.ours_status, theirs_status=finding.theirs_status, line_no=finding.line_no,
-            note=finding.note, task_id=tid, found_at=now))
+        if finding.cls == C.EXTERNAL_REFUND:  # its own task was opened when it was booked (or held)
+            held = finding.ours_status is None
+            tid = task_rules.task_id(TaskType.EXTERNAL_REFUND_EXCESS if held else TaskType.EXTERNAL_REFUND,
+                                     finding.refund_no)
+        else:
+            task = Task(TaskType.RECON_DISCREPANCY, f"{self.bill_date}.{finding.cls.value}", part=finding.subject,
+                        order_no=finding.order_no, refund_no=finding.refund_no,
+                        action=f"对账 {self.bill_date}：{finding.cls.label}。{finding.note or ''}")
+            repo.write([repo.open_task(task, now=now, by=recon_rules.ACTOR)])
+            tid = task.task_id
+        self.found_tasks.add(tid)
+        store.put_discrepancy(self.bill_date, self.generation, finding, task_id=tid, found_at=now)
         log.warning("reconciliation discrepancy", extra={"bill_date": self.bill_date, "class": finding.cls.value,
                                                          "order_no": finding.order_no, "refund_no": finding.refund_no})
 
-    # ---- our successes and payments the bill lacks
+    def close_resolved(self) -> int:
+        """A rerun closes the tasks of discrepancies earlier runs of the date found and this one
+        does not (saying so); returns how many."""
+        closed = 0
+        now = clock.iso(clock.now())
+        for tid in sorted(store.earlier_discrepancy_tasks(self.bill_date, self.generation) - self.found_tasks):
+            if tid.startswith(f"{TaskType.RECON_DISCREPANCY.value}.") and repo.finish_task(
+                    tid, by=recon_rules.ACTOR, now=now,
+                    note=f"第 {self.generation} 次对账 {self.bill_date} 未再发现该差异，已自动关闭"):
+                closed += 1
+        return closed
+
+    # ---- our refunds and payments the bill lacks
     def settle_missing(self) -> None:
         """What the day indexes hold and no line named: matched on the adjacent day's bill
         when it lies near midnight and WeChat billed it there, held back (``deferred``) when
         that bill is not out yet, else missing at WeChat."""
         left = [("payment", no, amount, no, paid_at, status)
                 for no, (status, amount, paid_at) in self.expected_payments.items()]
-        left += [("refund", no, amount, order_no, when, None)
-                 for no, (amount, order_no, when, _actor) in self.expected.items()]
+        left += [("refund", no, r.amount, r.order_no, r.accepted_at, r.status) for no, r in self.expected.items()]
         self.expected.clear()
         self.expected_payments.clear()
         if not left:
@@ -397,7 +501,7 @@ class _Run:
             elif (key in early and found_before is None) or (key in late and found_after is None):
                 self.figures.deferred += 1  # the adjacent bill is not out yet: decided by a later run
             elif kind == "refund":
-                self.record(recon_rules.missing_at_wechat(no, order_no, amount, when))
+                self.record(recon_rules.missing_at_wechat(no, order_no, amount, when, status))
             else:
                 self.record(recon_rules.payment_missing_at_wechat(no, amount, status, when))
 
@@ -440,7 +544,10 @@ def _execute(run: ReconRun, bill, figures: Figures, offset: int, active_ms: int,
                 continue
             n += 1
             if n <= offset:  # done by an earlier invocation: only its index entry is consumed
-                work.consume(item)
+                if item.appid == work.appid or not item.appid:
+                    work.consume(item)
+                continue
+            if work.foreign(item):
                 continue
             figures.count_line(item)
             if not work.known(item):
@@ -462,6 +569,7 @@ def _execute(run: ReconRun, bill, figures: Figures, offset: int, active_ms: int,
         if pending:
             work.flush(pending, work.read(pending))
         work.settle_missing()
+        figures.resolved = work.close_resolved()
         figures.ours["refunds"] += work.indexed_amount
         figures.ours["refund_count"] += work.indexed_count
         figures.ours["payments"] += work.indexed_payments
@@ -481,13 +589,27 @@ def _execute(run: ReconRun, bill, figures: Figures, offset: int, active_ms: int,
     done = {"status": ReconStatus.DONE.value, "figures": figures.to_dict(), "finished_at": clock.iso(now),
             "duration_ms": elapsed_ms(), "checkpoint": None, "lease_until": None, "reason": None,
             "updated_at": clock.iso(now)}
-    store.update_run(run.bill_date, run.generation, done)
+    _finish(run, done)
     for k, v in done.items():
         setattr(run, k, v)
     metrics.emit_reconciliation(run.bill_date, ReconStatus.DONE.value, figures, duration_ms=done["duration_ms"])
     log.info("reconciliation done", extra={"lines": figures.lines_read, "matched": figures.matched,
                                            "discrepancies": figures.discrepancies, "ms": done["duration_ms"]})
     return view(run)
+
+
+def _finish(run: ReconRun, fields: dict) -> None:
+    """Store the run's end with its domain event (ReconciliationFinished) in one transaction. A
+    run that already ended and was told (its generation finishing again) is only updated."""
+    told = outbox.put(events.reconciliation_finished(
+        bill_date=run.bill_date, generation=int(run.generation), status=fields["status"],
+        figures=fields.get("figures") or {}, at=fields["updated_at"]), now=fields["updated_at"])
+    try:
+        repo.write([store.run_finished(run.bill_date, run.generation, fields), told])
+    except repo.WriteConflict as c:
+        if not c.failed(outbox.LABEL) or c.failed("run"):
+            raise
+        store.update_run(run.bill_date, run.generation, fields)
 
 
 def _continue_later(run: ReconRun) -> dict:
@@ -505,7 +627,7 @@ def _fail(run: ReconRun, reason: str, figures: Figures | None = None) -> dict:
               "updated_at": clock.iso(now)}
     if figures is not None:
         fields["figures"] = figures.to_dict()
-    store.update_run(run.bill_date, run.generation, fields)
+    _finish(run, fields)
     for k, v in fields.items():
         setattr(run, k, v)
     metrics.emit_reconciliation(run.bill_date, ReconStatus.FAILED.value, figures or Figures())

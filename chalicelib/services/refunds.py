@@ -15,16 +15,17 @@ from ..adapters import balances
 from ..adapters import repository as repo
 from ..adapters import staff as staff_store
 from ..adapters.models import Order, Refund
+from ..domain import minors
 from ..domain import refunds as refund_rules
 from ..domain import staff as staff_rules
 from ..domain.enums import (AbnormalRefundType, OfflineReason, PayoutChannel, RefundOrigin, RefundStatus, StaffAction,
                             StaffRole)
-from ..domain.errors import ErrorCode, OrderNotFound, RefundNotFound, conflict, invalid
+from ..domain.errors import DomainError, ErrorCode, OrderNotFound, RefundNotFound, conflict, invalid
 from ..domain.money import fen_to_yuan
 from ..log import get_logger, log_context
 from . import staff as staff_service
 from . import submission
-from .transitions import StaleState, invalid_state, reservation_error, transition, work_for
+from .transitions import StaleState, created_event, invalid_state, reservation_error, transition, work_for
 from ..domain import clock
 
 S = RefundStatus
@@ -74,7 +75,8 @@ def _existing_for_key(existing: Refund, fp: str) -> Created:
 
 def _new_refund(refund_no: str, order: Order, *, amount: int, reason: str, status: RefundStatus,
                 origin: RefundOrigin, actor: str, key: str | None, fp: str, review_reasons=(),
-                detail: str, allowance_charged: dict | None = None) -> repo.TxItem:
+                detail: str, allowance_charged: dict | None = None, subscriptions: dict | None = None,
+                claim: dict | None = None) -> repo.TxItem:
     """The put of a new refund (its ``model`` is the refund)."""
     now = clock.now()
     return repo.new_refund(refund_no, dict(
@@ -84,7 +86,8 @@ def _new_refund(refund_no: str, order: Order, *, amount: int, reason: str, statu
         review_reasons=list(review_reasons) or None, out_trade_no=order.payment.out_trade_no,
         transaction_id=order.payment.transaction_id, order_total=order.actual_amount,
         idempotency_key=key, fingerprint=fp, poll_attempts=0, allowance_charged=allowance_charged,
-        restoration_status=None, created_at=clock.iso(now), updated_at=clock.iso(now),
+        restoration_status=None, created_at=clock.iso(now), updated_at=clock.iso(now), subscriptions=subscriptions,
+        application_type=minors.TYPE if claim else None, guardian=claim,
         events=[repo.refund_event(at=clock.iso(now), actor=actor, from_status=None, to_status=status.value,
                                   detail=detail)],
         **work_for(status, now)))
@@ -95,7 +98,7 @@ def _create(put: repo.TxItem, balance_move: repo.TxItem, *, fp: str, against: st
     operator's activity record)."""
     refund = put.model
     try:
-        repo.write([put, balance_move, *also])
+        repo.write([put, balance_move, *also, created_event(refund)])
     except repo.WriteConflict as c:
         if c.failed("refund"):
             existing = repo.get_refund(refund.refund_no)
@@ -242,11 +245,16 @@ def create_admin_refund(*, actor: str, order_no: str, amount: int, reason: str, 
         return created
 
 
-def apply_for_refund(*, user_id: str, order_no: str, amount: int, reason: str, idempotency_key: str | None) -> Created:
-    """POST /api/app/orders/{order_no}/refund/apply: a player's application, pending review."""
+def apply_for_refund(*, user_id: str, order_no: str, amount: int | None, reason: str, idempotency_key: str | None,
+                     subscriptions: dict | None = None, claim: dict | None = None) -> Created:
+    """POST /api/app/orders/{order_no}/refund/apply: a player's application, pending review, with
+    the player's one-time message consents (``subscriptions``, ``domain/subscriptions.parse``).
+    ``claim``: a guardian's claim for a minor's spending (``domain/minors.py``), for the whole
+    order (``amount`` None: what is left to apply for)."""
     with log_context(order_no=order_no):
         actor = f"user:{user_id}"
-        fp = fingerprint({"op": "apply", "order_no": order_no, "amount": amount, "reason": reason})
+        fp = fingerprint({"op": "apply", "order_no": order_no, "amount": amount, "reason": reason,
+                          **({"claim": claim} if claim else {})})
         refund_no = make_refund_no(actor, idempotency_key)
         order, replay = _load_for_create(order_no, refund_no, idempotency_key, fp)
         if replay is not None:
@@ -255,10 +263,19 @@ def apply_for_refund(*, user_id: str, order_no: str, amount: int, reason: str, i
             raise OrderNotFound("订单不存在")  # never reveal another player's order
         if order.open_application:
             raise conflict(ErrorCode.REFUND_APPLICATION_PENDING, "该订单已有待审核的退款申请")
+        if claim is not None:
+            whole = order.applicable_amount
+            if amount is not None and amount != whole:
+                raise invalid("amount", f"{minors.TYPE_LABEL}退款为订单全额退款：{fen_to_yuan(max(whole, 0))} 元")
+            amount = whole
+        elif amount is None:
+            raise invalid("amount", "不能为空")
         refund_rules.check_refundable(order, amount, clock.now(), against="applicable")
         put = _new_refund(refund_no, order, amount=amount, reason=reason, status=S.PENDING_REVIEW,
                              origin=RefundOrigin.USER, actor=actor, key=idempotency_key, fp=fp,
-                             review_reasons=refund_rules.approval_reasons(order), detail="用户申请退款")
+                             review_reasons=refund_rules.approval_reasons(order),
+                             detail=f"监护人申请退款（{minors.TYPE_LABEL}）" if claim else "用户申请退款",
+                             subscriptions=subscriptions, claim=claim)
         refund = put.model
         return _create(put, balances.request(order_no, amount, application_of=refund_no), fp=fp,
                        against="applicable")
@@ -274,20 +291,43 @@ def approve(*, actor: str, refund_no: str, amount: int | None) -> Refund:
     operator = staff_service.operator(actor)
     with log_context(refund_no=refund_no, order_no=refund.order_no):
         staff_rules.review_actions(refund, operator, amount).approve.check()
-        approved = amount or refund.requested_amount
-        detail = "审批通过" + (f"，批准金额 {fen_to_yuan(approved)} 元（申请 {fen_to_yuan(refund.requested_amount)} 元）"
-                            if approved != refund.requested_amount else "")
-        now = clock.now()
-        at = clock.iso(now)
-        try:  # the approval sends money out: it uses the approver's allowance, as a direct refund would
-            _charged(actor, approved, now, _room(actor, approved), lambda: transition(
-                refund, S.SUBMITTED, actor=actor, detail=detail, approved_amount=approved,
-                changes={"reviewer": actor, "allowance_charged": _charge_of(actor, approved, now)},
-                also=(_activity(refund, actor=actor, action=StaffAction.APPROVED, at=at,
-                                status=S.SUBMITTED.value, amount=approved, detail=detail),)))
-        except StaleState:
-            raise refund_rules.state_refusal(repo.get_refund(refund_no).status, "审批") from None
-        return submission.submit(refund, actor=actor)
+        if minors.is_claim(refund):
+            return _review_claim(refund, actor, amount)
+        return _approve_now(refund, actor=actor, amount=amount)
+
+
+def _approve_now(refund: Refund, *, actor: str, amount: int | None) -> Refund:
+    approved = amount or refund.requested_amount
+    detail = "审批通过" + (f"，批准金额 {fen_to_yuan(approved)} 元（申请 {fen_to_yuan(refund.requested_amount)} 元）"
+                        if approved != refund.requested_amount else "")
+    now = clock.now()
+    at = clock.iso(now)
+    try:  # the approval sends money out: it uses the approver's allowance, as a direct refund would
+        _charged(actor, approved, now, _room(actor, approved), lambda: transition(
+            refund, S.SUBMITTED, actor=actor, detail=detail, approved_amount=approved,
+            changes={"reviewer": actor, "allowance_charged": _charge_of(actor, approved, now)},
+            also=(_activity(refund, actor=actor, action=StaffAction.APPROVED, at=at,
+                            status=S.SUBMITTED.value, amount=approved, detail=detail),)))
+    except StaleState:
+        raise refund_rules.state_refusal(repo.get_refund(refund.refund_no).status, "审批") from None
+    return submission.submit(refund, actor=actor)
+
+
+def _review_claim(refund: Refund, actor: str, amount: int | None) -> Refund:
+    """A minor's claim: the first approval is its first review (recorded, still pending review);
+    a second, different person's approval refunds the whole order."""
+    if amount is not None and amount != refund.requested_amount:
+        raise invalid("amount", f"{minors.TYPE_LABEL}退款为订单全额退款，不能改变金额")
+    if refund.first_review:  # review_actions refused its first reviewer: this is the second person
+        return _approve_now(refund, actor=actor, amount=None)
+    at = clock.iso(clock.now())
+    try:
+        return transition(refund, S.PENDING_REVIEW, actor=actor, detail="初审通过，待另一人复核",
+                          changes={"first_review": {"by": actor, "at": at}}, absent=("first_review",),
+                          also=(_activity(refund, actor=actor, action=StaffAction.APPROVED, at=at,
+                                          status=S.PENDING_REVIEW.value, detail="未成年人消费：初审通过"),))
+    except StaleState:
+        raise refund_rules.state_refusal(repo.get_refund(refund.refund_no).status, "审批") from None
 
 
 def reject(*, actor: str, refund_no: str, reason: str) -> Refund:
@@ -302,14 +342,38 @@ def reject(*, actor: str, refund_no: str, reason: str) -> Refund:
             verb, action, detail = "撤回", StaffAction.WITHDRAWN, f"发起人撤回：{reason}"
         else:
             verb, action, detail = "拒绝", StaffAction.REJECTED, f"审批拒绝：{reason}"
+        # a player's withdrawal is no operator's activity
+        also = () if staff_rules.is_player(actor) else (
+            _activity(refund, actor=actor, action=action, at=clock.iso(clock.now()), status=S.REJECTED.value,
+                      amount=refund.requested_amount, detail=reason),)
         try:
             return transition(refund, S.REJECTED, actor=actor, detail=detail,
-                              changes={"reviewer": actor, "reject_reason": reason},
-                              also=(_activity(refund, actor=actor, action=action, at=clock.iso(clock.now()),
-                                              status=S.REJECTED.value, amount=refund.requested_amount,
-                                              detail=reason),))
+                              changes={"reviewer": actor, "reject_reason": reason}, also=also)
         except StaleState:
             raise refund_rules.state_refusal(repo.get_refund(refund_no).status, verb) from None
+
+
+def withdraw_application(*, user_id: str, refund_no: str, reason: str) -> Refund:
+    """POST /api/app/refunds/{refund_no}/withdraw: the player withdraws their own application
+    under review, by the staff withdrawal's path (``reject`` as its creator): no money moves and
+    what it asked for is applicable again. A retry after it was withdrawn answers the same."""
+    refund = get_refund(refund_no)
+    if refund.user_id != user_id:
+        raise RefundNotFound("退款单不存在")  # never reveal another player's refund
+    actor = f"user:{user_id}"
+    if _withdrawn_by(refund, actor):
+        return refund
+    try:
+        return reject(actor=actor, refund_no=refund_no, reason=reason)
+    except DomainError:
+        again = repo.get_refund(refund_no)
+        if _withdrawn_by(again, actor):  # a concurrent retry withdrew it first
+            return again
+        raise
+
+
+def _withdrawn_by(refund: Refund, actor: str) -> bool:
+    return refund.status == S.REJECTED.value and refund.reviewer == actor
 
 
 def preview(*, order_no: str, amount: int, actor: str) -> dict:
@@ -374,6 +438,7 @@ def record_offline_payout(*, actor: str, refund_no: str, channel: PayoutChannel,
         if refund.status != S.OFFLINE_PENDING.value:
             raise invalid_state(refund, "登记线下退款")
         now = clock.iso(clock.now())
+        refund_rules.check_payout_time(paid_at, refund.created_at)
         payout = {"channel": channel.value, "channel_label": channel.label, "reference": reference,
                   "paid_at": paid_at or now, "recorded_by": actor, "recorded_at": now, "note": note or None}
         order = repo.get_order(refund.order_no)
@@ -383,9 +448,17 @@ def record_offline_payout(*, actor: str, refund_no: str, channel: PayoutChannel,
                        changes={"offline_payout": payout, "channel": channel.value,
                                 "success_time": payout["paid_at"]},
                        also=(_activity(refund, actor=actor, action=StaffAction.OFFLINE_PAID, at=now,
-                                       status=S.SUCCESS.value, detail=detail),))
+                                       status=S.SUCCESS.value, detail=detail),
+                             repo.payout_reference(channel.value, reference, refund_no=refund_no, by=actor, now=now)))
         except StaleState:
             raise invalid_state(repo.get_refund(refund_no), "登记线下退款") from None
+        except repo.WriteConflict as c:
+            if not c.failed("payout_reference"):
+                raise
+            owner = repo.payout_reference_owner(channel.value, reference)
+            raise conflict(ErrorCode.PAYOUT_REFERENCE_USED,
+                           f"{channel.label}凭证 {reference} 已登记为退款 {owner} 的线下退款，不能重复使用",
+                           refund_no=owner) from None
         log.info("offline payout recorded", extra={"channel": channel.value})
         return refund
 

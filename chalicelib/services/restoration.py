@@ -8,12 +8,14 @@ Redelivery, or two workers at once, restore once: the marker's condition cancels
 second transaction whole."""
 from __future__ import annotations
 
+from ..adapters import outbox
 from ..adapters import repository as repo
 from ..domain import refunds as refund_rules
 from ..domain import tasks as task_rules
 from ..domain.enums import CouponStatus, RefundStatus, RestorationStatus
 from ..log import get_logger, log_context
 from ..domain import clock
+from ..domain import events
 
 log = get_logger(__name__)
 MAX_RACE_RETRIES = 5
@@ -93,7 +95,9 @@ def _apply(refund, order) -> dict | None:
             coupon_id=restore_coupon, revoke_inventory=plan.revoke_inventory,
             revoke_virtual=plan.revoke_virtual, cancel_shipment=plan.cancel_shipment,
             shipping_exception=f"退款 {refund.refund_no}：待退货入库" if plan.mark_shipping_exception else None,
-            tasks=tasks, outcome=outcome, now=now))
+            tasks=tasks, outcome=outcome, now=now) + [outbox.put(events.restoration_done(
+                refund_no=refund.refund_no, order_no=order.order_no, user_id=order.user_id, outcome=outcome, at=now),
+                now=now)])
     except repo.WriteConflict as c:
         log.info("restoration raced; reading again", extra={"failed": sorted(c.reasons)})
         return None

@@ -7,6 +7,7 @@ import io
 
 from .. import config
 from ..adapters import directory
+from ..adapters import repository as repo
 from ..adapters import staff as store
 from ..adapters.auth import Principal
 from ..domain import staff as staff_rules
@@ -14,6 +15,7 @@ from ..domain.enums import RefundOrigin, RefundStatus, StaffAction, StaffRole
 from ..domain.errors import invalid
 from ..domain.money import fen_to_yuan
 from ..domain.text import neutralise_csv_cell
+from . import views
 from .tasks import CsvFile
 from ..domain import clock
 
@@ -82,7 +84,9 @@ def _range(start_day: str | None, end_day: str | None) -> tuple[str, str, str, s
     return clock.iso(first), clock.iso(last), start.isoformat(), end.isoformat()
 
 
-def activity_view(item) -> dict:
+def activity_view(item, split: dict | None = None) -> dict:
+    """One line of the activity log; ``split``: its refund's cash and coupon shares as they are now
+    (``views.refund_split``; all None when not known)."""
     action = StaffAction(item.action)
     status = RefundStatus(item.status)
     return {
@@ -100,7 +104,14 @@ def activity_view(item) -> dict:
         "origin": item.origin,
         "origin_label": RefundOrigin(item.origin).label if item.origin else None,
         "detail": item.detail,
+        **(split or views.refund_split(None)),
     }
+
+
+def _activity_views(items) -> list[dict]:
+    """The lines of a page, each with its refund's cash and coupon shares (one batch read)."""
+    refunds = repo.get_refunds(i.refund_no for i in items)
+    return [activity_view(i, views.refund_split(refunds.get(i.refund_no))) for i in items]
 
 
 def activity(*, operator: str, start_day: str | None, end_day: str | None, limit: int, cursor: str | None) -> dict:
@@ -109,12 +120,13 @@ def activity(*, operator: str, start_day: str | None, end_day: str | None, limit
     start, end, first, last = _range(start_day, end_day)
     page = store.list_activity(operator, start=start, end=end, limit=limit, cursor=cursor)
     return {"operator": operator, "from": first, "to": last,
-            "items": [activity_view(i) for i in page.items], "next_cursor": page.next_cursor}
+            "items": _activity_views(page.items), "next_cursor": page.next_cursor}
 
 
 CSV_COLUMNS = [
     ("at", "时间"), ("actor", "操作员"), ("action_label", "操作"), ("refund_no", "退款单号"), ("order_no", "订单号"),
-    ("amount_yuan", "金额（元）"), ("status_label", "退款状态"), ("origin_label", "来源"), ("detail", "说明"),
+    ("amount_yuan", "金额（元）"), ("payer_refund_yuan", "其中现金（元）"), ("coupon_refund_yuan", "其中优惠券（元）"),
+    ("status_label", "退款状态"), ("origin_label", "来源"), ("detail", "说明"),
 ]
 
 
@@ -127,8 +139,7 @@ def export_activity_csv(*, operator: str, start_day: str | None, end_day: str | 
     out = io.StringIO()
     writer = csv.writer(out, quoting=csv.QUOTE_ALL)
     writer.writerow([title for _, title in CSV_COLUMNS])
-    for item in page.items:
-        view = activity_view(item)
+    for view in _activity_views(page.items):
         writer.writerow([neutralise_csv_cell("" if view.get(k) is None else view[k]) for k, _ in CSV_COLUMNS])
     safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in operator)
     return CsvFile("\ufeff" + out.getvalue(), f"activity-{safe}-{first}-{last}.csv", page.next_cursor)

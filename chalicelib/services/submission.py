@@ -7,6 +7,7 @@ from .. import metrics
 from ..adapters.models import Order, Refund
 from ..domain.enums import AbnormalRefundType, OfflineReason, RefundStatus
 from ..domain.errors import ErrorCode, UpstreamUnavailable, conflict
+from ..domain import refunds as refund_rules
 from ..domain.refunds import Outcome
 from . import edges
 from ..log import get_logger, log_context
@@ -85,9 +86,22 @@ def _book_offline(refund: Refund, actor: str, err) -> Refund:
 
 
 def _book_refusal(refund: Refund, actor: str, err, detail: str) -> Refund:
-    """WeChat refused the refund outright: it fails and its amount is refundable again."""
-    outcome = Outcome(status=S.FAILED, failure_code=err.code, failure_message=err.message, detail=detail)
-    log.warning("wechat refused the refund", extra={"code": err.code})
+    """WeChat refused the refund outright: it fails and its amount is refundable again; the
+    person who asked sees why (409). A refusal nobody is watching (a resubmission by the poller
+    or a batch) opens a task for finance. When WeChat can no longer refund the order at all (paid
+    over a year ago), the refund is not failed: its amount stays reserved and it waits to be paid
+    outside WeChat, which is the order's way out."""
+    from ..adapters import repository as repo
+
+    order = repo.get_order(refund.order_no)
+    if order is not None and refund_rules.past_refund_window(order, clock.now()):
+        outcome = Outcome(status=S.OFFLINE_PENDING, failure_code=err.code, failure_message=err.message,
+                          offline_reason=OfflineReason.WINDOW_EXPIRED.value,
+                          detail=f"{detail}；已超过支付后一年，微信不再受理：需线下退款")
+        metrics.count(metrics.OFFLINE_REFUNDS)
+    else:
+        outcome = Outcome(status=S.FAILED, failure_code=err.code, failure_message=err.message, detail=detail)
+    log.warning("wechat refused the refund", extra={"code": err.code, "actor": actor})
     try:
         return apply_outcome(refund, outcome, actor=actor)
     except StaleState:

@@ -74,3 +74,15 @@ def mark_done(*, task_id: str, actor: str, role: StaffRole, note: str) -> dict:
     if not repo.finish_task(task_id, by=actor, note=note or None, now=now):
         raise conflict(ErrorCode.TASK_ALREADY_DONE, "任务已处理")
     return views.task_view(repo.get_task(task_id))
+
+
+def reopen(*, task_id: str, actor: str, role: StaffRole, note: str | None) -> dict:
+    """A person reopens a done task (closed by mistake, or the problem came back), with the
+    permission its kind names for closing it. Reopening an open task changes nothing (a retry)."""
+    task = repo.get_task(task_id)
+    if task is None:
+        raise TaskNotFound("任务不存在")
+    staff_rules.require(role, task_rules.kind_of(task.type).close_permission)
+    if task.status == TaskStatus.DONE.value:
+        repo.reopen_task(task_id, by=actor, note=note or None, now=clock.iso(clock.now()))
+    return views.task_view(repo.get_task(task_id))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from ..adapters import balances
+from ..adapters import balances, outbox
 from ..adapters import repository as repo
 from ..adapters import staff as staff_store
 from ..adapters.models import Order, Refund
@@ -23,9 +23,10 @@ from ..domain import tasks as task_rules
 from ..domain.enums import OfflineReason, RefundOrigin, RefundStatus, RestorationStatus, TaskType
 from ..domain.errors import Conflict, DomainError, ErrorCode, OrderNotFound, OutcomeMismatch, conflict
 from ..domain.refunds import Balance, Outcome
-from . import edges
+from . import edges, player_messages
 from ..log import get_logger, log_context
 from ..domain import clock
+from ..domain import events
 
 S = RefundStatus
 log = get_logger(__name__)
@@ -113,14 +114,15 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
                outcome: Outcome | None = None, changes: dict | None = None,
                receipt: repo.Receipt | None = None, order: Order | None = None,
                approved_amount: int | None = None, tasks: tuple = (), also: tuple = (),
-               contended_after: int | None = None) -> Refund:
+               contended_after: int | None = None, absent: tuple = ()) -> Refund:
     """Move ``refund`` to ``dst`` (or, when ``dst`` is its status, record an event and
     field changes) as one conditional write. Updates ``refund`` in place.
 
     Raises StaleState when the refund is no longer in the status it was read in,
     DuplicateNotification when ``receipt`` was seen before, and a 409 Conflict when a
     reservation does not fit the order's balance. ``also``: more transaction items committed
-    with the change (e.g. the operator's activity record). A settlement is keyed on the order's
+    with the change (e.g. the operator's activity record); ``absent``: refund fields the change
+    must be the first to set (part of its condition). A settlement is keyed on the order's
     refunded total as read (the restoration's pro-rata needs each refund's exact place in it), so
     refunds of one order settling at once take turns: the one that loses re-reads and tries again,
     or, after ``contended_after`` lost turns, raises SettleContended.
@@ -154,10 +156,17 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
             move, refund_changes = _balance_move(effect, src, dst, refund, order, approved_amount, clock.iso(now))
             written.update(refund_changes)
             items.append(move)
+        told = []
+        if dst != src:  # the player's subscription messages this change uses (one per consent)
+            consents, told = player_messages.messages_for(
+                refund, src, dst, at=event.at, amount=written.get("amount", refund.amount),
+                note=written.get("reject_reason"), offline=bool(written.get("offline_payout")))
+            if consents is not None:
+                written["subscriptions"] = consents
         bound = [t.task_id for t in tasks if t.bound_to_money]
         settled = sorted(refund.open_tasks or ()) if dst != src and dst in refund_rules.FINAL else []
         items.insert(0, repo.refund_change(refund, expected_status=src.value, fields=written, event=event,
-                                           bind_tasks=bound, settle_tasks=bool(settled)))
+                                           bind_tasks=bound, settle_tasks=bool(settled), absent=absent))
         if receipt is not None:
             items.append(repo.notify_receipt(receipt))
         items.extend(repo.open_task(t, now=clock.iso(now), by=actor) for t in tasks)
@@ -167,12 +176,16 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
             items.append(staff_store.give_back(charged["person"], charged["day"], charged["amount"],
                                                now=clock.iso(now)))
         items.extend(also)
+        items.extend(told)
+        if dst != src:  # the change's domain event, stored only if the change is made
+            items.append(outbox.put(change_event(refund, src, dst, at=event.at, actor=actor,
+                                                 amount=written.get("amount", refund.amount)), now=event.at))
         try:
             repo.write(items)
         except repo.WriteConflict as c:
             if c.failed("receipt"):
                 raise DuplicateNotification(receipt.notify_id) from None
-            if c.failed("refund"):
+            if c.failed("refund") or c.failed(outbox.LABEL) or c.failed(player_messages.LABEL):
                 raise StaleState(refund.refund_no) from None
             if effect == Balance.SETTLE and (c.failed(balances.LABEL) or c.reasons.get(balances.LABEL)
                                              == "TransactionConflict"):
@@ -197,6 +210,24 @@ def transition(refund: Refund, dst: RefundStatus, *, actor: str, detail: str | N
             edges.publisher().publish_restore(refund.refund_no, refund.order_no)
         return refund
     raise StaleState(refund.refund_no)
+
+
+def change_event(refund: Refund, src: RefundStatus | None, dst: RefundStatus, *, at: str, actor: str,
+                 amount: int | None = None):
+    """The domain event of ``refund`` moving from ``src`` (None: created) to ``dst``: numbered by
+    the change's place in the refund's history, so the same change is always the same event."""
+    seq = len(refund.events or []) + (refund.events_dropped or 0) if src is not None else 0
+    return events.refund_status_changed(
+        refund_no=refund.refund_no, order_no=refund.order_no, user_id=refund.user_id, origin=refund.origin,
+        seq=seq, from_status=src.value if src is not None else None, to_status=dst.value,
+        amount=refund.amount if amount is None else amount, requested_amount=refund.requested_amount, at=at,
+        actor=actor)
+
+
+def created_event(refund: Refund) -> repo.TxItem:
+    """The outbox item of a refund's creation (in the transaction that puts it)."""
+    return outbox.put(change_event(refund, None, RefundStatus(refund.status), at=refund.created_at,
+                                   actor=refund.created_by), now=refund.created_at)
 
 
 def reservation_error(order_no: str, amount: int, *, against: str) -> DomainError:
@@ -234,7 +265,7 @@ def apply_outcome(refund: Refund, outcome: Outcome, *, actor: str, receipt: repo
                 if dst != src:
                     _outcome_not_applied(refund, src, dst, actor)
                 return refund
-            tasks = _tasks_for(refund, dst, outcome)
+            tasks = _tasks_for(refund, dst, outcome, actor)
             if refund_rules.balance_effect(src, dst) == Balance.SETTLE and order is None:
                 order = repo.get_order(refund.order_no)
             try:
@@ -246,8 +277,7 @@ def apply_outcome(refund: Refund, outcome: Outcome, *, actor: str, receipt: repo
             except DuplicateNotification:
                 log.info("duplicate notification ignored", extra={"notify_id": receipt.notify_id})
                 return repo.get_refund(refund.refund_no)
-            log.info("refund status changed", extra={"from": src.value, "to": dst.value, "actor": actor})
-            return refund
+            return refund  # transition() logged the change ("refund event": from, to, actor, detail)
         raise StaleState(refund.refund_no)
 
 
@@ -264,8 +294,16 @@ def _outcome_not_applied(refund: Refund, src: RefundStatus, dst: RefundStatus, a
     log.info("outcome no longer applies", extra={"from": src.value, "to": dst.value, "actor": actor})
 
 
-def _tasks_for(refund: Refund, dst: RefundStatus, outcome: Outcome) -> tuple:
+def _tasks_for(refund: Refund, dst: RefundStatus, outcome: Outcome, actor: str) -> tuple:
     """Manual tasks born with a transition (in its transaction, so never lost)."""
+    if dst == S.FAILED and not staff_rules.is_person(actor):
+        return (task_rules.for_refund(
+            refund, TaskType.REFUND_REFUSED,
+            f"微信拒绝了重新提交的退款（{outcome.failure_code}：{outcome.failure_message}），退款失败、金额已退回可退余额："
+            "请核对原因后重新发起退款（或线下退款）"),)
+    if dst == S.OFFLINE_PENDING and outcome.offline_reason == OfflineReason.WINDOW_EXPIRED:
+        return (task_rules.for_refund(refund, TaskType.OFFLINE_PAYOUT,
+                                      "订单已超过支付后一年，微信不再受理退款：请通过其他方式退款给用户，并在后台登记线下退款"),)
     if dst == S.ABNORMAL:
         return (task_rules.for_refund(refund, TaskType.REFUND_ABNORMAL,
                                       "退款异常（用户银行卡注销或冻结），请联系用户并发起异常退款"),)

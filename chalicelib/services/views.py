@@ -2,6 +2,7 @@
 fen with yuan text beside them. Pure functions over model instances."""
 from __future__ import annotations
 
+from ..domain import minors
 from ..domain import refunds as refund_rules
 from ..domain import staff as staff_rules
 from ..domain.enums import (
@@ -51,16 +52,22 @@ def _order_head(order, user) -> dict:
     }
 
 
-def order_summary(order, user) -> dict:
+def order_summary(order, user, now) -> dict:
+    """An order in a list: its balances, the money in flight (``reserved_amount``, 退款中) and
+    what can really be refunded now (``refundable_now``: 0 past WeChat's one-year limit or in a
+    state that cannot be refunded, ``refund_blocked`` saying why)."""
     shipping = order.shipping
+    actions = refund_rules.refund_actions(order, now)
     body = {
         **_order_head(order, user),
         "shipping_status": shipping.status if shipping else None,
         "shipping_status_label": _label(ShippingStatus, shipping.status) if shipping else None,
         "activity_name": order.activity_name,
+        "refund_blocked": actions.why_not,
     }
     return money(body, actual_amount=order.actual_amount, refunded_amount=order.refunded_amount,
-                 refundable_amount=order.refundable_amount)
+                 refundable_amount=order.refundable_amount, reserved_amount=max(0, order.reserved_amount or 0),
+                 refundable_now=actions.max_refundable)
 
 
 def order_detail(order, user, refunds: list, now, operator: staff_rules.Operator) -> dict:
@@ -147,6 +154,45 @@ def player_refund_view(refund) -> dict:
     return money(body, amount=refund.amount, requested_amount=refund.requested_amount)
 
 
+SPLIT_FIELDS = ("payer_refund", "payer_refund_yuan", "coupon_refund", "coupon_refund_yuan")
+
+
+def refund_split(refund) -> dict:
+    """How a refund's amount went back: ``payer_refund`` in cash to the payer and ``coupon_refund``
+    (the rest) to the coupon that paid part of the order, as WeChat told it (amount.payer_refund);
+    all None while it has not (or for no refund)."""
+    payer = getattr(refund, "payer_refund", None)
+    if payer is None:
+        return dict.fromkeys(SPLIT_FIELDS)
+    return money({}, payer_refund=int(payer), coupon_refund=int(refund.amount) - int(payer))
+def _by_whom(actor: str | None) -> str:
+    if staff_rules.is_player(actor):
+        return "player"
+    return "staff" if staff_rules.subject_of(actor) else "system"
+
+
+def player_refund_history(refund) -> dict:
+    """A refund in the player's list: the player's view, the cash and coupon parts where known,
+    and its timeline (each change with its status label and who made it: player, staff, system)."""
+    body = player_refund_view(refund)
+    body["origin"] = refund.origin
+    body.update(refund_split(refund))
+    body["can_withdraw"] = staff_rules.review_actions(
+        refund, staff_rules.Operator(refund.created_by, 0)).withdraw.allowed \
+        if staff_rules.is_player(refund.created_by) else False
+    body["timeline"] = [{"at": e.at, "status": e.to_status, "status_label": _label(RefundStatus, e.to_status),
+                         "from_status": e.from_status, "by": _by_whom(e.actor)} for e in refund.events or []]
+    return body
+
+
+def claim_view(refund) -> dict | None:
+    """A minor's claim (domain/minors.py) as staff see it; None for an ordinary refund."""
+    if not minors.is_claim(refund):
+        return None
+    return {"type": minors.TYPE, "type_label": minors.TYPE_LABEL, "guardian": refund.guardian,
+            "first_review": refund.first_review}
+
+
 def refund_view(refund, operator: staff_rules.Operator, *, with_events: bool = True) -> dict:
     """A refund as staff see it, with what ``operator`` (the signed-in person) may do with it
     (``actions``: ``domain.staff.review_actions``)."""
@@ -162,6 +208,7 @@ def refund_view(refund, operator: staff_rules.Operator, *, with_events: bool = T
         "review_reasons": list(refund.review_reasons or []),
         "wechat_refund_id": refund.wechat_refund_id,
         "user_received_account": refund.user_received_account,
+        **refund_split(refund),
         "failure_code": refund.failure_code,
         "failure_message": refund.failure_message,
         "restoration_status": refund.restoration_status,
@@ -172,6 +219,7 @@ def refund_view(refund, operator: staff_rules.Operator, *, with_events: bool = T
         "offline_reason_label": _label(OfflineReason, refund.offline_reason) if refund.offline_reason else None,
         "offline_payout": refund.offline_payout,
         "actions": staff_rules.review_actions(refund, operator).to_dict(),
+        **refund_split(refund),
     })
     if with_events:
         body["events_dropped"] = refund.events_dropped or 0

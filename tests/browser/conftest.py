@@ -39,11 +39,20 @@ class Console:
         self.url = f"{env.stack.api_url}/admin"
         self.errors: list[str] = []
         self._order_nos: dict[int, str] = {}
+        # confirmations the page asks for (window.confirm): each message is kept, and answered
+        # with ``answer`` (True: OK, False: cancel)
+        self.confirms: list[str] = []
+        self.answer = True
+        page.on("dialog", self._confirm)
         page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
         # API errors are expected in some tests (and logged by Chromium as failed loads);
         # anything else on the console is a bug in the page.
         page.on("console", lambda msg: msg.type == "error" and not msg.text.startswith("Failed to load resource")
                 and self.errors.append(f"console: {msg.text}"))
+
+    def _confirm(self, dialog):
+        self.confirms.append(dialog.message)
+        dialog.accept() if self.answer else dialog.dismiss()
 
     def login(self, route: str = "#/orders"):
         """Open the console with the link ``make run`` prints, then go to ``route``."""

@@ -176,6 +176,9 @@ def test_a_refund_wechat_cannot_pay_is_paid_offline_or_cancelled(console):
     page, env = console.page, console.env
     paid = make_offline(env, 17, 500)
     cancelled = make_offline(env, 17, 200)
+    from chalicelib.adapters.models import Refund
+
+    Refund(paid).update(actions=[Refund.created_at.set("2026-01-01T00:00:00.000000Z")])  # made before the payout below
     console.login("#/tasks")
     cards = page.locator("#task-list > li", has_text="用户账户异常")
     expect(cards).to_have_count(2)

@@ -66,16 +66,16 @@ def test_order_list_labels_filters_and_pages(console):
     page, env = console.page, console.env
     console.login()
     assert page.locator("#order-table thead th").all_inner_texts() == [
-        "订单号", "用户", "订单状态", "来源", "发货状态", "活动", "实付金额", "已退款", "可退余额", "下单时间"]
+        "订单号", "用户", "订单状态", "来源", "发货状态", "活动", "实付金额", "已退款", "退款中", "可退余额", "下单时间"]
 
     def row(n):
         cells = page.locator(f"tr[data-order='{console.order_no(n)}'] td").all_inner_texts()
-        return cells[1:9]
+        return cells[1:10]
 
-    assert row(1) == ["小明", "已支付", "商城直购", "待发货", "双十一盲盒狂欢", "¥103.00", "¥0.00", "¥103.00"]
+    assert row(1) == ["小明", "已支付", "商城直购", "待发货", "双十一盲盒狂欢", "¥103.00", "¥0.00", "¥0.00", "¥103.00"]
     assert row(2)[:5] == ["u1002", "已支付", "商城直购", "已发货", "双十一盲盒狂欢"]  # no nickname: user ID
     assert row(6)[:5] == ["盲盒收藏家", "已支付", "抽奖票据", "—", "双十一盲盒狂欢"]
-    assert row(8)[1] == "已取消" and row(9)[1:3] == ["已退款", "商城直购"] and row(9)[5:] == ["¥39.00", "¥39.00", "¥0.00"]
+    assert row(8)[1] == "已取消" and row(9)[1:3] == ["已退款", "商城直购"] and row(9)[5:] == ["¥39.00", "¥39.00", "¥0.00", "¥0.00"]
     assert row(7)[1] == "待支付"
     console.shot("order-list")
 
@@ -191,13 +191,19 @@ def test_partial_refund_through_the_dialog_reaches_success(console):
     amount, preview, confirm = page.locator("#refund-amount"), page.locator("#refund-preview"), page.locator("#refund-confirm")
     amount_error = dialog.locator(".amount-row + .note")
     expect(dialog).to_be_visible()
-    expect(amount).to_have_value("103.00")  # the remaining refundable amount
+    expect(amount).to_have_value("")  # never the full amount by default: one click must not refund it
+    expect(confirm).to_be_disabled()
+    expect(amount_error).to_be_hidden()
+    expect(page.locator("#refund-irreversible")).to_contain_text("不可撤销")
     expect(page.locator("#refund-max")).to_have_text("¥103.00")
+    page.click("#refund-full")
+    expect(amount).to_have_value("103.00")  # the remaining refundable amount, when asked for
     expect(dialog.locator(".rules")).to_contain_text("已签收或虚拟商品已履约的订单需人工审批")
     expect(preview).to_contain_text("是（退完全部余额）")
     expect(preview).to_contain_text("退回 CP-1001-A")
     expect(preview).to_contain_text("取消发货")
     expect(confirm).to_be_enabled()
+    expect(confirm).to_have_text("确认退款 ¥103.00")  # the button names the amount
 
     amount.fill("1.234")
     expect(amount_error).to_have_text("金额最多两位小数")
@@ -217,6 +223,7 @@ def test_partial_refund_through_the_dialog_reaches_success(console):
     expect(amount_error).to_be_hidden()
     page.fill("#refund-reason", "少发一只，部分退款")
     expect(confirm).to_be_enabled()
+    expect(confirm).to_have_text("确认退款 ¥19.90")
     console.shot("refund-dialog", full_page=False)
     confirm.click()
     expect(dialog).to_be_hidden()
@@ -247,11 +254,33 @@ def test_partial_refund_through_the_dialog_reaches_success(console):
     env.check_invariants(order_no)
 
 
+def test_a_coupon_orders_refund_card_shows_cash_and_coupon_shares(console):
+    """Order 13 (70.00 元) was paid 56.00 in cash and 14.00 by a merchant-funded coupon: WeChat pays
+    a refund of 10.00 back as 8.00 cash and 2.00 to the coupon, and the card says so."""
+    page, env = console.page, console.env
+    order = env.coupon_paid(13, 5600)
+    r = env.api.post("/api/admin/pay/refunds", env.admin, {"order_no": order.order_no, "amount": 1000})
+    assert r.status_code == 201, r.text
+    cash_only = env.api.post("/api/admin/pay/refunds", env.admin, {"order_no": env.order(14).order_no, "amount": 300})
+    env.wait_status(r.json()["refund_no"], "success")
+    env.wait_status(cash_only.json()["refund_no"], "success")
+    console.login()
+    console.open_order(13)
+    record = page.locator(f"#refund-list > li[data-refund='{r.json()['refund_no']}']")
+    expect(record.locator(".refund-head .pill")).to_have_text("退款成功")
+    share = record.locator("dt:has-text('退款构成') + dd")
+    expect(share).to_have_text("现金 ¥8.00 / 优惠券 ¥2.00")
+    console.open_order(14)
+    expect(page.locator("#refund-list > li").first.locator("dt:has-text('退款构成') + dd")).to_have_text(
+        "现金 ¥3.00 / 优惠券 ¥0.00")
+
+
 def test_dialog_reports_a_changed_balance_in_chinese(console):
     page, env = console.page, console.env
     console.login()
     order_no = console.open_order(2)
     page.click("#refund-button")
+    page.click("#refund-full")
     expect(page.locator("#refund-preview")).to_contain_text("标记为异常，待退货入库")
     # meanwhile another operator refunds 1 yuan
     r = env.api.post("/api/admin/pay/refunds", env.admin2, {"order_no": order_no, "amount": 100, "reason": "补差"})
@@ -329,6 +358,7 @@ def test_signed_order_application_leaves_a_task_and_the_csv_downloads(console):
     order_no = console.open_order(3)
     page.click("#refund-button")
     expect(page.locator("#refund-dialog-title")).to_contain_text("申请退款")
+    page.click("#refund-full")
     expect(page.locator("#refund-preview")).to_contain_text("待审核")
     expect(page.locator("#refund-preview")).to_contain_text("退货入库")
     page.fill("#refund-reason", "用户反馈隐藏款有瑕疵")
@@ -434,6 +464,7 @@ def test_narrow_screen(narrow_console):
     assert fits()
     c.shot("order-detail-narrow", full_page=False)
     page.click("#refund-button")
+    page.click("#refund-full")
     expect(page.locator("#refund-preview dl")).to_be_visible()
     assert fits()
     c.shot("refund-dialog-narrow", full_page=False)

@@ -105,7 +105,7 @@ def template(built):
 
 def test_the_new_stage_recipe_builds(tmp_path):
     """The page's stage entry, added to a copy of the project, builds the stage's template and
-    its five policy files (a missing queue name or policy file fails the build)."""
+    its six policy files (a missing queue name or policy file fails the build)."""
     block = re.search(r"<!-- stage-config: (\w+)[^>]*-->\s*```json\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
     assert block, "docs/deploy.md has no stage-config block"
     stage, entry = block.group(1), json.loads("{" + block.group(2) + "}")
@@ -123,7 +123,8 @@ def test_the_new_stage_recipe_builds(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     written = sorted(p.name for p in (tmp_path / ".chalice").glob(f"policy-{stage}-*.json"))
     assert written == sorted(f"policy-{stage}-{f}.json" for f in
-                             ("api_handler", "restore", "poll", "reconcile", "reconcile_continue"))
+                             ("api_handler", "restore", "poll", "reconcile", "reconcile_continue",
+                              "complaints_sweep"))
     resources = json.loads((tmp_path / "resources.json").read_text(encoding="utf-8"))["Resources"]
     queues = {r["Properties"]["QueueName"] for r in resources.values() if r.get("Type") == "AWS::SQS::Queue"}
     assert {f"{stage}-refund-restore", f"{stage}-reconciliation"} <= queues

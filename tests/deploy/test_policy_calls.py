@@ -2,8 +2,8 @@
 
 Every function runs here as Lambda runs it, against the local AWS endpoint and the WeChat Pay
 simulator: the API (``api_handler``) over every route group through HTTP, ``restore`` with SQS
-events, ``poll`` and ``reconcile`` with schedule events, ``reconcile_continue`` with the
-continuation messages the others leave. Every AWS call made while a function runs, from any
+events, ``poll``, ``reconcile`` and ``complaints_sweep`` with schedule events, ``reconcile_continue``
+with the continuation messages the others leave. Every AWS call made while a function runs, from any
 thread (the API's request threads, the reconciliation's readers), and every secret it reads, is
 turned into the IAM action and resource it needs in the prod stack. Two checks per function:
 
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import botocore.client
 import pytest
+import requests
 
 from chalicelib import config
 from deploy.build_resources import SECRETS
@@ -32,7 +33,7 @@ from devstack.driver import RECON_TIMEOUT_SECONDS, LambdaContext, schedule_event
 ROOT = Path(__file__).resolve().parents[2]
 STAGE = "prod"
 ARN = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}:%s"
-FUNCTIONS = ("api_handler", "restore", "poll", "reconcile", "reconcile_continue")
+FUNCTIONS = ("api_handler", "restore", "poll", "reconcile", "reconcile_continue", "complaints_sweep")
 # The statements (deploy/build_resources.py policy_document) of what Lambda does with a
 # function's role, never its code: write its logs, read its queue (the event source mapping),
 # send a failed asynchronous run to its failure queue, decrypt the SecureString parameters the
@@ -68,6 +69,9 @@ def _needs(service: str, operation: str, params: dict) -> list[tuple[str, str]]:
     if service == "sqs":
         name = params.get("QueueName") or params["QueueUrl"].rstrip("/").rsplit("/", 1)[1]
         return [(f"sqs:{operation}", ARN % ("sqs", _prod(name)))]
+    if service == "events" and operation == "PutEvents":
+        return [("events:PutEvents", ARN % ("events", f"event-bus/{_prod(e['EventBusName'])}"))
+                for e in params["Entries"]]
     return [(f"{service}:{operation}", "*")]
 
 
@@ -100,7 +104,7 @@ class Recorder:
 
     def install(self, mp: pytest.MonkeyPatch) -> None:
         original_call = botocore.client.BaseClient._make_api_call
-        original_secret = config.secret
+        original_secret, original_optional = config.secret, config.optional_secret
         recorder = self
 
         def make_api_call(client, operation, params):
@@ -111,8 +115,15 @@ class Recorder:
             recorder.charge([("ssm:GetParameter", ARN % ("ssm", f"parameter/gacha-refunds/{STAGE}/{SECRETS[name]}"))])
             return original_secret(name)
 
+        def optional_secret(name):
+            # the template gives every function every <NAME>_PARAM: in AWS an optional secret left
+            # out locally is still asked of SSM (the parameter may not exist)
+            recorder.charge([("ssm:GetParameter", ARN % ("ssm", f"parameter/gacha-refunds/{STAGE}/{SECRETS[name]}"))])
+            return original_optional(name)
+
         mp.setattr(botocore.client.BaseClient, "_make_api_call", make_api_call)
         mp.setattr(config, "secret", secret)
+        mp.setattr(config, "optional_secret", optional_secret)
 
     def charge(self, needs: list[tuple[str, str]]) -> None:
         with self._lock:
@@ -189,6 +200,18 @@ class Scene:
         self.env.wait_for(lambda: self.sim.refund(refund_no)["status"] in ("SUCCESS", "ABNORMAL"))
         return refund_no
 
+    def player_refund_settled_at_wechat(self, n: int, user_id: str) -> str:
+        """A player's application, approved, that WeChat settled without telling us; the player
+        agreed to be told when the money arrives."""
+        from devstack.seed import order_no
+
+        applied = self.ok(self.api.post(f"/api/app/orders/{order_no(n)}/refund/apply", self.env.user(user_id),
+                                        {"amount": 100, "reason": "不想要了",
+                                         "subscriptions": {"TPL-REFUND-ARRIVED": "accept"}}), 201)
+        self.ok(self.api.post(f"/api/admin/pay/refunds/{applied['refund_no']}/approve", self.env.admin, {}))
+        self.env.wait_for(lambda: self.sim.refund(applied["refund_no"])["status"] == "SUCCESS")
+        return applied["refund_no"]
+
     def refunds_of(self, *seeded: int) -> list[str]:
         from chalicelib.adapters import repository as repo
         from devstack.seed import order_no
@@ -207,6 +230,8 @@ def _api(scene: Scene) -> None:
     env, api, sim = scene.env, scene.api, scene.sim
     support, finance = env.staff("support", "sam"), env.staff("finance", "fay")
     today = _beijing_today()
+    # the complaint sweep registers where WeChat sends complaint notifications (not charged here)
+    assert scene.app.complaints_sweep(schedule_event("ap-east-1"), LambdaContext("complaints_sweep"))
     with scene.recorder.running("api_handler", on_other_threads=True):
         # meta, docs, console
         scene.ok(api.get("/api/health"))
@@ -261,14 +286,15 @@ def _api(scene: Scene) -> None:
         assert offline["status"] == "offline_pending"
         scene.ok(api.post(f"/api/admin/pay/refunds/{offline['refund_no']}/cancel-offline", env.admin,
                           {"reason": "用户改用其他方式"}))
-        # WeChat's notifications: a refund we never made, a payment, a payment that does not match
+        # WeChat's notifications: a refund we never made (booked against its order as a 微信侧退款),
+        # a payment, a payment that does not match
         assert sim.foreign_refund(order_no(13), 500, out_refund_no="MERCHANTPLATFORM0001",
                                   url=env.stack.env["WECHAT_REFUND_NOTIFY_URL"])["notified"] == 204
         payment_url = env.stack.env["WECHAT_PAYMENT_NOTIFY_URL"]
         assert sim.notify_payment(order_no(7), payment_url, total=1) == 204
         assert sim.notify_payment(order_no(7), payment_url) == 204
         # manual tasks: list, export, done
-        tasks = scene.ok(api.get("/api/admin/manual-tasks?type=unknown_refund", env.admin))["items"]
+        tasks = scene.ok(api.get("/api/admin/manual-tasks?type=external_refund", env.admin))["items"]
         scene.ok(api.get("/api/admin/manual-tasks?format=csv", env.admin))
         scene.ok(api.post(f"/api/admin/manual-tasks/{tasks[0]['task_id']}/done", env.admin, {"note": "已核实"}))
         # who am I, and an operator's activity
@@ -288,7 +314,82 @@ def _api(scene: Scene) -> None:
         assert scene.ok(api.post("/api/admin/reconciliations", finance, {"bill_date": today}), 202)["status"] \
             == "running"
         scene.mp.delenv("RECON_API_BUDGET_SECONDS")
+        _api_desk(scene)
+        _api_players(scene)
+        _api_complaints(scene)
         scene.quiet()
+
+
+def _api_desk(scene: Scene) -> None:
+    """The desk: nav counts, the search box (order, payment, refund numbers, nickname, phone), the
+    refund list and its CSV, a customer's refunds, a task reopened."""
+    from urllib.parse import quote
+
+    from devstack.seed import PHONES, order_no
+
+    env, api = scene.env, scene.api
+    order = env.order(1)
+    scene.ok(api.get("/api/admin/counts", env.admin))
+    refund_no = scene.refunds_of(1)[0]
+    for q in (order_no(1), order.payment.transaction_id, refund_no, "小明", PHONES["u1001"]):
+        assert scene.ok(api.get(f"/api/admin/search?q={quote(q)}", env.admin))["count"] >= 1, q
+    scene.ok(api.get("/api/admin/pay/refunds?limit=2", env.admin))
+    scene.ok(api.get("/api/admin/pay/refunds?status=success&format=csv", env.admin))
+    scene.ok(api.get("/api/admin/users/u1001/refunds", env.admin))
+    done = scene.ok(api.get("/api/admin/manual-tasks?status=done", env.admin))["items"]
+    scene.ok(api.post(f"/api/admin/manual-tasks/{done[0]['task_id']}/reopen", env.admin, {"note": "再核实"}))
+
+
+GUARDIAN = {"statement": "孩子 10 岁，未经同意购买了抽奖券", "relationship": "father", "evidence": ["media_001"]}
+
+
+def _api_players(scene: Scene) -> None:
+    """Players: the subscription templates, their refunds over every order, a withdrawal, and a
+    guardian's claim (未成年人消费) reviewed by two people (the minors' queue)."""
+    from devstack.seed import order_no
+
+    env, api = scene.env, scene.api
+    player = env.user("u1001")
+    scene.ok(api.get("/api/app/subscription-templates", player))
+    applied = scene.ok(api.post(f"/api/app/orders/{order_no(4)}/refund/apply", player,
+                                {"amount": 100, "reason": "不想要了", "subscriptions": {"TPL-REVIEW-RESULT": "accept"}}),
+                       201)
+    scene.ok(api.get("/api/app/refunds?limit=5", player))
+    scene.ok(api.post(f"/api/app/refunds/{applied['refund_no']}/withdraw", player, {"reason": "想再看看"}))
+    claim = scene.ok(api.post(f"/api/app/orders/{order_no(20)}/refund/apply", env.user(env.order(20).user_id),
+                              {"type": "minor", "guardian": GUARDIAN, "reason": "未成年人消费"}), 201)
+    first, second = env.staff("support", "sam"), env.staff("finance", "fay")
+    scene.ok(api.get("/api/admin/minor-claims", first))
+    assert scene.ok(api.post(f"/api/admin/pay/refunds/{claim['refund_no']}/approve", first, {}))["status"] \
+        == "pending_review"
+    scene.ok(api.post(f"/api/admin/pay/refunds/{claim['refund_no']}/approve", second, {}))
+    scene.refund_status(claim["refund_no"], "success")
+
+
+def _api_complaints(scene: Scene) -> None:
+    """投诉 (the notify URL registered by a sweep before): complaints told by WeChat's notification, the queue and a complaint's view, a reply, a
+    refund (settled like any refund), a rejection and a completion."""
+    import base64
+
+    from chalicelib.adapters import complaint_store
+
+    env, api, sim = scene.env, scene.api, scene.sim
+    sim.configure(drop_complaint_notifications=False)
+    ids = [sim.complaints.create(env.order(n).order_no, amount)["complaint_id"]
+           for n, amount in ((21, 300), (22, 300), (23, 300), (24, 300))]
+    env.wait_for(lambda: all(complaint_store.get(i) is not None for i in ids), timeout=30)
+    replied, refunded, rejected, completed = ids
+    scene.ok(api.get("/api/admin/complaints", env.admin))
+    scene.ok(api.get(f"/api/admin/complaints/{replied}", env.admin))
+    scene.ok(api.post(f"/api/admin/complaints/{replied}/reply", env.admin, {"content": "已为您补发，请留意物流"}))
+    refund = scene.ok(api.post(f"/api/admin/complaints/{refunded}/refund", env.admin,
+                               {"amount": 300, "reason": "投诉退款"}))
+    scene.refund_status(refund["refund_no"], "success")
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(range(80))).decode()
+    scene.ok(api.post(f"/api/admin/complaints/{rejected}/reject", env.admin,
+                      {"reason": "抽奖结果已公示，奖品已发出", "images": [png]}))
+    scene.ok(api.post(f"/api/admin/complaints/{completed}/complete", env.admin, {}))
+    sim.configure(drop_complaint_notifications=True)
 
 
 def _beijing_today() -> str:
@@ -316,8 +417,8 @@ def _restore(scene: Scene) -> None:
 
 def _poll(scene: Scene) -> None:
     """Overdue refunds (one settled at WeChat, one abnormal, two WeChat never got: one is sent
-    again, the other refused), a lost restoration, and a pending order whose payment notification
-    never came."""
+    again, the other refused), a lost restoration, a pending order whose payment notification
+    never came, the refunds' domain events for the bus and a player's subscription message."""
     from chalicelib.adapters import repository as repo
     from chalicelib.domain import clock
     from devstack.seed import order_no
@@ -335,19 +436,32 @@ def _poll(scene: Scene) -> None:
     scene.quiet()
     assert scene.take(scene.stack.queue_url)  # its restoration message is lost: the sweeper sends it again
     repo.schedule_pay_check(order_no(7), due_at=clock.iso(clock.now()), attempts=0)
+    # a player who agreed to be told the review's result: the approval leaves a message to send
+    review = "TPL-REVIEW-RESULT"
+    assert requests.post(f"{sim.base_url}/sim/subscriptions", json={"openid": "oSIM-u1001", "template_id": review},
+                         timeout=5).status_code == 200
+    applied = scene.ok(scene.api.post(f"/api/app/orders/{order_no(4)}/refund/apply", env.user("u1001"),
+                                      {"amount": 100, "reason": "不想要了",
+                                       "subscriptions": {review: "accept", "TPL-REFUND-ARRIVED": "accept"}}), 201)
+    scene.ok(scene.api.post(f"/api/admin/pay/refunds/{applied['refund_no']}/approve", env.admin, {}))
+    env.wait_for(lambda: sim.refund(applied["refund_no"])["status"] == "SUCCESS")  # we were not told
+    assert scene.stack.wait_api_idle(15)
     sim.push_scenario("NOT_ENOUGH", op="create")  # one resubmission is refused: its allowance goes back
     with scene.recorder.running("poll"):
         result = scene.app.poll(schedule_event("ap-east-1"), LambdaContext("poll"))
     assert result["poll"]["changed"] >= 2 and result["poll"]["resubmitted"] >= 1, result
+    assert result["events"]["published"] >= 2 and result["messages"]["sent"] >= 1, result
     assert {repo.get_refund(r).status for r in scene.refunds_of(14, 15)} == {"failed", "processing"}
+    assert repo.get_refund(applied["refund_no"]).status == "success"
 
 
 def _reconcile(scene: Scene) -> None:
     """The schedule reconciles yesterday: today's bill, seen from tomorrow. On it: refunds WeChat
-    settled that we still await (settled here, restorations queued), a payment we recorded as
-    pending and two we never heard of, a refund we never made (tasks). First a run whose time runs
+    settled that we still await (settled here, restorations queued; a player's, who asked to be
+    told), a payment we recorded as pending and two we never heard of, a refund we never made
+    (asked of WeChat and booked against its order). First a run whose time runs
     out after two lines (its continuation is left on the queue for ``reconcile_continue``), then,
-    with two more refunds, a whole run. Payments come first on a bill, refunds after them."""
+    in a fresh world with two refunds, a whole run. Payments come first on a bill, refunds after them."""
     from chalicelib.domain import clock
     from devstack.seed import order_no
 
@@ -358,8 +472,8 @@ def _reconcile(scene: Scene) -> None:
         scene.settled_at_wechat(n, 300)
     for n in (1, 2):
         sim.register_transaction(4321 + n, f"GBNOTOURS000{n}", paid_at=time.time())
-    sim.add_bill_fault(kind="EXTRA_REFUND", bill_date=_beijing_today(), out_trade_no=order_no(4), amount=300,
-                       out_refund_no="PLATFORMX1")
+    sim.foreign_refund(order_no(4), 300, out_refund_no="PLATFORMX1")  # nobody told us: booked from the bill
+    scene.player_refund_settled_at_wechat(1, "u1001")
     _out_of_time(scene)
     tomorrow = clock.now() + timedelta(days=1)
     context = LambdaContext("reconcile", RECON_TIMEOUT_SECONDS)
@@ -367,8 +481,12 @@ def _reconcile(scene: Scene) -> None:
         runs = scene.app.reconcile(schedule_event("ap-east-1"), context)["runs"]
     assert [r["status"] for r in runs] == ["running"], runs
     _reconcile_continue(scene)
+    scene.fresh_world()  # the schedule reconciles a finished day no more: another world's yesterday
+    scene.mp.setenv("RECON_MIDNIGHT_MINUTES", "0")
     for n in (17, 18):
         scene.settled_at_wechat(n, 300)
+    sim.foreign_refund(order_no(3), 300, out_refund_no="PLATFORMX2")
+    scene.player_refund_settled_at_wechat(1, "u1001")
     with scene.recorder.running("reconcile"), clock.use(lambda: tomorrow):
         runs = scene.app.reconcile(schedule_event("ap-east-1"), context)["runs"]
     assert [r["status"] for r in runs] == ["done"], runs
@@ -409,6 +527,27 @@ def _reconcile_continue(scene: Scene) -> None:
     assert store.get_run(bill_date).status == "done"
 
 
+def _sweep(scene: Scene) -> None:
+    """The complaint sweep ingests a complaint no notification told of (one a day old: past its
+    first-reply deadline, so a task is opened), follows up a complaint refund that waited for
+    approval (WeChat is told APPROVE) and keeps its watermark."""
+    env, sim, api = scene.env, scene.sim, scene.api
+    scene.fresh_world()
+    sim.configure(drop_complaint_notifications=True)
+    waiting = sim.complaints.create(env.order(11).order_no, 30000)["complaint_id"]
+    scene.app.complaints_sweep(schedule_event("ap-east-1"), LambdaContext("complaints_sweep"))
+    r = scene.ok(api.post(f"/api/admin/complaints/{waiting}/refund", env.staff("support", "amy"),
+                          {"amount": 30000, "reason": "投诉退款"}))
+    assert r["refund_progress"] == "awaiting_review", r
+    scene.ok(api.post(f"/api/admin/pay/refunds/{r['refund_no']}/approve", env.admin, {}))
+    sim.complaints.create(env.order(2).order_no, 300, at=time.time() - 25 * 3600)
+    assert scene.stack.wait_api_idle(15)
+    with scene.recorder.running("complaints_sweep"):
+        result = scene.app.complaints_sweep(schedule_event("ap-east-1"), LambdaContext("complaints_sweep"))
+    assert (result["new"], result["tasks_opened"], result["followed_up"]) == (1, 1, 1), result
+    assert sim.complaints.get(waiting)["refund_progress"]["action"] == "APPROVE"
+
+
 @pytest.fixture(scope="module")
 def recorded(stack):
     from tests.support import World
@@ -428,6 +567,7 @@ def recorded(stack):
             _restore(scene)
             _poll(scene)
             _reconcile(scene)
+            _sweep(scene)
     finally:
         world.teardown()
     return recorder
@@ -455,7 +595,7 @@ def test_the_internet_facing_function_writes_no_restoration_table(recorded):
     assert not {a for a, _ in granted if a == "dynamodb:ConditionCheckItem"}
 
 
-@pytest.mark.parametrize("function", ["restore", "poll"])
+@pytest.mark.parametrize("function", ["restore", "poll", "complaints_sweep"])
 def test_the_check_catches_a_call_outside_the_policy(function):
     """The recorder's view of a call the function must not make is denied."""
     recorder = Recorder()

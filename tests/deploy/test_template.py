@@ -60,6 +60,8 @@ def _resolve(value, template, params=SAMPLE_PARAMETERS):
         if ref in template.get("Parameters", {}):
             return params.get(ref, template["Parameters"][ref].get("Default"))
         resource = template["Resources"][ref]
+        if resource["Type"] == "AWS::Events::EventBus":  # Ref: the bus's name
+            return resource["Properties"]["Name"]
         assert resource["Type"] == "AWS::SQS::Queue", f"unexpected Ref to {ref}"
         return f"https://sqs.ap-east-1.amazonaws.com/123456789012/{resource['Properties']['QueueName']}"
     if "Fn::Sub" in value:
@@ -111,7 +113,7 @@ def test_sam_transform_succeeds_and_its_output_is_lint_clean(transformed, tmp_pa
     stages = [r["Properties"]["StageName"] for r in resources.values() if r["Type"] == "AWS::ApiGateway::Stage"]
     assert stages == ["api"]  # no stray "Stage" stage
     invoke = [r for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
-    assert len(invoke) == 2  # the two scheduled functions: poll and the daily reconciliation
+    assert len(invoke) == 3  # the scheduled functions: poll, the daily reconciliation, the complaint sweep
     assert all(i["Properties"]["DestinationConfig"]["OnFailure"]["Destination"] for i in invoke)
     restore = resources[mapping["Properties"]["FunctionName"]["Ref"]]
     assert "RefundRestoreQueue" in restore["DependsOn"]
@@ -268,7 +270,7 @@ def test_functions_get_every_setting_the_code_reads(template, handler, monkeypat
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_REGION", "ap-east-1")  # set by Lambda itself
     fetched = []
-    monkeypatch.setattr(config, "_ssm_get", lambda name: fetched.append(name) or f"value-of-{name}")
+    monkeypatch.setattr(config, "_ssm_get", lambda name, missing_ok=False: fetched.append(name) or f"value-of-{name}")
 
     s = config.settings()
     assert s.stage == STAGE and s.table_prefix == f"{STAGE}-"
@@ -281,7 +283,7 @@ def test_functions_get_every_setting_the_code_reads(template, handler, monkeypat
         config.secret(name)
     assert sorted(set(fetched)) == sorted(f"/gacha-refunds/{STAGE}/" + p for p in
                                           ["wechat/private-key", "wechat/apiv3-key", "wechat/public-key",
-                                           "jwt/admin-secret", "jwt/user-secret"])
+                                           "wechat/platform-certificates", "jwt/admin-secret", "jwt/user-secret"])
     assert not set(SECRET_NAMES) & set(env), "secret values must not be in the template"
 
 
@@ -289,14 +291,16 @@ def test_functions_get_every_setting_the_code_reads(template, handler, monkeypat
 
 
 HANDLERS = {"app.app": "api_handler", "app.restore": "restore", "app.poll": "poll", "app.reconcile": "reconcile",
-            "app.reconcile_continue": "reconcile_continue"}
+            "app.reconcile_continue": "reconcile_continue", "app.complaints_sweep": "complaints_sweep"}
 ARN_PREFIX = "arn:${AWS::Partition}:%s:${AWS::Region}:${AWS::AccountId}:"
 QUEUE_ARN = ARN_PREFIX % "sqs" + f"{STAGE}-refund-restore"
 TABLE_ARN = ARN_PREFIX % "dynamodb" + "table/"
 PARAM_ARN = ARN_PREFIX % "ssm" + f"parameter/gacha-refunds/{STAGE}/"
-WECHAT_PARAMS = {PARAM_ARN + p for p in ("wechat/private-key", "wechat/apiv3-key", "wechat/public-key")}
+WECHAT_PARAMS = {PARAM_ARN + p for p in ("wechat/private-key", "wechat/apiv3-key", "wechat/public-key",
+                                         "wechat/platform-certificates")}
 JWT_PARAMS = {PARAM_ARN + p for p in ("jwt/admin-secret", "jwt/user-secret")}
 CURSOR_PARAMS = {PARAM_ARN + "api/cursor-secret"}
+PHONE_PARAMS = {PARAM_ARN + "api/phone-hash-secret"}  # the search's keyed phone hash (keys.phone_key)
 
 
 def _function(template, handler):
@@ -372,7 +376,7 @@ def test_api_role_writes_no_restoration_table_sends_but_never_consumes(template)
     # restorations, and a reconciliation run from the console that needs more than one request
     assert allowed["sqs:SendMessage"] == {QUEUE_ARN, ARN_PREFIX % "sqs" + f"{STAGE}-reconciliation"}
     assert not {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueUrl"} & set(allowed)
-    assert allowed["ssm:GetParameter"] == WECHAT_PARAMS | JWT_PARAMS | CURSOR_PARAMS
+    assert allowed["ssm:GetParameter"] == WECHAT_PARAMS | JWT_PARAMS | CURSOR_PARAMS | PHONE_PARAMS
 
 
 @pytest.mark.parametrize("handler", sorted(HANDLERS))
@@ -387,7 +391,8 @@ def test_restore_role_consumes_the_queue_and_touches_only_what_restoration_write
     assert allowed["sqs:ReceiveMessage"] == {QUEUE_ARN}
     assert "ssm:GetParameter" not in allowed  # no merchant key, no JWT secret
     assert "dynamodb:Query" not in allowed
-    assert _tables_with(allowed, "dynamodb:PutItem") == {f"{STAGE}-user_points_ledger"}
+    # the points ledger entry, and the restoration's domain event in the outbox (same transaction)
+    assert _tables_with(allowed, "dynamodb:PutItem") == {f"{STAGE}-user_points_ledger", f"{STAGE}-event_outbox"}
     assert f"{STAGE}-manual_tasks" in _tables_with(allowed, "dynamodb:UpdateItem")  # tasks are opened by upsert
     assert _tables_with(allowed, "dynamodb:BatchGetItem") == {f"{STAGE}-user_inventory", f"{STAGE}-user_coupons"}
     assert _tables_with(allowed, "dynamodb:GetItem") == {f"{STAGE}-payment_refunds", f"{STAGE}-orders"}
@@ -398,11 +403,14 @@ def test_restore_role_consumes_the_queue_and_touches_only_what_restoration_write
 def test_poll_role_queries_only_the_work_indexes_and_reads_only_the_wechat_secrets(template):
     allowed = _allowed(_role_policy(template, "app.poll"))
     assert allowed["dynamodb:Query"] == {f"{TABLE_ARN}{STAGE}-payment_refunds/index/pending_work",
-                                         f"{TABLE_ARN}{STAGE}-orders/index/awaiting_payment"}
-    assert allowed["ssm:GetParameter"] == WECHAT_PARAMS
+                                         f"{TABLE_ARN}{STAGE}-orders/index/awaiting_payment",
+                                         f"{TABLE_ARN}{STAGE}-event_outbox/index/unsent",  # the events relay
+                                         f"{TABLE_ARN}{STAGE}-player_messages/index/pending"}  # players' messages
+    # and the mini-program's AppSecret: the subscription messages' access token
+    assert allowed["ssm:GetParameter"] == WECHAT_PARAMS | {PARAM_ARN + "miniapp/app-secret"}
     assert allowed["sqs:SendMessage"] == {QUEUE_ARN, ARN_PREFIX % "sqs" + f"{STAGE}-poll-failures"}
     assert not {"sqs:ReceiveMessage", "sqs:DeleteMessage"} & set(allowed)
-    assert "dynamodb:BatchGetItem" not in allowed
+    assert _tables_with(allowed, "dynamodb:BatchGetItem") == {f"{STAGE}-users"}  # the openids of messages' players
 
 
 # ---------------------------------------------------------------- operational settings
@@ -440,8 +448,9 @@ def test_reconcile_roles_read_the_bill_and_our_books_but_no_tokens(template):
     for handler in ("app.reconcile", "app.reconcile_continue"):
         allowed = _allowed(_role_policy(template, handler))
         assert allowed["ssm:GetParameter"] == WECHAT_PARAMS  # the bill is a signed download; no JWT
-        assert allowed["dynamodb:Query"] == {f"{TABLE_ARN}{STAGE}-payment_refunds/index/by_success_day",
-                                             f"{TABLE_ARN}{STAGE}-orders/index/by_paid_day"}
+        assert allowed["dynamodb:Query"] == {f"{TABLE_ARN}{STAGE}-payment_refunds/index/by_accepted_day",
+                                             f"{TABLE_ARN}{STAGE}-orders/index/by_paid_day",
+                                             f"{TABLE_ARN}{STAGE}-reconciliations"}
         assert ARN_PREFIX % "sqs" + f"{STAGE}-reconciliation" in allowed["sqs:SendMessage"]
         assert QUEUE_ARN in allowed["sqs:SendMessage"]  # a refund the bill settles is restored as usual
         assert not {"dynamodb:DeleteItem", "dynamodb:Scan"} & set(allowed)
@@ -539,7 +548,7 @@ def test_every_queue_alarms_on_its_oldest_message(template):
     aged = {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in _alarms(template).values()
             if a.get("MetricName") == "ApproximateAgeOfOldestMessage"}
     queues = set(_resources(template, "AWS::SQS::Queue"))
-    assert len(queues) == 6 and aged == queues
+    assert len(queues) == 7 and aged == queues
 
 
 def test_every_table_and_index_alarms_on_throttling(template):
@@ -585,3 +594,37 @@ def test_the_api_stage_throttles_logs_access_and_traces(transformed):
 def test_each_function_may_send_its_traces(template, handler):
     [tracing] = [st for st in _role_policy(template, handler)["Statement"] if st["Sid"] == "Tracing"]
     assert tracing["Action"] == ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+
+
+def test_the_event_bus_is_in_the_stack_and_only_the_relay_puts_on_it(template):
+    """The domain events' bus: the functions are told its name, the poll function (the relay) may
+    put events on it and no other function may."""
+    bus = template["Resources"]["RefundEventBus"]
+    assert bus["Type"] == "AWS::Events::EventBus" and bus["Properties"]["Name"] == f"{STAGE}-refund-events"
+    for name in ("api_handler", "restore", "poll", "reconcile"):
+        doc = json.loads((ROOT / ".chalice" / f"policy-{STAGE}-{name}.json").read_text(encoding="utf-8"))
+        puts = [st for st in doc["Statement"] if "events:PutEvents" in st["Action"]]
+        if name == "poll":
+            assert [r["Fn::Sub"] for st in puts for r in st["Resource"]] == [
+                f"arn:${{AWS::Partition}}:events:${{AWS::Region}}:${{AWS::AccountId}}:event-bus/{STAGE}-refund-events"]
+        else:
+            assert puts == []
+
+
+def test_complaint_sweep_role_reads_wechat_and_touches_only_the_complaint_tables_and_tasks(template):
+    allowed = _allowed(_role_policy(template, "app.complaints_sweep"))
+    assert allowed["ssm:GetParameter"] == WECHAT_PARAMS  # no tokens
+    assert allowed["dynamodb:Query"] == {f"{TABLE_ARN}{STAGE}-complaints/index/open_by_due",
+                                         f"{TABLE_ARN}{STAGE}-complaints/index/followup"}
+    assert _tables_with(allowed, "dynamodb:PutItem") == {f"{STAGE}-complaint_history"}
+    assert _tables_with(allowed, "dynamodb:UpdateItem") == {f"{STAGE}-complaints", f"{STAGE}-complaint_history",
+                                                            f"{STAGE}-manual_tasks"}
+    assert _tables_with(allowed, "dynamodb:GetItem") >= {f"{STAGE}-orders", f"{STAGE}-payment_refunds"}
+    assert not {a for a in allowed if a.startswith("sqs:") and a != "sqs:SendMessage"}
+    assert allowed["sqs:SendMessage"] == {ARN_PREFIX % "sqs" + f"{STAGE}-complaints_sweep-failures"}
+    sweep = _function(template, "app.complaints_sweep")
+    assert [e["Type"] for e in sweep["Properties"]["Events"].values()] == ["Schedule"]
+    alarmed = {a["Properties"].get("MetricName") for a in _resources(template, "AWS::CloudWatch::Alarm").values()}
+    assert {"ComplaintsOverdue", "ComplaintsNearDeadline", "ComplaintSweepErrors", "ComplaintListPages"} <= alarmed
+    outputs = template["Outputs"]
+    assert outputs["ComplaintNotifyUrl"]["Value"]["Fn::Sub"].endswith("/api/pay/wechat/notify/complaint")

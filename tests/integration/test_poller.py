@@ -255,3 +255,39 @@ def test_a_refund_retried_for_a_long_time_keeps_a_bounded_history(env):
     assert stored.events_dropped == written - refund_rules.MAX_EVENTS_ON_REFUND
     view = env.api.get(f"/api/admin/pay/refunds/{body['refund_no']}", env.admin).json()
     assert view["events_dropped"] == stored.events_dropped and len(view["events"]) == refund_rules.MAX_EVENTS_ON_REFUND
+
+
+def test_a_resubmission_wechat_keeps_refusing_backs_off_and_ends_in_a_task(env):
+    """GIVEN WeChat refuses to create refunds but answers queries (NO_AUTH on create only: an IP
+    allow-list) WHEN the poller finds the refund missing at WeChat and sends it again, refused each
+    time THEN each try comes later than the one before, after POLL_FAILURE_TASK_AFTER tries a person
+    is told (one POLL_FAILING task, bound to the money), and once WeChat takes it the task closes."""
+    from chalicelib.adapters import repository as repo
+
+    env._set_env(POLL_AFTER_SECONDS="60", POLL_FAILURE_TASK_AFTER="3")
+    env.sim.push_scenario("NO_AUTH", op="create", count=5)
+    body = _create(env, 14, 300)
+    no = body["refund_no"]
+    assert body["status"] == "submitted" and body["failure_code"] == "NO_AUTH"
+    waits = []
+    for tries in range(1, 5):
+        Refund(no).update(actions=[Refund.work_due_at.set(clock.iso(clock.now()))])  # due now
+        before = clock.now()
+        report = env.poll()
+        assert (report.resubmitted, report.errors) == (1, 1)
+        refund = env.refund(no)
+        assert (refund.status, refund.poll_failures) == ("submitted", tries)
+        waits.append(round((clock.parse(refund.work_due_at) - before).total_seconds() / 60))
+    assert waits == [2, 4, 8, 16]  # minutes: WeChat's minute, doubled at each failure
+    assert env.sim.create_calls(no) == 5
+    tasks = env.api.get("/api/admin/manual-tasks?type=poll_failing", env.admin).json()["items"]
+    assert [(t["refund_no"], t["type_label"]) for t in tasks] == [(no, "退款查询持续失败")]
+    assert "重新提交退款连续失败 3 次" in tasks[0]["action"] and "NO_AUTH" in tasks[0]["action"]
+    assert env.refund(no).open_tasks == {tasks[0]["task_id"]}
+    assert env.fresh(body["order_no"]).reserved_amount == 300  # the money stays held meanwhile
+    # the allow-list is fixed: the next try is taken, and the task closes with the money settled
+    Refund(no).update(actions=[Refund.work_due_at.set(clock.iso(clock.now()))])
+    assert env.poll().resubmitted == 1
+    env.wait_status(no, "success")
+    assert repo.get_task(tasks[0]["task_id"]).status == "done"
+    env.check_invariants(body["order_no"])

@@ -123,13 +123,18 @@ def test_a_refund_we_never_made_is_missing_here(env, two_refunds):
     assert [t.order_no for t in recon_tasks()] == [order.order_no]
 
 
-def test_a_flipped_status_is_a_status_mismatch(env, two_refunds):
-    first, _ = two_refunds
+def test_a_line_billed_processing_is_an_accepted_refund_and_closed_is_a_mismatch(env, two_refunds):
+    """A refund line carries the status the refund had when WeChat accepted it, never updated
+    ("出账后退款状态不会更新"): PROCESSING against our success is an accepted refund, not a
+    discrepancy; CLOSED against our success is one."""
+    first, second = two_refunds
     env.sim.add_bill_fault(kind="FLIP_STATUS", out_refund_no=first, status="PROCESSING")
+    env.sim.add_bill_fault(kind="FLIP_STATUS", out_refund_no=second, status="CLOSED")
     report = run(env, today())
     assert classes(report)["status_mismatch"] == 1 and report["discrepancies"] == 1
     [d] = discrepancies(env, today())
-    assert (d["class"], d["ours_status"], d["theirs_status"]) == ("status_mismatch", "success", "PROCESSING")
+    assert (d["class"], d["refund_no"], d["ours_status"], d["theirs_status"]) == \
+        ("status_mismatch", second, "success", "CLOSED")
 
 
 def test_a_success_we_had_not_heard_of_goes_through_the_transition(env):
@@ -139,18 +144,16 @@ def test_a_success_we_had_not_heard_of_goes_through_the_transition(env):
     assert env.refund(refund_no).status == "processing"
     report = run(env, today())
     refund = env.refund(refund_no)
+    # the bill's SUCCESS is not applied as such: WeChat's refund query gives the final state
     assert refund.status == "success" and refund.events[-1].actor == "reconciliation"
-    assert refund.success_day_key == shard_key(today(), refund_no, "day") and refund.success_actor == "reconciliation"
+    assert "微信退款查询" in refund.events[-1].detail and refund.success_actor == "reconciliation"
+    assert refund.accepted_day_key == day_key(refund_no, refund.accepted_at) and refund.accepted_at
     assert env.fresh(order.order_no).refunded_amount == 990
     env.check_invariants(order.order_no)
-    assert report["applied"] == 1 and classes(report)["status_mismatch"] == 1
-    [d] = discrepancies(env, today())
-    assert (d["class"], d["ours_status"], d["theirs_status"]) == ("status_mismatch", "processing", "SUCCESS")
+    assert report["applied"] == 1 and report["discrepancies"] == 0 and discrepancies(env, today()) == []
     assert env.drain_restorations() == 1  # the normal success path: restoration queued
-    # the rerun reads the refund as settled by the bill and reports the same
     again = run(env, today())
-    assert classes(again) == classes(report) and again["applied"] == 0
-    assert len(recon_tasks()) == 1
+    assert classes(again) == classes(report) and again["applied"] == 0 and recon_tasks() == []
 
 
 def test_payments_every_class_and_a_rerun_opens_no_new_task(env):
@@ -164,15 +167,22 @@ def test_payments_every_class_and_a_rerun_opens_no_new_task(env):
     env.sim.add_bill_fault(kind="CHANGE_AMOUNT", out_trade_no=paid.order_no, amount=paid.actual_amount + 1)
     report = run(env, pay_day)
     found = {(d["class"], d["order_no"]) for d in discrepancies(env, pay_day)}
-    assert found == {("amount_mismatch", paid.order_no), ("status_mismatch", cancelled.order_no),
-                     ("missing_here", "GBNOTOURS0001")}
-    assert report["discrepancies"] == 3 and classes(report)["matched"] == report["lines_read"] - 3
-    assert report["bill_consistent"] is True and report["theirs"]["payments"] > 0
+    # the cancelled order's payment (its notification lost) is asked for and recorded like a
+    # notified one: refundable, one task 已取消订单收到付款, no discrepancy
+    assert found == {("amount_mismatch", paid.order_no), ("missing_here", "GBNOTOURS0001")}
+    assert report["discrepancies"] == 2 and classes(report)["matched"] == report["lines_read"] - 2
+    assert report["bill_consistent"] is True and report["theirs"]["payments"] > 0 and report["applied"] == 1
+    booked = env.fresh(cancelled.order_no)
+    assert booked.status == 3 and booked.paid_after_cancel and booked.refundable_amount == cancelled.actual_amount
+    models.bind()
+    assert [t.task_id for t in ManualTask.scan() if t.type == "paid_after_cancel"] == \
+        [f"paid_after_cancel.{cancelled.order_no}"]
     tasks = sorted(t.task_id for t in recon_tasks())
     again = run(env, pay_day)
     assert classes(again) == classes(report) and again["generation"] == report["generation"] + 1
+    assert again["applied"] == 0  # booked already: a known payment on a cancelled order matches
     assert {(d["class"], d["order_no"]) for d in discrepancies(env, pay_day)} == found
-    assert sorted(t.task_id for t in recon_tasks()) == tasks and len(tasks) == 3
+    assert sorted(t.task_id for t in recon_tasks()) == tasks and len(tasks) == 2
 
 
 def test_a_payment_we_recorded_that_the_bill_lacks_is_missing_at_wechat(env):
@@ -207,25 +217,40 @@ def test_a_bill_that_is_not_ready(env, two_refunds):
     assert recon_tasks() == []
 
 
-def test_a_hash_mismatch_is_refused_and_nothing_is_recorded(env, two_refunds):
+def test_a_hash_mismatch_is_refused_and_listed_as_a_failed_attempt(env, two_refunds):
     first, _ = two_refunds
     env.sim.add_bill_fault(kind="DROP_LINE", out_refund_no=first)
     env.sim.add_bill_fault(kind="HASH_MISMATCH", bill_date=today())
     r = env.api.post(BASE, env.admin, {"bill_date": today()})
     assert r.status_code == 502 and r.json()["code"] == "BILL_HASH_MISMATCH"
-    missing = env.api.get(f"{BASE}/{today()}", env.admin)
-    assert missing.status_code == 404 and missing.json()["code"] == "RECONCILIATION_NOT_FOUND"
+    attempt = env.api.get(f"{BASE}/{today()}", env.admin).json()
+    assert attempt["status"] == "failed" and attempt["lines_read"] == 0 and attempt["discrepancies"] == 0
+    assert attempt["refused"]["code"] == "HASH_MISMATCH" and "SHA1" in attempt["reason"]
+    assert env.api.get(f"{BASE}/{today()}/discrepancies", env.admin).json()["items"] == []
+    listed = {i["bill_date"]: i for i in env.api.get(BASE, env.admin).json()["items"]}[today()]
+    assert listed["status"] == "failed" and listed["refused"]["code"] == "HASH_MISMATCH"
     assert recon_tasks() == []
 
 
-def test_a_success_billed_the_next_day_matches_across_midnight(env, two_refunds):
-    """Ours says it succeeded at 23:59:50 yesterday; WeChat billed it today."""
+def test_a_refused_rerun_keeps_the_finished_report_and_notes_the_attempt(env, two_refunds):
+    done = run(env, today())
+    assert done["status"] == "done"
+    env.sim.add_bill_fault(kind="HASH_MISMATCH", bill_date=today())
+    r = env.api.post(BASE, env.admin, {"bill_date": today()})
+    assert r.status_code == 502 and r.json()["code"] == "BILL_HASH_MISMATCH"
+    kept = env.api.get(f"{BASE}/{today()}", env.admin).json()
+    assert (kept["status"], kept["generation"], kept["lines_read"]) == ("done", done["generation"], done["lines_read"])
+    assert kept["refused"]["code"] == "HASH_MISMATCH" and kept["refused"]["by"] == "admin:ops-1"
+
+
+def test_a_refund_accepted_near_midnight_and_billed_the_next_day_matches(env, two_refunds):
+    """Ours says WeChat accepted it at 23:59:50 yesterday; WeChat billed it today."""
     first, _ = two_refunds
     env._set_env(RECON_MIDNIGHT_MINUTES="15")
     yesterday = (datetime.now(CST) - timedelta(days=1)).strftime("%Y-%m-%d")
+    late = f"{yesterday}T23:59:50+08:00"
     models.bind()
-    Refund(first).update(actions=[Refund.success_day_key.set(shard_key(yesterday, first, "day")),
-                                  Refund.success_time.set(f"{yesterday}T23:59:50+08:00")])
+    Refund(first).update(actions=[Refund.accepted_day_key.set(day_key(first, late)), Refund.accepted_at.set(late)])
     report = run(env, yesterday)
     assert report["matched_adjacent"] == 1 and classes(report)["missing_at_wechat"] == 0
     assert recon_tasks() == []
@@ -246,12 +271,12 @@ def test_a_payment_billed_the_next_day_matches_across_midnight(env):
     assert all(t.order_no != order_no for t in recon_tasks())
 
 
-def test_a_success_near_midnight_waits_for_the_next_days_bill(env, two_refunds):
+def test_a_refund_accepted_near_midnight_waits_for_the_next_days_bill(env, two_refunds):
     first, _ = two_refunds
     env._set_env(RECON_MIDNIGHT_MINUTES="15")
     env.sim.add_bill_fault(kind="DROP_LINE", out_refund_no=first)
     models.bind()
-    Refund(first).update(actions=[Refund.success_time.set(f"{today()}T23:59:50+08:00")])
+    Refund(first).update(actions=[Refund.accepted_at.set(f"{today()}T23:59:50+08:00")])
     report = run(env, today())  # tomorrow's bill does not exist yet
     assert report["deferred"] == 1 and report["discrepancies"] == 0 and recon_tasks() == []
 

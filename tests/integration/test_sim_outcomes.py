@@ -113,6 +113,20 @@ def test_payment_query_scenarios(wechat_sim, gw):
     assert gw.query_payment(order["out_trade_no"]).trade_state == "SUCCESS"
 
 
+def test_payment_query_asks_only_for_numbers_wechat_takes_and_signs_what_it_sends(wechat_sim, gw):
+    """WeChat takes "|" in a merchant order number; requests sends it as %7C while the SDK signs the
+    path it is given, so the gateway gives the SDK the path as sent. A number WeChat never takes
+    (6-32 of [A-Za-z0-9_-|*]) is refused before any call: the queued fault is still waiting."""
+    no = new_no("T|*-")
+    wechat_sim.register_transaction(700, no)
+    assert gw.query_payment(no).out_trade_no == no
+    wechat_sim.push_scenario("SYSTEM_ERROR", op="query_payment")
+    for bad in ("T1234", "T" * 33, "T12345@", "T 12345"):
+        with pytest.raises(ValueError, match="6-32"):
+            gw.query_payment(bad)
+    assert [s["kind"] for s in wechat_sim.scenarios()["queue"]] == ["SYSTEM_ERROR"]
+
+
 def _public(pem: str):
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
@@ -268,10 +282,9 @@ def test_each_answer_is_signed_in_the_mode_its_request_names(wechat_sim):
 def test_notifications_in_either_key_mode(wechat_sim, tmp_path):
     wechat_sim.configure(key_mode="both")
     order = wechat_sim.paid_order(1000)
-    both = wechat_sim.gateway(cert_dir=str(tmp_path / "certs"))  # public key + platform certificates
-    public_only = wechat_sim.gateway()
+    public_key = wechat_sim.gateway(cert_dir=str(tmp_path / "certs"))  # the public key configured
     cert_only = WechatGateway(wechat_sim.certificate_mode_settings(str(tmp_path / "certs-only")))
-    created = refund(both, order, 100)
+    created = refund(public_key, order, 100)
     wechat_sim.receiver.wait_for(1, wechat_sim.REFUND_PATH)
     url = wechat_sim.receiver.url("/again")
     for mode in ("certificate", "public_key"):
@@ -279,14 +292,54 @@ def test_notifications_in_either_key_mode(wechat_sim, tmp_path):
     by_cert, by_key = wechat_sim.receiver.requests("/again")
     assert by_cert.headers["Wechatpay-Serial"] == wechat_sim.keyset.platform_cert_serial
     assert by_key.headers["Wechatpay-Serial"] == wechat_sim.keyset.public_key_id
-    for received in (by_cert, by_key):  # a switch period: both are accepted
-        assert parse(both, received).refund.out_refund_no == created.out_refund_no
-    with pytest.raises(InvalidNotification) as exc:
-        parse(public_only, by_cert)
-    assert exc.value.code == "BAD_SIGNATURE"
-    assert parse(public_only, by_key).id == parse(cert_only, by_cert).id
-    with pytest.raises(InvalidNotification):
+    for received in (by_cert, by_key):  # a switch period: both are accepted with the public key configured
+        assert parse(public_key, received).refund.out_refund_no == created.out_refund_no
+    assert (tmp_path / "certs" / f"{wechat_sim.keyset.platform_cert_serial}.pem").exists()  # kept
+    assert parse(public_key, by_cert).id == parse(cert_only, by_cert).id
+    with pytest.raises(InvalidNotification):  # certificate mode knows no public key
         parse(cert_only, by_key)
+
+
+def test_a_certificate_wechat_does_not_list_is_refused_and_asked_for_once_a_minute(wechat_sim, tmp_path):
+    """A public-key merchant (WeChat lists no certificate for it) refuses a certificate-signed
+    notification; made-up serials ask WeChat's list again at most once a refresh interval."""
+    wechat_sim.configure(key_mode="both")
+    order = wechat_sim.paid_order(1000)
+    gw = wechat_sim.gateway(cert_dir=str(tmp_path / "certs"))
+    created = refund(gw, order, 100)
+    wechat_sim.receiver.wait_for(1, wechat_sim.REFUND_PATH)
+    url = wechat_sim.receiver.url("/again")
+    assert wechat_sim.redeliver(created.out_refund_no, url, key_mode="certificate") == 200
+    [by_cert] = wechat_sim.receiver.requests("/again")
+    wechat_sim.configure(key_mode="public_key")  # the list WeChat serves is empty now
+    for _ in range(3):
+        with pytest.raises(InvalidNotification) as exc:
+            parse(gw, by_cert)
+        assert exc.value.code == "BAD_SIGNATURE"
+    assert wechat_sim.certificate_calls() == 1
+    forged = dict(by_cert.headers, **{"Wechatpay-Serial": "7E57"})
+    with pytest.raises(InvalidNotification):
+        gw.parse_notification(forged, by_cert.body)
+    assert wechat_sim.certificate_calls() == 1  # within the interval: not asked again
+
+
+def test_a_new_certificate_is_found_once_the_refresh_interval_has_passed(wechat_sim, tmp_path):
+    """WeChat starts signing with a certificate it did not list a moment ago (a rotation): the
+    serial is looked up again once the interval since the last ask has passed, not before."""
+    from chalicelib.adapters.wechat.keys import CERT_REFRESH_SECONDS, PlatformCertificates
+
+    now = [1000.0]
+    store = PlatformCertificates(wechat_sim.settings_with(cert_dir=str(tmp_path)), clock=lambda: now[0])
+    serial = wechat_sim.keyset.platform_cert_serial
+    assert store.find(serial) is None and store.find(serial) is None
+    assert wechat_sim.certificate_calls() == 1
+    wechat_sim.configure(key_mode="both")  # now listed
+    now[0] += CERT_REFRESH_SECONDS - 1
+    assert store.find(serial) is None and wechat_sim.certificate_calls() == 1
+    now[0] += 1
+    assert store.find(serial).serial_number == int(serial, 16) and wechat_sim.certificate_calls() == 2
+    assert store.find(format(int(serial, 16), "x")) is not None  # the same number, however it is written
+    assert store.find("PUB_KEY_ID_0001") is None and wechat_sim.certificate_calls() == 2  # not a serial
 
 
 def test_alternating_notification_key_mode(wechat_sim):
@@ -437,11 +490,11 @@ def test_an_expired_download_url(wechat_sim, gw, op):
     wechat_sim.paid_order(1000)
     day = f"{beijing():%Y-%m-%d}"
     wechat_sim.push_scenario("EXPIRED_URL", op=op)
-    with pytest.raises(Rejected) as exc:
-        gw.download_trade_bill(day)
-    assert (exc.value.code, exc.value.http_status, exc.value.message) == (
-        "INVALID_REQUEST", 400, "下载链接过期,请重新请求文件下载")
-    assert len(bill_lines(gw, day)) == 1  # asked again: a new URL that works
+    status, text = gw._sdk().trade_bill(bill_date=day)
+    status, data = gw._sdk().download_bill(json.loads(text)["download_url"])
+    assert status == 400 and json.loads(data)["code"] == "INVALID_REQUEST"  # the link WeChat handed out expired
+    wechat_sim.push_scenario("EXPIRED_URL", op=op)
+    assert len(bill_lines(gw, day)) == 1  # the gateway asks for a new link ("5min内有效") and the download works
     bad = control(wechat_sim, "POST", "/sim/scenarios", {"kind": "EXPIRED_URL"})  # op create: means nothing
     assert bad.status_code == 400 and bad.json()["code"] == "PARAM_ERROR"
 

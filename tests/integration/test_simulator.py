@@ -262,9 +262,9 @@ def test_notification_content(wechat_sim):
 def test_control_api(wechat_sim):
     health = control(wechat_sim, "GET", "/sim/health").json()
     assert health["ok"] and health["mchid"] == wechat_sim.keyset.mchid
-    txn = control(wechat_sim, "POST", "/sim/transactions", {"out_trade_no": "T100", "total": 800}).json()
+    txn = control(wechat_sim, "POST", "/sim/transactions", {"out_trade_no": "T100000", "total": 800}).json()
     assert txn["total"] == 800 and txn["transaction_id"]
-    assert control(wechat_sim, "GET", "/sim/transactions").json()["transactions"][0]["out_trade_no"] == "T100"
+    assert control(wechat_sim, "GET", "/sim/transactions").json()["transactions"][0]["out_trade_no"] == "T100000"
 
     assert control(wechat_sim, "POST", "/sim/scenarios", {"kind": "SYSTEM_ERROR", "count": 2}).status_code == 200
     assert len(control(wechat_sim, "GET", "/sim/scenarios").json()["queue"]) == 2
@@ -275,8 +275,8 @@ def test_control_api(wechat_sim):
     assert control(wechat_sim, "POST", "/sim/settings", {"nope": 1}).status_code == 400
 
     gw = wechat_sim.gateway()
-    gw.create_refund(out_refund_no="RC1", amount=100, total=800, out_trade_no="T100")
-    gw.create_refund(out_refund_no="RC1", amount=100, total=800, out_trade_no="T100")
+    gw.create_refund(out_refund_no="RC1", amount=100, total=800, out_trade_no="T100000")
+    gw.create_refund(out_refund_no="RC1", amount=100, total=800, out_trade_no="T100000")
     listing = control(wechat_sim, "GET", "/sim/refunds").json()
     assert listing["create_calls_total"] == 2 and listing["refund_count"] == 1
     assert listing["refunds"][0]["create_calls"] == 2
@@ -291,7 +291,7 @@ def test_control_api(wechat_sim):
                          ("notify-bad-signature", {"url": url})]:
         assert control(wechat_sim, "POST", f"/sim/refunds/RC1/{action}", body).json() == {"result": 200, "ok": True}
     assert control(wechat_sim, "POST", "/sim/notify-probe", {"url": url}).json()["ok"]
-    assert control(wechat_sim, "POST", "/sim/transactions/T100/notify", {"url": url}).json()["ok"]
+    assert control(wechat_sim, "POST", "/sim/transactions/T100000/notify", {"url": url}).json()["ok"]
     assert len(wechat_sim.receiver.requests("/other")) == 5
     kinds = {d["kind"] for d in control(wechat_sim, "GET", "/sim/notifications").json()["deliveries"]}
     assert kinds >= {"notify", "redeliver", "stale", "bad_signature", "probe", "payment"}

@@ -331,13 +331,15 @@ def test_over_refund_is_rejected(wechat_sim, gw, order):
 @pytest.mark.parametrize(
     "kwargs",
     [
-        dict(out_refund_no="R|1", amount=1, total=10, out_trade_no="T1"),
-        dict(out_refund_no="", amount=1, total=10, out_trade_no="T1"),
-        dict(out_refund_no="R1", amount=1.0, total=10, out_trade_no="T1"),
-        dict(out_refund_no="R1", amount=True, total=10, out_trade_no="T1"),
-        dict(out_refund_no="R1", amount=0, total=10, out_trade_no="T1"),
-        dict(out_refund_no="R1", amount=11, total=10, out_trade_no="T1"),
+        dict(out_refund_no="R|1", amount=1, total=10, out_trade_no="T100001"),
+        dict(out_refund_no="", amount=1, total=10, out_trade_no="T100001"),
+        dict(out_refund_no="R1", amount=1.0, total=10, out_trade_no="T100001"),
+        dict(out_refund_no="R1", amount=True, total=10, out_trade_no="T100001"),
+        dict(out_refund_no="R1", amount=0, total=10, out_trade_no="T100001"),
+        dict(out_refund_no="R1", amount=11, total=10, out_trade_no="T100001"),
         dict(out_refund_no="R1", amount=1, total=10),
+        dict(out_refund_no="R1", amount=1, total=10, out_trade_no="T1"),  # WeChat takes 6-32 characters
+        dict(out_refund_no="R1", amount=1, total=10, out_trade_no="T10000@"),
     ],
 )
 def test_bad_arguments_fail_before_any_call(wechat_sim, gw, kwargs):

@@ -17,7 +17,8 @@ from chalicelib.adapters import auth
 
 PUBLIC = {("GET", "/api/health"), ("GET", "/api/openapi.json"), ("GET", "/admin"),
           ("GET", "/admin/static/{version}/{name}"), ("GET", "/admin/static/{version}/js/{name}")}
-NOTIFY = {("POST", "/api/pay/wechat/notify/refund"), ("POST", "/api/pay/wechat/notify/payment")}
+NOTIFY = {("POST", "/api/pay/wechat/notify/refund"), ("POST", "/api/pay/wechat/notify/payment"),
+          ("POST", "/api/pay/wechat/notify/complaint")}
 
 
 def _routes():
@@ -68,11 +69,14 @@ def world(env):
                      {"amount": 100, "reason": "授权测试"})
     assert r.status_code == 201, r.text
     return {"order_no": mine.order_no, "other_order_no": theirs.order_no, "refund_no": r.json()["refund_no"],
-            "task_id": "no-such-task", "version": "0", "name": "console.css", "bill_date": "2026-01-01"}
+            "task_id": "no-such-task", "version": "0", "name": "console.css", "bill_date": "2026-01-01",
+            "user_id": "u1001", "complaint_id": "2002000000000000000000000000"}
 
 
 BODIES = {"/api/app/orders/{order_no}/refund/apply": {"amount": 1, "reason": "授权测试"},
-          "/api/admin/reconciliations": {"bill_date": "2000-01-01"}}  # refused as too old: nothing runs
+          "/api/admin/reconciliations": {"bill_date": "2000-01-01"},  # refused as too old: nothing runs
+          # a reason that is no text: refused (400), so the application stays for the staff routes
+          "/api/app/refunds/{refund_no}/withdraw": {"reason": 1}}
 
 
 def _call(env, method, path, world, token=None, raw_auth=None):
@@ -162,9 +166,12 @@ def test_authorization_matrix(env, world):
         else:
             r = _call(env, method, path, world, env.user("u1001"))
             assert r.status_code not in (401, 403, 500), (method, path, r.status_code, r.text)
-        if role == "user":  # another player's token sees nothing of u1001's order
+        if role == "user" and "{order_no}" in path:  # another player's token sees nothing of u1001's order
             r = _call(env, method, path, world, other_user)
             assert r.status_code == 404 and r.json()["code"] == "ORDER_NOT_FOUND", (method, path, r.text)
+        elif role == "user" and "{refund_no}" in path:  # nor of u1001's refund
+            r = env.api.call(method, path.format(**world), other_user, body={})
+            assert r.status_code == 404 and r.json()["code"] == "REFUND_NOT_FOUND", (method, path, r.text)
         seen.append((method, path))
     assert len(seen) == len([r for r in _routes() if _role_of(r[1])])
     # nothing above changed any money

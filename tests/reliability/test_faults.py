@@ -133,6 +133,9 @@ def test_user_account_abnormal_keeps_the_amount_reserved_until_an_offline_payout
     assert [t["refund_no"] for t in listed] == [no]
     view = env.api.get(f"/api/admin/pay/refunds/{no}", env.admin).json()
     assert view["status_label"] == "待线下退款" and view["offline_reason_label"].startswith("用户微信账户异常")
+    from chalicelib.adapters.models import Refund
+
+    Refund(no).update(actions=[Refund.created_at.set("2026-01-01T00:00:00.000000Z")])  # it was made before the payout
     r = _payout(env, no, paid_at="2026-01-02T10:00:00+08:00", note="用户提供的银行卡")
     assert r.status_code == 200, r.text
     body = r.json()

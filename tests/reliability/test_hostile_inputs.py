@@ -24,7 +24,7 @@ import pytest
 import requests
 
 from app import app
-from chalicelib.adapters import keys, models
+from chalicelib.adapters import keys, models, pages
 from chalicelib.entrypoints import docs
 from tests.support import World
 
@@ -37,6 +37,7 @@ ROUTES = [
     ("GET", "/admin/static/{version}/{name}", None, None),
     ("GET", "/admin/static/{version}/js/{name}", None, None),
     ("GET", "/api/admin/orders", ADMIN, None),
+    ("GET", "/api/admin/search", ADMIN, None),
     ("GET", "/api/admin/orders/{order_no}", ADMIN, None),
     ("POST", "/api/admin/pay/refunds", ADMIN, {"order_no": "{cancelled_no}", "amount": 100, "reason": "质量问题"}),
     ("POST", "/api/admin/pay/refunds/preview", ADMIN, {"order_no": "{cancelled_no}", "amount": 100}),
@@ -55,12 +56,26 @@ ROUTES = [
     ("GET", "/api/admin/reconciliations/{bill_date}", ADMIN, None),
     ("GET", "/api/admin/reconciliations/{bill_date}/discrepancies", ADMIN, None),
     ("POST", "/api/admin/manual-tasks/{task_id}/done", ADMIN, {"note": "已处理"}),
+    ("POST", "/api/admin/manual-tasks/{task_id}/reopen", ADMIN, {"note": "问题再次出现"}),
     ("GET", "/api/admin/me", ADMIN, None),
+    ("GET", "/api/admin/counts", ADMIN, None),
     ("GET", "/api/admin/activity", ADMIN, None),
     ("POST", "/api/app/orders/{order_no}/refund/apply", USER, {"amount": 100, "reason": "不想要了"}),
     ("GET", "/api/app/orders/{order_no}/refunds", USER, None),
+    ("GET", "/api/app/refunds", USER, None),
+    ("POST", "/api/app/refunds/{refund_no}/withdraw", USER, {"reason": "想再看看"}),
+    ("GET", "/api/app/subscription-templates", USER, None),
+    ("GET", "/api/admin/users/{user_id}/refunds", ADMIN, None),
+    ("GET", "/api/admin/minor-claims", ADMIN, None),
+    ("GET", "/api/admin/complaints", ADMIN, None),
+    ("GET", "/api/admin/complaints/{complaint_id}", ADMIN, None),
+    ("POST", "/api/admin/complaints/{complaint_id}/reply", ADMIN, {"content": "已为您处理"}),
+    ("POST", "/api/admin/complaints/{complaint_id}/refund", ADMIN, {"amount": 100, "reason": "投诉退款"}),
+    ("POST", "/api/admin/complaints/{complaint_id}/reject", ADMIN, {"reason": "商品已拆封"}),
+    ("POST", "/api/admin/complaints/{complaint_id}/complete", ADMIN, {}),
     ("POST", "/api/pay/wechat/notify/refund", None, {"id": "x"}),
     ("POST", "/api/pay/wechat/notify/payment", None, {"id": "x"}),
+    ("POST", "/api/pay/wechat/notify/complaint", None, {"id": "x"}),
 ]
 POSTS = [r for r in ROUTES if r[0] == "POST"]
 JSON_POSTS = [r for r in POSTS if "/notify/" not in r[1]]
@@ -109,8 +124,9 @@ class Hostile:
                           user_id="u1001", action="联系用户", status="open", created_at="2026-01-01T00:00:00Z").save()
         self.ids = {"order_no": order.order_no, "refund_no": r.json()["refund_no"],
                     "abnormal_no": a.json()["refund_no"], "task_id": "TASK-HOSTILE",
-                    "cancelled_no": env.order(8).order_no,
-                    "version": "0", "name": "console.css", "bill_date": "2026-01-01"}
+                    "cancelled_no": env.order(8).order_no, "user_id": "u1001",
+                    "version": "0", "name": "console.css", "bill_date": "2026-01-01",
+                    "complaint_id": "2002000000000000000000000000"}  # none such: refused before WeChat is asked
         self.tokens = {ADMIN: env.admin, USER: env.user("u1001"), None: None}
         self.before = _snapshot()
         self.sim_calls = env.sim.create_calls()
@@ -236,6 +252,13 @@ def test_nesting_inside_strings_does_not_count(same_world):
 @pytest.mark.parametrize("route", JSON_POSTS, ids=lambda r: r[1])
 def test_huge_bodies_are_refused(same_world, route):
     method, path, role, body = route
+    from chalicelib.entrypoints import contract, http
+
+    limit = contract.body_limit(path)
+    if limit > http.MAX_BODY_BYTES:  # a reply or refusal carries images: past its own limit, 413 at the door
+        r = same_world.call(method, path, role, body=dict(same_world.body(body), pad="x" * (limit + 1)))
+        same_world.refused(r, method, path, code="PAYLOAD_TOO_LARGE", status=413)
+        return
     padded = dict(same_world.body(body), pad="x" * 20000)
     r = same_world.call(method, path, role, body=padded)
     assert same_world.refused(r, method, path, code="VALIDATION_ERROR", status=400)["details"]["field"] == "body"
@@ -323,7 +346,7 @@ def test_a_cursor_signed_with_another_secret_is_refused(same_world, issued, monk
     from chalicelib.adapters import repository
 
     hash_keys = ",".join(keys.shard_keys("ORDER", "list"))
-    scope = repository._scope(models.Order, models.Order.by_time, hash_keys, True, None) + "|fanout"
+    scope = pages._scope(models.Order, models.Order.by_time, hash_keys, True, None) + "|fanout"
     assert cursors.sign(key, scope) == issued[path]  # the same key and query, signed here: identical
     monkeypatch.setenv("CURSOR_SECRET", "another-deployment's-secret")
     forged = cursors.sign(key, scope)
@@ -400,8 +423,10 @@ WRONG_TYPES = {"array": [1], "object": {"a": 1}, "number as string": "100", "boo
 # values a field may legitimately take besides its valid example (optional text, "approve all")
 ALSO_VALID = {"reason": (None, ""), "note": (None, ""), "amount": (None,)}
 OPTIONAL = {("/api/admin/pay/refunds", "reason"), ("/api/admin/manual-tasks/{task_id}/done", "note"),
+            ("/api/admin/manual-tasks/{task_id}/reopen", "note"),
             ("/api/admin/pay/refunds/{refund_no}/approve", "amount"),
-            ("/api/admin/pay/refunds/{refund_no}/offline-payout", "note")}
+            ("/api/admin/pay/refunds/{refund_no}/offline-payout", "note"),
+            ("/api/app/refunds/{refund_no}/withdraw", "reason")}
 
 
 @pytest.mark.parametrize("route", JSON_POSTS, ids=lambda r: r[1])
@@ -483,16 +508,19 @@ def test_odd_headers_are_4xx(same_world, route):
         r = same_world.api.call(method, same_world.url(path), None, body=body,
                                 headers={"Authorization": value.encode("utf-8").decode("latin-1")})
         same_world.refused(r, method, path, code="UNAUTHENTICATED", status=401)
-    if path in ("/api/admin/pay/refunds", "/api/app/orders/{order_no}/refund/apply"):
-        for value in ODD_HEADERS["Idempotency-Key"]:
+    if method == "POST" and path in ("/api/admin/pay/refunds", "/api/app/orders/{order_no}/refund/apply"):
+        for value in ODD_HEADERS["Idempotency-Key"]:  # the creating calls read it (the refund list does not)
             r = same_world.api.call(method, same_world.url(path), same_world.tokens[role], body=body,
                                     headers={"Idempotency-Key": value.encode("utf-8").decode("latin-1")})
             same_world.refused(r, method, path, code="VALIDATION_ERROR", status=400)
     # a hostile request id is replaced, not logged (POSTs go without a token: they must not act)
     r = same_world.api.call(method, same_world.url(path), same_world.tokens[role] if method == "GET" else None,
                             body=body, headers={"X-Request-Id": "\x1b]0;pwned\x07" + "r" * 5000})
-    if r.status_code != 200:  # a GET of the refunds needs a filter
-        same_world.refused(r, method, path, code="VALIDATION_ERROR" if method == "GET" else "UNAUTHENTICATED")
+    if r.status_code != 200:  # a GET that needs a parameter (the activity's operator, the search's q); the
+        # world's complaint id names none
+        expected = ("UNAUTHENTICATED" if method != "GET" else
+                    "COMPLAINT_NOT_FOUND" if "{complaint_id}" in path else "VALIDATION_ERROR")
+        same_world.refused(r, method, path, code=expected)
 
 
 # ---------------------------------------------------------------- CSV export

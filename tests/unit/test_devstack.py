@@ -146,6 +146,10 @@ def test_the_local_driver_fires_the_daily_reconciliation_at_its_cron_time():
     assert next_daily(datetime(2026, 11, 26, 2, 30, tzinfo=utc), cron) == datetime(2026, 11, 27, 2, 30, tzinfo=utc)
     beijing = timezone(timedelta(hours=8))  # 10:29 Beijing is 02:29 UTC
     assert next_daily(datetime(2026, 11, 26, 10, 29, tzinfo=beijing), cron) == datetime(2026, 11, 26, 2, 30, tzinfo=utc)
+    # the app's: the first attempt at 02:30, then every 30 minutes while a bill is late
+    retries = Cron("0/30", "2-14", "*", "*", "?", "*")
+    assert next_daily(datetime(2026, 11, 26, 2, 30, tzinfo=utc), retries) == datetime(2026, 11, 26, 3, 0, tzinfo=utc)
+    assert next_daily(datetime(2026, 11, 26, 14, 30, tzinfo=utc), retries) == datetime(2026, 11, 27, 2, 0, tzinfo=utc)
 
 
 # ---------------------------------------------------------------- index queries
@@ -263,3 +267,29 @@ def test_index_queries_page_as_moto_pages_also_after_writes(client):
     for n in range(200, 220):
         client.put_item(TableName=PAGED, Item=_paging_item(rng, n))
     compare()
+
+
+def test_the_local_driver_sweeps_complaints_at_start_and_then_on_its_timer():
+    """`make run` drives the complaint sweep like Lambda's schedule: once at start (which registers
+    the complaint notify URL), then every interval, with a scheduled event and a context."""
+    import threading
+
+    from devstack.driver import Driver
+
+    seen, ticked = [], threading.Condition()
+
+    class App:
+        def complaints_sweep(self, event, context):
+            with ticked:
+                seen.append((event["detail-type"], context.function_name, context.get_remaining_time_in_millis()))
+                ticked.notify_all()
+
+    driver = Driver(App(), None, "", "", "ap-east-1", 3600, complaint_interval=0.01)
+    driver._sqs_loop = lambda: None  # no queue here
+    driver.start()
+    try:
+        with ticked:
+            assert ticked.wait_for(lambda: len(seen) >= 2, timeout=30)
+    finally:
+        driver.stop()
+    assert seen[0][:2] == ("Scheduled Event", "complaints_sweep") and seen[0][2] > 200_000

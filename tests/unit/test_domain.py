@@ -102,7 +102,8 @@ def test_poll_backoff_doubles_to_a_cap_and_starts_slower_when_abnormal():
 
 def _order(**kw):
     base = dict(status=2, refund_count=0, refundable_amount=1000, applicable_amount=1000, actual_amount=1000,
-                payment=NS(paid_at=(NOW - timedelta(days=1)).isoformat()), shipping=None, virtual=None,
+                payment=NS(paid_at=(NOW - timedelta(days=1)).isoformat(), out_trade_no="GB20260101000001"),
+                shipping=None, virtual=None,
                 points_used=0, coupon_id=None, source_type=1)
     base.update(kw)
     return NS(**base)
@@ -112,8 +113,13 @@ def test_refundability_rules():
     assert rules.refund_blocker(_order(), NOW) is None
     assert rules.refund_blocker(_order(status=3), NOW).code == "ORDER_NOT_REFUNDABLE"
     assert rules.refund_blocker(_order(refund_count=50), NOW).code == "REFUND_LIMIT_REACHED"
-    old = _order(payment=NS(paid_at=(NOW - timedelta(days=366)).isoformat()))
+    old = _order(payment=NS(paid_at=(NOW - timedelta(days=366)).isoformat(), out_trade_no="GB20260101000001"))
     assert rules.refund_blocker(old, NOW).code == "REFUND_WINDOW_EXPIRED"
+    for number in ("GB001", "GB 20260101", "G" * 33):  # a number WeChat never takes is never sent to it
+        bad = _order(payment=NS(paid_at=(NOW - timedelta(days=1)).isoformat(), out_trade_no=number))
+        blocker = rules.refund_blocker(bad, NOW)
+        assert (blocker.code, blocker.details) == ("ORDER_NOT_REFUNDABLE", {"out_trade_no": number})
+        assert "6-32 位" in blocker.message
     with pytest.raises(Conflict) as exc:
         rules.check_refundable(_order(), 1001, NOW)
     assert exc.value.code == "AMOUNT_EXCEEDS_REFUNDABLE"

@@ -17,7 +17,8 @@ from chalicelib.adapters.wechat.errors import (
     UserAccountAbnormal,
     error_from_response,
 )
-from chalicelib.adapters.wechat.results import PaymentResult, RefundResult, valid_out_trade_no
+from chalicelib.adapters.wechat.results import PaymentResult, RefundResult
+from chalicelib.domain.trade_numbers import billable_out_trade_no, valid_out_trade_no
 
 
 def refund(**over):
@@ -38,7 +39,8 @@ def test_refund_amounts_are_typed():
     r = refund(channel="ORIGINAL")
     assert (r.amount.refund, r.amount.payer_refund, r.payer_refund, r.channel) == (500, 400, 400, "ORIGINAL")
     assert refund(amount={"total": 10, "refund": 5}).payer_refund == 5  # absent: the whole refund
-    for bad in ({"total": 10, "refund": "5"}, {"total": 10, "refund": 5, "payer_refund": 1.5}, None):
+    for bad in ({"total": 10, "refund": "5"}, {"total": 10, "refund": 5, "payer_refund": 1.5}, None,
+                {"total": 10, "refund": 5, "payer_refund": 6}, {"total": 10, "refund": 5, "payer_refund": -1}):
         with pytest.raises(ValueError):
             refund(amount=bad)
     with pytest.raises(ValueError):
@@ -63,6 +65,16 @@ def test_payment_result_validation():
                                    ("ab-c_d|e*f", True), ("ab@cdef", False), ("订单123456", False), (123456, False)])
 def test_out_trade_no_rule(no, ok):
     assert valid_out_trade_no(no) is ok
+    assert billable_out_trade_no(no) is (ok or no == "T1234")  # API v2 numbers (on bills) had no minimum
+
+
+@pytest.mark.parametrize("no", ["T1234", "ab@cdef", "A" * 33, "订单123456"])
+def test_an_answer_or_notification_naming_a_number_wechat_never_takes_is_refused(no):
+    with pytest.raises(ValueError, match="out_trade_no"):
+        refund(out_trade_no=no)
+    with pytest.raises(ValueError, match="out_trade_no"):
+        PaymentResult.from_wechat({"out_trade_no": no, "trade_state": "NOTPAY", "amount": {"total": 100}})
+    assert refund(out_trade_no="T12345").out_trade_no == "T12345"
 
 
 @pytest.mark.parametrize("status,code,cls", [

@@ -160,6 +160,21 @@ def test_rows_that_do_not_fit_their_header_are_refused(rows, message):
     assert exc.value.line is not None  # the report names the line
 
 
+@pytest.mark.parametrize("number,ok", [
+    ("S20210128170702357723", True), ("a|b*c-d_e", True),
+    ("12345", True),  # API v2 had no minimum length: another app's old order on the same merchant number
+    ("A" * 33, False), ("S2021 0128", False), ("订单123456", False), ("ab@cdef", False), ("S1;DROP", False),
+])
+def test_a_line_whose_merchant_order_number_no_api_version_takes_is_refused(number, ok):
+    row = _with(PAYMENT, "商户订单号", number)
+    rows = bill(HEADER, row, SUMMARY_HEADER, SUMMARY)
+    if ok:
+        assert next(iter_bill(rows)).out_trade_no == number
+        return
+    with pytest.raises(BillFormatError, match="line 2: 商户订单号 .* is not a merchant order number"):
+        list(iter_bill(rows))
+
+
 def test_a_damaged_file_only_ever_raises_bill_format_error():
     """Cut the file anywhere inside a line: the run reports a format error, never crashes."""
     text = "".join(bill(HEADER, PAYMENT, REFUND, SUMMARY_HEADER, SUMMARY))

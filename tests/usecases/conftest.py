@@ -61,7 +61,8 @@ def tier(tmp_path_factory):
                       # queues as the HTTP tier's stack makes them: one process shares the local endpoint's state
                       visibility_timeout=1, max_receive_count=3,
                       extra_env={"WECHAT_REFUND_NOTIFY_URL": f"{inbox.url}/refund",
-                                 "WECHAT_PAYMENT_NOTIFY_URL": f"{inbox.url}/payment"})
+                                 "WECHAT_PAYMENT_NOTIFY_URL": f"{inbox.url}/payment",
+                                 "WECHAT_COMPLAINT_NOTIFY_URL": f"{inbox.url}/complaint"})
     stack = Stack(cfg).start()
     stack.inbox = inbox
     yield stack

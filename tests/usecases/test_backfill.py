@@ -13,7 +13,9 @@ import pytest
 from chalicelib import config
 from chalicelib.adapters import keys, models
 from chalicelib.adapters import reconciliations as recon_store
+from chalicelib.adapters import refund_lists
 from chalicelib.adapters import repository as repo
+from chalicelib.adapters.refund_lists import RefundFilter
 from chalicelib.adapters.models import ManualTask, Order, Payment, Refund
 from chalicelib.domain import clock
 from deploy import backfill
@@ -45,7 +47,7 @@ def old_items(case):
                     created_at=clock.iso(now - timedelta(minutes=1)))
     base = dict(order_no="GBOLD0001", user_id="u9", origin="admin", amount=100, requested_amount=100,
                 created_by="admin:ops-1", order_total=900, created_at=at, updated_at=at)
-    success = Refund("RFOLD0001", status="success", success_time=at, **base)
+    success = Refund("RFOLD0001", status="success", success_time=at, accepted_at=at, **base)
     awaited = Refund("RFOLD0002", status="processing", work_due_at=clock.iso(now - timedelta(seconds=1)), **base)
     review = Refund("RFOLD0003", status="pending_review", **base)
     task = ManualTask("legacy.GBOLD0001", type="unknown_refund", order_no="GBOLD0001", action="核对", created_at=at)
@@ -66,9 +68,10 @@ def _found(day: str, now: str) -> dict:
         "by_status_key": nos(repo.list_orders(status=2, source_type=None, user_id=None, limit=100, cursor=None),
                              "order_no") & {"GBOLD0001"},
         "by_paid_day": {p.order_no for p in recon_store.payments_on(day)} & {"GBOLD0001"},
-        "refunds by_status_key": nos(repo.list_refunds(status="pending_review", order_no=None, oldest_first=False,
-                                                       limit=100, cursor=None), "refund_no"),
-        "by_success_day": {s.refund_no for s in recon_store.successes_on(day)},
+        "by_transaction": {o.order_no for o in Order.by_transaction.query(keys.transaction_key("4200OLD1"))},
+        "refunds by_status_key": nos(refund_lists.list_refunds(RefundFilter(status="pending_review"), oldest_first=False,
+                                                               limit=100, cursor=None), "refund_no"),
+        "by_accepted_day": {a.refund_no for a in recon_store.accepted_on(day)},
         "pending_work": set(repo.due_work("poll", now, 100)),
         "tasks by_status_key": nos(repo.list_tasks(status="open", task_type=None, limit=100, cursor=None), "task_id")
         & {"legacy.GBOLD0001"},
@@ -76,7 +79,7 @@ def _found(day: str, now: str) -> dict:
 
 
 FOUND = {"by_time": {"GBOLD0001", "GBOLD0002"}, "by_status_key": {"GBOLD0001"}, "by_paid_day": {"GBOLD0001"},
-         "refunds by_status_key": {"RFOLD0003"}, "by_success_day": {"RFOLD0001"}, "pending_work": {"RFOLD0002"},
+         "by_transaction": {"GBOLD0001"}, "refunds by_status_key": {"RFOLD0003"}, "by_accepted_day": {"RFOLD0001"}, "pending_work": {"RFOLD0002"},
          "tasks by_status_key": {"legacy.GBOLD0001"}}
 
 
@@ -107,7 +110,7 @@ def test_a_stopped_backfill_goes_on_from_its_checkpoint_and_a_finished_one_does_
     assert rest["updated"] == 3
     again = _run(tmp_path, "payment_refunds")
     assert again == rest  # done already: nothing read, nothing written
-    assert _found(old_items["day"], old_items["now"])["by_success_day"] == {"RFOLD0001"}
+    assert _found(old_items["day"], old_items["now"])["by_accepted_day"] == {"RFOLD0001"}
 
 
 def test_an_item_a_writer_changed_meanwhile_is_left_as_that_writer_wrote_it(old_items):

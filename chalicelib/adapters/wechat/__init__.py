@@ -7,6 +7,8 @@ a Lambda cold start). Import each name from the module that owns it:
 - ``gateway``: ``WechatGateway`` (the calls) and ``get_gateway`` / ``reset_gateway``;
 - ``notifications``: verify -> decrypt -> validate of a notification;
 - ``bills``: the trade bill download, its SHA1 check and ``TradeBill``;
+- ``complaints``: consumer complaints (投诉2.0): list, detail, history, the merchant's answers,
+  images, the notify URL, and COMPLAINT.* notifications;
 - ``keys``: the merchant key, platform certificates or public key, and the SDK client.
 
 Secrets, request bodies and decrypted notifications are never logged, and the SDK's debug

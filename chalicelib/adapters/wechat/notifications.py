@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from chalicelib.log import get_logger, log_context
 
 from .errors import InvalidNotification, translate_exception
-from .keys import CERT_SERIAL
-from .results import OUT_TRADE_NO, REFUND_EVENT_TYPES, NotificationEvent, PaymentResult, RefundResult
+from .keys import CERT_SERIAL, PlatformCertificates, trust
+from .results import REFUND_EVENT_TYPES, NotificationEvent, PaymentResult, RefundResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.config import WechatSettings
@@ -37,13 +37,17 @@ def parse(
     *,
     now: float | None = None,
     max_skew_seconds: int = 300,
+    certificates: PlatformCertificates | None = None,
 ) -> NotificationEvent:
     """Verify and decrypt a notification (refund or payment).
 
     ``body`` must be the raw request bytes; ``sdk`` gives the SDK client, asked for only once
-    the headers are acceptable. Raises ``InvalidNotification`` (answer 4xx) for anything that
-    must be refused; ``OutcomeUnknown`` / ``GatewayMisconfigured`` for transient or
-    configuration problems (answer 5xx so WeChat retries). The event type is not checked here.
+    the headers are acceptable. A notification signed with a platform certificate (certificate
+    mode, or a key-mode switch while the public key is configured) is verified with the one
+    ``certificates`` finds for its serial: configured, kept, or downloaded from WeChat.
+    Raises ``InvalidNotification`` (answer 4xx) for anything that must be refused;
+    ``OutcomeUnknown`` / ``GatewayMisconfigured`` for transient or configuration problems
+    (answer 5xx so WeChat retries). The event type is not checked here.
     """
     h = {str(k).lower(): v for k, v in headers.items()}
     serial = _check_headers(settings, h, now=time.time() if now is None else now, max_skew_seconds=max_skew_seconds)
@@ -54,6 +58,14 @@ def parse(
         raise InvalidNotification("MALFORMED", "body is not UTF-8") from None
 
     client = sdk()
+    if serial != settings.public_key_id:
+        # a platform certificate signed it: "while a merchant moves from platform certificates to the
+        # WeChat Pay public key (or back), notifications may be signed with either" (wechatpay-v3.md,
+        # key-mode switch). Found here, so the SDK never downloads certificates from inside a request.
+        cert = (certificates or PlatformCertificates(settings)).find(serial)
+        if cert is None:
+            raise InvalidNotification("BAD_SIGNATURE", "no platform certificate has this Wechatpay-Serial")
+        trust(client, cert)
     try:
         data = client.callback(h, raw)  # verifies over the raw bytes, then decrypts
     except Exception as exc:
@@ -87,13 +99,9 @@ def _check_headers(settings: "WechatSettings", h: dict[str, Any], *, now: float,
     if h["wechatpay-signature-type"] != SIGNATURE_TYPE:
         raise InvalidNotification("BAD_SIGNATURE", "unsupported Wechatpay-Signature-Type")
     serial = str(h["wechatpay-serial"])
-    # Public key mode: the serial is the public key id. Certificate mode: a certificate's
-    # hex serial. Both configured (a switch period): either, picked by the serial.
-    cert_mode = not settings.public_key_id or bool(settings.cert_dir)
-    if serial == settings.public_key_id:
-        pass
-    elif not cert_mode or not CERT_SERIAL.match(serial):
-        # anything else would make the SDK fetch certificates: refuse up front
+    # The public key's id (public-key mode), or a platform certificate's hex serial (certificate
+    # mode, and during a key-mode switch whichever mode is configured): anything else is refused
+    if serial != settings.public_key_id and not CERT_SERIAL.match(serial):
         raise InvalidNotification("BAD_SIGNATURE", "unknown Wechatpay-Serial")
     return serial
 
@@ -115,8 +123,6 @@ def _validate(settings: "WechatSettings", data: dict, serial: str) -> Notificati
                 raise InvalidNotification("MALFORMED", "refund_status does not match event_type")
         elif event_type.startswith("TRANSACTION."):
             payment = PaymentResult.from_wechat(resource)
-            if not OUT_TRADE_NO.match(payment.out_trade_no):
-                raise ValueError("out_trade_no is not a WeChat merchant order number")
             mismatches = payment.mismatches(appid=settings.appid, mchid=settings.mchid)
         elif resource.get("mchid") not in (None, settings.mchid):
             raise InvalidNotification("MALFORMED", "notification for another merchant")

@@ -2,9 +2,10 @@
 (amounts in integer fen), and the vocabularies they are checked against."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+from chalicelib.domain.trade_numbers import valid_out_trade_no
 
 from .errors import InvalidNotification
 
@@ -20,20 +21,10 @@ TRADE_STATES = ("SUCCESS", "REFUND", "NOTPAY", "CLOSED", "REVOKED", "USERPAYING"
 # WeChat's user_received_account when a refund went back to the merchant ("退还商户"):
 # 商户基本账户 / 商户结算银行账户 (e.g. an abnormal refund re-routed to MERCHANT_BANK_CARD).
 MERCHANT_ACCOUNT_PREFIX = "商户"
-# WeChat allows more characters, but the SDK signs the raw path while requests
-# percent-encodes some of them (e.g. "|"), which breaks the query's signature.
-OUT_TRADE_NO = re.compile(r"^[A-Za-z0-9_\-|*@]{1,32}$")
-# WeChat's rule for a merchant order number: 6-32 of [A-Za-z0-9_-|*]
-_OUT_TRADE_NO_STRICT = re.compile(r"^[A-Za-z0-9_\-|*]{6,32}$")
 
 
 def is_fen(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def valid_out_trade_no(out_trade_no: object) -> bool:
-    """WeChat's rule for a merchant order number: 6-32 characters of [A-Za-z0-9_-|*]."""
-    return isinstance(out_trade_no, str) and bool(_OUT_TRADE_NO_STRICT.match(out_trade_no))
 
 
 @dataclass(frozen=True)
@@ -61,6 +52,9 @@ class RefundAmount:
             if value is not None and not is_fen(value):
                 raise ValueError(f"amount.{name} must be an integer")
             optional[name] = value
+        # payer_refund is the part of refund that reaches the payer (a coupon's share is the rest)
+        if optional["payer_refund"] is not None and not 0 <= optional["payer_refund"] <= refund:
+            raise ValueError("amount.payer_refund must be between 0 and amount.refund")
         return cls(total=total, refund=refund, currency=str(amount.get("currency") or "CNY"), **optional)
 
 
@@ -113,6 +107,8 @@ class RefundResult:
                 raise ValueError(f"{name} must be a string")
         if status == "SUCCESS" and status_field == "refund_status" and not data.get("success_time"):
             raise ValueError("success_time missing on a successful refund")
+        if data.get("out_trade_no") is not None and not valid_out_trade_no(data["out_trade_no"]):
+            raise ValueError("out_trade_no is not a merchant order number WeChat takes (6-32 of [A-Za-z0-9_-|*])")
         return cls(
             refund_id=refund_id,
             out_refund_no=out_refund_no,
@@ -166,8 +162,9 @@ class PaymentResult:
     def from_wechat(cls, data: Mapping[str, Any]) -> "PaymentResult":
         """Raises ValueError when a required field is missing or mistyped."""
         out_trade_no, state = data.get("out_trade_no"), data.get("trade_state")
-        if not isinstance(out_trade_no, str) or not out_trade_no:
-            raise ValueError("out_trade_no missing")
+        if not valid_out_trade_no(out_trade_no):
+            raise ValueError("out_trade_no missing or not a merchant order number WeChat takes (6-32 of "
+                             "[A-Za-z0-9_-|*])")
         if state not in TRADE_STATES:
             raise ValueError(f"unknown trade_state {state!r}")
         amount = data.get("amount")

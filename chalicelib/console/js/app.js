@@ -1,9 +1,16 @@
 // Entry point: sign-in, navigation between views (hash routes), session handling.
 import { call, errorText, token } from "./api.js";
+import { showActivity, showAllowance } from "./activity.js";
+import { showComplaintDetail, showComplaints } from "./complaints.js";
 import { h, mount, note } from "./dom.js";
+import { showCounts } from "./nav-counts.js";
 import { showOrderDetail, showOrders } from "./orders.js";
 import { showReconciliation, showReconciliations } from "./reconcile.js";
+import { showCustomer } from "./customers.js";
+import { showMinorClaims } from "./minors.js";
+import { showRefunds } from "./refunds.js";
 import { showReviews } from "./reviews.js";
+import { bindSearchBox, showSearch } from "./search.js";
 import { session } from "./session.js";
 import { showTasks } from "./tasks.js";
 
@@ -55,6 +62,7 @@ function signedOut() {
   session.clear();
   whoami.hidden = true;
   whoami.textContent = "";
+  document.getElementById("allowance").hidden = true;
 }
 
 async function render() {
@@ -83,6 +91,8 @@ async function render() {
     signedIn(me);
   }
   nav.hidden = false;
+  showAllowance(ctx.alive);
+  showCounts(ctx.alive);
   const { parts, query } = route();
   const section = parts[0] || "orders";
   for (const link of nav.querySelectorAll("[data-nav]")) {
@@ -90,9 +100,16 @@ async function render() {
   }
   if (section === "orders" && parts[1]) showOrderDetail(ctx, decodeURIComponent(parts[1]));
   else if (section === "reviews") showReviews(ctx);
+  else if (section === "minors") showMinorClaims(ctx);
+  else if (section === "customers") showCustomer(ctx, parts[1] ? decodeURIComponent(parts[1]) : "");
   else if (section === "tasks") showTasks(ctx);
   else if (section === "reconcile" && parts[1]) showReconciliation(ctx, decodeURIComponent(parts[1]));
-  else if (section === "reconcile") showReconciliations(ctx);
+  else if (section === "reconcile") showReconciliations(ctx, query);
+  else if (section === "search") showSearch(ctx, query);
+  else if (section === "refunds") showRefunds(ctx, query);
+  else if (section === "activity") showActivity(ctx, query);
+  else if (section === "complaints" && parts[1]) showComplaintDetail(ctx, decodeURIComponent(parts[1]));
+  else if (section === "complaints") showComplaints(ctx, query);
   else showOrders(ctx, query);
 }
 
@@ -142,6 +159,7 @@ window.addEventListener("console:unauthenticated", (event) => {
   document.getElementById("refund-dialog").close?.();
   document.getElementById("abnormal-dialog").close?.();
   document.getElementById("offline-dialog").close?.();
+  document.getElementById("complaint-dialog").close?.();
   showLogin(event.detail);
 });
 
@@ -156,5 +174,6 @@ window.addEventListener("hashchange", () => {
   if (location.hash !== renderedHash) render();
 });
 
+bindSearchBox(navigate);
 takeTokenFromUrl();
 render();

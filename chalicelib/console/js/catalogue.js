@@ -22,3 +22,19 @@ export function choices(name) {
 export function group(name) {
   return new Set(data.groups?.[name] || []);
 }
+
+/** A task detail field's Chinese name and how its value is shown ({label, kind}), or null. */
+export function detailField(key) {
+  return data.details?.fields?.[key] || null;
+}
+
+/** WeChat's word in ``field`` (status, trade_state, event_type) by its Chinese name, with the code. */
+export function wechatWord(field, code) {
+  const name = data.details?.wechat?.[field]?.[code];
+  return name ? `${name}（${code}）` : code;
+}
+
+/** The system's own actors (wechat, poller, reconciliation) by their Chinese names. */
+export function actorName(actor) {
+  return data.details?.actors?.[actor] || actor;
+}

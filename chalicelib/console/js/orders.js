@@ -1,7 +1,7 @@
 // Order list (filters, cursor pages) and order detail (blocks, refund records, polling).
 import { call, errorText, seg } from "./api.js";
 import { block, dash, fields, fmtTime, h, latest, mount, note, pill } from "./dom.js";
-import { choices, group } from "./catalogue.js";
+import { actorName, choices, group } from "./catalogue.js";
 import { yuan } from "./money.js";
 import { openAbnormalDialog } from "./abnormal-dialog.js";
 import { openCancelOfflineDialog, openOfflinePayoutDialog } from "./offline-dialog.js";
@@ -22,6 +22,8 @@ function filtersFrom(query) {
     status: query.get("status") || "",
     source_type: query.get("source_type") || "",
     user_id: (query.get("user_id") || "").trim(),
+    from: query.get("from") || "",
+    to: query.get("to") || "",
   };
 }
 
@@ -43,6 +45,10 @@ export async function showOrders(ctx, query) {
     h("label", { class: "field" }, h("span", {}, "用户ID"),
       h("input", { name: "user_id", id: "filter-user_id", value: filters.user_id, placeholder: "如 u1001",
         autocomplete: "off" })),
+    h("label", { class: "field" }, h("span", {}, "下单日期从"),
+      h("input", { type: "date", name: "from", id: "filter-from", value: filters.from })),
+    h("label", { class: "field" }, h("span", {}, "至"),
+      h("input", { type: "date", name: "to", id: "filter-to", value: filters.to })),
     h("div", { class: "actions" },
       h("button", { type: "submit", class: "primary" }, "查询"),
       h("button", { type: "button", onclick: () => ctx.navigate("#/orders") }, "重置")));
@@ -50,7 +56,7 @@ export async function showOrders(ctx, query) {
     event.preventDefault();
     const data = new FormData(form);
     const params = new URLSearchParams();
-    for (const name of ["status", "source_type", "user_id"]) {
+    for (const name of ["status", "source_type", "user_id", "from", "to"]) {
       const value = String(data.get(name) || "").trim();
       if (value) params.set(name, value);
     }
@@ -89,9 +95,10 @@ export async function showOrders(ctx, query) {
   await load();
 }
 
-const COLUMNS = ["订单号", "用户", "订单状态", "来源", "发货状态", "活动", "实付金额", "已退款", "可退余额", "下单时间"];
+const COLUMNS = ["订单号", "用户", "订单状态", "来源", "发货状态", "活动", "实付金额", "已退款", "退款中", "可退余额",
+  "下单时间"];
 
-function orderTable(items) {
+export function orderTable(items) {
   const cell = (i, ...content) => h("td", { dataset: { label: COLUMNS[i] } }, ...content);
   return h("div", { class: "table-wrap" }, h("table", { class: "orders", id: "order-table" },
     h("thead", {}, h("tr", {}, COLUMNS.map((c) => h("th", { scope: "col" }, c)))),
@@ -104,8 +111,17 @@ function orderTable(items) {
       cell(5, dash(o.activity_name)),
       cell(6, h("span", { class: "num" }, yuan(o.actual_amount))),
       cell(7, h("span", { class: "num" }, yuan(o.refunded_amount))),
-      cell(8, h("span", { class: "num" }, yuan(o.refundable_amount))),
-      cell(9, fmtTime(o.created_at)))))));
+      cell(8, h("span", { class: "num" }, yuan(o.reserved_amount))),
+      cell(9, refundableNow(o)),
+      cell(10, fmtTime(o.created_at)))))));
+}
+
+/** What can really be refunded now (the server's figure), and why nothing can when it says so. */
+function refundableNow(o) {
+  const amount = h("span", { class: "num" }, yuan(o.refundable_now));
+  if (!o.refund_blocked || !o.refundable_amount) return amount;
+  return h("span", { class: "refundable-now" }, amount, " ",
+    h("span", { class: "small muted", dataset: { blocked: o.refund_blocked.code } }, o.refund_blocked.message));
 }
 
 function userText(user) {
@@ -202,7 +218,8 @@ function renderDetail(ctx, d, refresh) {
 function orderBlock(o) {
   return block("order", "订单", fields([
     ["订单号", o.order_no],
-    ["用户", o.user ? `${o.user.display_name}${o.user.nickname ? `（${o.user.user_id}）` : ""}` : "—"],
+    ["用户", o.user ? h("a", { href: `#/customers/${seg(o.user.user_id)}`, title: "客户视图：该用户的全部退款" },
+      `${o.user.display_name}${o.user.nickname ? `（${o.user.user_id}）` : ""}`) : "—"],
     ["订单状态", o.status_label],
     ["来源", o.source_type_label],
     ["下单时间", fmtTime(o.created_at)],
@@ -258,7 +275,7 @@ function lotteryBlock(lottery) {
 
 // ------------------------------------------------------------------ refund records
 
-const REFUND_KIND = {
+export const REFUND_KIND = {
   pending_review: "warn", submitted: "info", processing: "info", success: "ok",
   rejected: "muted", closed: "muted", abnormal: "bad", failed: "bad", offline_pending: "warn",
 };
@@ -275,6 +292,8 @@ function refundsBlock(refunds, refresh) {
       fields([
         ["退款单号", h("span", { class: "mono" }, r.refund_no)],
         ["申请金额", r.requested_amount !== r.amount ? yuan(r.requested_amount) : undefined],
+        // how WeChat paid it back (amount.payer_refund): cash to the player, the rest to the order's coupon
+        ["退款构成", r.payer_refund != null ? `现金 ${yuan(r.payer_refund)} / 优惠券 ${yuan(r.coupon_refund)}` : undefined],
         ["原因", r.reason || "—"],
         ["需审批", r.review_reasons?.length ? r.review_reasons.join("；") : undefined],
         ["审核人", r.reviewer || undefined],
@@ -348,7 +367,7 @@ function events(refundNo, list) {
       h("span", { class: "muted" }, fmtTime(e.at)), " ",
       e.from_label ? `${e.from_label} → ${e.to_label}` : e.to_label,
       e.detail ? ` · ${e.detail}` : "",
-      h("span", { class: "muted" }, ` · ${dash(e.actor)}`)))));
+      h("span", { class: "muted" }, ` · ${dash(actorName(e.actor))}`)))));
   el.addEventListener("toggle", () => (el.open ? expanded.add(refundNo) : expanded.delete(refundNo)));
   return el;
 }

@@ -26,7 +26,7 @@ export function openRefundDialog(order, actions, onDone) {
 
   const amount = h("input", {
     id: "refund-amount", name: "amount", inputmode: "decimal", autocomplete: "off", required: true,
-    value: fenToYuan(max), "aria-describedby": "refund-max",
+    value: "", placeholder: "输入退款金额", "aria-describedby": "refund-max",  // never the full amount by default
   });
   const reason = h("textarea", { id: "refund-reason", name: "reason", rows: 2,
     "aria-describedby": "refund-reason-count",
@@ -51,7 +51,8 @@ export function openRefundDialog(order, actions, onDone) {
       h("li", {}, "金额以元为单位，最多两位小数；不能超过最多可退金额。"),
       h("li", {}, "部分退款按比例退还积分，商品、抽奖资产与优惠券保持不变；退完全部余额时撤销资产、取消未发货的发货并退回优惠券。"),
       h("li", {}, "已签收或虚拟商品已履约的订单需人工审批：提交后生成待审核申请，审核通过后才会退款。"),
-      approval ? h("li", { class: "warn" }, `本单需审批：${actions.approval_reasons.join("；")}`) : null),
+      approval ? h("li", { class: "warn" }, `本单需审批：${actions.approval_reasons.join("；")}`) : null,
+      h("li", { class: "warn", id: "refund-irreversible" }, "退款提交微信后不可撤销：款项原路退回用户，无法追回。")),
     h("label", { for: "refund-amount" }, "退款金额（元）"),
     h("div", { class: "amount-row" }, h("span", { class: "prefix" }, "¥"), amount, fullButton),
     amountError,
@@ -96,7 +97,7 @@ export function openRefundDialog(order, actions, onDone) {
     updateConfirm();
     error.show("");
     if (parsed.error) {
-      amountError.show(parsed.error);
+      amountError.show(amount.value.trim() ? parsed.error : "");
       mount(preview, h("p", { class: "muted" }, "输入有效金额后显示预览"));
       return;
     }
@@ -109,7 +110,7 @@ export function openRefundDialog(order, actions, onDone) {
       if (mine !== seq) return;
       setMax(plan.max_refundable);
       mount(preview, planView(plan));
-      confirm.textContent = plan.approval?.required ? "提交申请" : "确认退款";
+      confirm.textContent = plan.approval?.required ? "提交申请" : `确认退款 ${yuan(parsed.fen)}`;
       previewed = { fen: parsed.fen };
     } catch (err) {
       if (mine !== seq) return;
@@ -157,7 +158,15 @@ export function openRefundDialog(order, actions, onDone) {
         : `退款已提交（${yuan(refund.amount)}），状态：${refund.status_label}`);
       onDone();
     } catch (err) {
-      error.show(errorText(err));
+      if (err.code === "NETWORK" || err.code === "TIMEOUT") {
+        // the request may have reached the server: say so, and where to look
+        error.replaceChildren(`结果未知：${errorText(err)}。退款可能已经提交，请先到 `,
+          h("a", { href: "#/refunds", onclick: () => dialog.close() }, "退款列表"),
+          ` 或本订单的退款记录查看；再次点击确认会沿用同一请求，不会重复退款。`);
+        error.hidden = false;
+      } else {
+        error.show(errorText(err));
+      }
       if (Number.isInteger(err.details?.max_refundable)) setMax(err.details.max_refundable);
       cancel.disabled = false;
       updateConfirm();

@@ -34,9 +34,9 @@ function refusal(action, decision) {
   return h("p", { class: "why-not", dataset: { refusal: action } }, decision.reason);
 }
 
-/** The review controls the server allows the signed-in operator (``r.actions``): approve, and
+/** The review controls the server allows (``extra``: more about the refund, shown above them) the signed-in operator (``r.actions``): approve, and
  * reject or, for the refund's creator, withdraw; the server's reason instead of a refused one. */
-function reviewCard(r) {
+export function reviewCard(r, extra = null) {
   const actions = r.actions;
   const rejectAs = actions.withdraw.allowed ? "withdraw" : "reject";
   const rejection = REJECTION[rejectAs];
@@ -60,6 +60,7 @@ function reviewCard(r) {
       h("dt", {}, "发起人"), h("dd", { class: "mono", dataset: { field: "created_by" } }, dash(r.created_by)),
       h("dt", {}, "原因"), h("dd", {}, dash(r.reason)),
       r.review_reasons?.length ? [h("dt", {}, "需审批"), h("dd", {}, r.review_reasons.join("；"))] : null),
+    extra,
     h("div", { class: "decide" },
       actions.approve.allowed
         ? h("label", { class: "inline" }, h("span", {}, "批准金额 ¥"), amount, approve)
@@ -84,6 +85,8 @@ function reviewCard(r) {
       if (parsed.fen > r.requested_amount) return error.show(`批准金额不能超过申请金额 ${yuan(r.requested_amount)}`);
       body.amount = parsed.fen;
     }
+    const fen = body.amount ?? r.amount;
+    if (!window.confirm(`批准退款 ${yuan(fen)}（订单 ${r.order_no}）？批准后立即向微信提交，退款不可撤销。`)) return;
     try {
       const refund = await call("POST", `/api/admin/pay/refunds/${seg(r.refund_no)}/approve`, { body });
       done(refund, "已批准");
@@ -101,6 +104,7 @@ function reviewCard(r) {
       rejectReason.focus();
       return;
     }
+    if (!window.confirm(`${rejection.verb}退款申请 ${yuan(r.amount)}（订单 ${r.order_no}）？`)) return;
     try {
       const refund = await call("POST", `/api/admin/pay/refunds/${seg(r.refund_no)}/reject`,
         { body: { reason } });

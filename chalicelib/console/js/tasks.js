@@ -1,6 +1,7 @@
 // Manual tasks: what a refund could not undo by itself. Mark done with a note; export CSV.
 import { call, download, errorText, seg } from "./api.js";
-import { choices } from "./catalogue.js";
+import { actorName, choices, detailField, wechatWord } from "./catalogue.js";
+import { yuan } from "./money.js";
 import { can } from "./session.js";
 import { busy, dash, flash, fmtTime, h, mount, note, pagedList } from "./dom.js";
 
@@ -39,14 +40,29 @@ export async function showTasks(ctx) {
   await load();
 }
 
-/** What the system recorded about the case (WeChat's answer, the amounts that differ...), as is. */
+/** What the system recorded about the case (WeChat's answer, the amounts that differ...), with
+ * the domain's Chinese names (catalogue: details): fen as 元, times in Beijing time, WeChat's
+ * states by their Chinese names; a field the catalogue does not name keeps its key. */
 function detailView(detail) {
   if (!detail || typeof detail !== "object") return null;
-  const entries = Object.entries(detail);
+  const entries = Object.entries(detail).filter(([k, v]) => v !== null && v !== undefined && v !== ""
+    && !(k.endsWith("_yuan") && k.slice(0, -5) in detail));  // the fen field is shown as 元
   if (!entries.length) return null;
-  const text = (v) => (v !== null && typeof v === "object" ? JSON.stringify(v) : dash(v));
+  const shown = (k, v) => {
+    const field = detailField(k);
+    if (v !== null && typeof v === "object") return JSON.stringify(v);
+    if (field?.kind === "fen" && Number.isInteger(v)) return yuan(v);
+    if (field?.kind === "time") return fmtTime(v);
+    if (field?.kind === "wechat") return wechatWord(k, v);
+    if (field?.kind === "actor") return actorName(v);
+    return dash(v);
+  };
   return h("details", { class: "task-detail", open: true }, h("summary", {}, "详情"),
-    h("dl", { class: "fields" }, entries.map(([k, v]) => [h("dt", { class: "mono" }, k), h("dd", {}, text(v))])));
+    h("dl", { class: "fields" }, entries.map(([k, v]) => {
+      const field = detailField(k);
+      return [h("dt", field ? { dataset: { key: k } } : { class: "mono", dataset: { key: k } }, field ? field.label : k),
+        h("dd", {}, shown(k, v))];
+    })));
 }
 
 function taskCard(t) {
@@ -65,6 +81,23 @@ function taskCard(t) {
     h("p", { class: "action-text" }, t.action),
     h("dl", { class: "fields" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
     detailView(t.detail));
+  if (t.status === "done" && can("tasks.complete")) {
+    const reopen = h("button", { type: "button", dataset: { action: "reopen" } }, "重新打开");
+    const reopenError = note();
+    reopen.addEventListener("click", () => busy(reopen, async () => {
+      reopenError.show("");
+      if (!window.confirm(`重新打开任务“${t.type_label || t.type}”（订单 ${t.order_no}）？`)) return;
+      try {
+        const updated = await call("POST", `/api/admin/manual-tasks/${seg(t.task_id)}/reopen`, { body: {} });
+        card.replaceWith(taskCard(updated));
+        flash("任务已重新打开");
+      } catch (err) {
+        reopenError.show(errorText(err));
+      }
+    }));
+    card.append(h("div", { class: "decide" }, reopen), reopenError);
+    return card;
+  }
   if (t.status !== "open" || !can("tasks.complete")) return card;
 
   const noteInput = h("input", { name: "note", maxlength: 200, autocomplete: "off", placeholder: "处理备注，如 已退货入库",
@@ -73,6 +106,7 @@ function taskCard(t) {
   const error = note();
   doneButton.addEventListener("click", () => busy(doneButton, async () => {
     error.show("");
+    if (!window.confirm(`确认任务“${t.type_label || t.type}”（订单 ${t.order_no}）已处理完成？`)) return;
     try {
       const updated = await call("POST", `/api/admin/manual-tasks/${seg(t.task_id)}/done`,
         { body: { note: noteInput.value.trim() } });
