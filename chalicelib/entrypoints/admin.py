@@ -256,8 +256,9 @@ def _days(p: dict) -> tuple[str, str] | None:
     stored times they cover, or None when neither is given."""
     if not (p.get("from") or p.get("to")):
         return None
-    start = staff_rules.parse_day(p.get("from") or p.get("to"), "from")
-    end = staff_rules.parse_day(p.get("to") or p.get("from"), "to")
+    today = clock.beijing_date(clock.now())
+    start = staff_rules.parse_day(p.get("from") or p.get("to"), "from", today)
+    end = staff_rules.parse_day(p.get("to") or p.get("from"), "to", today)
     first, last = staff_rules.day_range(start, end)
     return clock.iso(first), clock.iso(last - timedelta(microseconds=1))
 

@@ -64,7 +64,7 @@ def test_an_offline_payouts_time_in_range_is_recorded_in_utc(env):
     order = env.order(15)
     refund_no = env.api.post("/api/admin/pay/refunds", env.admin, {"order_no": order.order_no, "amount": 300}).json()[
         "refund_no"]
-    paid = (clock.now() - timedelta(hours=1)).astimezone(clock.BEIJING).replace(microsecond=0)
+    paid = clock.parse(env.refund(refund_no).created_at).astimezone(clock.BEIJING)  # it cannot precede the refund
     r = env.api.post(f"/api/admin/pay/refunds/{refund_no}/offline-payout", env.admin,
                      {"channel": "bank_transfer", "reference": "TRX-10", "paid_at": paid.isoformat()})
     assert r.status_code == 200, r.text
